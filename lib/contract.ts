@@ -1,0 +1,66 @@
+/**
+ * Types and names shared by the CDK app and the health-checker Lambda. Defined once here so the
+ * stack and the handler cannot drift apart. Pure: no aws-cdk-lib import.
+ */
+
+/** One backend as the checker sees it. */
+export interface BackendRef {
+  readonly slot: number;
+  readonly instanceId: string;
+  readonly privateIp: string;
+}
+
+/**
+ * The inventory travels in one environment variable as compact tuples `[slot, instanceId, ip]`.
+ * N is at most 49 (the NLB listener limit), so it stays under ~2.5 KB, inside Lambda's 4 KB
+ * environment limit; `test/contract.test.ts` checks the worst case.
+ */
+export type InventoryTuple = readonly [number, string, string];
+
+export function encodeInventory(backends: readonly BackendRef[]): string {
+  return JSON.stringify(backends.map((b): InventoryTuple => [b.slot, b.instanceId, b.privateIp]));
+}
+
+export function decodeInventory(text: string): BackendRef[] {
+  const raw: unknown = JSON.parse(text);
+  if (!Array.isArray(raw)) throw new Error('inventory must be a JSON array');
+  return raw.map((t, i) => {
+    if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== 'number' || typeof t[1] !== 'string' || typeof t[2] !== 'string') {
+      throw new Error(`inventory entry ${i} must be [slot, instanceId, privateIp]`);
+    }
+    return { slot: t[0], instanceId: t[1], privateIp: t[2] };
+  });
+}
+
+/** Environment variables of the checker Lambda. */
+export const CheckerEnv = {
+  inventory: 'NLBFTP_INVENTORY',
+  controlTargetGroupArn: 'NLBFTP_CONTROL_TG_ARN',
+  healthSecretArn: 'NLBFTP_HEALTH_SECRET_ARN',
+  stateTable: 'NLBFTP_STATE_TABLE',
+  intervalSeconds: 'NLBFTP_INTERVAL_SECONDS',
+  timeoutSeconds: 'NLBFTP_TIMEOUT_SECONDS',
+  fallThreshold: 'NLBFTP_FALL_THRESHOLD',
+  riseThreshold: 'NLBFTP_RISE_THRESHOLD',
+  /** Seconds of each invocation to spend on rounds; the schedule fires once a minute. */
+  budgetSeconds: 'NLBFTP_BUDGET_SECONDS',
+} as const;
+
+/** CloudWatch namespace and metric names the checker emits and the alarms read. */
+export const Metrics = {
+  namespace: 'NlbFtp',
+  probeSuccess: 'ProbeSuccess',
+  probeLatency: 'ProbeLatencyMs',
+  registeredBackends: 'RegisteredBackends',
+  healthyBackends: 'HealthyBackends',
+  heartbeat: 'CheckerHeartbeat',
+  failOpen: 'FailOpenHold',
+} as const;
+
+/** Shape of the health-check account's secret: `{"username": "...", "password": "..."}`. */
+export interface HealthCheckCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export const HEALTH_CHECK_USER = 'nlbftp-health';

@@ -1,0 +1,143 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { Config } from './config';
+import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
+import { renderBootScript } from './user-data';
+import { portRange } from './ftp-load-balancer';
+
+export interface FtpBackendsProps {
+  readonly vpc: ec2.IVpc;
+  readonly config: Config;
+  readonly plan: PortPlan;
+  readonly fileSystem: efs.FileSystem;
+  readonly usersSecret: secretsmanager.ISecret;
+  readonly healthCheckSecret: secretsmanager.ISecret;
+  /** The NLB's public IP in a given AZ index (what PASV replies advertise). */
+  readonly pasvAddressForAz: (azIndex: number) => string;
+}
+
+export interface Backend {
+  readonly slot: number;
+  readonly ports: SlotPorts;
+  readonly azIndex: number;
+  readonly instance: ec2.Instance;
+  readonly securityGroup: ec2.SecurityGroup;
+}
+
+/**
+ * One EC2 instance per slot running vsftpd, each with its own passive range and security group.
+ * Instances live in private subnets; clients reach them only through the NLB.
+ */
+export class FtpBackends extends Construct {
+  readonly backends: Backend[];
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: FtpBackendsProps) {
+    super(scope, id);
+    const { vpc, config, plan, fileSystem } = props;
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: 'nlb-ftp backends: SSM administration, EFS mount, read the FTP user secrets',
+      // Session Manager replaces SSH: no key pair and no port 22.
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    props.usersSecret.grantRead(this.role);
+    props.healthCheckSecret.grantRead(this.role);
+    // Root on the instance creates the users' directories, so it needs root access, not squash.
+    fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
+
+    const instanceType = new ec2.InstanceType(config.instanceType);
+    const machineImage = ec2.MachineImage.latestAmazonLinux2023({
+      cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+    });
+    const privateSubnets = vpc.privateSubnets;
+
+    this.backends = plan.slots.map((ports) => {
+      const slot = ports.slot;
+      const azIndex = azIndexForSlot(slot, privateSubnets.length);
+      const scope = new Construct(this, `Slot${slot}`);
+
+      const securityGroup = new ec2.SecurityGroup(scope, 'SecurityGroup', {
+        vpc,
+        description: `nlb-ftp backend slot ${slot}: FTP on 21 and passive ${ports.minPort}-${ports.maxPort}`,
+        allowAllOutbound: false,
+      });
+      // The NLB preserves client IPs, so the backend sees the clients themselves.
+      for (const cidr of config.allowedCidrs) {
+        securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr} (client IP preserved)`);
+        securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), portRange(ports.minPort, ports.maxPort), `FTP passive from ${cidr} (client IP preserved)`);
+      }
+      // HTTPS out for packages (dnf), SSM and Secrets Manager; the NAT gateway carries it.
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for dnf, SSM and Secrets Manager');
+      fileSystem.connections.allowDefaultPortFrom(securityGroup, `NFS from backend slot ${slot}`);
+
+      const userData = ec2.UserData.custom(
+        renderBootScript({
+          vsftpd: {
+            slot,
+            pasvAddress: props.pasvAddressForAz(azIndex),
+            pasvMinPort: ports.minPort,
+            pasvMaxPort: ports.maxPort,
+            maxClients: config.maxClientsPerBackend,
+            maxPerIp: config.maxSessionsPerIp,
+          },
+          region: Aws.REGION,
+          fileSystemId: fileSystem.fileSystemId,
+          usersSecretArn: props.usersSecret.secretArn,
+          healthSecretArn: props.healthCheckSecret.secretArn,
+          keepaliveSeconds: config.tcpKeepaliveSeconds,
+        }),
+      );
+
+      const instance = new ec2.Instance(scope, 'Instance', {
+        vpc,
+        vpcSubnets: { subnets: [privateSubnets[azIndex]] },
+        instanceType,
+        machineImage,
+        role: this.role,
+        securityGroup,
+        userData,
+        // A changed config means a new boot script; replace rather than leave a stale vsftpd.conf.
+        userDataCausesReplacement: true,
+        httpTokens: ec2.HttpTokens.REQUIRED,
+        httpPutResponseHopLimit: 1,
+        associatePublicIpAddress: false,
+        blockDevices: [
+          {
+            deviceName: '/dev/xvda',
+            volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+          },
+        ],
+        instanceName: `${config.stackName}-slot${slot}`,
+      });
+      // The boot script mounts EFS; mount targets must exist first.
+      instance.node.addDependency(fileSystem.mountTargetsAvailable);
+
+      // Recover on host failure: same instance ID, private IP and EBS, so target groups stay valid.
+      new cloudwatch.Alarm(scope, 'RecoverAlarm', {
+        alarmName: `${config.stackName}-slot${slot}-host-recovery`,
+        alarmDescription: `EC2 system status check failed for nlb-ftp slot ${slot}; EC2 recovers the instance onto new hardware automatically.`,
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/EC2',
+          metricName: 'StatusCheckFailed_System',
+          dimensionsMap: { InstanceId: instance.instanceId },
+          statistic: 'Maximum',
+          period: Duration.minutes(1),
+        }),
+        threshold: 1,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(new cwActions.Ec2Action(cwActions.Ec2InstanceAction.RECOVER));
+
+      return { slot, ports, azIndex, instance, securityGroup };
+    });
+  }
+}

@@ -1,0 +1,149 @@
+import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
+import { Construct } from 'constructs';
+import type { Config } from './config';
+import { CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
+
+export interface FtpLoadBalancerProps {
+  readonly vpc: ec2.IVpc;
+  readonly config: Config;
+  readonly plan: PortPlan;
+}
+
+/** What the load balancer needs to know about one backend. */
+export interface BackendAttachment {
+  readonly ports: SlotPorts;
+  readonly instance: ec2.Instance;
+  readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/**
+ * The internet-facing NLB: one static Elastic IP per AZ, a port-21 listener spread over every
+ * backend, and one listener + one single-target target group per passive port. The NLB never
+ * reads FTP, so the same wiring carries FTPS.
+ */
+export class FtpLoadBalancer extends Construct {
+  readonly nlb: elbv2.NetworkLoadBalancer;
+  /** One per AZ, in the order of the VPC's public subnets. */
+  readonly elasticIps: ec2.CfnEIP[];
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly controlListener: elbv2.NetworkListener;
+  /** The port-21 target group; the health checker registers and deregisters here only. */
+  readonly controlTargetGroup: elbv2.NetworkTargetGroup;
+  /** Passive port -> its single-backend target group. */
+  readonly passiveTargetGroups = new Map<number, elbv2.NetworkTargetGroup>();
+  readonly passiveListeners = new Map<number, elbv2.NetworkListener>();
+
+  private readonly props: FtpLoadBalancerProps;
+
+  constructor(scope: Construct, id: string, props: FtpLoadBalancerProps) {
+    super(scope, id);
+    this.props = props;
+    const { vpc, config, plan } = props;
+
+    const publicSubnets = vpc.publicSubnets;
+    this.elasticIps = publicSubnets.map(
+      (_, i) => new ec2.CfnEIP(this, `Eip${i}`, { domain: 'vpc', tags: [{ key: 'Name', value: `${config.stackName}-nlb-az${i}` }] }),
+    );
+
+    // NLB security groups can only be set at creation, so create one even when open to the world.
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc,
+      description: 'nlb-ftp NLB: FTP control and passive ports from allowed clients',
+      allowAllOutbound: false,
+    });
+    const passiveSpan = portRange(plan.minPort, plan.maxPort);
+    for (const cidr of config.allowedCidrs) {
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr}`);
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), passiveSpan, `FTP passive ports from ${cidr}`);
+    }
+
+    this.nlb = new elbv2.NetworkLoadBalancer(this, 'Nlb', {
+      vpc,
+      internetFacing: true,
+      crossZoneEnabled: config.crossZone,
+      securityGroups: [this.securityGroup],
+      // One static IP per AZ that customers can allowlist; also the PASV address of that AZ's backends.
+      subnetMappings: publicSubnets.map((subnet, i) => ({ subnet, allocationId: this.elasticIps[i].attrAllocationId })),
+    });
+
+    this.controlTargetGroup = new elbv2.NetworkTargetGroup(this, 'ControlTargetGroup', {
+      vpc,
+      port: CONTROL_PORT,
+      protocol: elbv2.Protocol.TCP,
+      targetType: elbv2.TargetType.INSTANCE,
+      // Instance targets keep the client's IP, which vsftpd's pasv_promiscuous=NO check relies on.
+      preserveClientIp: true,
+      deregistrationDelay: Duration.seconds(config.deregistrationDelaySeconds),
+      healthCheck: this.healthCheck(),
+    });
+    this.controlListener = this.nlb.addListener('Control', {
+      port: CONTROL_PORT,
+      protocol: elbv2.Protocol.TCP,
+      // During a long transfer the control connection carries nothing; this (with the backends'
+      // TCP keepalives) decides whether the NLB drops it before the transfer's 226 reply.
+      tcpIdleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
+      defaultTargetGroups: [this.controlTargetGroup],
+    });
+  }
+
+  /** The public IP that backends in the given AZ index advertise in PASV replies. */
+  publicIpForAz(azIndex: number): string {
+    return this.elasticIps[azIndex].attrPublicIp;
+  }
+
+  /** Wire one backend: a member of the port-21 group, and sole member of its passive ports' groups. */
+  attach(backend: BackendAttachment): void {
+    const { config } = this.props;
+    const { instance, ports } = backend;
+    this.controlTargetGroup.addTarget(new targets.InstanceTarget(instance, CONTROL_PORT));
+
+    for (const port of ports.ports) {
+      // Logical IDs are keyed by port, so adding slots never renames existing resources.
+      const tg = new elbv2.NetworkTargetGroup(this, `Passive${port}TargetGroup`, {
+        vpc: this.props.vpc,
+        port,
+        protocol: elbv2.Protocol.TCP,
+        targetType: elbv2.TargetType.INSTANCE,
+        preserveClientIp: true,
+        deregistrationDelay: Duration.seconds(config.deregistrationDelaySeconds),
+        // A passive port is closed until a client sends PASV/EPSV, so a check on the traffic port
+        // would always fail; port 21 tells whether this backend is up.
+        healthCheck: this.healthCheck(),
+        targets: [new targets.InstanceTarget(instance, port)],
+      });
+      const listener = this.nlb.addListener(`Passive${port}`, {
+        port,
+        protocol: elbv2.Protocol.TCP,
+        tcpIdleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
+        defaultTargetGroups: [tg],
+      });
+      this.passiveTargetGroups.set(port, tg);
+      this.passiveListeners.set(port, listener);
+    }
+
+    // The NLB forwards (and health-checks) only this backend's ports to it.
+    const range = portRange(ports.minPort, ports.maxPort);
+    this.securityGroup.addEgressRule(backend.securityGroup, ec2.Port.tcp(CONTROL_PORT), `FTP control to slot ${ports.slot}`);
+    this.securityGroup.addEgressRule(backend.securityGroup, range, `FTP passive to slot ${ports.slot}`);
+    backend.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTROL_PORT), 'FTP control and health checks from the NLB');
+    backend.securityGroup.addIngressRule(this.securityGroup, range, 'FTP passive ports from the NLB');
+  }
+
+  private healthCheck(): elbv2.HealthCheck {
+    const hc = this.props.config.nlbHealthCheck;
+    return {
+      protocol: elbv2.Protocol.TCP,
+      port: String(CONTROL_PORT),
+      interval: Duration.seconds(hc.intervalSeconds),
+      healthyThresholdCount: hc.healthyThreshold,
+      unhealthyThresholdCount: hc.unhealthyThreshold,
+    };
+  }
+}
+
+export function portRange(min: number, max: number): ec2.Port {
+  return min === max ? ec2.Port.tcp(min) : ec2.Port.tcpRange(min, max);
+}

@@ -1,0 +1,105 @@
+import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { Config } from './config';
+import { FtpBackends } from './ftp-backends';
+import { FtpLoadBalancer } from './ftp-load-balancer';
+import { FtpSecrets } from './ftp-secrets';
+import { planPorts } from './port-plan';
+import { SharedStorage } from './shared-storage';
+
+export interface NlbFtpStackProps extends StackProps {
+  /** A validated configuration (see `loadConfig`). */
+  readonly config: Config;
+}
+
+/** Everything nlb-ftp deploys: VPC, NLB with static IPs, vsftpd backends, shared storage, secrets. */
+export class NlbFtpStack extends Stack {
+  readonly config: Config;
+  readonly vpc: ec2.Vpc;
+  readonly loadBalancer: FtpLoadBalancer;
+  readonly backends: FtpBackends;
+  readonly storage: SharedStorage;
+  readonly secrets: FtpSecrets;
+
+  constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
+    super(scope, id, props);
+    const config = props.config;
+    this.config = config;
+    const plan = planPorts(config);
+    const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: config.maxAzs,
+      natGateways: config.natGateways,
+      subnetConfiguration: [
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+      flowLogs: {
+        Rejected: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(
+            new logs.LogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY }),
+          ),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+
+    this.storage = new SharedStorage(this, 'Storage', { vpc: this.vpc, removalPolicy });
+    this.secrets = new FtpSecrets(this, 'Secrets', {
+      usersSecretArn: config.ftpUsersSecretArn,
+      initialUser: config.initialFtpUser,
+      removalPolicy,
+    });
+    this.loadBalancer = new FtpLoadBalancer(this, 'LoadBalancer', { vpc: this.vpc, config, plan });
+    this.backends = new FtpBackends(this, 'Backends', {
+      vpc: this.vpc,
+      config,
+      plan,
+      fileSystem: this.storage.fileSystem,
+      usersSecret: this.secrets.usersSecret,
+      healthCheckSecret: this.secrets.healthCheckSecret,
+      pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
+    });
+    for (const b of this.backends.backends) {
+      this.loadBalancer.attach({ ports: b.ports, instance: b.instance, securityGroup: b.securityGroup });
+    }
+
+    this.addOutputs(plan.slots.length);
+  }
+
+  private addOutputs(n: number): void {
+    const lb = this.loadBalancer;
+    const ip0 = lb.publicIpForAz(0);
+    const user = this.secrets.createdUsersSecret ? this.config.initialFtpUser : 'USER';
+    new CfnOutput(this, 'NlbDnsName', { value: lb.nlb.loadBalancerDnsName, description: 'DNS name of the FTP endpoint' });
+    new CfnOutput(this, 'ElasticIps', {
+      value: Fn.join(',', lb.elasticIps.map((e) => e.attrPublicIp)),
+      description: 'Static public IPs of the NLB, one per AZ (allowlist these)',
+    });
+    for (const b of this.backends.backends) {
+      new CfnOutput(this, `Slot${b.slot}PassiveRange`, {
+        value: `${b.ports.minPort}-${b.ports.maxPort}`,
+        description: `Passive ports of backend slot ${b.slot} (${n} backends)`,
+      });
+    }
+    new CfnOutput(this, 'UsersSecretArn', {
+      value: this.secrets.usersSecret.secretArn,
+      description: 'Secrets Manager secret of FTP users (JSON username -> password)',
+    });
+    new CfnOutput(this, 'GetPasswordCommand', {
+      value: Fn.join('', ['aws secretsmanager get-secret-value --query SecretString --output text --secret-id ', this.secrets.usersSecret.secretArn]),
+      description: 'Prints the FTP users and passwords',
+    });
+    new CfnOutput(this, 'ExampleCurl', {
+      value: Fn.join('', [`curl -v --user ${user} ftp://`, ip0, '/']),
+      description: 'Lists your FTP home (curl asks for the password)',
+    });
+    new CfnOutput(this, 'ExampleLftp', {
+      value: Fn.join('', [`lftp -u ${user} -e 'set ftp:passive-mode true; ls; bye' `, ip0]),
+      description: 'Lists your FTP home with lftp',
+    });
+  }
+}

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run a client program (curl, lftp) without a shell; never throws on a non-zero exit. */
+export function run(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    p.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The data port a server offered, from curl -v output (EPSV 229 or PASV 227). */
+export function offeredDataPort(curlVerbose: string): number | undefined {
+  const epsv = /229 [^\n]*\(\|\|\|(\d+)\|\)/.exec(curlVerbose);
+  if (epsv) return Number(epsv[1]);
+  const pasv = /227 [^\n]*\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(curlVerbose);
+  if (pasv) return Number(pasv[5]) * 256 + Number(pasv[6]);
+  return undefined;
+}
+
+/** The address a PASV (227) reply told the client to connect to. */
+export function offeredPasvAddress(curlVerbose: string): string | undefined {
+  const pasv = /227 [^\n]*\((\d+),(\d+),(\d+),(\d+),\d+,\d+\)/.exec(curlVerbose);
+  return pasv ? pasv.slice(1, 5).join('.') : undefined;
+}
+
+/** The slot named in the 220 banner. */
+export function bannerSlot(curlVerbose: string): number | undefined {
+  const m = /220 nlb-ftp backend slot (\d+) ready/.exec(curlVerbose);
+  return m ? Number(m[1]) : undefined;
+}

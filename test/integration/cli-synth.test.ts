@@ -1,0 +1,51 @@
+/**
+ * `npx cdk synth` as a user runs it, with no AWS credentials and no network at all: the CLI runs
+ * in a fresh network namespace (`unshare -n`) that has only a down loopback, so nothing can leave.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../helpers/ftp-clients';
+import { requireTools } from '../helpers/prerequisites';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+async function cdkSynth(...context: string[]) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-cdkout-'));
+  const args = ['-n', 'env', '-u', 'AWS_ACCESS_KEY_ID', '-u', 'AWS_SECRET_ACCESS_KEY', '-u', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED=true'];
+  args.push('bash', '-c', `cd "$0" && exec npx cdk synth -q -o "$1" ${context.map((c) => `-c ${c}`).join(' ')}`, ROOT, out);
+  const r = await run('unshare', args, { timeoutMs: 120_000 });
+  return { ...r, out };
+}
+
+describe('cdk synth from the command line, offline', () => {
+  beforeAll(() => requireTools(['unshare']));
+
+  it('synthesizes -c backendCount=3', async () => {
+    const r = await cdkSynth('backendCount=3');
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
+      const listeners = Object.values(t.Resources as Record<string, { Type: string }>).filter((x) => x.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+      expect(listeners).toHaveLength(25);
+    } finally {
+      fs.rmSync(r.out, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses -c backendCount=40 with the listener-budget message', async () => {
+    const r = await cdkSynth('backendCount=40');
+    fs.rmSync(r.out, { recursive: true, force: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('needs 321 NLB listeners');
+    expect(r.stderr).toContain('Use passivePortsPerBackend <= 1 or backendCount <= 6.');
+  });
+
+  it('refuses -c backendCount=0 naming backendCount', async () => {
+    const r = await cdkSynth('backendCount=0');
+    fs.rmSync(r.out, { recursive: true, force: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('backendCount = 0 (from -c context): must be a whole number from 1 to 49');
+  });
+});

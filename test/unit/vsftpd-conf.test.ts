@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { renderApplyUsersScript, renderBootScript } from '../../lib/user-data';
+import { bannerFor, renderPamService, renderVsftpdConf } from '../../lib/vsftpd-conf';
+
+const settings = { slot: 2, pasvAddress: '203.0.113.10', pasvMinPort: 40016, pasvMaxPort: 40023, maxClients: 200, maxPerIp: 20 };
+
+function options(conf: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of conf.split('\n')) {
+    if (line.startsWith('#') || !line.includes('=')) continue;
+    const [k, ...v] = line.split('=');
+    expect(m.has(k), `option ${k} set twice`).toBe(false);
+    m.set(k, v.join('='));
+  }
+  return m;
+}
+
+describe('vsftpd.conf renderer', () => {
+  const o = options(renderVsftpdConf(settings));
+
+  it('advertises the NLB address and only this slot range', () => {
+    expect(o.get('pasv_address')).toBe('203.0.113.10');
+    expect(o.get('pasv_min_port')).toBe('40016');
+    expect(o.get('pasv_max_port')).toBe('40023');
+    expect(o.get('pasv_addr_resolve')).toBe('NO');
+  });
+
+  it('is secure by default', () => {
+    expect(o.get('anonymous_enable')).toBe('NO');
+    expect(o.get('chroot_local_user')).toBe('YES');
+    expect(o.get('allow_writeable_chroot')).toBe('NO');
+    expect(o.get('port_enable')).toBe('NO');
+    expect(o.get('pasv_promiscuous')).toBe('NO');
+    expect(o.get('log_ftp_protocol')).toBe('NO');
+    expect(Number(o.get('max_per_ip'))).toBe(20);
+    expect(Number(o.get('max_clients'))).toBe(200);
+    expect(Number(o.get('max_login_fails'))).toBeGreaterThan(0);
+    expect(Number(o.get('delay_failed_login'))).toBeGreaterThan(0);
+    expect(o.get('ls_recurse_enable')).toBe('NO');
+  });
+
+  it('names the slot in the banner', () => {
+    expect(o.get('ftpd_banner')).toBe(bannerFor(2));
+  });
+
+  it('binds all addresses on EC2 and a given address in the sandbox', () => {
+    expect(o.has('listen_address')).toBe(false);
+    expect(options(renderVsftpdConf({ ...settings, listenAddress: '198.18.1.2' })).get('listen_address')).toBe('198.18.1.2');
+  });
+
+  it('changes only paths and addresses when the sandbox substitutes them', () => {
+    const ec2 = options(renderVsftpdConf(settings));
+    const local = options(
+      renderVsftpdConf({
+        ...settings,
+        listenAddress: '127.0.0.2',
+        paths: { secureChrootDir: '/tmp/x/empty', pamServiceName: 'nlbftp-t', logFile: '/tmp/x/log' },
+      }),
+    );
+    const differing = [...new Set([...ec2.keys(), ...local.keys()])].filter((k) => ec2.get(k) !== local.get(k)).sort();
+    expect(differing).toEqual(['listen_address', 'pam_service_name', 'secure_chroot_dir', 'vsftpd_log_file']);
+  });
+});
+
+describe('PAM service', () => {
+  it('allows only listed users, with the local password', () => {
+    const pam = renderPamService('/etc/vsftpd/nlb-ftp.users');
+    expect(pam).toMatch(/^auth\s+required\s+pam_listfile\.so item=user sense=allow file=\/etc\/vsftpd\/nlb-ftp\.users onerr=fail$/m);
+    expect(pam).toMatch(/^auth\s+required\s+pam_unix\.so$/m);
+  });
+});
+
+describe('boot script', () => {
+  const script = renderBootScript({
+    vsftpd: settings,
+    region: 'eu-west-1',
+    fileSystemId: 'fs-0123456789abcdef0',
+    usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
+    healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
+    keepaliveSeconds: 60,
+  });
+
+  it('embeds the rendered vsftpd.conf unchanged', () => {
+    expect(script).toContain(renderVsftpdConf(settings).trimEnd());
+  });
+
+  it('sets the keepalive sysctl, mounts EFS with retries and waits for it before vsftpd', () => {
+    expect(script).toContain('net.ipv4.tcp_keepalive_time = 60');
+    expect(script).toContain('fs-0123456789abcdef0:/ /srv/ftp efs _netdev,noresvport,tls,iam,nofail 0 0');
+    expect(script).toMatch(/for attempt in \$\(seq 1 30\)/);
+    expect(script).toContain('RequiresMountsFor=/srv/ftp');
+  });
+
+  it('never traces commands and never holds a password', () => {
+    expect(script).not.toMatch(/set -[a-z]*x/);
+    expect(script).not.toMatch(/password\s*[:=]\s*\S{8,}/i);
+    expect(renderApplyUsersScript({ ftpRoot: '/srv/ftp', allowFile: '/a' })).not.toMatch(/echo[^\n]*\$pass/);
+  });
+});
