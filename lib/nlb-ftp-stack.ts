@@ -6,6 +6,7 @@ import type { Config } from './config';
 import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
 import { FtpSecrets } from './ftp-secrets';
+import { HealthChecker } from './health-checker';
 import { planPorts } from './port-plan';
 import { SharedStorage } from './shared-storage';
 
@@ -22,6 +23,8 @@ export class NlbFtpStack extends Stack {
   readonly backends: FtpBackends;
   readonly storage: SharedStorage;
   readonly secrets: FtpSecrets;
+  /** Absent when `healthCheck.enabled` is false. */
+  readonly healthChecker?: HealthChecker;
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
     super(scope, id, props);
@@ -65,6 +68,16 @@ export class NlbFtpStack extends Stack {
     });
     for (const b of this.backends.backends) {
       this.loadBalancer.attach({ ports: b.ports, instance: b.instance, securityGroup: b.securityGroup });
+    }
+
+    if (config.healthCheck.enabled) {
+      this.healthChecker = new HealthChecker(this, 'HealthChecker', {
+        vpc: this.vpc,
+        config,
+        backends: this.backends.backends,
+        controlTargetGroup: this.loadBalancer.controlTargetGroup,
+        healthCheckSecret: this.secrets.healthCheckSecret,
+      });
     }
 
     this.addOutputs(plan.slots.length);

@@ -93,7 +93,9 @@ export class LocalVsftpd {
     fs.chmodSync(this.dir, 0o755);
     const emptyDir = path.join(this.dir, 'empty');
     fs.mkdirSync(emptyDir, { mode: 0o755 });
-    this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`;
+    // PAM looks service files up by lower-cased name; a mixed-case file would silently fall back
+    // to /etc/pam.d/other.
+    this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`.toLowerCase();
     fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(opts.allowFile));
     this.confPath = path.join(this.dir, 'vsftpd.conf');
     fs.writeFileSync(this.confPath, this.render());

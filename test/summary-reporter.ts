@@ -11,14 +11,17 @@ export default class SummaryReporter implements Reporter {
     let skipped = 0;
     for (const m of modules) {
       let tests = 0;
+      let failedHere = 0;
       for (const t of m.children.allTests()) {
         tests++;
         const state = t.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else skipped++;
       }
-      if (tests === 0 || (m.state() === 'failed' && m.errors().length > 0)) failed++;
+      // A file that failed without a failing test (load error, failing beforeAll) still fails.
+      if (tests === 0 || (m.state() === 'failed' && failedHere === 0)) failedHere++;
+      failed += failedHere;
     }
     failed += errors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);

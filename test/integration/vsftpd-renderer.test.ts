@@ -19,6 +19,8 @@ const SLOTS = [0, 1, 4];
 describe('rendered vsftpd.conf on Debian vsftpd', () => {
   let root: string;
   let users: LocalUsers;
+  let otherRoot: string;
+  let outsider: LocalUsers;
   const servers = new Map<number, LocalVsftpd>();
 
   beforeAll(async () => {
@@ -26,6 +28,10 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-rend-'));
     users = new LocalUsers(root, { [USER]: PASS });
     users.apply();
+    // A valid local account with a correct password, but not on this server's allow-list.
+    otherRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-rend-other-'));
+    outsider = new LocalUsers(otherRoot, { nlbftpoutsider: 'Outsider-Pass-1' });
+    outsider.apply();
     fs.writeFileSync(path.join(root, 'users', USER, 'files', 'hello.txt'), 'hello from the shared root\n');
     for (const slot of SLOTS) {
       const ports = slotPorts(slot, { passivePortsPerBackend: 4, passivePortStart: 40000 });
@@ -48,7 +54,9 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
   afterAll(async () => {
     for (const v of servers.values()) await v.dispose();
     users?.dispose();
+    outsider?.dispose();
     if (root) fs.rmSync(root, { recursive: true, force: true });
+    if (otherRoot) fs.rmSync(otherRoot, { recursive: true, force: true });
   });
 
   for (const slot of SLOTS) {
@@ -81,11 +89,15 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
     expect(fs.readFileSync(path.join(root, 'users', USER, 'files', 'up.txt'), 'utf8')).toBe('uploaded\n');
   });
 
-  it('refuses a wrong password, anonymous, system accounts and active mode', async () => {
+  it('refuses a wrong password, anonymous, accounts not on the allow-list, and active mode', async () => {
     const addr = 'ftp://127.18.0.10/';
     expect((await run('curl', ['-sS', '-u', `${USER}:wrong`, addr])).stderr).toMatch(/530|Access denied/);
     expect((await run('curl', ['-sS', addr])).stderr).toMatch(/530|Access denied/);
     expect((await run('curl', ['-sS', '-u', 'root:root', addr])).stderr).toMatch(/530|Access denied/);
+    // The PAM allow-list, not the password, is what keeps other local accounts out.
+    const outsiderLogin = await run('curl', ['-sS', '-u', 'nlbftpoutsider:Outsider-Pass-1', addr]);
+    expect(outsiderLogin.code).not.toBe(0);
+    expect(outsiderLogin.stderr).toMatch(/530|Access denied/);
     const active = await run('curl', ['-sS', '-v', '-P', '-', '-u', `${USER}:${PASS}`, addr]);
     expect(active.code).not.toBe(0);
     expect(active.stderr).toMatch(/500 Illegal (PORT|EPRT) command|PORT command failed|EPRT/);

@@ -63,10 +63,16 @@ describe('vsftpd.conf renderer', () => {
 });
 
 describe('PAM service', () => {
+  it('refuses a service name PAM would not find (PAM lower-cases names)', () => {
+    expect(() =>
+      renderVsftpdConf({ ...settings, paths: { secureChrootDir: '/x', pamServiceName: 'nlbftp-AbC', logFile: '/x/log' } }),
+    ).toThrow(/must be lower-case/);
+  });
+
   it('allows only listed users, with the local password', () => {
     const pam = renderPamService('/etc/vsftpd/nlb-ftp.users');
     expect(pam).toMatch(/^auth\s+required\s+pam_listfile\.so item=user sense=allow file=\/etc\/vsftpd\/nlb-ftp\.users onerr=fail$/m);
-    expect(pam).toMatch(/^auth\s+required\s+pam_unix\.so$/m);
+    expect(pam).toMatch(/^auth\s+required\s+pam_unix\.so nodelay$/m);
   });
 });
 

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:checker`: figures for the health checker, printed, never asserted.
+ *   - wall time of one probe round against K = 1, 4, 16 real vsftpd backends on loopback, and the
+ *     ratio K=16 / K=1 (target <= 1.3: the probes run concurrently);
+ *   - the size of the Lambda asset CDK bundles;
+ *   - the time to require() that bundle cold, as a proxy for Lambda init.
+ * Needs root and Debian's vsftpd (like the integration tests).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { runRound } from '../lambda/checker';
+import { probeBackend } from '../lambda/probe';
+import { parseConfig } from '../lib/config';
+import { type BackendRef, CheckerEnv, encodeInventory } from '../lib/contract';
+import { NlbFtpStack } from '../lib/nlb-ftp-stack';
+import { slotPorts } from '../lib/port-plan';
+import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
+
+const USER = 'nlbftpbench';
+const PASS = 'Bench-Health-Pass-123';
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const quiet = { info() {}, warn() {}, error() {} };
+const noMetrics = { probe() {}, round() {}, heartbeat() {}, flush() {} };
+
+/** One real round (probes + decision) with in-memory stand-ins for the AWS side. */
+async function roundMs(inventory: readonly BackendRef[]): Promise<number> {
+  const registered = new Map(inventory.map((b) => [b.instanceId, 'healthy']));
+  const t0 = performance.now();
+  const out = await runRound(
+    {
+      registry: { describe: async () => registered, register: async () => {}, deregister: async () => {} },
+      store: { load: async () => ({ version: 0, counters: {} }), save: async () => true },
+      credentials: { get: async () => ({ username: USER, password: PASS }), invalidate() {} },
+      probe: probeBackend,
+      log: quiet,
+      metrics: noMetrics,
+    },
+    { inventory, thresholds: { fall: 2, rise: 2 }, intervalMs: 10_000, stepTimeoutMs: 5000 },
+  );
+  const ms = performance.now() - t0;
+  const failed = out.results.filter((r) => !r.ok);
+  if (failed.length) throw new Error(`probe failed during the benchmark: ${JSON.stringify(failed[0])}`);
+  return ms;
+}
+
+async function probeRounds(): Promise<Array<[string, string]>> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-'));
+  const users = new LocalUsers(root, { [USER]: PASS });
+  const servers: LocalVsftpd[] = [];
+  try {
+    users.apply();
+    const inventory: BackendRef[] = [];
+    process.stderr.write('starting 16 vsftpd backends on loopback ...\n');
+    for (let slot = 0; slot < 16; slot++) {
+      const ip = `127.18.5.${slot + 1}`;
+      const ports = slotPorts(slot, { passivePortsPerBackend: 3, passivePortStart: 44000 });
+      const v = new LocalVsftpd({ slot, listenAddress: ip, pasvAddress: ip, pasvMinPort: ports.minPort, pasvMaxPort: ports.maxPort, maxClients: 50, maxPerIp: 50, allowFile: users.allowFile });
+      servers.push(v);
+      await v.start();
+      inventory.push({ slot, instanceId: `i-bench${slot}`, privateIp: ip });
+    }
+    const rows: Array<[string, string]> = [];
+    const measure = async (label: string) => {
+      await roundMs(inventory); // warm up: first logins load PAM modules and libraries
+      const medians = new Map<number, number>();
+      for (const k of [1, 4, 16]) {
+        const times: number[] = [];
+        for (let i = 0; i < REPEATS; i++) times.push(await roundMs(inventory.slice(0, k)));
+        medians.set(k, median(times));
+        process.stderr.write(`  ${label}, K=${k}: ${times.map((t) => t.toFixed(0)).join(', ')} ms\n`);
+        rows.push([`probe round, ${label}, K=${k} (median of ${REPEATS})`, `${median(times).toFixed(0)} ms`]);
+      }
+      const ratio = (medians.get(16) as number) / (medians.get(1) as number);
+      rows.push([`ratio K=16 / K=1, ${label} (target <= 1.3)`, `${ratio.toFixed(2)} ${ratio <= 1.3 ? 'OK' : 'OVER TARGET'}`]);
+      // The same 16 probes one after another: what the round would cost without concurrency.
+      const seq: number[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        const t0 = performance.now();
+        for (const b of inventory) await roundMs([b]);
+        seq.push(performance.now() - t0);
+      }
+      rows.push([`16 probes one after another, ${label} (median)`, `${median(seq).toFixed(0)} ms (concurrency gain ${(median(seq) / (medians.get(16) as number)).toFixed(1)}x on ${os.cpus().length} cores)`]);
+    };
+    // Debian's chpasswd stores yescrypt hashes, which cost ~50 ms of CPU per login by design. Here all
+    // 16 "backends" share this machine's cores, so that cost serializes; on AWS each backend pays it
+    // on its own CPU. The second run swaps in a SHA-512 hash for the health account (this bench only)
+    // to show the checker's own concurrency without the shared server CPU.
+    await measure('yescrypt');
+    const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
+    execFileSync('usermod', ['-p', sha512, USER]);
+    await measure('sha512');
+    return rows;
+  } finally {
+    for (const v of servers) await v.dispose();
+    users.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Synthesize the real stack with bundling, and return the checker's asset directory. */
+function bundleChecker(): string {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-cdkout-'));
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8'));
+  const app = new App({ outdir, context: cdkJson.context });
+  const stack = new NlbFtpStack(app, 'NlbFtpBench', { config: parseConfig({}) });
+  const assembly = app.synth();
+  const template = JSON.parse(fs.readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'));
+  const fn = Object.entries(template.Resources as Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>).find(
+    ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('HealthCheckerFunction'),
+  );
+  const key = fn?.[1].Properties.Code?.S3Key;
+  if (!key) throw new Error('checker function not found in the template');
+  return path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
+}
+
+function artifactRows(): Array<[string, string]> {
+  process.stderr.write('bundling the checker with the stack (esbuild) ...\n');
+  const dir = bundleChecker();
+  const file = path.join(dir, 'index.js');
+  const bytes = fs.statSync(file).size;
+  const env = {
+    ...process.env,
+    [CheckerEnv.inventory]: encodeInventory([{ slot: 0, instanceId: 'i-0', privateIp: '127.0.0.1' }]),
+    [CheckerEnv.controlTargetGroupArn]: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0',
+    [CheckerEnv.healthSecretArn]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf',
+    [CheckerEnv.stateTable]: 't',
+    [CheckerEnv.intervalSeconds]: '10',
+    [CheckerEnv.timeoutSeconds]: '5',
+    [CheckerEnv.fallThreshold]: '2',
+    [CheckerEnv.riseThreshold]: '2',
+    [CheckerEnv.budgetSeconds]: '60',
+    AWS_REGION: 'eu-west-1',
+  };
+  // Each require runs in a fresh node process: cold, as in a new Lambda execution environment.
+  // Nothing is invoked, so no request is ever sent.
+  const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS; i++) times.push(Number(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' })));
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  return [
+    ['checker bundle size (minified, all dependencies inside)', `${(bytes / 1024).toFixed(0)} KiB`],
+    [`cold require() of the bundle (median of ${REPEATS})`, `${median(times).toFixed(0)} ms`],
+  ];
+}
+
+export function printTable(title: string, rows: ReadonlyArray<readonly [string, string]>): void {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  console.log(`\n${title}`);
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) throw new Error('bench:checker needs root: it starts vsftpd on port 21.');
+  const rows = [...(await probeRounds()), ...artifactRows()];
+  printTable(`nlb-ftp checker benchmark (${os.cpus().length} cores, node ${process.version}, ${new Date().toISOString()})`, rows);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`bench:checker failed: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}

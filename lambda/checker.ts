@@ -1,0 +1,150 @@
+/**
+ * One probe round, and a run of rounds at a fixed cadence inside one invocation. Everything from
+ * the outside world (probe, target group, state, secret, logs, metrics, clock) is passed in, so
+ * the same code runs in Lambda, in the local sandbox and in tests.
+ */
+import type { BackendRef, HealthCheckCredentials } from '../lib/contract';
+import { decide, type Decision, type Thresholds } from './decision';
+import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget } from './probe';
+import type { StateStore } from './state-store';
+import type { TargetRegistry } from './target-registry';
+
+export interface CheckerSettings {
+  readonly inventory: readonly BackendRef[];
+  readonly thresholds: Thresholds;
+  readonly intervalMs: number;
+  readonly stepTimeoutMs: number;
+}
+
+export interface CheckerLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  warn(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+export interface CheckerMetrics {
+  probe(slot: number, ok: boolean, latencyMs: number): void;
+  round(summary: { registered: number; healthy: number; heldByFailOpen: number }): void;
+  /** Emitted once per completed round; its absence means the checker is silent or broken. */
+  heartbeat(): void;
+  flush(): void;
+}
+
+export interface CheckerDeps {
+  readonly registry: TargetRegistry;
+  readonly store: StateStore;
+  readonly credentials: { get(): Promise<HealthCheckCredentials>; invalidate(): void };
+  readonly probe: (target: ProbeTarget, creds: ProbeCredentials, opts: ProbeOptions) => Promise<ProbeResult>;
+  readonly log: CheckerLog;
+  readonly metrics: CheckerMetrics;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RoundOutcome {
+  readonly results: readonly ProbeResult[];
+  readonly decision: Decision;
+  /** False when another invocation stored a newer state first; this round then changed nothing. */
+  readonly applied: boolean;
+}
+
+export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<RoundOutcome> {
+  const probeOpts: ProbeOptions = { stepTimeoutMs: s.stepTimeoutMs, totalTimeoutMs: Math.max(s.stepTimeoutMs, s.intervalMs - 500) };
+
+  const [stored, registered, results] = await Promise.all([
+    deps.store.load(),
+    deps.registry.describe(),
+    probeAll(deps, s.inventory, probeOpts),
+  ]);
+
+  const decision = decide({
+    inventory: s.inventory,
+    previous: stored.counters,
+    registered: new Set(registered.keys()),
+    results,
+    thresholds: s.thresholds,
+  });
+
+  for (const r of results) {
+    const b = s.inventory.find((x) => x.slot === r.slot);
+    deps.log.info('probe', {
+      slot: r.slot,
+      instanceId: b?.instanceId,
+      ok: r.ok,
+      step: r.step,
+      latencyMs: r.latencyMs,
+      errorClass: r.errorClass ?? null,
+      detail: r.detail ?? null,
+      nlbState: b ? (registered.get(b.instanceId) ?? 'not-registered') : null,
+    });
+    deps.metrics.probe(r.slot, r.ok, r.latencyMs);
+  }
+  if (results.every((r) => !r.ok && r.errorClass === 'auth')) deps.credentials.invalidate();
+
+  let applied = true;
+  const acts = decision.register.length + decision.deregister.length > 0;
+  if (decision.stateChanged || acts) {
+    applied = await deps.store.save(stored.version, decision.next);
+    if (!applied) {
+      deps.log.warn('state changed under us: another checker invocation acted first; this round changes nothing', {
+        version: stored.version,
+      });
+    }
+  }
+  if (applied && acts) {
+    await deps.registry.deregister(decision.deregister.map((b) => b.instanceId));
+    await deps.registry.register(decision.register.map((b) => b.instanceId));
+  }
+  for (const b of decision.deregister) deps.log.warn('deregistered from the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of decision.register) deps.log.info('registered in the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of decision.heldByFailOpen) {
+    deps.log.error('fail-open: backend keeps failing but stays registered, because removing it would empty the target group or no backend passed', {
+      slot: b.slot,
+      instanceId: b.instanceId,
+    });
+  }
+  deps.metrics.round({ registered: decision.registeredAfter, healthy: decision.healthyCount, heldByFailOpen: decision.heldByFailOpen.length });
+  return { results, decision, applied };
+}
+
+async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opts: ProbeOptions): Promise<ProbeResult[]> {
+  let creds: HealthCheckCredentials;
+  try {
+    creds = await deps.credentials.get();
+  } catch (err) {
+    // Without the password nothing can be proved about any backend; every probe fails, and the
+    // decision's fail-open rule keeps every backend registered.
+    deps.log.error('cannot read the health-check secret', { error: (err as Error).name ?? 'Error' });
+    return inventory.map((b) => ({ slot: b.slot, ok: false, step: 'auth', errorClass: 'auth', detail: 'health-check secret unavailable', latencyMs: 0 }));
+  }
+  return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp }, creds, opts)));
+}
+
+/**
+ * Rounds every `intervalMs`, starting now, for as long as a whole round still fits in `budgetMs`.
+ * A failed round is logged and the next one still runs; the invocation fails only if every round did.
+ */
+export async function runRounds(deps: CheckerDeps, s: CheckerSettings, budgetMs: number): Promise<RoundOutcome[]> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const start = now();
+  const outcomes: RoundOutcome[] = [];
+  let failures = 0;
+  let lastError: unknown;
+  for (let k = 0; k === 0 || k * s.intervalMs + s.intervalMs <= budgetMs; k++) {
+    const wait = start + k * s.intervalMs - now();
+    if (wait > 0) await sleep(wait);
+    try {
+      outcomes.push(await runRound(deps, s));
+      deps.metrics.heartbeat();
+    } catch (err) {
+      failures++;
+      lastError = err;
+      deps.log.error('round failed', { error: (err as Error).name ?? 'Error', message: (err as Error).message });
+    } finally {
+      deps.metrics.flush();
+    }
+  }
+  if (outcomes.length === 0 && failures > 0) throw lastError;
+  return outcomes;
+}

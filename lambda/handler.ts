@@ -1,0 +1,93 @@
+/**
+ * The health-checker Lambda: a thin shell that wires the real AWS SDK clients, Powertools logging
+ * and metrics to the round runner. The SDK clients honour the standard endpoint settings
+ * (AWS_ENDPOINT_URL_*), which is how the local sandbox points them at its emulated APIs; there is
+ * no test-only branch here.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CheckerEnv, decodeInventory, Metrics as MetricNames } from '../lib/contract';
+import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRounds } from './checker';
+import { CachedCredentials } from './credentials';
+import { probeBackend } from './probe';
+import { DynamoStateStore } from './state-store';
+import { ElbTargetRegistry } from './target-registry';
+
+export interface CheckerConfig extends CheckerSettings {
+  readonly targetGroupArn: string;
+  readonly secretArn: string;
+  readonly tableName: string;
+  readonly budgetMs: number;
+}
+
+/** Read and check the environment; a missing or malformed variable names itself. */
+export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
+  const str = (name: string): string => {
+    const v = env[name];
+    if (!v) throw new Error(`environment variable ${name} is not set`);
+    return v;
+  };
+  const int = (name: string, min: number, max: number): number => {
+    const v = Number(str(name));
+    if (!Number.isInteger(v) || v < min || v > max) throw new Error(`environment variable ${name} must be an integer from ${min} to ${max}`);
+    return v;
+  };
+  return {
+    inventory: decodeInventory(str(CheckerEnv.inventory)),
+    targetGroupArn: str(CheckerEnv.controlTargetGroupArn),
+    secretArn: str(CheckerEnv.healthSecretArn),
+    tableName: str(CheckerEnv.stateTable),
+    intervalMs: int(CheckerEnv.intervalSeconds, 1, 300) * 1000,
+    stepTimeoutMs: int(CheckerEnv.timeoutSeconds, 1, 60) * 1000,
+    thresholds: { fall: int(CheckerEnv.fallThreshold, 1, 10), rise: int(CheckerEnv.riseThreshold, 1, 10) },
+    budgetMs: int(CheckerEnv.budgetSeconds, 1, 900) * 1000,
+  };
+}
+
+/** Powertools metrics as embedded metric format on stdout: no PutMetricData call per probe. */
+export function powertoolsMetrics(metrics: Metrics): CheckerMetrics {
+  return {
+    probe(slot, ok, latencyMs) {
+      const single = metrics.singleMetric();
+      single.addDimension('Slot', String(slot));
+      single.addMetric(MetricNames.probeSuccess, MetricUnit.Count, ok ? 1 : 0);
+      const latency = metrics.singleMetric();
+      latency.addDimension('Slot', String(slot));
+      latency.addMetric(MetricNames.probeLatency, MetricUnit.Milliseconds, latencyMs);
+    },
+    round({ registered, healthy, heldByFailOpen }) {
+      metrics.addMetric(MetricNames.registeredBackends, MetricUnit.Count, registered);
+      metrics.addMetric(MetricNames.healthyBackends, MetricUnit.Count, healthy);
+      metrics.addMetric(MetricNames.failOpen, MetricUnit.Count, heldByFailOpen);
+    },
+    heartbeat() {
+      metrics.addMetric(MetricNames.heartbeat, MetricUnit.Count, 1);
+    },
+    flush() {
+      metrics.publishStoredMetrics();
+    },
+  };
+}
+
+// Created once per execution environment and reused by warm invocations (the secret cache too).
+const config = readEnv(process.env);
+const logger = new Logger();
+const metrics = new Metrics({ namespace: MetricNames.namespace });
+const deps: CheckerDeps = {
+  registry: new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), config.targetGroupArn),
+  store: new DynamoStateStore(new DynamoDBClient({}), config.tableName),
+  credentials: new CachedCredentials(new SecretsManagerClient({}), config.secretArn),
+  probe: probeBackend,
+  log: logger,
+  metrics: powertoolsMetrics(metrics),
+};
+
+export async function handler(_event: unknown, context?: { getRemainingTimeInMillis(): number }): Promise<{ rounds: number }> {
+  // Leave a few seconds for the last round's API calls and the metric flush.
+  const remaining = context ? context.getRemainingTimeInMillis() - 5000 : Number.POSITIVE_INFINITY;
+  const outcomes = await runRounds(deps, config, Math.min(config.budgetMs, remaining));
+  return { rounds: outcomes.length };
+}

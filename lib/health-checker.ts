@@ -1,0 +1,122 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { Config } from './config';
+import { CheckerEnv, encodeInventory, Metrics } from './contract';
+import type { Backend } from './ftp-backends';
+import { portRange } from './ftp-load-balancer';
+import { NlbFtpFunction } from './nlb-ftp-function';
+import { CONTROL_PORT } from './port-plan';
+
+export interface HealthCheckerProps {
+  readonly vpc: ec2.IVpc;
+  readonly config: Config;
+  readonly backends: readonly Backend[];
+  readonly controlTargetGroup: elbv2.INetworkTargetGroup;
+  readonly healthCheckSecret: secretsmanager.ISecret;
+}
+
+/** The schedule fires once a minute; each invocation runs probe rounds for this long. */
+export const CHECKER_BUDGET_SECONDS = 60;
+
+/**
+ * A Lambda that logs in over FTP to every backend, at its private IP, every
+ * `healthCheck.intervalSeconds`, and deregisters from / registers in the port-21 target group
+ * the backends that keep failing / recover. At most one invocation runs at a time.
+ */
+export class HealthChecker extends Construct {
+  readonly function: NlbFtpFunction;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly stateTable: dynamodb.Table;
+  readonly schedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: HealthCheckerProps) {
+    super(scope, id);
+    const { config, vpc } = props;
+    const hc = config.healthCheck;
+
+    // Counters survive cold starts here; the item is small and rewritten only when it changes.
+    this.stateTable = new dynamodb.Table(this, 'State', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Only counters: losing them costs at most `fall` rounds of detection, never data.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc,
+      description: 'nlb-ftp health checker: FTP to the backends, HTTPS to AWS APIs',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to ELBv2, DynamoDB and Secrets Manager');
+    for (const b of props.backends) {
+      const range = portRange(b.ports.minPort, b.ports.maxPort);
+      this.securityGroup.addEgressRule(b.securityGroup, ec2.Port.tcp(CONTROL_PORT), `FTP probe to slot ${b.slot}`);
+      this.securityGroup.addEgressRule(b.securityGroup, range, `FTP EPSV data from slot ${b.slot}`);
+      b.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTROL_PORT), 'FTP login probe from the health checker');
+      b.securityGroup.addIngressRule(this.securityGroup, range, 'FTP EPSV listing from the health checker');
+    }
+
+    this.function = new NlbFtpFunction(this, 'Function', {
+      handlerFile: 'handler.ts',
+      description: 'nlb-ftp: FTP login probes; deregisters failing backends from port 21, registers recovered ones',
+      // Rounds for a minute, plus the last round's deadline and API calls.
+      timeout: Duration.seconds(CHECKER_BUDGET_SECONDS + 15),
+      // One invocation at a time: two checkers must never act on the same target group at once.
+      reservedConcurrentExecutions: 1,
+      // A schedule event that could not start on time is stale: the next one is a minute away.
+      retryAttempts: 0,
+      maxEventAge: Duration.seconds(60),
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [this.securityGroup],
+      environment: {
+        [CheckerEnv.inventory]: encodeInventory(
+          props.backends.map((b) => ({ slot: b.slot, instanceId: b.instance.instanceId, privateIp: b.instance.instancePrivateIp })),
+        ),
+        [CheckerEnv.controlTargetGroupArn]: props.controlTargetGroup.targetGroupArn,
+        [CheckerEnv.healthSecretArn]: props.healthCheckSecret.secretArn,
+        [CheckerEnv.stateTable]: this.stateTable.tableName,
+        [CheckerEnv.intervalSeconds]: String(hc.intervalSeconds),
+        [CheckerEnv.timeoutSeconds]: String(hc.timeoutSeconds),
+        [CheckerEnv.fallThreshold]: String(hc.fallThreshold),
+        [CheckerEnv.riseThreshold]: String(hc.riseThreshold),
+        [CheckerEnv.budgetSeconds]: String(CHECKER_BUDGET_SECONDS),
+        POWERTOOLS_SERVICE_NAME: config.stackName,
+        POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
+      },
+    });
+
+    props.healthCheckSecret.grantRead(this.function);
+    this.stateTable.grant(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'RegisterOnlyOnPort21TargetGroup',
+        actions: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
+        resources: [props.controlTargetGroup.targetGroupArn],
+      }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeTargetHealth',
+        actions: ['elasticloadbalancing:DescribeTargetHealth'],
+        // ELBv2 Describe* actions support no resource-level permissions: "*" is the narrowest possible.
+        resources: ['*'],
+      }),
+    );
+
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: `nlb-ftp health checker: ${Math.floor(CHECKER_BUDGET_SECONDS / hc.intervalSeconds)} rounds a minute`,
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new eventTargets.LambdaFunction(this.function, { retryAttempts: 0, maxEventAge: Duration.seconds(60) })],
+    });
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The real Lambda handler, end to end: real FTP probes against Debian's vsftpd on loopback, and
+ * the AWS APIs (ELBv2, DynamoDB, Secrets Manager) mocked at the SDK boundary. Asserts the exact
+ * ELBv2 calls of deregister, re-register and no-op rounds, and that no secret reaches the logs.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckerEnv, encodeInventory } from '../../lib/contract';
+import { slotPorts } from '../../lib/port-plan';
+import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { requireTools } from '../helpers/prerequisites';
+
+const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';
+const USER = 'nlbftphealth';
+const PASS = 'Health-Check-S3cret-Value-42';
+const BACKENDS = [
+  { slot: 0, instanceId: 'i-0aaaaaaaaaaaaaaa0', privateIp: '127.18.4.1' },
+  { slot: 1, instanceId: 'i-0bbbbbbbbbbbbbbb1', privateIp: '127.18.4.2' },
+];
+
+const elb = mockClient(ElasticLoadBalancingV2Client);
+const ddb = mockClient(DynamoDBClient);
+const sm = mockClient(SecretsManagerClient);
+
+/** A fake port-21 target group and state table that behave like the real ones. */
+const registered = new Set(BACKENDS.map((b) => b.instanceId));
+let item: Record<string, { S?: string; N?: string }> | undefined;
+
+function resetAwsFakes() {
+  elb.reset();
+  ddb.reset();
+  sm.reset();
+  elb.on(DescribeTargetHealthCommand).callsFake(() => ({
+    TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
+  }));
+  elb.on(DeregisterTargetsCommand).callsFake((input) => {
+    for (const t of input.Targets) registered.delete(t.Id);
+    return {};
+  });
+  elb.on(RegisterTargetsCommand).callsFake((input) => {
+    for (const t of input.Targets) registered.add(t.Id);
+    return {};
+  });
+  ddb.on(GetItemCommand).callsFake(() => ({ Item: item }));
+  ddb.on(PutItemCommand).callsFake((input) => {
+    const current = item?.version?.N;
+    if (current !== undefined && current !== input.ExpressionAttributeValues[':v'].N) {
+      throw new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
+    }
+    item = input.Item;
+    return {};
+  });
+  sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: USER, password: PASS }) });
+}
+
+type Handler = (event: unknown) => Promise<{ rounds: number }>;
+
+describe('health checker handler (real probes, mocked AWS)', () => {
+  let root: string;
+  let users: LocalUsers;
+  const servers: LocalVsftpd[] = [];
+  let handler: Handler;
+  let output = '';
+  const realWrite = process.stdout.write.bind(process.stdout);
+  const realErrWrite = process.stderr.write.bind(process.stderr);
+
+  /** One invocation = one round here (budget 1 s, interval 1 s); returns what it logged (stdout and stderr). */
+  async function invoke(): Promise<string> {
+    output = '';
+    const capture = ((chunk: string | Uint8Array) => {
+      output += chunk.toString();
+      return true;
+    }) as typeof process.stdout.write;
+    process.stdout.write = capture;
+    process.stderr.write = capture;
+    try {
+      await handler({});
+    } finally {
+      process.stdout.write = realWrite;
+      process.stderr.write = realErrWrite;
+    }
+    return output;
+  }
+
+  const mutatingElbCalls = () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)];
+
+  beforeAll(async () => {
+    requireTools(['vsftpd']);
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-handler-'));
+    users = new LocalUsers(root, { [USER]: PASS });
+    users.apply();
+    for (const b of BACKENDS) {
+      const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: 42000 });
+      const v = new LocalVsftpd({
+        slot: b.slot,
+        listenAddress: b.privateIp,
+        pasvAddress: b.privateIp,
+        pasvMinPort: ports.minPort,
+        pasvMaxPort: ports.maxPort,
+        maxClients: 50,
+        maxPerIp: 20,
+        allowFile: users.allowFile,
+      });
+      servers.push(v);
+      await v.start();
+    }
+    Object.assign(process.env, {
+      [CheckerEnv.inventory]: encodeInventory(BACKENDS),
+      [CheckerEnv.controlTargetGroupArn]: TG_ARN,
+      [CheckerEnv.healthSecretArn]: SECRET_ARN,
+      [CheckerEnv.stateTable]: 'state-table',
+      [CheckerEnv.intervalSeconds]: '1',
+      [CheckerEnv.timeoutSeconds]: '4',
+      [CheckerEnv.fallThreshold]: '2',
+      [CheckerEnv.riseThreshold]: '2',
+      [CheckerEnv.budgetSeconds]: '1',
+      AWS_REGION: 'eu-west-1',
+      POWERTOOLS_SERVICE_NAME: 'NlbFtpTest',
+      POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
+    });
+    resetAwsFakes();
+    handler = (await import('../../lambda/handler')).handler as Handler;
+  });
+
+  afterAll(async () => {
+    process.stdout.write = realWrite;
+    process.stderr.write = realErrWrite;
+    for (const v of servers) await v.dispose();
+    users?.dispose();
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a healthy round logs one structured line per backend and changes no target', async () => {
+    const out = await invoke();
+    const probes = out
+      .split('\n')
+      .filter((l) => l.includes('"message":"probe"'))
+      .map((l) => JSON.parse(l));
+    expect(probes.map((p) => p.slot).sort()).toEqual([0, 1]);
+    for (const p of probes) {
+      expect(p, JSON.stringify(p)).toMatchObject({ ok: true, step: 'quit' });
+      expect(p.errorClass).toBeUndefined();
+      expect(typeof p.latencyMs).toBe('number');
+      expect(p.instanceId).toMatch(/^i-0/);
+    }
+    expect(mutatingElbCalls()).toHaveLength(0);
+    // Metrics go out as embedded metric format on stdout, with a Slot dimension per backend.
+    expect(out).toContain('"ProbeSuccess"');
+    expect(out).toMatch(/"Slot":"1"/);
+    expect(out).toContain('"CheckerHeartbeat"');
+  });
+
+  it('deregisters a backend exactly once, after fall=2 failed rounds, with the exact target', async () => {
+    await servers[1].stop();
+    resetAwsFakes();
+    const first = await invoke();
+    expect(first).toMatch(/"slot":1[^\n]*"errorClass":"connect"/);
+    expect(mutatingElbCalls()).toHaveLength(0);
+
+    await invoke();
+    const calls = elb.commandCalls(DeregisterTargetsCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input).toEqual({ TargetGroupArn: TG_ARN, Targets: [{ Id: 'i-0bbbbbbbbbbbbbbb1', Port: 21 }] });
+    expect(elb.commandCalls(RegisterTargetsCommand)).toHaveLength(0);
+    expect(registered.has('i-0bbbbbbbbbbbbbbb1')).toBe(false);
+
+    await invoke();
+    expect(elb.commandCalls(DeregisterTargetsCommand)).toHaveLength(1);
+  });
+
+  it('registers it again after rise=2 good rounds, with the exact target', async () => {
+    await servers[1].start();
+    resetAwsFakes();
+    await invoke();
+    expect(mutatingElbCalls()).toHaveLength(0);
+    await invoke();
+    const calls = elb.commandCalls(RegisterTargetsCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input).toEqual({ TargetGroupArn: TG_ARN, Targets: [{ Id: 'i-0bbbbbbbbbbbbbbb1', Port: 21 }] });
+    expect(elb.commandCalls(DeregisterTargetsCommand)).toHaveLength(0);
+  });
+
+  it('a steady round makes no mutating call at all: no ELBv2 change and no state write', async () => {
+    await invoke(); // counters reach their caps
+    resetAwsFakes();
+    await invoke();
+    await invoke();
+    expect(mutatingElbCalls()).toHaveLength(0);
+    expect(ddb.commandCalls(PutItemCommand)).toHaveLength(0);
+    expect(elb.commandCalls(DescribeTargetHealthCommand).length).toBe(2);
+  });
+
+  it('fail-open: with every backend failing, nothing is deregistered', async () => {
+    for (const v of servers) await v.stop();
+    try {
+      resetAwsFakes();
+      const out = (await invoke()) + (await invoke()) + (await invoke());
+      expect(mutatingElbCalls()).toHaveLength(0);
+      expect(out).toContain('fail-open');
+      expect(out).toContain('"FailOpenHold"');
+      expect(registered.size).toBe(2);
+    } finally {
+      for (const v of servers) await v.start();
+    }
+  });
+
+  it('acts on nothing when another invocation wrote the state first', async () => {
+    await servers[1].stop();
+    try {
+      resetAwsFakes();
+      item = undefined; // fresh counters: the next round is slot 1's first failure
+      await invoke();
+      ddb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} }));
+      const out = await invoke();
+      expect(out).toContain('another checker invocation acted first');
+      expect(mutatingElbCalls()).toHaveLength(0);
+    } finally {
+      await servers[1].start();
+    }
+  });
+
+  it('reads the secret once across warm invocations and never logs it', async () => {
+    resetAwsFakes();
+    let all = '';
+    for (let i = 0; i < 3; i++) all += await invoke();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0); // cached since the first test
+    expect(all).not.toContain(PASS);
+    expect(all).toContain('"message":"probe"');
+  });
+});

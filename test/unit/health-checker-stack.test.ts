@@ -1,0 +1,99 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { CheckerEnv, decodeInventory } from '../../lib/contract';
+import { resourcesOfType, synth } from '../helpers/synth';
+import { flatten, refOf } from '../helpers/template';
+
+type Props = Record<string, unknown>;
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+describe('health checker in the stack', () => {
+  const s = synth({ backendCount: 3 });
+  const [fnId, fn] = resourcesOfType(s, 'AWS::Lambda::Function').find(([id]) => id.startsWith('HealthCheckerFunction')) as [string, Props];
+  const statements = resourcesOfType(s, 'AWS::IAM::Policy')
+    .filter(([id]) => id.startsWith('HealthCheckerFunction'))
+    .flatMap(([, p]) => (p.PolicyDocument as { Statement: Statement[] }).Statement);
+  const actions = (st: Statement) => (Array.isArray(st.Action) ? st.Action : [st.Action]);
+
+  it('runs on Node.js 22, ARM64, one invocation at a time, inside the VPC', () => {
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], ReservedConcurrentExecutions: 1 });
+    const vpc = fn.VpcConfig as { SubnetIds: unknown[]; SecurityGroupIds: unknown[] };
+    expect(vpc.SubnetIds.map(refOf).every((id) => id.startsWith('VpcPrivateSubnet'))).toBe(true);
+    expect(vpc.SecurityGroupIds.map(refOf)).toEqual([expect.stringMatching(/^HealthCheckerSecurityGroup/)]);
+  });
+
+  it('is scheduled every minute and drops stale events instead of piling them up', () => {
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+    });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
+  });
+
+  it('may register and deregister only on the port-21 target group', () => {
+    const reg = statements.filter((st) => actions(st).some((a) => /RegisterTargets|DeregisterTargets/.test(a)));
+    expect(reg).toHaveLength(1);
+    expect(actions(reg[0]).sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets']);
+    expect(refOf(reg[0].Resource)).toMatch(/^LoadBalancerControlTargetGroup/);
+    // Describe is the only ELBv2 action on "*", because the API has no resource-level permissions.
+    const star = statements.filter((st) => JSON.stringify(st.Resource) === '"*"');
+    expect(star.flatMap(actions)).toEqual(['elasticloadbalancing:DescribeTargetHealth']);
+  });
+
+  it('reads only the health-check secret and only its own state table', () => {
+    const secret = statements.filter((st) => actions(st).includes('secretsmanager:GetSecretValue'));
+    expect(secret.map((st) => refOf(st.Resource))).toEqual([expect.stringMatching(/^SecretsHealthCheckSecret/)]);
+    const ddb = statements.filter((st) => actions(st).some((a) => a.startsWith('dynamodb:')));
+    expect(ddb.flatMap(actions).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(flatten(ddb[0].Resource)).toMatch(/HealthCheckerState\w+\.Arn/);
+  });
+
+  it('may reach each backend on 21 and on that backend passive range only', () => {
+    const sgId = refOf((fn.VpcConfig as { SecurityGroupIds: unknown[] }).SecurityGroupIds[0]);
+    const ingress = resourcesOfType(s, 'AWS::EC2::SecurityGroupIngress').filter(([, p]) => refOf(p.SourceSecurityGroupId) === sgId);
+    const bySlot = ingress.map(([, p]) => `${refOf(p.GroupId).replace(/SecurityGroup.*/, '')}:${p.FromPort}-${p.ToPort}`).sort();
+    expect(bySlot).toEqual([
+      'BackendsSlot0:21-21',
+      'BackendsSlot0:40000-40007',
+      'BackendsSlot1:21-21',
+      'BackendsSlot1:40008-40015',
+      'BackendsSlot2:21-21',
+      'BackendsSlot2:40016-40023',
+    ]);
+  });
+
+  it('keeps its logs for a month', () => {
+    const logGroupId = refOf((fn.LoggingConfig as { LogGroup: unknown }).LogGroup);
+    expect((s.json.Resources[logGroupId].Properties as Props).RetentionInDays).toBe(30);
+  });
+
+  it('gets the inventory, thresholds and target group from the stack', () => {
+    const env = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env[CheckerEnv.fallThreshold]).toBe('2');
+    expect(env[CheckerEnv.riseThreshold]).toBe('2');
+    expect(env[CheckerEnv.intervalSeconds]).toBe('10');
+    expect(env[CheckerEnv.timeoutSeconds]).toBe('5');
+    expect(refOf(env[CheckerEnv.controlTargetGroupArn])).toMatch(/^LoadBalancerControlTargetGroup/);
+    const inv = flatten(env[CheckerEnv.inventory]);
+    for (const slot of [0, 1, 2]) expect(inv).toMatch(new RegExp(`\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}"\\]`));
+  });
+
+  it('is left out when healthCheck.enabled is false', () => {
+    const off = synth({ healthCheck: { enabled: false } });
+    expect(resourcesOfType(off, 'AWS::Events::Rule')).toHaveLength(0);
+    expect(resourcesOfType(off, 'AWS::DynamoDB::Table')).toHaveLength(0);
+  });
+});
+
+describe('inventory encoding', () => {
+  it('fits Lambda 4 KB environment even at the maximum of 49 backends', () => {
+    const worst = Array.from({ length: 49 }, (_, i) => ({ slot: i, instanceId: 'i-0123456789abcdef0', privateIp: '100.100.100.100' }));
+    const text = JSON.stringify(worst.map((b) => [b.slot, b.instanceId, b.privateIp]));
+    expect(text.length).toBeLessThan(2600);
+    expect(decodeInventory(text)).toEqual(worst);
+  });
+
+  it('rejects a malformed inventory with the entry index', () => {
+    expect(() => decodeInventory('[[0,"i-1"]]')).toThrow(/entry 0/);
+  });
+});
