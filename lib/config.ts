@@ -186,6 +186,16 @@ export const ConfigSchema = z.strictObject({
     .describe('What stack deletion does to the file system and secrets; retain never loses customer files'),
   nlbHealthCheck: nlbHealthCheckSchema,
   healthCheck: healthCheckSchema,
+  alarmEmail: z
+    .email('must be an email address such as ops@example.com')
+    .optional()
+    .describe('Subscribes this address to the alarm topic (confirm the email AWS sends); unset leaves the topic without subscribers'),
+  minHealthyBackends: z
+    .int()
+    .min(1)
+    .max(MAX_PASSIVE_PORTS)
+    .optional()
+    .describe('Alarm when fewer backends are healthy on port 21; unset means 1, or N-1 when N >= 3'),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -412,6 +422,15 @@ function crossFieldProblems(c: Config, sources: SourceMap): ConfigProblem[] {
       nearest: String(c.healthCheck.intervalSeconds - 1),
     });
   }
+  if (c.minHealthyBackends !== undefined && c.minHealthyBackends > c.backendCount) {
+    problems.push({
+      field: 'minHealthyBackends',
+      value: c.minHealthyBackends,
+      source: sources.get('minHealthyBackends'),
+      message: `cannot exceed backendCount (${c.backendCount}), or the alarm could never be OK`,
+      nearest: String(c.backendCount),
+    });
+  }
   if (c.maxSessionsPerIp > c.maxClientsPerBackend) {
     problems.push({
       field: 'maxSessionsPerIp',
@@ -422,6 +441,11 @@ function crossFieldProblems(c: Config, sources: SourceMap): ConfigProblem[] {
     });
   }
   return problems;
+}
+
+/** The healthy-backend floor the cluster alarm uses: the setting, or 1, or N-1 when N >= 3. */
+export function minHealthyBackendsOf(c: Pick<Config, 'backendCount' | 'minHealthyBackends'>): number {
+  return c.minHealthyBackends ?? (c.backendCount >= 3 ? c.backendCount - 1 : 1);
 }
 
 /** Which source gave each (dotted) key; used only to make error messages point at the right place. */

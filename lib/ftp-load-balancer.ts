@@ -132,6 +132,13 @@ export class FtpLoadBalancer extends Construct {
     backend.securityGroup.addIngressRule(this.securityGroup, range, 'FTP passive ports from the NLB');
   }
 
+  /** The single-backend target group of a passive port. */
+  passiveTargetGroup(port: number): elbv2.NetworkTargetGroup {
+    const tg = this.passiveTargetGroups.get(port);
+    if (!tg) throw new Error(`no passive target group for port ${port}: attach its backend first`);
+    return tg;
+  }
+
   private healthCheck(): elbv2.HealthCheck {
     const hc = this.props.config.nlbHealthCheck;
     return {

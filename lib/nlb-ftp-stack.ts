@@ -1,10 +1,11 @@
-import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from './config';
 import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
+import { FtpMonitoring } from './ftp-monitoring';
 import { FtpSecrets } from './ftp-secrets';
 import { HealthChecker } from './health-checker';
 import { planPorts } from './port-plan';
@@ -25,6 +26,7 @@ export class NlbFtpStack extends Stack {
   readonly secrets: FtpSecrets;
   /** Absent when `healthCheck.enabled` is false. */
   readonly healthChecker?: HealthChecker;
+  readonly monitoring: FtpMonitoring;
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
     super(scope, id, props);
@@ -80,6 +82,16 @@ export class NlbFtpStack extends Stack {
       });
     }
 
+    this.monitoring = new FtpMonitoring(this, 'Monitoring', {
+      config,
+      backends: this.backends.backends,
+      loadBalancer: this.loadBalancer.nlb,
+      controlTargetGroup: this.loadBalancer.controlTargetGroup,
+      // A slot's passive target groups hold only that slot, so their health is that backend's health.
+      slotTargetGroup: (slot) => this.loadBalancer.passiveTargetGroup(plan.slots[slot].minPort),
+      checkerFunction: this.healthChecker?.function,
+    });
+
     this.addOutputs(plan.slots.length);
   }
 
@@ -97,7 +109,25 @@ export class NlbFtpStack extends Stack {
         value: `${b.ports.minPort}-${b.ports.maxPort}`,
         description: `Passive ports of backend slot ${b.slot} (${n} backends)`,
       });
+      new CfnOutput(this, `Slot${b.slot}InstanceId`, { value: b.instance.instanceId, description: `EC2 instance of slot ${b.slot}` });
+      new CfnOutput(this, `Slot${b.slot}Az`, { value: b.instance.instanceAvailabilityZone, description: `AZ of slot ${b.slot}` });
     }
+    new CfnOutput(this, 'ControlTargetGroupArn', {
+      value: lb.controlTargetGroup.targetGroupArn,
+      description: 'The port-21 target group (the health checker registers and deregisters here)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'SNS topic of all nlb-ftp alarms' });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: Fn.join('', [
+        'https://',
+        Aws.REGION,
+        '.console.aws.amazon.com/cloudwatch/home?region=',
+        Aws.REGION,
+        '#dashboards:name=',
+        this.monitoring.dashboard.dashboardName,
+      ]),
+      description: 'CloudWatch dashboard of backend and cluster health',
+    });
     new CfnOutput(this, 'UsersSecretArn', {
       value: this.secrets.usersSecret.secretArn,
       description: 'Secrets Manager secret of FTP users (JSON username -> password)',

@@ -34,6 +34,22 @@ describe('cdk synth from the command line, offline', () => {
     }
   });
 
+  it('synthesizes -c backendCount=4 -c alarmEmail=ops@example.com with alarms, topic, subscription and dashboard', async () => {
+    const r = await cdkSynth('backendCount=4', 'alarmEmail=ops@example.com');
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
+      const count = (type: string) => Object.values(t.Resources as Record<string, { Type: string }>).filter((x) => x.Type === type).length;
+      expect(count('AWS::CloudWatch::Alarm')).toBe(4 * 2 + 4 + 4); // per slot: login, target; cluster: 4; host recovery: 4
+      expect(count('AWS::CloudWatch::CompositeAlarm')).toBe(2);
+      expect(count('AWS::SNS::Topic')).toBe(1);
+      expect(count('AWS::SNS::Subscription')).toBe(1);
+      expect(count('AWS::CloudWatch::Dashboard')).toBe(1);
+    } finally {
+      fs.rmSync(r.out, { recursive: true, force: true });
+    }
+  });
+
   it('refuses -c backendCount=40 with the listener-budget message', async () => {
     const r = await cdkSynth('backendCount=40');
     fs.rmSync(r.out, { recursive: true, force: true });

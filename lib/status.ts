@@ -1,0 +1,193 @@
+/**
+ * `npm run status`: one table of a deployed stack's backends (slot, AZ, instance, passive range,
+ * NLB target health, last login probe, alarm state), then the cluster alarms and the endpoint.
+ * Reads CloudFormation outputs, ELBv2 target health and CloudWatch alarms and metrics.
+ * No aws-cdk-lib import: it runs against a deployed stack, not a synthesized one.
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ConfigError, loadConfig } from './config';
+import { Metrics } from './contract';
+
+export interface StatusClients {
+  readonly cfn: CloudFormationClient;
+  readonly elb: ElasticLoadBalancingV2Client;
+  readonly cw: CloudWatchClient;
+}
+
+export interface BackendStatus {
+  readonly slot: number;
+  readonly az: string;
+  readonly instanceId: string;
+  readonly passiveRange: string;
+  readonly targetHealth: string;
+  readonly lastProbe: string;
+  readonly alarms: string;
+}
+
+export interface StatusReport {
+  readonly stackName: string;
+  readonly endpoint: string;
+  readonly staticIps: string;
+  readonly backends: readonly BackendStatus[];
+  readonly clusterAlarms: ReadonlyArray<{ readonly name: string; readonly state: string }>;
+}
+
+/** An expected failure: printed as one sentence, never with a stack trace. */
+export class StatusError extends Error {}
+
+export async function collectStatus(clients: StatusClients, stackName: string, now = new Date()): Promise<StatusReport> {
+  let outputs: Record<string, string>;
+  try {
+    const out = await clients.cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = out.Stacks?.[0];
+    if (!stack) throw new StatusError(`Stack ${stackName} does not exist in this account and region.`);
+    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (err) {
+    const e = err as Error;
+    if (e.name === 'ValidationError' && /does not exist/.test(e.message)) {
+      throw new StatusError(`Stack ${stackName} does not exist in this account and region; deploy it or pass --stack NAME.`);
+    }
+    throw err;
+  }
+
+  const slots = Object.keys(outputs)
+    .map((k) => /^Slot(\d+)InstanceId$/.exec(k))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  if (slots.length === 0 || !outputs.ControlTargetGroupArn) {
+    throw new StatusError(`Stack ${stackName} has no nlb-ftp outputs; is it an nlb-ftp stack?`);
+  }
+
+  const [health, alarms, probes] = await Promise.all([
+    clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs.ControlTargetGroupArn })),
+    clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
+    clients.cw.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(now.getTime() - 10 * 60_000),
+        EndTime: now,
+        ScanBy: 'TimestampDescending',
+        MetricDataQueries: slots.map((slot) => ({
+          Id: `slot${slot}`,
+          MetricStat: {
+            Metric: {
+              Namespace: Metrics.namespace,
+              MetricName: Metrics.probeSuccess,
+              Dimensions: [
+                { Name: 'service', Value: stackName },
+                { Name: 'Slot', Value: String(slot) },
+              ],
+            },
+            Period: 60,
+            Stat: 'Minimum',
+          },
+        })),
+      }),
+    ),
+  ]);
+
+  const targetState = new Map<string, string>();
+  for (const d of health.TargetHealthDescriptions ?? []) {
+    if (d.Target?.Id && d.Target.Port === 21) targetState.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
+  }
+  const alarmState = new Map<string, string>();
+  for (const a of [...(alarms.MetricAlarms ?? []), ...(alarms.CompositeAlarms ?? [])]) {
+    if (a.AlarmName) alarmState.set(a.AlarmName, a.StateValue ?? 'UNKNOWN');
+  }
+  const lastProbe = new Map<number, string>();
+  for (const r of probes.MetricDataResults ?? []) {
+    const slot = Number((r.Id ?? '').replace('slot', ''));
+    const value = r.Values?.[0];
+    const at = r.Timestamps?.[0];
+    if (value === undefined || !at) {
+      lastProbe.set(slot, 'no data');
+    } else {
+      const mins = Math.max(0, Math.round((now.getTime() - new Date(at).getTime()) / 60_000));
+      lastProbe.set(slot, `${value >= 1 ? 'pass' : 'FAIL'} (${mins} min ago)`);
+    }
+  }
+
+  const backends = slots.map((slot): BackendStatus => {
+    const instanceId = outputs[`Slot${slot}InstanceId`];
+    const mine = [...alarmState].filter(([name]) => name.startsWith(`${stackName}-slot${slot}-`));
+    const firing = mine.filter(([, s]) => s === 'ALARM').map(([n]) => n.replace(`${stackName}-slot${slot}-`, ''));
+    return {
+      slot,
+      az: outputs[`Slot${slot}Az`] ?? '?',
+      instanceId,
+      passiveRange: outputs[`Slot${slot}PassiveRange`] ?? '?',
+      targetHealth: targetState.get(instanceId) ?? 'deregistered',
+      lastProbe: lastProbe.get(slot) ?? 'no data',
+      alarms: mine.length === 0 ? 'none' : firing.length === 0 ? 'OK' : `ALARM: ${firing.join(', ')}`,
+    };
+  });
+
+  const clusterNames = ['ftp-service-degraded', 'too-few-healthy-backends', 'checker-broken', 'checker-fail-open'];
+  return {
+    stackName,
+    endpoint: outputs.NlbDnsName ?? '?',
+    staticIps: outputs.ElasticIps ?? '?',
+    backends,
+    clusterAlarms: clusterNames
+      .filter((n) => alarmState.has(`${stackName}-${n}`))
+      .map((n) => ({ name: n, state: alarmState.get(`${stackName}-${n}`) as string })),
+  };
+}
+
+export function renderStatus(r: StatusReport): string {
+  const header = ['SLOT', 'AZ', 'INSTANCE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
+  const rows = r.backends.map((b) => [String(b.slot), b.az, b.instanceId, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [
+    `nlb-ftp stack ${r.stackName}`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    `Cluster: ${r.clusterAlarms.map((a) => `${a.name} ${a.state}`).join(', ') || 'no alarms found'}`,
+    `Endpoint: ftp://${r.endpoint}/  (static IPs: ${r.staticIps})`,
+    '',
+  ].join('\n');
+}
+
+/** One sentence for the errors people actually hit; anything else keeps its own message. */
+export function explain(err: unknown): string {
+  const e = err as Error;
+  if (err instanceof StatusError || err instanceof ConfigError) return e.message;
+  if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')) {
+    return 'No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.';
+  }
+  if (/region is missing/i.test(e.message ?? '')) return 'No AWS region set: export AWS_REGION (or AWS_DEFAULT_REGION) and try again.';
+  if (e.name === 'ExpiredToken' || e.name === 'ExpiredTokenException') return 'Your AWS credentials have expired: refresh them and try again.';
+  if (e.name === 'AccessDenied' || e.name === 'AccessDeniedException') return `Access denied: ${e.message}`;
+  return `Could not read the stack status: ${e.message ?? String(err)}`;
+}
+
+export interface StatusRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const USAGE = 'usage: npm run status -- [--stack NAME]';
+
+/** The whole command, without touching process: testable with mocked SDK clients. */
+export async function runStatus(argv: readonly string[], clients?: StatusClients, cwd = process.cwd()): Promise<StatusRun> {
+  try {
+    let stackName: string | undefined;
+    for (let i = 0; i < argv.length; i++) {
+      if (argv[i] === '--stack' && argv[i + 1]) stackName = argv[++i];
+      else if (argv[i].startsWith('--stack=')) stackName = argv[i].slice('--stack='.length);
+      else if (argv[i] === '--help' || argv[i] === '-h') return { code: 0, stdout: `${USAGE}\n`, stderr: '' };
+      else return { code: 2, stdout: '', stderr: `Unknown argument ${argv[i]}. ${USAGE}\n` };
+    }
+    stackName ??= loadConfig({ context: {}, cwd }).stackName;
+    const c = clients ?? { cfn: new CloudFormationClient({}), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
+    return { code: 0, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
+  } catch (err) {
+    return { code: 1, stdout: '', stderr: `${explain(err)}\n` };
+  }
+}

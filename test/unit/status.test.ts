@@ -1,0 +1,114 @@
+import * as os from 'node:os';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { runStatus } from '../../lib/status';
+
+const cfn = mockClient(CloudFormationClient);
+const elb = mockClient(ElasticLoadBalancingV2Client);
+const cw = mockClient(CloudWatchClient);
+const clients = { cfn: new CloudFormationClient({ region: 'eu-west-1' }), elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }), cw: new CloudWatchClient({ region: 'eu-west-1' }) };
+const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
+const NOW = new Date();
+
+const outputs = {
+  NlbDnsName: 'NlbFtp-abc.elb.eu-west-1.amazonaws.com',
+  ElasticIps: '203.0.113.10,203.0.113.11',
+  ControlTargetGroupArn: TG,
+  Slot0InstanceId: 'i-0aaa',
+  Slot0Az: 'eu-west-1a',
+  Slot0PassiveRange: '40000-40007',
+  Slot1InstanceId: 'i-0bbb',
+  Slot1Az: 'eu-west-1b',
+  Slot1PassiveRange: '40008-40015',
+};
+
+function cluster(opts: { registered: string[]; alarms: Record<string, string>; probe: Record<number, number> }) {
+  cfn.on(DescribeStacksCommand).resolves({
+    Stacks: [{ StackName: 'NlbFtp', CreationTime: NOW, StackStatus: 'UPDATE_COMPLETE', Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) }],
+  });
+  elb.on(DescribeTargetHealthCommand, { TargetGroupArn: TG }).resolves({
+    TargetHealthDescriptions: opts.registered.map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
+  });
+  cw.on(DescribeAlarmsCommand).resolves({
+    MetricAlarms: Object.entries(opts.alarms)
+      .filter(([n]) => !/degraded|checker-broken/.test(n))
+      .map(([n, s]) => ({ AlarmName: `NlbFtp-${n}`, StateValue: s as 'OK' })),
+    CompositeAlarms: Object.entries(opts.alarms)
+      .filter(([n]) => /degraded|checker-broken/.test(n))
+      .map(([n, s]) => ({ AlarmName: `NlbFtp-${n}`, StateValue: s as 'OK' })),
+  });
+  cw.on(GetMetricDataCommand).resolves({
+    MetricDataResults: Object.entries(opts.probe).map(([slot, v]) => ({ Id: `slot${slot}`, Values: [v], Timestamps: [new Date(Date.now() - 60_000)] })),
+  });
+}
+
+const allOk = {
+  'slot0-ftp-login-failing': 'OK',
+  'slot0-nlb-target-unhealthy': 'OK',
+  'slot1-ftp-login-failing': 'OK',
+  'slot1-nlb-target-unhealthy': 'OK',
+  'too-few-healthy-backends': 'OK',
+  'checker-broken': 'OK',
+  'ftp-service-degraded': 'OK',
+};
+
+const rowOf = (out: string, slot: number) => out.split('\n').find((l) => l.startsWith(`${slot} `)) ?? '';
+
+describe('npm run status', () => {
+  beforeEach(() => {
+    cfn.reset();
+    elb.reset();
+    cw.reset();
+  });
+
+  it('shows a healthy cluster with every alarm OK', async () => {
+    cluster({ registered: ['i-0aaa', 'i-0bbb'], alarms: allOk, probe: { 0: 1, 1: 1 } });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^SLOT\s+AZ\s+INSTANCE\s+PASSIVE\s+NLB TARGET \(21\)\s+LAST LOGIN PROBE\s+ALARMS$/m);
+    expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0aaa\s+40000-40007\s+healthy\s+pass \(1 min ago\)\s+OK$/);
+    expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0bbb\s+40008-40015\s+healthy\s+pass \(1 min ago\)\s+OK$/);
+    expect(r.stdout).toContain('Cluster: ftp-service-degraded OK, too-few-healthy-backends OK, checker-broken OK');
+    expect(r.stdout).toContain('Endpoint: ftp://NlbFtp-abc.elb.eu-west-1.amazonaws.com/  (static IPs: 203.0.113.10,203.0.113.11)');
+  });
+
+  it('shows a deregistered backend, its failing probe and its alarm', async () => {
+    cluster({
+      registered: ['i-0aaa'],
+      alarms: { ...allOk, 'slot1-ftp-login-failing': 'ALARM', 'ftp-service-degraded': 'ALARM' },
+      probe: { 0: 1, 1: 0 },
+    });
+    const r = await runStatus(['--stack=NlbFtp'], clients, os.tmpdir());
+    expect(r.code).toBe(0);
+    expect(rowOf(r.stdout, 1)).toMatch(/deregistered\s+FAIL \(1 min ago\)\s+ALARM: ftp-login-failing$/);
+    expect(rowOf(r.stdout, 0)).toMatch(/healthy\s+pass/);
+    expect(r.stdout).toContain('ftp-service-degraded ALARM');
+  });
+
+  it('without credentials: exits 1 with one sentence and no stack trace', async () => {
+    const err = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    cfn.on(DescribeStacksCommand).rejects(err);
+    const r = await runStatus([], clients, os.tmpdir());
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.\n');
+  });
+
+  it('for a stack that does not exist: exits 1 naming it', async () => {
+    cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('Stack with id Nope does not exist'), { name: 'ValidationError' }));
+    const r = await runStatus(['--stack', 'Nope'], clients, os.tmpdir());
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('Stack Nope does not exist');
+    expect(r.stderr).not.toMatch(/\bat \w+ \(/);
+  });
+
+  it('rejects an unknown argument with the usage', async () => {
+    const r = await runStatus(['--stak', 'x'], clients, os.tmpdir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('usage: npm run status -- [--stack NAME]');
+  });
+});
