@@ -64,7 +64,16 @@ async function probeRounds(): Promise<Array<[string, string]>> {
     for (let slot = 0; slot < 16; slot++) {
       const ip = `127.18.5.${slot + 1}`;
       const ports = slotPorts(slot, { passivePortsPerBackend: 3, passivePortStart: 44000 });
-      const v = new LocalVsftpd({ slot, listenAddress: ip, pasvAddress: ip, pasvMinPort: ports.minPort, pasvMaxPort: ports.maxPort, maxClients: 50, maxPerIp: 50, allowFile: users.allowFile });
+      const v = new LocalVsftpd({
+        slot,
+        listenAddress: ip,
+        pasvAddress: ip,
+        pasvMinPort: ports.minPort,
+        pasvMaxPort: ports.maxPort,
+        maxClients: 50,
+        maxPerIp: 50,
+        allowFile: users.allowFile,
+      });
       servers.push(v);
       await v.start();
       inventory.push({ slot, instanceId: `i-bench${slot}`, privateIp: ip });
@@ -89,7 +98,10 @@ async function probeRounds(): Promise<Array<[string, string]>> {
         for (const b of inventory) await roundMs([b]);
         seq.push(performance.now() - t0);
       }
-      rows.push([`16 probes one after another, ${label} (median)`, `${median(seq).toFixed(0)} ms (concurrency gain ${(median(seq) / (medians.get(16) as number)).toFixed(1)}x on ${os.cpus().length} cores)`]);
+      rows.push([
+        `16 probes one after another, ${label} (median)`,
+        `${median(seq).toFixed(0)} ms (concurrency gain ${(median(seq) / (medians.get(16) as number)).toFixed(1)}x on ${os.cpus().length} cores)`,
+      ]);
     };
     // Debian's chpasswd stores yescrypt hashes, which cost ~50 ms of CPU per login by design. Here all
     // 16 "backends" share this machine's cores, so that cost serializes; on AWS each backend pays it

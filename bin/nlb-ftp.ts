@@ -4,11 +4,11 @@
  * never reaches CloudFormation: on error it prints every problem and exits non-zero.
  */
 import { App } from 'aws-cdk-lib';
-import { ConfigError, loadConfig } from '../lib/config';
+import { type Config, ConfigError, loadConfig } from '../lib/config';
 import { NlbFtpStack } from '../lib/nlb-ftp-stack';
 
 const app = new App();
-let config;
+let config: Config;
 try {
   config = loadConfig({ context: app.node.getAllContext() });
 } catch (err) {

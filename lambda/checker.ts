@@ -4,7 +4,7 @@
  * the same code runs in Lambda, in the local sandbox and in tests.
  */
 import type { BackendRef, HealthCheckCredentials } from '../lib/contract';
-import { decide, type Decision, type Thresholds } from './decision';
+import { type Decision, decide, type Thresholds } from './decision';
 import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget } from './probe';
 import type { StateStore } from './state-store';
 import type { TargetRegistry } from './target-registry';
@@ -95,15 +95,23 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     await deps.registry.deregister(decision.deregister.map((b) => b.instanceId));
     await deps.registry.register(decision.register.map((b) => b.instanceId));
   }
-  for (const b of decision.deregister) deps.log.warn('deregistered from the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of decision.deregister)
+    deps.log.warn('deregistered from the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
   for (const b of decision.register) deps.log.info('registered in the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
   for (const b of decision.heldByFailOpen) {
-    deps.log.error('fail-open: backend keeps failing but stays registered, because removing it would empty the target group or no backend passed', {
-      slot: b.slot,
-      instanceId: b.instanceId,
-    });
+    deps.log.error(
+      'fail-open: backend keeps failing but stays registered, because removing it would empty the target group or no backend passed',
+      {
+        slot: b.slot,
+        instanceId: b.instanceId,
+      },
+    );
   }
-  deps.metrics.round({ registered: decision.registeredAfter, healthy: decision.healthyCount, heldByFailOpen: decision.heldByFailOpen.length });
+  deps.metrics.round({
+    registered: decision.registeredAfter,
+    healthy: decision.healthyCount,
+    heldByFailOpen: decision.heldByFailOpen.length,
+  });
   return { results, decision, applied };
 }
 
@@ -115,7 +123,14 @@ async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opt
     // Without the password nothing can be proved about any backend; every probe fails, and the
     // decision's fail-open rule keeps every backend registered.
     deps.log.error('cannot read the health-check secret', { error: (err as Error).name ?? 'Error' });
-    return inventory.map((b) => ({ slot: b.slot, ok: false, step: 'auth', errorClass: 'auth', detail: 'health-check secret unavailable', latencyMs: 0 }));
+    return inventory.map((b) => ({
+      slot: b.slot,
+      ok: false,
+      step: 'auth',
+      errorClass: 'auth',
+      detail: 'health-check secret unavailable',
+      latencyMs: 0,
+    }));
   }
   return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp }, creds, opts)));
 }

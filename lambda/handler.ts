@@ -5,7 +5,7 @@
  * no test-only branch here.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -32,7 +32,8 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
   };
   const int = (name: string, min: number, max: number): number => {
     const v = Number(str(name));
-    if (!Number.isInteger(v) || v < min || v > max) throw new Error(`environment variable ${name} must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new Error(`environment variable ${name} must be an integer from ${min} to ${max}`);
     return v;
   };
   return {

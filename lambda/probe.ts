@@ -61,7 +61,8 @@ function withDeadline<T>(p: Promise<T>, ms: number, step: ProbeStep, onExpire: (
 function classify(step: ProbeStep, err: unknown): { errorClass: ProbeErrorClass; detail: string } {
   if (err instanceof DeadlineExceeded) return { errorClass: 'timeout', detail: err.message };
   const code = (err as { code?: unknown }).code;
-  const text = err instanceof FTPError ? `${err.code} ${err.message}` : typeof code === 'string' ? code : String((err as Error).message ?? err);
+  const text =
+    err instanceof FTPError ? `${err.code} ${err.message}` : typeof code === 'string' ? code : String((err as Error).message ?? err);
   const detail = text.replace(/\s+/g, ' ').slice(0, 200);
   switch (step) {
     case 'connect':

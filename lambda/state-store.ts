@@ -43,7 +43,8 @@ export class DynamoStateStore implements StateStore {
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException')
+        return false;
       throw err;
     }
   }

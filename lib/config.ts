@@ -20,10 +20,7 @@ export const MAX_PORT = 65535;
 
 const cidrV4 = z
   .string()
-  .regex(
-    /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/,
-    'must be an IPv4 CIDR such as 203.0.113.0/24',
-  );
+  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, 'must be an IPv4 CIDR such as 203.0.113.0/24');
 
 /** A complete Secrets Manager ARN (with the 6-character suffix), so IAM can name it exactly. */
 const secretArn = z
@@ -51,12 +48,7 @@ const healthCheckSchema = z
       .max(30)
       .default(5)
       .describe('Deadline for each probe step; a hung backend counts as failed after this long'),
-    fallThreshold: z
-      .int()
-      .min(1)
-      .max(10)
-      .default(2)
-      .describe('Consecutive failed rounds before deregistering; 2 ignores a single blip'),
+    fallThreshold: z.int().min(1).max(10).default(2).describe('Consecutive failed rounds before deregistering; 2 ignores a single blip'),
     riseThreshold: z
       .int()
       .min(1)
@@ -75,12 +67,7 @@ const nlbHealthCheckSchema = z
       .max(300)
       .default(10)
       .describe("NLB TCP health check interval on port 21; 10 s notices a dead vsftpd 3x faster than the NLB's 30 s default"),
-    healthyThreshold: z
-      .int()
-      .min(2)
-      .max(10)
-      .default(3)
-      .describe('Consecutive good TCP checks before the NLB routes to a target again'),
+    healthyThreshold: z.int().min(2).max(10).default(3).describe('Consecutive good TCP checks before the NLB routes to a target again'),
     unhealthyThreshold: z
       .int()
       .min(2)
@@ -97,12 +84,7 @@ export const ConfigSchema = z.strictObject({
     .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must start with a letter and hold only letters, digits and hyphens (max 64)')
     .default('NlbFtp')
     .describe('CloudFormation stack name; alarm names start with it'),
-  backendCount: z
-    .int()
-    .min(1)
-    .max(MAX_PASSIVE_PORTS)
-    .default(2)
-    .describe('Number of vsftpd instances (slots); 2 survives the loss of one'),
+  backendCount: z.int().min(1).max(MAX_PASSIVE_PORTS).default(2).describe('Number of vsftpd instances (slots); 2 survives the loss of one'),
   passivePortsPerBackend: z
     .int()
     .min(1)
@@ -120,12 +102,7 @@ export const ConfigSchema = z.strictObject({
     .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small')
     .default('t4g.small')
     .describe('Graviton burstable: FTP is I/O-bound and t4g.small is the cheapest type with enough memory'),
-  maxAzs: z
-    .int()
-    .min(1)
-    .max(6)
-    .default(2)
-    .describe('Availability zones (one NLB static IP each); 2 survives an AZ outage'),
+  maxAzs: z.int().min(1).max(6).default(2).describe('Availability zones (one NLB static IP each); 2 survives an AZ outage'),
   natGateways: z
     .int()
     .min(1)
@@ -231,9 +208,7 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
     const stop = /[.?!]$/.test(p.message) ? '' : '.';
     return `  - ${p.field} = ${show(p.value)}${from}: ${p.message}${stop}${nearest}`;
   });
-  return [`nlb-ftp: invalid configuration, ${n} problem${n === 1 ? '' : 's'}. Nothing was synthesized.`, ...lines].join(
-    '\n',
-  );
+  return [`nlb-ftp: invalid configuration, ${n} problem${n === 1 ? '' : 's'}. Nothing was synthesized.`, ...lines].join('\n');
 }
 
 function show(value: unknown): string {

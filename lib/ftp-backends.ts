@@ -7,9 +7,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config } from './config';
+import { portRange } from './ftp-load-balancer';
+import { acknowledge } from './nag';
 import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
 import { renderBootScript } from './user-data';
-import { portRange } from './ftp-load-balancer';
 
 export interface FtpBackendsProps {
   readonly vpc: ec2.IVpc;
@@ -48,6 +49,14 @@ export class FtpBackends extends Construct {
       // Session Manager replaces SSH: no key pair and no port 22.
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
+    acknowledge(this.role, [
+      {
+        id: 'AwsSolutions-IAM4',
+        reason:
+          'AmazonSSMManagedInstanceCore is the AWS-maintained minimum for the SSM agent (Session Manager replaces SSH); a hand-copied version would break as the agent evolves.',
+        appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore'],
+      },
+    ]);
     props.usersSecret.grantRead(this.role);
     props.healthCheckSecret.grantRead(this.role);
     // Root on the instance creates the users' directories, so it needs root access, not squash.
@@ -55,7 +64,8 @@ export class FtpBackends extends Construct {
 
     const instanceType = new ec2.InstanceType(config.instanceType);
     const machineImage = ec2.MachineImage.latestAmazonLinux2023({
-      cpuType: instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+      cpuType:
+        instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
     });
     const privateSubnets = vpc.privateSubnets;
 
@@ -72,11 +82,23 @@ export class FtpBackends extends Construct {
       // The NLB preserves client IPs, so the backend sees the clients themselves.
       for (const cidr of config.allowedCidrs) {
         securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr} (client IP preserved)`);
-        securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), portRange(ports.minPort, ports.maxPort), `FTP passive from ${cidr} (client IP preserved)`);
+        securityGroup.addIngressRule(
+          ec2.Peer.ipv4(cidr),
+          portRange(ports.minPort, ports.maxPort),
+          `FTP passive from ${cidr} (client IP preserved)`,
+        );
       }
       // HTTPS out for packages (dnf), SSM and Secrets Manager; the NAT gateway carries it.
       securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for dnf, SSM and Secrets Manager');
       fileSystem.connections.allowDefaultPortFrom(securityGroup, `NFS from backend slot ${slot}`);
+      if (config.allowedCidrs.includes('0.0.0.0/0')) {
+        acknowledge(securityGroup, [
+          {
+            id: 'AwsSolutions-EC23',
+            reason: `The NLB preserves client IPs, so with allowedCidrs 0.0.0.0/0 this backend must accept the internet on 21 and its own passive range ${ports.minPort}-${ports.maxPort} only. The instance has no public IP; traffic arrives only through the NLB.`,
+          },
+        ]);
+      }
 
       const userData = ec2.UserData.custom(
         renderBootScript({
@@ -116,7 +138,16 @@ export class FtpBackends extends Construct {
           },
         ],
         instanceName: `${config.stackName}-slot${slot}`,
+        // 1-minute instance metrics, to match the 1-minute alarms.
+        detailedMonitoring: true,
       });
+      acknowledge(instance, [
+        {
+          id: 'AwsSolutions-EC29',
+          reason:
+            'CloudFormation replaces a backend when its boot script changes (userDataCausesReplacement); termination protection would block that update. Files live on EFS (retained, backed up), not on the instance.',
+        },
+      ]);
       // The boot script mounts EFS; mount targets must exist first.
       instance.node.addDependency(fileSystem.mountTargetsAvailable);
 

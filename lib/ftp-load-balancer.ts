@@ -4,6 +4,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { Construct } from 'constructs';
 import type { Config } from './config';
+import { acknowledge } from './nag';
 import { CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
 
 export interface FtpLoadBalancerProps {
@@ -59,6 +60,15 @@ export class FtpLoadBalancer extends Construct {
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr}`);
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), passiveSpan, `FTP passive ports from ${cidr}`);
     }
+    if (config.allowedCidrs.includes('0.0.0.0/0')) {
+      acknowledge(this.securityGroup, [
+        {
+          id: 'AwsSolutions-EC23',
+          reason:
+            'A public FTP service: allowedCidrs is 0.0.0.0/0, so port 21 and the passive ports only are open to the internet. Narrow allowedCidrs to close it.',
+        },
+      ]);
+    }
 
     this.nlb = new elbv2.NetworkLoadBalancer(this, 'Nlb', {
       vpc,
@@ -68,6 +78,13 @@ export class FtpLoadBalancer extends Construct {
       // One static IP per AZ that customers can allowlist; also the PASV address of that AZ's backends.
       subnetMappings: publicSubnets.map((subnet, i) => ({ subnet, allocationId: this.elasticIps[i].attrAllocationId })),
     });
+    acknowledge(this.nlb, [
+      {
+        id: 'AwsSolutions-ELB2',
+        reason:
+          'NLB access logs are written only for TLS listeners; every listener here is TCP (FTPS passes through untouched), so there is nothing to log. VPC flow logs record rejected traffic.',
+      },
+    ]);
 
     this.controlTargetGroup = new elbv2.NetworkTargetGroup(this, 'ControlTargetGroup', {
       vpc,

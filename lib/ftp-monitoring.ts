@@ -259,9 +259,7 @@ export class FtpMonitoring extends Construct {
       dashboardName: `${this.stackName}-ftp`,
       defaultInterval: Duration.hours(3),
     });
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.allAlarms(), width: 24, height: 4 }),
-    );
+    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.allAlarms(), width: 24, height: 4 }));
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Login probe success per backend (1 = every round passed)',
@@ -289,7 +287,10 @@ export class FtpMonitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'NLB flows',
-        left: [nlbMetric('ActiveFlowCount', 'Average').with({ label: 'active flows' }), nlbMetric('NewFlowCount', 'Sum').with({ label: 'new flows' })],
+        left: [
+          nlbMetric('ActiveFlowCount', 'Average').with({ label: 'active flows' }),
+          nlbMetric('NewFlowCount', 'Sum').with({ label: 'new flows' }),
+        ],
         right: [nlbMetric('ProcessedBytes', 'Sum').with({ label: 'processed bytes' })],
         width: 12,
       }),

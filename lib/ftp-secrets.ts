@@ -1,7 +1,8 @@
-import { type RemovalPolicy } from 'aws-cdk-lib';
+import type { RemovalPolicy } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { HEALTH_CHECK_USER } from './contract';
+import { acknowledge } from './nag';
 
 export interface FtpSecretsProps {
   /** Existing users secret (complete ARN); unset creates one. */
@@ -53,5 +54,21 @@ export class FtpSecrets extends Construct {
       },
       removalPolicy: props.removalPolicy,
     });
+    acknowledge(this.healthCheckSecret, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotating the health-check password needs every backend to re-apply it; they re-read this secret every 5 minutes, so rotate by putting a new value (README, Users). No rotation Lambda is deployed.',
+      },
+    ]);
+    if (this.usersSecret instanceof secretsmanager.Secret) {
+      acknowledge(this.usersSecret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'These are FTP passwords your customers type into their clients; automatic rotation would lock them out. Change them by editing the secret; backends apply it within 5 minutes.',
+        },
+      ]);
+    }
   }
 }

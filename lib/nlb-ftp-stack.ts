@@ -101,7 +101,10 @@ export class NlbFtpStack extends Stack {
     const user = this.secrets.createdUsersSecret ? this.config.initialFtpUser : 'USER';
     new CfnOutput(this, 'NlbDnsName', { value: lb.nlb.loadBalancerDnsName, description: 'DNS name of the FTP endpoint' });
     new CfnOutput(this, 'ElasticIps', {
-      value: Fn.join(',', lb.elasticIps.map((e) => e.attrPublicIp)),
+      value: Fn.join(
+        ',',
+        lb.elasticIps.map((e) => e.attrPublicIp),
+      ),
       description: 'Static public IPs of the NLB, one per AZ (allowlist these)',
     });
     for (const b of this.backends.backends) {
@@ -133,7 +136,10 @@ export class NlbFtpStack extends Stack {
       description: 'Secrets Manager secret of FTP users (JSON username -> password)',
     });
     new CfnOutput(this, 'GetPasswordCommand', {
-      value: Fn.join('', ['aws secretsmanager get-secret-value --query SecretString --output text --secret-id ', this.secrets.usersSecret.secretArn]),
+      value: Fn.join('', [
+        'aws secretsmanager get-secret-value --query SecretString --output text --secret-id ',
+        this.secrets.usersSecret.secretArn,
+      ]),
       description: 'Prints the FTP users and passwords',
     });
     new CfnOutput(this, 'ExampleCurl', {

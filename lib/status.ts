@@ -140,7 +140,11 @@ export function renderStatus(r: StatusReport): string {
   const header = ['SLOT', 'AZ', 'INSTANCE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
   const rows = r.backends.map((b) => [String(b.slot), b.az, b.instanceId, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [
     `nlb-ftp stack ${r.stackName}`,
     '',
@@ -161,7 +165,8 @@ export function explain(err: unknown): string {
     return 'No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.';
   }
   if (/region is missing/i.test(e.message ?? '')) return 'No AWS region set: export AWS_REGION (or AWS_DEFAULT_REGION) and try again.';
-  if (e.name === 'ExpiredToken' || e.name === 'ExpiredTokenException') return 'Your AWS credentials have expired: refresh them and try again.';
+  if (e.name === 'ExpiredToken' || e.name === 'ExpiredTokenException')
+    return 'Your AWS credentials have expired: refresh them and try again.';
   if (e.name === 'AccessDenied' || e.name === 'AccessDeniedException') return `Access denied: ${e.message}`;
   return `Could not read the stack status: ${e.message ?? String(err)}`;
 }

@@ -12,7 +12,10 @@ const INSTALL_HINT: Record<string, string> = {
 
 function has(tool: string): boolean {
   try {
-    execFileSync('bash', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    execFileSync('bash', ['-c', `command -v ${tool}`], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    });
     return true;
   } catch {
     return false;
@@ -29,6 +32,8 @@ export function requireTools(tools: readonly string[], opts: { root?: boolean } 
   }
   const missing = tools.filter((t) => !has(t));
   if (missing.length > 0) {
-    throw new Error(`Missing ${missing.join(', ')}: install with \`${missing.map((t) => INSTALL_HINT[t] ?? `apt-get install -y ${t}`).join(' && ')}\`.`);
+    throw new Error(
+      `Missing ${missing.join(', ')}: install with \`${missing.map((t) => INSTALL_HINT[t] ?? `apt-get install -y ${t}`).join(' && ')}\`.`,
+    );
   }
 }

@@ -13,7 +13,17 @@ const ROOT = path.resolve(__dirname, '../..');
 
 async function cdkSynth(...context: string[]) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-cdkout-'));
-  const args = ['-n', 'env', '-u', 'AWS_ACCESS_KEY_ID', '-u', 'AWS_SECRET_ACCESS_KEY', '-u', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED=true'];
+  const args = [
+    '-n',
+    'env',
+    '-u',
+    'AWS_ACCESS_KEY_ID',
+    '-u',
+    'AWS_SECRET_ACCESS_KEY',
+    '-u',
+    'AWS_PROFILE',
+    'AWS_EC2_METADATA_DISABLED=true',
+  ];
   args.push('bash', '-c', `cd "$0" && exec npx cdk synth -q -o "$1" ${context.map((c) => `-c ${c}`).join(' ')}`, ROOT, out);
   const r = await run('unshare', args, { timeoutMs: 120_000 });
   return { ...r, out };
@@ -27,7 +37,9 @@ describe('cdk synth from the command line, offline', () => {
     try {
       expect(r.code, r.stderr).toBe(0);
       const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
-      const listeners = Object.values(t.Resources as Record<string, { Type: string }>).filter((x) => x.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+      const listeners = Object.values(t.Resources as Record<string, { Type: string }>).filter(
+        (x) => x.Type === 'AWS::ElasticLoadBalancingV2::Listener',
+      );
       expect(listeners).toHaveLength(25);
     } finally {
       fs.rmSync(r.out, { recursive: true, force: true });

@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBackend } from '../../lambda/probe';
-import { createNamespace, deleteNamespace, linkNamespaces, nsExec } from '../../sandbox/netns';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { createNamespace, deleteNamespace, linkNamespaces, nsExec } from '../../sandbox/netns';
 import { requireTools } from '../helpers/prerequisites';
 
 const USER = 'nlbftpprobe';

@@ -127,7 +127,13 @@ describe('config sources', () => {
 
   it('applies defaults when nothing is given', () => {
     const c = loadConfig({ context: {}, cwd: os.tmpdir() });
-    expect(c).toMatchObject({ backendCount: 2, passivePortsPerBackend: 8, passivePortStart: 40000, crossZone: true, removalPolicy: 'retain' });
+    expect(c).toMatchObject({
+      backendCount: 2,
+      passivePortsPerBackend: 8,
+      passivePortStart: 40000,
+      crossZone: true,
+      removalPolicy: 'retain',
+    });
     expect(c.healthCheck).toEqual({ enabled: true, intervalSeconds: 10, timeoutSeconds: 5, fallThreshold: 2, riseThreshold: 2 });
   });
 

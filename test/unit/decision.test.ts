@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { BackendRef } from '../../lib/contract';
 import { type CounterState, decide } from '../../lambda/decision';
+import type { BackendRef } from '../../lib/contract';
 
-const inv = (n: number): BackendRef[] => Array.from({ length: n }, (_, i) => ({ slot: i, instanceId: `i-${i}`, privateIp: `10.0.0.${i + 10}` }));
+const inv = (n: number): BackendRef[] =>
+  Array.from({ length: n }, (_, i) => ({ slot: i, instanceId: `i-${i}`, privateIp: `10.0.0.${i + 10}` }));
 const T = { fall: 2, rise: 2 };
 
 /**
@@ -45,7 +46,13 @@ describe('health decision', () => {
     ['flapping never reaches either threshold', 2, ['+-', '++', '+-', '++', '+-'], ['.', '.', '.', '.', '.'], ['i-0', 'i-1']],
     ['flapping while out stays out', 2, ['+-', '+-', '++', '+-', '++', '+-'], ['.', '-1', '.', '.', '.', '.'], ['i-0']],
     ['fail-open: the only backend is never deregistered', 1, ['-', '-', '-'], ['.', 'hold0', 'hold0'], ['i-0']],
-    ['fail-open: all failing means the checker is blind; nothing is removed', 3, ['---', '---', '---'], ['.', 'hold0 hold1 hold2', 'hold0 hold1 hold2'], ['i-0', 'i-1', 'i-2']],
+    [
+      'fail-open: all failing means the checker is blind; nothing is removed',
+      3,
+      ['---', '---', '---'],
+      ['.', 'hold0 hold1 hold2', 'hold0 hold1 hold2'],
+      ['i-0', 'i-1', 'i-2'],
+    ],
     ['one healthy backend lets the failing ones go', 3, ['+--', '+--'], ['.', '-1 -2'], ['i-0']],
     ['idempotent: a steady healthy cluster makes no calls', 3, ['+++', '+++', '+++', '+++'], ['.', '.', '.', '.'], ['i-0', 'i-1', 'i-2']],
     ['idempotent: a backend that stays broken is deregistered once', 2, ['+-', '+-', '+-', '+-'], ['.', '-1', '.', '.'], ['i-0']],

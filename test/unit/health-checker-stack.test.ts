@@ -25,7 +25,9 @@ describe('health checker in the stack', () => {
   it('is scheduled every minute and drops stale events instead of piling them up', () => {
     s.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } }),
+      ],
     });
     s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
   });
@@ -75,7 +77,10 @@ describe('health checker in the stack', () => {
     expect(env[CheckerEnv.timeoutSeconds]).toBe('5');
     expect(refOf(env[CheckerEnv.controlTargetGroupArn])).toMatch(/^LoadBalancerControlTargetGroup/);
     const inv = flatten(env[CheckerEnv.inventory]);
-    for (const slot of [0, 1, 2]) expect(inv).toMatch(new RegExp(`\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}"\\]`));
+    for (const slot of [0, 1, 2])
+      expect(inv).toMatch(
+        new RegExp(`\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}"\\]`),
+      );
   });
 
   it('is left out when healthCheck.enabled is false', () => {

@@ -18,11 +18,20 @@ describe.each([1, 4])('alarms with %i backend(s)', (n) => {
   it('has a login-failing alarm per slot on that slot probe metric', () => {
     for (let slot = 0; slot < n; slot++) {
       const a = alarm(s, `NlbFtp-slot${slot}-ftp-login-failing`);
-      const metrics = (a.Metrics as Array<{ MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: string }> } } }>).filter((m) => m.MetricStat);
+      const metrics = (
+        a.Metrics as Array<{
+          MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: string }> } };
+        }>
+      ).filter((m) => m.MetricStat);
       expect(metrics).toHaveLength(2);
       for (const m of metrics) {
         expect(m.MetricStat?.Metric).toMatchObject({ Namespace: 'NlbFtp', MetricName: 'ProbeSuccess' });
-        expect(m.MetricStat?.Metric.Dimensions).toEqual(expect.arrayContaining([{ Name: 'Slot', Value: String(slot) }, { Name: 'service', Value: 'NlbFtp' }]));
+        expect(m.MetricStat?.Metric.Dimensions).toEqual(
+          expect.arrayContaining([
+            { Name: 'Slot', Value: String(slot) },
+            { Name: 'service', Value: 'NlbFtp' },
+          ]),
+        );
       }
       expect(a.Threshold).toBe(2);
       expect(a.AlarmActions).toBeDefined();
@@ -52,7 +61,9 @@ describe.each([1, 4])('alarms with %i backend(s)', (n) => {
   });
 
   it('pages through one composite alarm that references every other alarm', () => {
-    const [, composite] = resourcesOfType(s, 'AWS::CloudWatch::CompositeAlarm').find(([, p]) => p.AlarmName === 'NlbFtp-ftp-service-degraded') as [string, Props];
+    const [, composite] = resourcesOfType(s, 'AWS::CloudWatch::CompositeAlarm').find(
+      ([, p]) => p.AlarmName === 'NlbFtp-ftp-service-degraded',
+    ) as [string, Props];
     const rule = flatten(composite.AlarmRule);
     const expected = [
       ...Array.from({ length: n }, (_, i) => [`NlbFtp-slot${i}-ftp-login-failing`, `NlbFtp-slot${i}-nlb-target-unhealthy`]).flat(),
@@ -69,7 +80,19 @@ describe.each([1, 4])('alarms with %i backend(s)', (n) => {
   it('has a dashboard', () => {
     s.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = flatten((resourcesOfType(s, 'AWS::CloudWatch::Dashboard')[0][1] as Props).DashboardBody);
-    for (const m of ['ProbeSuccess', 'ProbeLatencyMs', 'RegisteredBackends', 'HealthyHostCount', 'ActiveFlowCount', 'NewFlowCount', 'ProcessedBytes', 'TCP_Client_Reset_Count', 'TCP_Target_Reset_Count', 'TCP_ELB_Reset_Count', '"type":"alarm"']) {
+    for (const m of [
+      'ProbeSuccess',
+      'ProbeLatencyMs',
+      'RegisteredBackends',
+      'HealthyHostCount',
+      'ActiveFlowCount',
+      'NewFlowCount',
+      'ProcessedBytes',
+      'TCP_Client_Reset_Count',
+      'TCP_Target_Reset_Count',
+      'TCP_ELB_Reset_Count',
+      '"type":"alarm"',
+    ]) {
       expect(body, m).toContain(m);
     }
   });
@@ -97,7 +120,11 @@ describe('notifications', () => {
     expect(keyPolicy).toMatch(/"Service":"cloudwatch.amazonaws.com"[^}]*\}?[^\]]*/);
     expect(keyPolicy).toContain('kms:GenerateDataKey*');
     s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Allow', Action: 'sns:Publish', Principal: { Service: 'cloudwatch.amazonaws.com' } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Action: 'sns:Publish', Principal: { Service: 'cloudwatch.amazonaws.com' } }),
+        ]),
+      },
     });
   });
 
@@ -109,7 +136,9 @@ describe('notifications', () => {
   });
 
   it('derives the healthy floor: 1, or N-1 from 3 backends, unless set', () => {
-    expect([1, 2, 3, 5].map((n) => minHealthyBackendsOf(parseConfig({ backendCount: n, passivePortsPerBackend: 4 })))).toEqual([1, 1, 2, 4]);
+    expect([1, 2, 3, 5].map((n) => minHealthyBackendsOf(parseConfig({ backendCount: n, passivePortsPerBackend: 4 })))).toEqual([
+      1, 1, 2, 4,
+    ]);
     expect(minHealthyBackendsOf(parseConfig({ backendCount: 5, passivePortsPerBackend: 4, minHealthyBackends: 2 }))).toBe(2);
   });
 });

@@ -26,7 +26,10 @@ function targetsOf(s: Synthesized, tgId: string): Array<{ instance: string; port
 /** Instance logical IDs by slot, found by their Name tag (the IDs carry a hash of the user data). */
 function instanceIdsBySlot(s: Synthesized): string[] {
   const byName = new Map(
-    resourcesOfType(s, 'AWS::EC2::Instance').map(([id, p]) => [(p.Tags as Array<{ Key: string; Value: string }>).find((t) => t.Key === 'Name')?.Value, id]),
+    resourcesOfType(s, 'AWS::EC2::Instance').map(([id, p]) => [
+      (p.Tags as Array<{ Key: string; Value: string }>).find((t) => t.Key === 'Name')?.Value,
+      id,
+    ]),
   );
   return s.stack.backends.backends.map((b) => byName.get(`${s.stack.config.stackName}-slot${b.slot}`) as string);
 }
@@ -192,7 +195,15 @@ describe('outputs', () => {
     const s = synth({ backendCount: 2 });
     const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs)).toEqual(
-      expect.arrayContaining(['NlbDnsName', 'ElasticIps', 'Slot0PassiveRange', 'Slot1PassiveRange', 'UsersSecretArn', 'ExampleCurl', 'ExampleLftp']),
+      expect.arrayContaining([
+        'NlbDnsName',
+        'ElasticIps',
+        'Slot0PassiveRange',
+        'Slot1PassiveRange',
+        'UsersSecretArn',
+        'ExampleCurl',
+        'ExampleLftp',
+      ]),
     );
     expect(outputs.Slot1PassiveRange.Value).toBe('40008-40015');
     expect(flatten(outputs.ExampleCurl.Value)).toMatch(/^curl -v --user ftpuser ftp:\/\/\$\{LoadBalancerEip0\w+\.PublicIp\}\/$/);

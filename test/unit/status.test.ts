@@ -9,7 +9,11 @@ import { runStatus } from '../../lib/status';
 const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const cw = mockClient(CloudWatchClient);
-const clients = { cfn: new CloudFormationClient({ region: 'eu-west-1' }), elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }), cw: new CloudWatchClient({ region: 'eu-west-1' }) };
+const clients = {
+  cfn: new CloudFormationClient({ region: 'eu-west-1' }),
+  elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
+  cw: new CloudWatchClient({ region: 'eu-west-1' }),
+};
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
 const NOW = new Date();
 
@@ -27,7 +31,14 @@ const outputs = {
 
 function cluster(opts: { registered: string[]; alarms: Record<string, string>; probe: Record<number, number> }) {
   cfn.on(DescribeStacksCommand).resolves({
-    Stacks: [{ StackName: 'NlbFtp', CreationTime: NOW, StackStatus: 'UPDATE_COMPLETE', Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) }],
+    Stacks: [
+      {
+        StackName: 'NlbFtp',
+        CreationTime: NOW,
+        StackStatus: 'UPDATE_COMPLETE',
+        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      },
+    ],
   });
   elb.on(DescribeTargetHealthCommand, { TargetGroupArn: TG }).resolves({
     TargetHealthDescriptions: opts.registered.map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
@@ -41,7 +52,11 @@ function cluster(opts: { registered: string[]; alarms: Record<string, string>; p
       .map(([n, s]) => ({ AlarmName: `NlbFtp-${n}`, StateValue: s as 'OK' })),
   });
   cw.on(GetMetricDataCommand).resolves({
-    MetricDataResults: Object.entries(opts.probe).map(([slot, v]) => ({ Id: `slot${slot}`, Values: [v], Timestamps: [new Date(Date.now() - 60_000)] })),
+    MetricDataResults: Object.entries(opts.probe).map(([slot, v]) => ({
+      Id: `slot${slot}`,
+      Values: [v],
+      Timestamps: [new Date(Date.now() - 60_000)],
+    })),
   });
 }
 
@@ -94,7 +109,9 @@ describe('npm run status', () => {
     const r = await runStatus([], clients, os.tmpdir());
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.\n');
+    expect(r.stderr).toBe(
+      'No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.\n',
+    );
   });
 
   it('for a stack that does not exist: exits 1 naming it', async () => {

@@ -1,0 +1,95 @@
+/**
+ * shellcheck (Debian's package) over the user data the stack renders for every slot, with the
+ * CloudFormation tokens substituted by realistic values, over the scripts embedded in it, and
+ * over every shell script in the repository.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { requireTools } from '../helpers/prerequisites';
+import { resourcesOfType, synth } from '../helpers/synth';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Replace each CloudFormation intrinsic with a value of the right shape. */
+function substitute(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Record<string, unknown>;
+  if (v['Fn::Base64']) return substitute(v['Fn::Base64']);
+  if (v['Fn::Join']) {
+    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map(substitute).join(sep);
+  }
+  const ref = JSON.stringify(v);
+  if (ref.includes('AWS::Region')) return 'eu-west-1';
+  if (ref.includes('PublicIp')) return '203.0.113.10';
+  if (ref.includes('FileSystem')) return 'fs-0123456789abcdef0';
+  if (ref.includes('Secret')) return 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:nlbftp-AbCdEf';
+  throw new Error(`unexpected token in user data: ${ref}`);
+}
+
+function shellcheck(file: string): { code: number; out: string } {
+  const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', file], { encoding: 'utf8' });
+  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Scripts written by the boot script through quoted heredocs (`cat >F <<'NLBFTP_EOF'`). */
+function embeddedScripts(script: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const m of script.matchAll(/cat >(\S+) <<'NLBFTP_EOF'\n([\s\S]*?)\nNLBFTP_EOF/g)) {
+    if (m[2].startsWith('#!/bin/bash')) out.push([m[1], `${m[2]}\n`]);
+  }
+  return out;
+}
+
+describe('shellcheck', () => {
+  let dir: string;
+  beforeAll(() => {
+    requireTools(['shellcheck'], { root: false });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-shellcheck-'));
+    return () => fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes on the user data of every slot, and on the scripts it installs', () => {
+    const s = synth({ backendCount: 5 });
+    const instances = resourcesOfType(s, 'AWS::EC2::Instance');
+    expect(instances).toHaveLength(5);
+    let checked = 0;
+    for (const [id, p] of instances) {
+      const script = substitute(p.UserData);
+      const scripts: Array<[string, string]> = [[id, script], ...embeddedScripts(script)];
+      expect(scripts.length).toBeGreaterThanOrEqual(3);
+      for (const [name, body] of scripts) {
+        const file = path.join(dir, `${id}-${path.basename(name)}.sh`);
+        fs.writeFileSync(file, body);
+        const r = shellcheck(file);
+        expect(r.code, `${name} of ${id}:\n${r.out}`).toBe(0);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(15);
+  });
+
+  it('passes on every shell script in the repository', () => {
+    const tracked = execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    const scripts = tracked.filter(
+      (f) =>
+        f.endsWith('.sh') ||
+        fs.readFileSync(path.join(ROOT, f), 'utf8').startsWith('#!/usr/bin/env bash') ||
+        fs.readFileSync(path.join(ROOT, f), 'utf8').startsWith('#!/bin/bash'),
+    );
+    expect(scripts).toContain('.ci/run');
+    for (const f of scripts) {
+      const r = shellcheck(path.join(ROOT, f));
+      expect(r.code, `${f}:\n${r.out}`).toBe(0);
+    }
+  });
+
+  it('fails on a script with a known mistake (the gate can fail)', () => {
+    const file = path.join(dir, 'bad.sh');
+    fs.writeFileSync(file, '#!/bin/bash\nrm -rf $1/*\n');
+    expect(shellcheck(file).code).not.toBe(0);
+  });
+});
