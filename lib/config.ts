@@ -123,10 +123,10 @@ export const ConfigSchema = z.strictObject({
     .describe('NLB TCP idle timeout on port 21; 350 s matches the ENI connection tracking, keepalives cover long transfers'),
   tcpKeepaliveSeconds: z
     .int()
-    .min(10)
+    .min(5)
     .max(7200)
     .default(60)
-    .describe('net.ipv4.tcp_keepalive_time on backends; below the idle timeout so idle control connections survive long transfers'),
+    .describe('net.ipv4.tcp_keepalive_time on backends (later probes every 10 s); below the idle timeout so control connections survive long transfers'),
   deregistrationDelaySeconds: z
     .int()
     .min(0)

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderApplyUsersScript } from '../lib/user-data';
-import { renderPamService, renderVsftpdConf, type VsftpdSlotSettings } from '../lib/vsftpd-conf';
+import { renderPamService, renderVsftpdConf, type VsftpdPaths, type VsftpdSlotSettings } from '../lib/vsftpd-conf';
 
 /** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
 export const LOCAL_PREFIX = 'nlbftp';
@@ -70,6 +70,11 @@ export function removeUser(name: string): void {
 }
 
 export interface LocalVsftpdOptions extends Omit<VsftpdSlotSettings, 'paths' | 'listenAddress'> {
+  /**
+   * The config text to run, given the local paths (e.g. the deployed vsftpd.conf from the
+   * template with only addresses and paths substituted). Default: render from these settings.
+   */
+  readonly confText?: (paths: VsftpdPaths) => string;
   /** Loopback or namespace address to bind port 21 to. */
   readonly listenAddress: string;
   /** The PAM allow-list (from LocalUsers). */
@@ -96,21 +101,33 @@ export class LocalVsftpd {
     // PAM looks service files up by lower-cased name; a mixed-case file would silently fall back
     // to /etc/pam.d/other.
     this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`.toLowerCase();
-    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(opts.allowFile));
     this.confPath = path.join(this.dir, 'vsftpd.conf');
-    fs.writeFileSync(this.confPath, this.render());
+    try {
+      // Render first: a config the renderer refuses must leave nothing behind.
+      fs.writeFileSync(this.confPath, this.render());
+    } catch (err) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(opts.allowFile));
   }
 
   /** The config exactly as the renderer produced it, with only paths and addresses substituted. */
   render(): string {
-    return renderVsftpdConf({
-      ...this.opts,
-      paths: {
-        secureChrootDir: path.join(this.dir, 'empty'),
-        pamServiceName: this.pamService,
-        logFile: path.join(this.dir, 'vsftpd.log'),
-      },
-    });
+    const paths: VsftpdPaths = {
+      secureChrootDir: path.join(this.dir, 'empty'),
+      pamServiceName: this.pamService,
+      logFile: path.join(this.dir, 'vsftpd.log'),
+    };
+    return this.opts.confText ? this.opts.confText(paths) : renderVsftpdConf({ ...this.opts, paths });
+  }
+
+  /**
+   * Point this backend's PAM service at another allow-list. PAM reads the service file at every
+   * login, so an empty list breaks logins on this backend at once while TCP stays up.
+   */
+  setAllowFile(allowFile: string): void {
+    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(allowFile));
   }
 
   async start(timeoutMs = 5000): Promise<void> {

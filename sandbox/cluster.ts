@@ -1,0 +1,496 @@
+/**
+ * The whole nlb-ftp cluster on one Linux machine, in network namespaces on 198.18.0.0/15:
+ *
+ *   host (clients) 198.18.0.1 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
+ *                                          | 198.18.(16+i).1
+ *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: vsftpd, slot I
+ *
+ * The forwarding rules, passive ranges and vsftpd.conf files come from the synthesized template.
+ * The health checker is the real handler, in its own process, talking to a local AWS endpoint.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { type Config, loadConfig } from '../lib/config';
+import { CheckerEnv, encodeInventory, HEALTH_CHECK_USER } from '../lib/contract';
+import { NlbFtpStack } from '../lib/nlb-ftp-stack';
+import { LocalAwsEndpoint } from './aws-endpoint';
+import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
+import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
+import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
+
+export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
+export const NLB_NS = `${SANDBOX_PREFIX}-nlb`;
+export const NLB_IP = '198.18.0.2';
+export const CLIENT_IP = '198.18.0.1';
+/** A separate client namespace behind the NLB, for tests that need their own client stack. */
+export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
+export const CLIENT_NS_IP = '198.18.1.2';
+const HOST_IF = `${SANDBOX_PREFIX}-h`;
+const STATE_FILE = '/run/nlbftp-sandbox.json';
+export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
+
+const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
+export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
+const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
+const instanceIdOf = (slot: number) => `i-0sandbox${String(slot).padStart(8, '0')}`;
+
+export const REQUIRED_TOOLS: ReadonlyArray<[string, string]> = [
+  ['ip', 'iproute2'],
+  ['iptables', 'iptables'],
+  ['iptables-restore', 'iptables'],
+  ['vsftpd', 'vsftpd'],
+  ['curl', 'curl'],
+  ['lftp', 'lftp'],
+  ['nsenter', 'util-linux'],
+];
+
+/** One sentence naming what is missing and how to get it, or undefined when all is there. */
+export function missingPrerequisite(): string | undefined {
+  if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
+  if (process.getuid?.() !== 0)
+    return 'The sandbox needs root (it creates network namespaces and runs vsftpd on port 21): run it with sudo.';
+  const missing = REQUIRED_TOOLS.filter(([tool]) => {
+    try {
+      execFileSync('bash', ['-c', `command -v ${tool}`], {
+        stdio: 'ignore',
+        env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+      });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return undefined;
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
+  return `Missing ${missing.map(([t]) => t).join(', ')}: install with \`apt-get install -y ${pkgs.join(' ')}\`.`;
+}
+
+export interface SandboxOptions {
+  /** CDK-style context, merged exactly as `cdk synth -c key=value` would (strings are fine). */
+  readonly context?: Record<string, unknown>;
+  /** Where nlb-ftp.config.json is looked up. */
+  readonly cwd?: string;
+  /** Override the NLB health check timing from the template (tests use faster checks). */
+  readonly nlbHealth?: Partial<NlbHealthSettings>;
+  /** The emulated NLB's idle timeout; default twice the backends' keepalive probe gap (min 10 s). */
+  readonly idleTimeoutSeconds?: number;
+  /** Run the health checker (default: `healthCheck.enabled`). */
+  readonly checker?: boolean;
+  readonly log?: (message: string) => void;
+}
+
+export interface SandboxBackend {
+  readonly slot: number;
+  readonly logicalId: string;
+  readonly instanceId: string;
+  readonly ip: string;
+  readonly namespace: string;
+  readonly minPort: number;
+  readonly maxPort: number;
+  readonly vsftpd: LocalVsftpd;
+}
+
+interface StateRecord {
+  users: string[];
+  dirs: string[];
+}
+
+function synthTemplate(config: Config): TemplateJson {
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8'));
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
+  try {
+    const app = new App({ outdir, context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+    const stack = new NlbFtpStack(app, config.stackName, { config });
+    return app.synth().getStackByName(stack.stackName).template as TemplateJson;
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+export class Sandbox {
+  readonly backends: SandboxBackend[] = [];
+  readonly demo = { user: DEMO_USER, password: '' };
+  readonly endpoint = NLB_IP;
+  /** JSON lines the checker printed (logs and embedded-metric-format metrics). */
+  readonly checkerLines: string[] = [];
+  config!: Config;
+  plan!: SandboxPlan;
+  nlb!: EmulatedNlb;
+  aws!: LocalAwsEndpoint;
+  idleTimeoutSeconds = 0;
+  private root = '';
+  private users?: LocalUsers;
+  private brokenAllow = '';
+  private checker?: ChildProcess;
+  private readonly log: (m: string) => void;
+
+  private constructor(private readonly opts: SandboxOptions) {
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Bring the cluster up. On any error everything made so far is torn down before rethrowing. */
+  static async up(opts: SandboxOptions = {}): Promise<Sandbox> {
+    const missing = missingPrerequisite();
+    if (missing) throw new Error(missing);
+    if (listNamespaces().some((n) => n.startsWith(SANDBOX_PREFIX))) {
+      throw new Error('A sandbox is already running, or a crashed one left namespaces behind: run `npm run sandbox -- --down` first.');
+    }
+    const sb = new Sandbox(opts);
+    try {
+      await sb.start();
+      return sb;
+    } catch (err) {
+      await sb.down();
+      throw err;
+    }
+  }
+
+  private step(n: number, total: number, what: string): void {
+    this.log(`[${n}/${total}] ${what}`);
+  }
+
+  private async start(): Promise<void> {
+    const T = 7;
+    this.config = loadConfig({ context: this.opts.context ?? {}, cwd: this.opts.cwd });
+    this.step(
+      1,
+      T,
+      `synthesizing the stack (${this.config.backendCount} backends, ${this.config.passivePortsPerBackend} passive ports each)`,
+    );
+    this.plan = planFromTemplate(synthTemplate(this.config));
+    // Linux probes after tcp_keepalive_time, then every tcp_keepalive_intvl whether or not the
+    // previous probe was answered, so both must be below the idle timeout for keepalives to work.
+    const sysctl = (name: string) => Number(this.plan.backends[0].keepaliveSysctls.find((x) => x.startsWith(`${name}=`))?.split('=')[1]);
+    const probeGap = Math.max(sysctl('net.ipv4.tcp_keepalive_time'), sysctl('net.ipv4.tcp_keepalive_intvl') || 0);
+    this.idleTimeoutSeconds = this.opts.idleTimeoutSeconds ?? Math.max(10, 2 * probeGap);
+    if (this.idleTimeoutSeconds <= probeGap) {
+      this.log(
+        `warning: idle timeout ${this.idleTimeoutSeconds} s is not above the keepalive probe gap ${probeGap} s; long transfers will lose their control connection`,
+      );
+    }
+
+    this.step(2, T, `creating network namespaces (NLB ${NLB_IP}, backends ${backendIp(0)}...)`);
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-root-`));
+    this.writeState({ users: [], dirs: [this.root] });
+    createNamespace(NLB_NS);
+    linkNamespaces({ ns: NLB_NS, nsIf: 'eth0', nsAddr: NLB_IP, peerIf: HOST_IF, peerAddr: CLIENT_IP, prefix: 24 });
+    createNamespace(CLIENT_NS);
+    linkNamespaces({
+      ns: CLIENT_NS,
+      nsIf: 'eth0',
+      nsAddr: CLIENT_NS_IP,
+      peer: NLB_NS,
+      peerIf: 'client',
+      peerAddr: '198.18.1.1',
+      prefix: 24,
+    });
+    nsExec(CLIENT_NS, 'ip', ['route', 'add', 'default', 'via', '198.18.1.1']);
+    for (const b of this.plan.backends) {
+      const ns = backendNs(b.slot);
+      createNamespace(ns);
+      linkNamespaces({
+        ns,
+        nsIf: 'eth0',
+        nsAddr: backendIp(b.slot),
+        peer: NLB_NS,
+        peerIf: `b${b.slot}`,
+        peerAddr: backendGw(b.slot),
+        prefix: 24,
+      });
+      nsExec(ns, 'ip', ['route', 'add', 'default', 'via', backendGw(b.slot)]);
+      // The same keepalive sysctls as the EC2 boot script (they are per network namespace).
+      nsExec(ns, 'sysctl', ['-qw', ...b.keepaliveSysctls]);
+      routeVia(`198.18.${16 + b.slot}.0/24`, NLB_IP);
+    }
+
+    this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
+    this.demo.password = randomBytes(12).toString('base64url');
+    const healthPassword = randomBytes(18).toString('base64url');
+    this.users = new LocalUsers(this.root, { [DEMO_USER]: this.demo.password, [HEALTH_CHECK_USER]: healthPassword });
+    this.writeState({ users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [this.root] });
+    this.users.apply();
+    this.brokenAllow = path.join(this.root, '.allow-nobody');
+    fs.writeFileSync(this.brokenAllow, '');
+
+    this.step(4, T, `starting ${this.plan.backends.length} vsftpd backends with the deployed vsftpd.conf`);
+    for (const b of this.plan.backends) {
+      const conf = b.vsftpdConf;
+      const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(conf)?.[1]);
+      const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(conf)?.[1]);
+      const vsftpd = new LocalVsftpd({
+        slot: b.slot,
+        listenAddress: backendIp(b.slot),
+        pasvAddress: NLB_IP,
+        pasvMinPort: minPort,
+        pasvMaxPort: maxPort,
+        maxClients: this.config.maxClientsPerBackend,
+        maxPerIp: this.config.maxSessionsPerIp,
+        allowFile: this.users.allowFile,
+        netns: backendNs(b.slot),
+        tag: `sbx-${b.slot}`,
+        confText: (paths) =>
+          localizeVsftpdConf(conf, {
+            listenAddress: backendIp(b.slot),
+            pasvAddress: NLB_IP,
+            secureChrootDir: paths.secureChrootDir,
+            pamServiceName: paths.pamServiceName,
+            logFile: paths.logFile,
+          }),
+      });
+      this.backends.push({
+        slot: b.slot,
+        logicalId: b.logicalId,
+        instanceId: instanceIdOf(b.slot),
+        ip: backendIp(b.slot),
+        namespace: backendNs(b.slot),
+        minPort,
+        maxPort,
+        vsftpd,
+      });
+      await vsftpd.start();
+    }
+
+    this.step(5, T, `starting the emulated NLB (1 + ${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
+    const hc = this.plan.healthCheck;
+    this.nlb = new EmulatedNlb({
+      plan: this.plan,
+      namespace: NLB_NS,
+      publicIp: NLB_IP,
+      backendIps: new Map(this.backends.map((b) => [b.logicalId, b.ip])),
+      health: {
+        intervalSeconds: this.opts.nlbHealth?.intervalSeconds ?? hc.intervalSeconds,
+        healthyThreshold: this.opts.nlbHealth?.healthyThreshold ?? hc.healthyThreshold,
+        unhealthyThreshold: this.opts.nlbHealth?.unhealthyThreshold ?? hc.unhealthyThreshold,
+      },
+      idleTimeoutSeconds: this.idleTimeoutSeconds,
+      log: (m) => this.log(m),
+    });
+    await this.nlb.start();
+
+    this.step(6, T, 'starting the local AWS endpoint (ELBv2, Secrets Manager, DynamoDB) on 127.0.0.1');
+    const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${this.config.stackName}-control/0000000000000000`;
+    const healthSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-health-SbXaBc`;
+    const byInstance = new Map(this.backends.map((b) => [b.instanceId, b.logicalId]));
+    const registered = new Set(this.backends.map((b) => b.instanceId));
+    this.aws = new LocalAwsEndpoint(
+      {
+        arn: tgArn,
+        registered,
+        health: (id) => this.nlb.stateOf(byInstance.get(id) ?? ''),
+        onChange: () => {
+          this.nlb.registered.clear();
+          for (const id of registered) this.nlb.registered.add(byInstance.get(id) as string);
+          this.nlb.apply();
+        },
+      },
+      new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: healthPassword })]]),
+    );
+    const url = await this.aws.start();
+
+    const hcfg = this.config.healthCheck;
+    if (this.opts.checker ?? hcfg.enabled) {
+      this.step(
+        7,
+        T,
+        `starting the health checker (real handler, every ${hcfg.intervalSeconds} s, fall ${hcfg.fallThreshold}, rise ${hcfg.riseThreshold})`,
+      );
+      const env = {
+        ...process.env,
+        [CheckerEnv.inventory]: encodeInventory(this.backends.map((b) => ({ slot: b.slot, instanceId: b.instanceId, privateIp: b.ip }))),
+        [CheckerEnv.controlTargetGroupArn]: tgArn,
+        [CheckerEnv.healthSecretArn]: healthSecretArn,
+        [CheckerEnv.stateTable]: `${this.config.stackName}-checker-state`,
+        [CheckerEnv.intervalSeconds]: String(hcfg.intervalSeconds),
+        [CheckerEnv.timeoutSeconds]: String(hcfg.timeoutSeconds),
+        [CheckerEnv.fallThreshold]: String(hcfg.fallThreshold),
+        [CheckerEnv.riseThreshold]: String(hcfg.riseThreshold),
+        // One round per invocation; the runner invokes once per interval, like the schedule.
+        [CheckerEnv.budgetSeconds]: String(hcfg.intervalSeconds),
+        POWERTOOLS_SERVICE_NAME: this.config.stackName,
+        POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
+        AWS_ENDPOINT_URL: url,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'sandbox',
+        AWS_SECRET_ACCESS_KEY: 'sandbox',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        NODE_NO_WARNINGS: '1',
+      };
+      const runner = path.join(__dirname, 'checker-runner.ts');
+      this.checker = spawn(process.execPath, ['--import', 'tsx', runner], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let buf = '';
+      const onData = (d: Buffer) => {
+        buf += d.toString();
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i).trim();
+          buf = buf.slice(i + 1);
+          if (!line) continue;
+          this.checkerLines.push(line);
+          if (/"level":"(WARN|ERROR)"/.test(line)) this.log(`checker: ${summarize(line)}`);
+        }
+      };
+      this.checker.stdout?.on('data', onData);
+      this.checker.stderr?.on('data', onData);
+    } else {
+      this.step(7, T, 'health checker disabled');
+    }
+  }
+
+  /** Slots currently registered in the port-21 target group. */
+  registeredSlots(): number[] {
+    return this.backends.filter((b) => this.nlb.registered.has(b.logicalId)).map((b) => b.slot);
+  }
+
+  backend(slot: number): SandboxBackend {
+    const b = this.backends.find((x) => x.slot === slot);
+    if (!b) throw new Error(`no backend slot ${slot}`);
+    return b;
+  }
+
+  // ---- fault drills -------------------------------------------------------------------------
+
+  async killVsftpd(slot: number): Promise<void> {
+    await this.backend(slot).vsftpd.stop();
+  }
+
+  async startVsftpd(slot: number): Promise<void> {
+    await this.backend(slot).vsftpd.start();
+  }
+
+  /** Logins fail on this backend (its PAM allow-list is empty); TCP and the banner still work. */
+  breakLogin(slot: number): void {
+    this.backend(slot).vsftpd.setAllowFile(this.brokenAllow);
+  }
+
+  repairLogin(slot: number): void {
+    this.backend(slot).vsftpd.setAllowFile((this.users as LocalUsers).allowFile);
+  }
+
+  /** Silently drop this backend's passive range at its own firewall. */
+  blockPassive(slot: number): void {
+    const b = this.backend(slot);
+    nsExec(b.namespace, 'iptables', ['-I', 'INPUT', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
+  }
+
+  unblockPassive(slot: number): void {
+    const b = this.backend(slot);
+    nsExec(b.namespace, 'iptables', ['-D', 'INPUT', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
+  }
+
+  /** Make the FTP root unreadable on this backend only (a hung or broken EFS mount). */
+  breakRoot(slot: number): void {
+    const pid = String(this.backend(slot).vsftpd.pid);
+    sh('nsenter', ['-t', pid, '-m', 'mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', path.join(this.root, 'users')]);
+  }
+
+  repairRoot(slot: number): void {
+    const pid = String(this.backend(slot).vsftpd.pid);
+    sh('nsenter', ['-t', pid, '-m', 'umount', path.join(this.root, 'users')]);
+  }
+
+  /**
+   * Small socket buffers on the client namespace and the backends, so a transfer's bytes are not
+   * parked in kernel buffers: vsftpd then sends 226 only as the transfer really ends, as it does
+   * for a file much larger than the buffers. `false` restores the kernel defaults.
+   */
+  setSmallBuffers(on: boolean): void {
+    const rmem = on ? '4096 8192 16384' : '4096 131072 6291456';
+    const wmem = on ? '4096 8192 16384' : '4096 16384 4194304';
+    nsExec(CLIENT_NS, 'sysctl', ['-qw', `net.ipv4.tcp_rmem=${rmem}`]);
+    for (const b of this.backends) nsExec(b.namespace, 'sysctl', ['-qw', `net.ipv4.tcp_wmem=${wmem}`]);
+  }
+
+  /** Change the backends' TCP keepalive at run time (the drill that proves it matters). */
+  setKeepalive(seconds: number): void {
+    for (const b of this.backends) nsExec(b.namespace, 'sysctl', ['-qw', `net.ipv4.tcp_keepalive_time=${seconds}`]);
+  }
+
+  /** A file in the demo user's directory, for downloads. */
+  writeDemoFile(name: string, data: Buffer | string): void {
+    const file = path.join(this.root, 'users', DEMO_USER, 'files', name);
+    fs.writeFileSync(file, data);
+    execFileSync('chown', [`${DEMO_USER}:${DEMO_USER}`, file]);
+  }
+
+  readDemoFile(name: string): Buffer {
+    return fs.readFileSync(path.join(this.root, 'users', DEMO_USER, 'files', name));
+  }
+
+  // ---- teardown -----------------------------------------------------------------------------
+
+  async down(): Promise<void> {
+    if (this.checker && this.checker.exitCode === null) {
+      const exited = new Promise((r) => this.checker?.once('exit', r));
+      this.checker.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (this.checker.exitCode === null) this.checker.kill('SIGKILL');
+    }
+    this.nlb?.stop();
+    await this.aws?.stop();
+    for (const b of this.backends) await b.vsftpd.dispose().catch(() => undefined);
+    cleanupSandbox();
+  }
+
+  private writeState(s: StateRecord): void {
+    fs.writeFileSync(STATE_FILE, JSON.stringify(s));
+  }
+}
+
+function summarize(line: string): string {
+  try {
+    const o = JSON.parse(line) as Record<string, unknown>;
+    const extra = ['slot', 'instanceId', 'errorClass', 'detail'].filter((k) => o[k] !== undefined).map((k) => `${k}=${o[k]}`);
+    return `${o.message}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+  } catch {
+    return line;
+  }
+}
+
+/**
+ * Remove everything a sandbox makes, whether or not one is running: namespaces (and every process
+ * in them), the host veth, PAM files, users and directories. Safe to run twice. Returns what it removed.
+ */
+export function cleanupSandbox(): string[] {
+  const removed: string[] = [];
+  for (const ns of listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))) {
+    deleteNamespace(ns);
+    removed.push(`namespace ${ns}`);
+  }
+  if (sh('ip', ['link', 'show', HOST_IF], { allowFail: true })) {
+    sh('ip', ['link', 'delete', HOST_IF], { allowFail: true });
+    removed.push(`link ${HOST_IF}`);
+  }
+  for (const f of fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${LOCAL_PREFIX}-sbx-`))) {
+    fs.rmSync(path.join('/etc/pam.d', f), { force: true });
+    removed.push(`/etc/pam.d/${f}`);
+  }
+  let state: StateRecord = { users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [] };
+  if (fs.existsSync(STATE_FILE)) {
+    try {
+      state = JSON.parse(fs.readFileSync(STATE_FILE, 'utf8')) as StateRecord;
+    } catch {
+      /* a torn state file: fall back to the known names */
+    }
+  }
+  for (const u of state.users) {
+    try {
+      execFileSync('id', ['-u', u], { stdio: 'ignore' });
+      removeUser(u);
+      removed.push(`user ${u}`);
+    } catch {
+      /* not there */
+    }
+  }
+  for (const d of state.dirs) {
+    if (d.includes(SANDBOX_PREFIX) && fs.existsSync(d)) {
+      fs.rmSync(d, { recursive: true, force: true });
+      removed.push(d);
+    }
+  }
+  fs.rmSync(STATE_FILE, { force: true });
+  return removed;
+}

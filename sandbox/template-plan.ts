@@ -1,0 +1,164 @@
+/**
+ * Reads the synthesized CloudFormation template and returns what the emulated NLB must do:
+ * listeners -> target groups -> backends and ports, the health-check settings, and each backend's
+ * vsftpd.conf exactly as its user data writes it. Deliberately no second computation of the port
+ * plan: the sandbox proves what would be deployed. Pure; no aws-cdk-lib import.
+ */
+
+type Resource = { Type: string; Properties?: Record<string, unknown> };
+export type TemplateJson = { Resources: Record<string, Resource> };
+
+export interface PlanBackend {
+  /** Logical ID of the EC2 instance. */
+  readonly logicalId: string;
+  readonly slot: number;
+  /** vsftpd.conf from the user data, with CloudFormation tokens left as `${...}` placeholders. */
+  readonly vsftpdConf: string;
+  /** net.ipv4.tcp_keepalive_time from the user data. */
+  readonly keepaliveSeconds: number;
+  /** Every net.ipv4.tcp_keepalive_* sysctl the user data sets, e.g. `net.ipv4.tcp_keepalive_intvl=10`. */
+  readonly keepaliveSysctls: readonly string[];
+}
+
+export interface PlanForward {
+  readonly listenerPort: number;
+  readonly targetGroup: string;
+  /** Each target: instance logical ID and the port it receives on. */
+  readonly targets: ReadonlyArray<{ readonly backend: string; readonly port: number }>;
+}
+
+export interface PlanHealthCheck {
+  readonly intervalSeconds: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+  readonly port: number;
+}
+
+export interface SandboxPlan {
+  readonly backends: readonly PlanBackend[];
+  /** The port-21 listener. */
+  readonly control: PlanForward;
+  readonly passive: readonly PlanForward[];
+  readonly healthCheck: PlanHealthCheck;
+  /** tcp.idle_timeout.seconds of the port-21 listener. */
+  readonly idleTimeoutSeconds: number;
+}
+
+function refOf(v: unknown): string {
+  const o = v as Record<string, unknown>;
+  if (typeof o?.Ref === 'string') return o.Ref;
+  if (Array.isArray(o?.['Fn::GetAtt'])) return (o['Fn::GetAtt'] as string[])[0];
+  throw new Error(`expected a Ref or GetAtt, got ${JSON.stringify(v)}`);
+}
+
+/** Render user data with intrinsics as `${LogicalId.Attr}` / `${Ref:X}` placeholders. */
+export function flattenIntrinsics(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  const v = value as Record<string, unknown>;
+  if (v['Fn::Base64'] !== undefined) return flattenIntrinsics(v['Fn::Base64']);
+  if (v['Fn::Join'] !== undefined) {
+    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map(flattenIntrinsics).join(sep);
+  }
+  if (typeof v.Ref === 'string') return `\${Ref:${v.Ref}}`;
+  if (Array.isArray(v['Fn::GetAtt'])) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
+  throw new Error(`unsupported intrinsic in user data: ${JSON.stringify(value)}`);
+}
+
+function heredoc(script: string, target: string): string {
+  const start = `cat >${target} <<'NLBFTP_EOF'\n`;
+  const a = script.indexOf(start);
+  if (a < 0) throw new Error(`user data does not write ${target}`);
+  const b = script.indexOf('\nNLBFTP_EOF', a + start.length);
+  return `${script.slice(a + start.length, b)}\n`;
+}
+
+export function planFromTemplate(template: TemplateJson): SandboxPlan {
+  const res = template.Resources;
+  const byType = (t: string) => Object.entries(res).filter(([, r]) => r.Type === t);
+
+  const backends = byType('AWS::EC2::Instance').map(([logicalId, r]): PlanBackend => {
+    const script = flattenIntrinsics(r.Properties?.UserData);
+    const vsftpdConf = heredoc(script, '/etc/vsftpd/vsftpd.conf');
+    const slot = Number(/^# vsftpd\.conf for nlb-ftp backend slot (\d+)\./m.exec(vsftpdConf)?.[1]);
+    const keepalive = Number(/net\.ipv4\.tcp_keepalive_time = (\d+)/.exec(script)?.[1]);
+    if (!Number.isInteger(slot) || !Number.isInteger(keepalive)) throw new Error(`cannot read slot/keepalive of ${logicalId}`);
+    const keepaliveSysctls = [...script.matchAll(/^(net\.ipv4\.tcp_keepalive_\w+) = (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
+    return { logicalId, slot, vsftpdConf, keepaliveSeconds: keepalive, keepaliveSysctls };
+  });
+  backends.sort((a, b) => a.slot - b.slot);
+
+  const forwards: PlanForward[] = byType('AWS::ElasticLoadBalancingV2::Listener').map(([, r]) => {
+    const p = r.Properties ?? {};
+    if (p.Protocol !== 'TCP') throw new Error(`listener on ${p.Port} is ${p.Protocol}; nlb-ftp listeners must be TCP`);
+    const actions = p.DefaultActions as Array<{ Type: string; TargetGroupArn: unknown }>;
+    const tgId = refOf(actions[0].TargetGroupArn);
+    const tg = res[tgId]?.Properties ?? {};
+    const targets = ((tg.Targets as Array<{ Id: unknown; Port: number }>) ?? []).map((t) => ({ backend: refOf(t.Id), port: t.Port }));
+    return { listenerPort: p.Port as number, targetGroup: tgId, targets };
+  });
+  const control = forwards.find((f) => f.listenerPort === 21);
+  if (!control) throw new Error('the template has no port-21 listener');
+
+  const controlTg = res[control.targetGroup].Properties ?? {};
+  const controlListener = byType('AWS::ElasticLoadBalancingV2::Listener').find(([, r]) => r.Properties?.Port === 21)?.[1];
+  const idle = ((controlListener?.Properties?.ListenerAttributes as Array<{ Key: string; Value: string }>) ?? []).find(
+    (a) => a.Key === 'tcp.idle_timeout.seconds',
+  );
+  return {
+    backends,
+    control,
+    passive: forwards.filter((f) => f !== control).sort((a, b) => a.listenerPort - b.listenerPort),
+    healthCheck: {
+      intervalSeconds: Number(controlTg.HealthCheckIntervalSeconds ?? 30),
+      healthyThreshold: Number(controlTg.HealthyThresholdCount ?? 5),
+      unhealthyThreshold: Number(controlTg.UnhealthyThresholdCount ?? 2),
+      port: Number(controlTg.HealthCheckPort ?? 21),
+    },
+    idleTimeoutSeconds: Number(idle?.Value ?? 350),
+  };
+}
+
+export interface LocalizeOptions {
+  readonly listenAddress: string;
+  readonly pasvAddress: string;
+  readonly secureChrootDir: string;
+  readonly pamServiceName: string;
+  readonly logFile: string;
+}
+
+/**
+ * Substitute only addresses and paths in a deployed vsftpd.conf: the `pasv_address` token becomes
+ * the emulated NLB's address, vsftpd binds the backend's namespace address, and paths point at the
+ * sandbox. Everything else, passive range included, stays exactly as deployed.
+ */
+export function localizeVsftpdConf(conf: string, o: LocalizeOptions): string {
+  const replaced = new Set<string>();
+  const out = conf.split('\n').map((line) => {
+    const key = line.split('=')[0];
+    const set = (v: string) => {
+      replaced.add(key);
+      return `${key}=${v}`;
+    };
+    switch (key) {
+      case 'pasv_address':
+        return set(o.pasvAddress);
+      case 'secure_chroot_dir':
+        return set(o.secureChrootDir);
+      case 'pam_service_name':
+        return set(o.pamServiceName);
+      case 'vsftpd_log_file':
+        return set(o.logFile);
+      case 'listen_port':
+        replaced.add(key);
+        return `${line}\nlisten_address=${o.listenAddress}`;
+      default:
+        return line;
+    }
+  });
+  for (const k of ['pasv_address', 'secure_chroot_dir', 'pam_service_name', 'vsftpd_log_file', 'listen_port']) {
+    if (!replaced.has(k)) throw new Error(`deployed vsftpd.conf has no ${k}`);
+  }
+  return out.join('\n');
+}

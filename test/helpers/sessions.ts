@@ -1,0 +1,202 @@
+/**
+ * Real client sessions (curl, lftp) against the sandbox's emulated NLB, with what the test needs
+ * to judge them: when they started, whether they succeeded, and which backend answered.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { bannerSlot, run } from './ftp-clients';
+
+export type SessionKind = 'curl-epsv' | 'curl-pasv' | 'lftp';
+
+export interface SessionResult {
+  readonly kind: SessionKind;
+  readonly ok: boolean;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly slot?: number;
+  readonly detail: string;
+}
+
+export interface Target {
+  readonly host: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+let seq = 0;
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sessions-'));
+
+/**
+ * One full session: login, list, upload a unique file, download `download` and compare it with
+ * `expected`. curl runs all of it on one control connection.
+ */
+export async function fullSession(
+  t: Target,
+  kind: SessionKind,
+  download: string,
+  expected: Buffer,
+  timeoutMs = 20_000,
+): Promise<SessionResult> {
+  const n = ++seq;
+  const upload = path.join(scratch, `up-${n}.txt`);
+  const out = path.join(scratch, `down-${n}`);
+  fs.writeFileSync(upload, `session ${n} ${kind}\n`);
+  const startedAt = Date.now();
+  let ok = false;
+  let slot: number | undefined;
+  let detail = '';
+  const base = `ftp://${t.host}`;
+  if (kind === 'lftp') {
+    const script = [
+      'set ftp:passive-mode true',
+      'set net:max-retries 1',
+      'set net:timeout 8',
+      'set cmd:fail-exit true',
+      'ls',
+      `put ${upload} -o up-${n}.txt`,
+      `get ${download} -o ${out}`,
+      'bye',
+    ].join('; ');
+    const r = await run('lftp', ['-u', `${t.user},${t.password}`, '-e', script, t.host], { timeoutMs });
+    ok = r.code === 0;
+    detail = r.stderr.slice(-300);
+  } else {
+    // Three transfers on one control connection: curl reuses it across --next.
+    const common = [
+      '-sS',
+      '-v',
+      '--max-time',
+      String(timeoutMs / 1000 - 2),
+      '-u',
+      `${t.user}:${t.password}`,
+      ...(kind === 'curl-pasv' ? ['--disable-epsv'] : []),
+    ];
+    const args = [
+      ...common,
+      '-o',
+      '/dev/null',
+      `${base}/`,
+      '--next',
+      ...common,
+      '-T',
+      upload,
+      `${base}/up-${n}.txt`,
+      '--next',
+      ...common,
+      '-o',
+      out,
+      `${base}/${download}`,
+    ];
+    const r = await run('curl', args, { timeoutMs });
+    ok = r.code === 0;
+    slot = bannerSlot(r.stderr);
+    detail =
+      r.code === 0
+        ? ''
+        : r.stderr
+            .split('\n')
+            .filter((l) => /^(< [45]|curl:)/.test(l))
+            .join(' | ');
+  }
+  if (ok) {
+    const got = fs.existsSync(out) ? fs.readFileSync(out) : Buffer.alloc(0);
+    if (!got.equals(expected)) {
+      ok = false;
+      detail = `downloaded ${got.length} bytes, expected ${expected.length}`;
+    }
+  }
+  fs.rmSync(upload, { force: true });
+  fs.rmSync(out, { force: true });
+  return { kind, ok, startedAt, endedAt: Date.now(), slot, detail };
+}
+
+/** A short session (login + EPSV listing), for load during drills. */
+export async function shortSession(t: Target, timeoutMs = 10_000): Promise<SessionResult> {
+  const startedAt = Date.now();
+  const r = await run('curl', ['-sS', '-v', '--max-time', String(timeoutMs / 1000), '-u', `${t.user}:${t.password}`, `ftp://${t.host}/`], {
+    timeoutMs: timeoutMs + 2000,
+  });
+  return {
+    kind: 'curl-epsv',
+    ok: r.code === 0,
+    startedAt,
+    endedAt: Date.now(),
+    slot: bannerSlot(r.stderr),
+    detail: r.code ? r.stderr.slice(-200) : '',
+  };
+}
+
+/** Start a session every `everyMs` until stopped; collects every result. */
+export function backgroundLoad(t: Target, everyMs = 300): { stop: () => Promise<SessionResult[]> } {
+  const results: SessionResult[] = [];
+  const pending = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    const p = shortSession(t).then((r) => {
+      results.push(r);
+      pending.delete(p);
+    });
+    pending.add(p);
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([...pending]);
+      return results.sort((a, b) => a.startedAt - b.startedAt);
+    },
+  };
+}
+
+/** Poll until `cond` holds; returns the time it first held, or throws after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Split sessions by when they started relative to a moment. */
+export function split(results: readonly SessionResult[], at: number) {
+  const before = results.filter((r) => r.startedAt < at);
+  const after = results.filter((r) => r.startedAt >= at);
+  const count = (rs: readonly SessionResult[]) => ({ ok: rs.filter((r) => r.ok).length, failed: rs.filter((r) => !r.ok).length });
+  return { before: count(before), after: count(after), afterFailures: after.filter((r) => !r.ok) };
+}
+
+/**
+ * Download with curl while reading its output at `bytesPerSecond`: curl blocks on the pipe, TCP
+ * flow control slows the server, and the transfer lasts as long as on a slow client link. The
+ * control connection carries nothing meanwhile. (curl 7.88's --limit-rate does not throttle FTP.)
+ */
+export function slowCurlDownload(
+  url: string,
+  user: string,
+  password: string,
+  bytesPerSecond: number,
+  maxTimeSeconds: number,
+  netns?: string,
+) {
+  return new Promise<{ code: number; stderr: string; bytes: number; seconds: number }>((resolve) => {
+    const started = Date.now();
+    const curl = ['curl', '-sS', '-v', '--max-time', String(maxTimeSeconds), '-u', `${user}:${password}`, '-o', '-', url];
+    const cmd = netns ? ['ip', 'netns', 'exec', netns, ...curl] : curl;
+    const p = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let bytes = 0;
+    let stderr = '';
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.stdout.on('data', (d: Buffer) => {
+      bytes += d.length;
+      const due = (bytes / bytesPerSecond) * 1000 - (Date.now() - started);
+      if (due > 0) {
+        p.stdout.pause();
+        setTimeout(() => p.stdout.resume(), due);
+      }
+    });
+    p.on('close', (code) => resolve({ code: code ?? 1, stderr, bytes, seconds: (Date.now() - started) / 1000 }));
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * End to end on the local sandbox: real vsftpd backends (configured from the synthesized
+ * template), the emulated NLB (kernel DNAT, client IP preserved, no FTP inspection), the real
+ * health-checker handler against the local AWS endpoint, and real curl/lftp clients.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_NS, cleanupSandbox, NLB_NS, SANDBOX_PREFIX, Sandbox } from '../../sandbox/cluster';
+import { listNamespaces } from '../../sandbox/netns';
+import { run } from '../helpers/ftp-clients';
+import { requireTools } from '../helpers/prerequisites';
+import {
+  backgroundLoad,
+  fullSession,
+  type SessionKind,
+  type SessionResult,
+  slowCurlDownload,
+  split,
+  type Target,
+  waitFor,
+} from '../helpers/sessions';
+
+const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
+/** Detection bound from the README: fall x interval + timeout, plus a small margin. */
+const DETECT_MS = (HC.fall * HC.interval + HC.timeout + 3) * 1000;
+const RECOVER_MS = (HC.rise * HC.interval + HC.timeout + 3) * 1000;
+const HELLO = Buffer.from('hello through the emulated NLB\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('sandbox: the whole cluster on one machine', () => {
+  let sb: Sandbox;
+  let target: Target;
+  const report: string[] = [];
+
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter']);
+    cleanupSandbox(); // a previous crashed run must not break this one
+    sb = await Sandbox.up({
+      context: {
+        backendCount: '3',
+        passivePortsPerBackend: '4',
+        tcpKeepaliveSeconds: '5',
+        'healthCheck.intervalSeconds': String(HC.interval),
+        'healthCheck.timeoutSeconds': String(HC.timeout),
+        'healthCheck.fallThreshold': String(HC.fall),
+        'healthCheck.riseThreshold': String(HC.rise),
+      },
+      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      // Above the 10 s keepalive probe interval that the EC2 boot script sets, and short.
+      idleTimeoutSeconds: 12,
+      log: (m) => report.push(m),
+    });
+    target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password };
+    sb.writeDemoFile('hello.txt', HELLO);
+  }, 120_000);
+
+  afterAll(async () => {
+    await sb?.down();
+    console.log(report.filter((l) => l.startsWith('drill')).join('\n'));
+    // Nothing may be left behind: namespaces, processes, users, PAM files.
+    expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
+    expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
+    expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
+    expect(execFileSync('bash', ['-c', `ip link show | grep ${SANDBOX_PREFIX} || true`], { encoding: 'utf8' })).toBe('');
+  }, 60_000);
+
+  it('forwards rules that come from the template: 1 + N*r listeners, each passive port to one backend', () => {
+    expect(sb.plan.passive).toHaveLength(12);
+    const rules = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-t', 'nat', '-S'], { encoding: 'utf8' });
+    for (const b of sb.backends) {
+      for (let p = b.minPort; p <= b.maxPort; p++) expect(rules).toContain(`--dport ${p} -j DNAT --to-destination ${b.ip}:${p}`);
+    }
+    expect(rules).not.toMatch(/MASQUERADE|SNAT/); // client IP preserved
+  });
+
+  it('carries 60 sessions (curl EPSV, curl PASV, lftp): login, list, upload, download; all succeed; every backend serves', async () => {
+    const kinds: SessionKind[] = ['curl-epsv', 'curl-pasv', 'lftp'];
+    const results: SessionResult[] = [];
+    for (let wave = 0; wave < 10; wave++) {
+      results.push(
+        ...(await Promise.all(Array.from({ length: 6 }, (_, i) => fullSession(target, kinds[(wave * 6 + i) % 3], 'hello.txt', HELLO)))),
+      );
+    }
+    expect(results).toHaveLength(60);
+    const failed = results.filter((r) => !r.ok);
+    expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+    const slots = new Set(results.map((r) => r.slot).filter((s) => s !== undefined));
+    expect([...slots].sort()).toEqual([0, 1, 2]);
+    for (const k of kinds) expect(results.filter((r) => r.kind === k).length).toBe(20);
+  });
+
+  it('a file uploaded through one backend downloads intact through another', async () => {
+    const payload = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 256));
+    fs.writeFileSync('/tmp/nlbftp-shared-upload.bin', payload);
+    const up = await run('curl', [
+      '-sS',
+      '-v',
+      '-u',
+      `${target.user}:${target.password}`,
+      '-T',
+      '/tmp/nlbftp-shared-upload.bin',
+      `ftp://${target.host}/shared.bin`,
+    ]);
+    expect(up.code, up.stderr).toBe(0);
+    const upSlot = Number(/220 nlb-ftp backend slot (\d+)/.exec(up.stderr)?.[1]);
+    let downSlot = upSlot;
+    for (let i = 0; i < 40 && downSlot === upSlot; i++) {
+      const down = await run('curl', [
+        '-sS',
+        '-v',
+        '-u',
+        `${target.user}:${target.password}`,
+        '-o',
+        '/tmp/nlbftp-shared-download.bin',
+        `ftp://${target.host}/shared.bin`,
+      ]);
+      expect(down.code, down.stderr).toBe(0);
+      downSlot = Number(/220 nlb-ftp backend slot (\d+)/.exec(down.stderr)?.[1]);
+    }
+    expect(downSlot).not.toBe(upSlot);
+    expect(fs.readFileSync('/tmp/nlbftp-shared-download.bin').equals(payload)).toBe(true);
+    fs.rmSync('/tmp/nlbftp-shared-upload.bin');
+    fs.rmSync('/tmp/nlbftp-shared-download.bin');
+  });
+
+  /** Break, wait for detection while sessions run, repair, wait for recovery; returns the numbers. */
+  async function drill(
+    name: string,
+    slot: number,
+    breakIt: () => void | Promise<void>,
+    detected: () => boolean,
+    repair: () => void | Promise<void>,
+  ) {
+    const load = backgroundLoad(target, 300);
+    await sleep(1500);
+    const broke = Date.now();
+    await breakIt();
+    const detectedAt = await waitFor(detected, DETECT_MS + 5000, `${name}: detection`);
+    await sleep(5000); // sessions keep starting after detection
+    const results = await load.stop();
+    await repair();
+    const repaired = Date.now();
+    const back = await waitFor(
+      () => sb.registeredSlots().includes(slot) && sb.nlb.controlMembers.length === 3,
+      RECOVER_MS + 8000,
+      `${name}: recovery`,
+    );
+    const s = split(results, detectedAt);
+    report.push(
+      `drill ${name}: detected in ${((detectedAt - broke) / 1000).toFixed(1)} s (bound ${DETECT_MS / 1000 - 3} s + 3 s); ` +
+        `back in ${((back - repaired) / 1000).toFixed(1)} s; sessions started before detection ${s.before.ok} ok / ${s.before.failed} failed, after ${s.after.ok} ok / ${s.after.failed} failed`,
+    );
+    return { detectMs: detectedAt - broke, recoverMs: back - repaired, ...s };
+  }
+
+  it('drill 1: vsftpd killed on one backend; the NLB health check removes it and later sessions succeed', async () => {
+    const b = sb.backend(1);
+    const r = await drill(
+      'vsftpd-killed',
+      1,
+      () => sb.killVsftpd(1),
+      () => !sb.nlb.controlMembers.includes(b.logicalId),
+      () => sb.startVsftpd(1),
+    );
+    expect(r.after.ok).toBeGreaterThan(5);
+    expect(r.afterFailures).toEqual([]);
+  });
+
+  it('drill 2: login broken on one backend; the checker deregisters it in time, no later session fails, and it comes back', async () => {
+    const r = await drill(
+      'login-broken',
+      2,
+      () => sb.breakLogin(2),
+      () => !sb.registeredSlots().includes(2),
+      () => sb.repairLogin(2),
+    );
+    expect(r.detectMs).toBeLessThanOrEqual(DETECT_MS);
+    expect(r.recoverMs).toBeLessThanOrEqual(RECOVER_MS);
+    expect(r.after.ok).toBeGreaterThan(5);
+    expect(r.afterFailures).toEqual([]);
+    // The NLB's TCP check alone never noticed: port 21 stayed open.
+    expect(sb.nlb.isHealthy(sb.backend(2).logicalId)).toBe(true);
+  });
+
+  it('drill 3: passive ports dropped on one backend; the data step fails and it is deregistered', async () => {
+    const r = await drill(
+      'passive-blocked',
+      0,
+      () => sb.blockPassive(0),
+      () => !sb.registeredSlots().includes(0),
+      () => sb.unblockPassive(0),
+    );
+    expect(r.detectMs).toBeLessThanOrEqual(DETECT_MS);
+    expect(r.afterFailures).toEqual([]);
+    expect(sb.checkerLines.some((l) => /"slot":0[^\n]*"step":"data"/.test(l))).toBe(true);
+  });
+
+  it('drill 4: FTP root unreadable on one backend; it is deregistered', async () => {
+    const r = await drill(
+      'root-unreadable',
+      1,
+      () => sb.breakRoot(1),
+      () => !sb.registeredSlots().includes(1),
+      () => sb.repairRoot(1),
+    );
+    expect(r.detectMs).toBeLessThanOrEqual(DETECT_MS);
+    expect(r.afterFailures).toEqual([]);
+  });
+
+  it('drill 5: every backend broken at once; nothing is deregistered (fail-open) and the metrics show it', async () => {
+    const from = sb.checkerLines.length;
+    for (const b of sb.backends) sb.breakLogin(b.slot);
+    try {
+      await sleep((HC.fall + 2) * HC.interval * 1000);
+      expect(sb.registeredSlots()).toEqual([0, 1, 2]);
+      const emf = sb.checkerLines.slice(from).filter((l) => l.includes('"_aws"'));
+      const failures = emf.filter((l) => l.includes('"ProbeSuccess":0'));
+      expect(new Set(failures.map((l) => /"Slot":"(\d)"/.exec(l)?.[1]))).toEqual(new Set(['0', '1', '2']));
+      expect(emf.some((l) => /"FailOpenHold":[1-9]/.test(l))).toBe(true);
+      expect(emf.some((l) => /"HealthyBackends":0/.test(l))).toBe(true);
+      report.push(
+        `drill all-broken: after ${HC.fall + 2} rounds still registered ${sb.registeredSlots().join(',')}; ProbeSuccess=0 lines ${failures.length}`,
+      );
+    } finally {
+      for (const b of sb.backends) sb.repairLogin(b.slot);
+    }
+    await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes('"HealthyBackends":3')), 20_000, 'recovery after all-broken');
+  });
+
+  it('drill 6: a transfer lasting 3x the idle timeout ends with 226 thanks to keepalive, and fails without it', async () => {
+    // A few seconds over 3x the idle timeout: the reader's pacing is approximate (64 KB chunks).
+    const seconds = 3 * sb.idleTimeoutSeconds + 6;
+    const rate = 40_000; // bytes per second: a slow client link
+    sb.writeDemoFile('big.bin', Buffer.alloc(seconds * rate, 7));
+    // From the client namespace, with small buffers, so the server's 226 comes only at the end.
+    const transfer = () => slowCurlDownload(`ftp://${target.host}/big.bin`, target.user, target.password, rate, seconds + 20, CLIENT_NS);
+    sb.setSmallBuffers(true);
+    try {
+      const withKeepalive = await transfer();
+      expect(withKeepalive.code, withKeepalive.stderr.slice(-600)).toBe(0);
+      expect(withKeepalive.stderr).toMatch(/< 226 /);
+      expect(withKeepalive.bytes).toBe(seconds * rate);
+      expect(withKeepalive.seconds).toBeGreaterThanOrEqual(3 * sb.idleTimeoutSeconds);
+
+      sb.setKeepalive(7200);
+      const without = await transfer();
+      expect(without.code).not.toBe(0);
+      expect(without.stderr).not.toMatch(/< 226 /);
+      report.push(
+        `drill long-transfer: ${withKeepalive.seconds.toFixed(0)} s at 40 KB/s (idle timeout ${sb.idleTimeoutSeconds} s): with keepalive 226, curl exit 0; ` +
+          `without keepalive curl exit ${without.code} after ${without.seconds.toFixed(0)} s (${without.bytes} bytes arrived), no 226`,
+      );
+    } finally {
+      sb.setKeepalive(5);
+      sb.setSmallBuffers(false);
+    }
+  }, 240_000);
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { planPorts } from '../../lib/port-plan';
+import { renderVsftpdConf } from '../../lib/vsftpd-conf';
+import { localizeVsftpdConf, planFromTemplate, type TemplateJson } from '../../sandbox/template-plan';
+import { synth } from '../helpers/synth';
+
+describe('sandbox plan from the synthesized template', () => {
+  const s = synth({ backendCount: 3, passivePortsPerBackend: 4 });
+  const plan = planFromTemplate(s.json as unknown as TemplateJson);
+
+  it('reads port 21 -> every backend, and each passive port -> its single backend', () => {
+    expect(plan.control.targets.map((t) => t.port)).toEqual([21, 21, 21]);
+    expect(new Set(plan.control.targets.map((t) => t.backend))).toEqual(new Set(plan.backends.map((b) => b.logicalId)));
+    const expected = planPorts({ backendCount: 3, passivePortsPerBackend: 4, passivePortStart: 40000 });
+    expect(plan.passive.map((p) => p.listenerPort)).toEqual(expected.slots.flatMap((x) => x.ports));
+    for (const p of plan.passive) {
+      const slot = Math.floor((p.listenerPort - 40000) / 4);
+      expect(p.targets).toEqual([{ backend: plan.backends[slot].logicalId, port: p.listenerPort }]);
+    }
+  });
+
+  it('reads health check, idle timeout, keepalive sysctls and each slot vsftpd.conf from the user data', () => {
+    expect(plan.healthCheck).toEqual({ intervalSeconds: 10, healthyThreshold: 3, unhealthyThreshold: 2, port: 21 });
+    expect(plan.idleTimeoutSeconds).toBe(350);
+    expect(plan.backends.map((b) => b.slot)).toEqual([0, 1, 2]);
+    expect(plan.backends[0].keepaliveSysctls).toEqual([
+      'net.ipv4.tcp_keepalive_time=60',
+      'net.ipv4.tcp_keepalive_intvl=10',
+      'net.ipv4.tcp_keepalive_probes=6',
+    ]);
+    expect(plan.backends[2].vsftpdConf).toMatch(/^pasv_min_port=40008$/m);
+    expect(plan.backends[2].vsftpdConf).toMatch(/^pasv_address=\$\{LoadBalancerEip0\w+\.PublicIp\}$/m);
+  });
+
+  it('localizes only addresses and paths; the rest is the deployed file', () => {
+    const deployed = plan.backends[1].vsftpdConf;
+    const local = localizeVsftpdConf(deployed, {
+      listenAddress: '198.18.17.2',
+      pasvAddress: '198.18.0.2',
+      secureChrootDir: '/tmp/x/empty',
+      pamServiceName: 'nlbftp-sbx-1',
+      logFile: '/tmp/x/log',
+    });
+    const expected = renderVsftpdConf({
+      slot: 1,
+      pasvAddress: '198.18.0.2',
+      pasvMinPort: 40004,
+      pasvMaxPort: 40007,
+      maxClients: 200,
+      maxPerIp: 20,
+      listenAddress: '198.18.17.2',
+      paths: { secureChrootDir: '/tmp/x/empty', pamServiceName: 'nlbftp-sbx-1', logFile: '/tmp/x/log' },
+    });
+    expect(local.trimEnd()).toBe(expected.trimEnd());
+  });
+});
