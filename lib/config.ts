@@ -126,7 +126,9 @@ export const ConfigSchema = z.strictObject({
     .min(5)
     .max(7200)
     .default(60)
-    .describe('net.ipv4.tcp_keepalive_time on backends (later probes every 10 s); below the idle timeout so control connections survive long transfers'),
+    .describe(
+      'net.ipv4.tcp_keepalive_time on backends (later probes every 10 s); below the idle timeout so control connections survive long transfers',
+    ),
   deregistrationDelaySeconds: z
     .int()
     .min(0)
