@@ -20,7 +20,7 @@ import { NlbFtpStack } from '../lib/nlb-ftp-stack';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
-import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { createNamespace, deleteNamespace, hasTool, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
 import { localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 
 export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
@@ -54,17 +54,7 @@ export function missingPrerequisite(): string | undefined {
   if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
   if (process.getuid?.() !== 0)
     return 'The sandbox needs root (it creates network namespaces and runs vsftpd on port 21): run it with sudo.';
-  const missing = REQUIRED_TOOLS.filter(([tool]) => {
-    try {
-      execFileSync('bash', ['-c', `command -v ${tool}`], {
-        stdio: 'ignore',
-        env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
-      });
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const missing = REQUIRED_TOOLS.filter(([tool]) => !hasTool(tool));
   if (missing.length === 0) return undefined;
   const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
   return `Missing ${missing.map(([t]) => t).join(', ')}: install with \`apt-get install -y ${pkgs.join(' ')}\`.`;

@@ -9,7 +9,7 @@
  * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds.
  * - Idle flows expire after the idle timeout; a later packet of that flow is answered with a reset.
  */
-import * as net from 'node:net';
+import { portOpen } from './local-vsftpd';
 import { nsExec, sh } from './netns';
 import type { SandboxPlan } from './template-plan';
 
@@ -138,7 +138,7 @@ export class EmulatedNlb {
 
   private checkOnce(): Promise<Array<readonly [string, boolean]>> {
     const timeoutMs = Math.min(5000, this.o.health.intervalSeconds * 1000);
-    return Promise.all([...this.health.keys()].map(async (b) => [b, await tcpCheck(this.ip(b), 21, timeoutMs)] as const));
+    return Promise.all([...this.health.keys()].map(async (b) => [b, await portOpen(this.ip(b), 21, timeoutMs)] as const));
   }
 
   private async checkAll(): Promise<void> {
@@ -159,20 +159,6 @@ export class EmulatedNlb {
     }
     if (changed) this.apply();
   }
-}
-
-/** One TCP health check: does port 21 accept a connection within the timeout? */
-export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
 }
 
 /** Route the host to the backends through the NLB namespace (the VPC router's job on AWS). */

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { hasTool } from '../../sandbox/netns';
 
 const INSTALL_HINT: Record<string, string> = {
   vsftpd: 'apt-get install -y vsftpd',
@@ -10,18 +10,6 @@ const INSTALL_HINT: Record<string, string> = {
   unshare: 'apt-get install -y util-linux',
 };
 
-function has(tool: string): boolean {
-  try {
-    execFileSync('bash', ['-c', `command -v ${tool}`], {
-      stdio: 'ignore',
-      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Fail (never skip) with one sentence naming what is missing and how to get it. CI must always
  * run these tests, so a missing tool is an error, not a reason to pass quietly.
@@ -30,7 +18,7 @@ export function requireTools(tools: readonly string[], opts: { root?: boolean } 
   if (opts.root !== false && process.getuid?.() !== 0) {
     throw new Error('These tests need root (they start vsftpd on port 21 and create network namespaces): run them with sudo or as root.');
   }
-  const missing = tools.filter((t) => !has(t));
+  const missing = tools.filter((t) => !hasTool(t));
   if (missing.length > 0) {
     throw new Error(
       `Missing ${missing.join(', ')}: install with \`${missing.map((t) => INSTALL_HINT[t] ?? `apt-get install -y ${t}`).join(' && ')}\`.`,
