@@ -7,8 +7,8 @@
  */
 import { Client, enterPassiveModeIPv6, FTPError } from 'basic-ftp';
 
-export type ProbeStep = 'connect' | 'banner' | 'auth' | 'data' | 'quit';
-export type ProbeErrorClass = 'connect' | 'banner' | 'auth' | 'data' | 'timeout';
+export type ProbeStep = 'connect' | 'banner' | 'tls' | 'auth' | 'data' | 'quit';
+export type ProbeErrorClass = 'connect' | 'banner' | 'tls' | 'auth' | 'data' | 'timeout';
 
 export interface ProbeTarget {
   readonly slot: number;
@@ -26,6 +26,12 @@ export interface ProbeOptions {
   readonly stepTimeoutMs: number;
   /** Deadline for the whole probe; a round must end before the next begins. */
   readonly totalTimeoutMs?: number;
+  /**
+   * Speak FTPS as clients do: AUTH TLS, PBSZ 0, PROT P, then login and a protected listing. The
+   * certificate must chain to `ca` (the stored certificate itself, for a self-signed one). The
+   * host name is not checked: the probe connects to private IPs, which the certificate does not name.
+   */
+  readonly tls?: { readonly ca: string };
 }
 
 export interface ProbeResult {
@@ -69,6 +75,8 @@ function classify(step: ProbeStep, err: unknown): { errorClass: ProbeErrorClass;
       return { errorClass: 'connect', detail };
     case 'banner':
       return { errorClass: 'banner', detail };
+    case 'tls':
+      return { errorClass: 'tls', detail };
     case 'auth':
       return { errorClass: 'auth', detail };
     default:
@@ -100,8 +108,17 @@ export async function probeBackend(target: ProbeTarget, creds: ProbeCredentials,
     );
     step = 'banner';
     await withDeadline(welcome, stepBudget(), 'banner', abort);
+    if (opts.tls) {
+      step = 'tls';
+      await withDeadline(client.useTLS({ ca: opts.tls.ca, checkServerIdentity: () => undefined }), stepBudget(), 'tls', abort);
+    }
     step = 'auth';
     await withDeadline(client.login(creds.username, creds.password), stepBudget(), 'auth', abort);
+    if (opts.tls) {
+      // Protect the data connection too, as vsftpd's force_local_data_ssl demands.
+      await withDeadline(client.send('PBSZ 0'), stepBudget(), 'auth', abort);
+      await withDeadline(client.send('PROT P'), stepBudget(), 'auth', abort);
+    }
     step = 'data';
     await withDeadline(client.list(), stepBudget(), 'data', abort);
     step = 'quit';

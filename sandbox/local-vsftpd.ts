@@ -83,6 +83,8 @@ export interface LocalVsftpdOptions extends Omit<VsftpdSlotSettings, 'paths' | '
   readonly netns?: string;
   /** A unique tag for the PAM service file; defaults to the slot and pid. */
   readonly tag?: string;
+  /** PEM certificate and key files, for FTPS. */
+  readonly tlsFiles?: { readonly certFile: string; readonly keyFile: string };
 }
 
 /** One vsftpd process with a rendered config. */
@@ -118,6 +120,7 @@ export class LocalVsftpd {
       secureChrootDir: path.join(this.dir, 'empty'),
       pamServiceName: this.pamService,
       logFile: path.join(this.dir, 'vsftpd.log'),
+      ...this.opts.tlsFiles,
     };
     return this.opts.confText ? this.opts.confText(paths) : renderVsftpdConf({ ...this.opts, paths });
   }

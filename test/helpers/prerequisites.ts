@@ -8,6 +8,8 @@ const INSTALL_HINT: Record<string, string> = {
   ip: 'apt-get install -y iproute2',
   shellcheck: 'apt-get install -y shellcheck',
   unshare: 'apt-get install -y util-linux',
+  openssl: 'apt-get install -y openssl',
+  nsenter: 'apt-get install -y util-linux',
 };
 
 /**

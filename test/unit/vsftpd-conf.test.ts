@@ -103,3 +103,48 @@ describe('boot script', () => {
     expect(renderApplyUsersScript({ ftpRoot: '/srv/ftp', allowFile: '/a' })).not.toMatch(/echo[^\n]*\$pass/);
   });
 });
+
+describe('FTPS rendering', () => {
+  const render = (mode: 'off' | 'optional' | 'required', requireSslReuse = true) =>
+    options(renderVsftpdConf({ ...settings, ftps: { mode, requireSslReuse } }));
+
+  it('off: no TLS at all', () => {
+    const o = render('off');
+    expect(o.get('ssl_enable')).toBe('NO');
+    expect(o.has('rsa_cert_file')).toBe(false);
+  });
+
+  it('optional: TLS offered, plain logins and data still allowed', () => {
+    const o = render('optional');
+    expect(o.get('ssl_enable')).toBe('YES');
+    expect(o.get('force_local_logins_ssl')).toBe('NO');
+    expect(o.get('force_local_data_ssl')).toBe('NO');
+  });
+
+  it('required: plain logins and data refused, TLS 1.2+ with strong ciphers, certificate from the EC2 paths', () => {
+    const o = render('required');
+    expect(o.get('force_local_logins_ssl')).toBe('YES');
+    expect(o.get('force_local_data_ssl')).toBe('YES');
+    expect(o.get('allow_anon_ssl')).toBe('NO');
+    expect(o.get('ssl_sslv2')).toBe('NO');
+    expect(o.get('ssl_sslv3')).toBe('NO');
+    for (const c of String(o.get('ssl_ciphers')).split(':')) expect(c).toMatch(/^ECDHE-(RSA|ECDSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/);
+    expect(o.get('rsa_cert_file')).toBe('/etc/vsftpd/nlb-ftp.crt');
+    expect(o.get('rsa_private_key_file')).toBe('/etc/vsftpd/nlb-ftp.key');
+  });
+
+  it('exposes require_ssl_reuse, on by default in callers', () => {
+    expect(render('required').get('require_ssl_reuse')).toBe('YES');
+    expect(render('required', false).get('require_ssl_reuse')).toBe('NO');
+  });
+
+  it('refuses FTPS without certificate paths', () => {
+    expect(() =>
+      renderVsftpdConf({
+        ...settings,
+        ftps: { mode: 'required', requireSslReuse: true },
+        paths: { secureChrootDir: '/x', pamServiceName: 'p', logFile: '/l' },
+      }),
+    ).toThrow(/certFile and keyFile/);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * FTPS as the renderer configures it, on Debian's real vsftpd: `required` refuses plain logins,
+ * encrypts control and data, accepts only TLS 1.2+, and works with curl (EPSV and PASV) and lftp;
+ * `optional` serves both. (Issue 6 builds the stack, certificate and sandbox parts on this.)
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeBackend } from '../../lambda/probe';
+import type { FtpsMode } from '../../lib/vsftpd-conf';
+import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { selfSignedCert } from '../helpers/certs';
+import { offeredDataPort, run } from '../helpers/ftp-clients';
+import { requireTools } from '../helpers/prerequisites';
+
+const USER = 'nlbftptls';
+const PASS = 'Tls-Test-Password-9';
+const ADDR: Record<Exclude<FtpsMode, 'off'>, string> = { required: '127.18.7.1', optional: '127.18.7.2' };
+
+describe('FTPS on real vsftpd', () => {
+  let dir: string;
+  let users: LocalUsers;
+  let cert: ReturnType<typeof selfSignedCert>;
+  const servers: LocalVsftpd[] = [];
+
+  beforeAll(async () => {
+    requireTools(['vsftpd', 'curl', 'lftp', 'openssl']);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-ftps-'));
+    users = new LocalUsers(dir, { [USER]: PASS });
+    users.apply();
+    fs.writeFileSync(path.join(dir, 'users', USER, 'files', 'hello.txt'), 'hello over TLS\n');
+    cert = selfSignedCert(dir, Object.values(ADDR));
+    for (const [i, mode] of (['required', 'optional'] as const).entries()) {
+      const v = new LocalVsftpd({
+        slot: i,
+        listenAddress: ADDR[mode],
+        pasvAddress: ADDR[mode],
+        pasvMinPort: 46000 + i * 4,
+        pasvMaxPort: 46003 + i * 4,
+        maxClients: 50,
+        maxPerIp: 50,
+        allowFile: users.allowFile,
+        ftps: { mode, requireSslReuse: true },
+        tlsFiles: { certFile: cert.certFile, keyFile: cert.keyFile },
+      });
+      servers.push(v);
+      await v.start();
+    }
+  });
+
+  afterAll(async () => {
+    for (const v of servers) await v.dispose();
+    users?.dispose();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const curlTls = (addr: string, extra: string[] = []) =>
+    run('curl', [
+      '-sS',
+      '-v',
+      '--max-time',
+      '15',
+      '--ssl-reqd',
+      '--cacert',
+      cert.certFile,
+      ...extra,
+      '-u',
+      `${USER}:${PASS}`,
+      `ftp://${addr}/hello.txt`,
+    ]);
+
+  it('required: 30 curl sessions over EPSV and PASV succeed, verified against the certificate, data protected', async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await curlTls(ADDR.required, i % 2 ? ['--disable-epsv'] : []);
+      expect(r.code, r.stderr.slice(-400)).toBe(0);
+      expect(r.stdout).toBe('hello over TLS\n');
+      expect(r.stderr).toMatch(/> AUTH (TLS|SSL)\r?\n[^]*< 234 /);
+      expect(r.stderr).toMatch(/> PROT P/);
+      expect(r.stderr).toMatch(/SSL connection using TLSv1\.[23]/);
+      const port = offeredDataPort(r.stderr) as number;
+      expect(port).toBeGreaterThanOrEqual(46000);
+      expect(port).toBeLessThanOrEqual(46003);
+    }
+  });
+
+  it('required: 30 lftp sessions with ssl-force and ssl-protect-data succeed', async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await run('lftp', [
+        '-u',
+        `${USER},${PASS}`,
+        '-e',
+        `set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file ${cert.certFile}; set net:max-retries 1; set net:timeout 10; cat hello.txt; bye`,
+        ADDR.required,
+      ]);
+      expect(r.code, r.stderr.slice(-400)).toBe(0);
+      expect(r.stdout).toBe('hello over TLS\n');
+    }
+  });
+
+  it('required: refuses a plain login', async () => {
+    const r = await run('curl', ['-sS', '-v', '--max-time', '10', '-u', `${USER}:${PASS}`, `ftp://${ADDR.required}/`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/530 Non-anonymous sessions must use encryption/);
+  });
+
+  it('required: refuses TLS 1.1 and older', async () => {
+    const r = await curlTls(ADDR.required, ['--tls-max', '1.1']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a client that does not trust the certificate fails the handshake', async () => {
+    const r = await run('curl', ['-sS', '--max-time', '10', '--ssl-reqd', '-u', `${USER}:${PASS}`, `ftp://${ADDR.required}/`]);
+    expect(r.code).toBe(60); // peer certificate cannot be authenticated with known CA certificates
+  });
+
+  it('optional: plain FTP and FTPS both work', async () => {
+    const plain = await run('curl', ['-sS', '--max-time', '10', '-u', `${USER}:${PASS}`, `ftp://${ADDR.optional}/hello.txt`]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const tls = await curlTls(ADDR.optional);
+    expect(tls.code, tls.stderr.slice(-300)).toBe(0);
+    expect(tls.stdout).toBe('hello over TLS\n');
+  });
+});
+
+describe('the health checker probe over FTPS', () => {
+  let dir: string;
+  let users: LocalUsers;
+  let cert: ReturnType<typeof selfSignedCert>;
+  let other: ReturnType<typeof selfSignedCert>;
+  let server: LocalVsftpd;
+  const opts = () => ({ stepTimeoutMs: 4500, tls: { ca: cert.pem } });
+
+  beforeAll(async () => {
+    requireTools(['vsftpd', 'openssl']);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-ftps-probe-'));
+    users = new LocalUsers(dir, { [USER]: PASS });
+    users.apply();
+    cert = selfSignedCert(dir, ['127.18.7.3']);
+    other = selfSignedCert(dir, ['127.18.7.3'], 'impostor');
+    server = new LocalVsftpd({
+      slot: 0,
+      listenAddress: '127.18.7.3',
+      pasvAddress: '127.18.7.3',
+      pasvMinPort: 46010,
+      pasvMaxPort: 46013,
+      maxClients: 50,
+      maxPerIp: 50,
+      allowFile: users.allowFile,
+      ftps: { mode: 'required', requireSslReuse: true },
+      tlsFiles: { certFile: cert.certFile, keyFile: cert.keyFile },
+    });
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server?.dispose();
+    users?.dispose();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes with AUTH TLS, PBSZ/PROT P and a protected EPSV listing (session reuse required)', async () => {
+    const r = await probeBackend({ slot: 0, host: '127.18.7.3' }, { username: USER, password: PASS }, opts());
+    expect(r).toMatchObject({ ok: true, step: 'quit' });
+  });
+
+  it('classifies a certificate that does not match the stored one as a tls failure', async () => {
+    const r = await probeBackend(
+      { slot: 0, host: '127.18.7.3' },
+      { username: USER, password: PASS },
+      { stepTimeoutMs: 4500, tls: { ca: other.pem } },
+    );
+    expect(r).toMatchObject({ ok: false, step: 'tls', errorClass: 'tls' });
+  });
+
+  it('classifies a wrong password as auth', async () => {
+    const r = await probeBackend({ slot: 0, host: '127.18.7.3' }, { username: USER, password: 'wrong-password' }, opts());
+    expect(r).toMatchObject({ ok: false, step: 'auth', errorClass: 'auth' });
+  });
+
+  it('a plain-FTP probe is refused by a server that requires FTPS', async () => {
+    const r = await probeBackend({ slot: 0, host: '127.18.7.3' }, { username: USER, password: PASS }, { stepTimeoutMs: 4500 });
+    expect(r).toMatchObject({ ok: false, step: 'auth', errorClass: 'auth' });
+    expect(r.detail).toMatch(/^530/);
+  });
+});
