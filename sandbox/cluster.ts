@@ -117,6 +117,7 @@ export class Sandbox {
   private users?: LocalUsers;
   private brokenAllow = '';
   private checker?: ChildProcess;
+  private readonly savedBuffers = new Map<string, string>();
   private readonly log: (m: string) => void;
 
   private constructor(private readonly opts: SandboxOptions) {
@@ -385,13 +386,26 @@ export class Sandbox {
   /**
    * Small socket buffers on the client namespace and the backends, so a transfer's bytes are not
    * parked in kernel buffers: vsftpd then sends 226 only as the transfer really ends, as it does
-   * for a file much larger than the buffers. `false` restores the kernel defaults.
+   * for a file much larger than the buffers. `false` restores the values found before.
    */
   setSmallBuffers(on: boolean): void {
-    const rmem = on ? '4096 8192 16384' : '4096 131072 6291456';
-    const wmem = on ? '4096 8192 16384' : '4096 16384 4194304';
-    nsExec(CLIENT_NS, 'sysctl', ['-qw', `net.ipv4.tcp_rmem=${rmem}`]);
-    for (const b of this.backends) nsExec(b.namespace, 'sysctl', ['-qw', `net.ipv4.tcp_wmem=${wmem}`]);
+    const small = '4096 8192 16384';
+    const set = (ns: string, key: string, value: string) => nsExec(ns, 'sysctl', ['-qw', `${key}=${value}`]);
+    const get = (ns: string, key: string) => nsExec(ns, 'sysctl', ['-n', key]).trim().replace(/\s+/g, ' ');
+    const targets: Array<[string, string]> = [
+      [CLIENT_NS, 'net.ipv4.tcp_rmem'],
+      ...this.backends.map((b): [string, string] => [b.namespace, 'net.ipv4.tcp_wmem']),
+    ];
+    for (const [ns, key] of targets) {
+      const id = `${ns}/${key}`;
+      if (on) {
+        if (!this.savedBuffers.has(id)) this.savedBuffers.set(id, get(ns, key));
+        set(ns, key, small);
+      } else if (this.savedBuffers.has(id)) {
+        set(ns, key, this.savedBuffers.get(id) as string);
+        this.savedBuffers.delete(id);
+      }
+    }
   }
 
   /** Change the backends' TCP keepalive at run time (the drill that proves it matters). */
