@@ -26,7 +26,18 @@ export interface Target {
 }
 
 let seq = 0;
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sessions-'));
+let scratchDir: string | undefined;
+/** A temp dir for session files, made on first use; `removeSessionFiles()` deletes it. */
+function scratch(): string {
+  scratchDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sessions-'));
+  return scratchDir;
+}
+
+/** Remove the session scratch directory (call from afterAll). */
+export function removeSessionFiles(): void {
+  if (scratchDir) fs.rmSync(scratchDir, { recursive: true, force: true });
+  scratchDir = undefined;
+}
 
 /**
  * One full session: login, list, upload a unique file, download `download` and compare it with
@@ -40,8 +51,8 @@ export async function fullSession(
   timeoutMs = 20_000,
 ): Promise<SessionResult> {
   const n = ++seq;
-  const upload = path.join(scratch, `up-${n}.txt`);
-  const out = path.join(scratch, `down-${n}`);
+  const upload = path.join(scratch(), `up-${n}.txt`);
+  const out = path.join(scratch(), `down-${n}`);
   fs.writeFileSync(upload, `session ${n} ${kind}\n`);
   const startedAt = Date.now();
   let ok = false;

@@ -13,6 +13,7 @@ import { requireTools } from '../helpers/prerequisites';
 import {
   backgroundLoad,
   fullSession,
+  removeSessionFiles,
   type SessionKind,
   type SessionResult,
   slowCurlDownload,
@@ -57,6 +58,7 @@ describe('sandbox: the whole cluster on one machine', () => {
 
   afterAll(async () => {
     await sb?.down();
+    removeSessionFiles();
     console.log(report.filter((l) => l.startsWith('drill')).join('\n'));
     // Nothing may be left behind: namespaces, processes, users, PAM files.
     expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
