@@ -14,7 +14,7 @@ import { App } from 'aws-cdk-lib';
 import { runRound } from '../lambda/checker';
 import { probeBackend } from '../lambda/probe';
 import { parseConfig } from '../lib/config';
-import { type BackendRef, CheckerEnv, encodeInventory } from '../lib/contract';
+import { type BackendRef, checkerEnvironment } from '../lib/contract';
 import { NlbFtpStack } from '../lib/nlb-ftp-stack';
 import { slotPorts } from '../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
@@ -142,15 +142,17 @@ function artifactRows(): Array<[string, string]> {
   const bytes = fs.statSync(file).size;
   const env = {
     ...process.env,
-    [CheckerEnv.inventory]: encodeInventory([{ slot: 0, instanceId: 'i-0', privateIp: '127.0.0.1' }]),
-    [CheckerEnv.controlTargetGroupArn]: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0',
-    [CheckerEnv.healthSecretArn]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf',
-    [CheckerEnv.stateTable]: 't',
-    [CheckerEnv.intervalSeconds]: '10',
-    [CheckerEnv.timeoutSeconds]: '5',
-    [CheckerEnv.fallThreshold]: '2',
-    [CheckerEnv.riseThreshold]: '2',
-    [CheckerEnv.budgetSeconds]: '60',
+    ...checkerEnvironment({
+      backends: [{ slot: 0, instanceId: 'i-0', privateIp: '127.0.0.1' }],
+      controlTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0',
+      healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf',
+      stateTable: 't',
+      intervalSeconds: 10,
+      timeoutSeconds: 5,
+      fallThreshold: 2,
+      riseThreshold: 2,
+      budgetSeconds: 60,
+    }),
     AWS_REGION: 'eu-west-1',
   };
   // Each require runs in a fresh node process: cold, as in a new Lambda execution environment.

@@ -8,8 +8,7 @@ import {
   type ElasticLoadBalancingV2Client,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-
-export const CONTROL_PORT = 21;
+import { CONTROL_PORT } from '../lib/contract';
 
 export interface TargetRegistry {
   /** Instance IDs registered on port 21 and not draining, with the NLB's own health state. */

@@ -32,6 +32,9 @@ export function decodeInventory(text: string): BackendRef[] {
   });
 }
 
+/** The FTP control port: the port-21 listener, target group and health checks. */
+export const CONTROL_PORT = 21;
+
 /** Environment variables of the checker Lambda. */
 export const CheckerEnv = {
   inventory: 'NLBFTP_INVENTORY',
@@ -45,6 +48,34 @@ export const CheckerEnv = {
   /** Seconds of each invocation to spend on rounds; the schedule fires once a minute. */
   budgetSeconds: 'NLBFTP_BUDGET_SECONDS',
 } as const;
+
+/** What the checker needs to know; `checkerEnvironment` encodes it, the handler's `readEnv` decodes it. */
+export interface CheckerEnvSettings {
+  readonly backends: readonly BackendRef[];
+  readonly controlTargetGroupArn: string;
+  readonly healthSecretArn: string;
+  readonly stateTable: string;
+  readonly intervalSeconds: number;
+  readonly timeoutSeconds: number;
+  readonly fallThreshold: number;
+  readonly riseThreshold: number;
+  readonly budgetSeconds: number;
+}
+
+/** The checker's environment variables, for the stack, the sandbox, the benchmarks and the tests alike. */
+export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string> {
+  return {
+    [CheckerEnv.inventory]: encodeInventory(s.backends),
+    [CheckerEnv.controlTargetGroupArn]: s.controlTargetGroupArn,
+    [CheckerEnv.healthSecretArn]: s.healthSecretArn,
+    [CheckerEnv.stateTable]: s.stateTable,
+    [CheckerEnv.intervalSeconds]: String(s.intervalSeconds),
+    [CheckerEnv.timeoutSeconds]: String(s.timeoutSeconds),
+    [CheckerEnv.fallThreshold]: String(s.fallThreshold),
+    [CheckerEnv.riseThreshold]: String(s.riseThreshold),
+    [CheckerEnv.budgetSeconds]: String(s.budgetSeconds),
+  };
+}
 
 /** CloudWatch namespace and metric names the checker emits and the alarms read. */
 export const Metrics = {

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config } from './config';
-import { CheckerEnv, encodeInventory, Metrics } from './contract';
+import { checkerEnvironment, Metrics } from './contract';
 import type { Backend } from './ftp-backends';
 import { portRange } from './ftp-load-balancer';
 import { acknowledge } from './nag';
@@ -80,17 +80,21 @@ export class HealthChecker extends Construct {
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroups: [this.securityGroup],
       environment: {
-        [CheckerEnv.inventory]: encodeInventory(
-          props.backends.map((b) => ({ slot: b.slot, instanceId: b.instance.instanceId, privateIp: b.instance.instancePrivateIp })),
-        ),
-        [CheckerEnv.controlTargetGroupArn]: props.controlTargetGroup.targetGroupArn,
-        [CheckerEnv.healthSecretArn]: props.healthCheckSecret.secretArn,
-        [CheckerEnv.stateTable]: this.stateTable.tableName,
-        [CheckerEnv.intervalSeconds]: String(hc.intervalSeconds),
-        [CheckerEnv.timeoutSeconds]: String(hc.timeoutSeconds),
-        [CheckerEnv.fallThreshold]: String(hc.fallThreshold),
-        [CheckerEnv.riseThreshold]: String(hc.riseThreshold),
-        [CheckerEnv.budgetSeconds]: String(CHECKER_BUDGET_SECONDS),
+        ...checkerEnvironment({
+          backends: props.backends.map((b) => ({
+            slot: b.slot,
+            instanceId: b.instance.instanceId,
+            privateIp: b.instance.instancePrivateIp,
+          })),
+          controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
+          healthSecretArn: props.healthCheckSecret.secretArn,
+          stateTable: this.stateTable.tableName,
+          intervalSeconds: hc.intervalSeconds,
+          timeoutSeconds: hc.timeoutSeconds,
+          fallThreshold: hc.fallThreshold,
+          riseThreshold: hc.riseThreshold,
+          budgetSeconds: CHECKER_BUDGET_SECONDS,
+        }),
         POWERTOOLS_SERVICE_NAME: config.stackName,
         POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
       },

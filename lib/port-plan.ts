@@ -6,6 +6,9 @@
  * (and never changes the CloudFormation logical IDs derived from them).
  */
 import { NLB_MAX_LISTENERS } from './config';
+import { CONTROL_PORT } from './contract';
+
+export { CONTROL_PORT };
 
 export interface PortPlanInput {
   readonly backendCount: number;
@@ -30,8 +33,6 @@ export interface PortPlan {
   readonly minPort: number;
   readonly maxPort: number;
 }
-
-export const CONTROL_PORT = 21;
 
 export function slotPorts(slot: number, input: Omit<PortPlanInput, 'backendCount'>): SlotPorts {
   const r = input.passivePortsPerBackend;

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { type Config, loadConfig } from '../lib/config';
-import { CheckerEnv, encodeInventory, HEALTH_CHECK_USER } from '../lib/contract';
+import { checkerEnvironment, HEALTH_CHECK_USER, Metrics } from '../lib/contract';
 import { NlbFtpStack } from '../lib/nlb-ftp-stack';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
@@ -292,18 +292,20 @@ export class Sandbox {
       );
       const env = {
         ...process.env,
-        [CheckerEnv.inventory]: encodeInventory(this.backends.map((b) => ({ slot: b.slot, instanceId: b.instanceId, privateIp: b.ip }))),
-        [CheckerEnv.controlTargetGroupArn]: tgArn,
-        [CheckerEnv.healthSecretArn]: healthSecretArn,
-        [CheckerEnv.stateTable]: `${this.config.stackName}-checker-state`,
-        [CheckerEnv.intervalSeconds]: String(hcfg.intervalSeconds),
-        [CheckerEnv.timeoutSeconds]: String(hcfg.timeoutSeconds),
-        [CheckerEnv.fallThreshold]: String(hcfg.fallThreshold),
-        [CheckerEnv.riseThreshold]: String(hcfg.riseThreshold),
-        // One round per invocation; the runner invokes once per interval, like the schedule.
-        [CheckerEnv.budgetSeconds]: String(hcfg.intervalSeconds),
+        ...checkerEnvironment({
+          backends: this.backends.map((b) => ({ slot: b.slot, instanceId: b.instanceId, privateIp: b.ip })),
+          controlTargetGroupArn: tgArn,
+          healthSecretArn,
+          stateTable: `${this.config.stackName}-checker-state`,
+          intervalSeconds: hcfg.intervalSeconds,
+          timeoutSeconds: hcfg.timeoutSeconds,
+          fallThreshold: hcfg.fallThreshold,
+          riseThreshold: hcfg.riseThreshold,
+          // One round per invocation; the runner invokes once per interval, like the schedule.
+          budgetSeconds: hcfg.intervalSeconds,
+        }),
         POWERTOOLS_SERVICE_NAME: this.config.stackName,
-        POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
+        POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
         AWS_ENDPOINT_URL: url,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'sandbox',

@@ -16,7 +16,7 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckerEnv, encodeInventory } from '../../lib/contract';
+import { checkerEnvironment } from '../../lib/contract';
 import { slotPorts } from '../../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { requireTools } from '../helpers/prerequisites';
@@ -117,15 +117,17 @@ describe('health checker handler (real probes, mocked AWS)', () => {
       await v.start();
     }
     Object.assign(process.env, {
-      [CheckerEnv.inventory]: encodeInventory(BACKENDS),
-      [CheckerEnv.controlTargetGroupArn]: TG_ARN,
-      [CheckerEnv.healthSecretArn]: SECRET_ARN,
-      [CheckerEnv.stateTable]: 'state-table',
-      [CheckerEnv.intervalSeconds]: '1',
-      [CheckerEnv.timeoutSeconds]: '4',
-      [CheckerEnv.fallThreshold]: '2',
-      [CheckerEnv.riseThreshold]: '2',
-      [CheckerEnv.budgetSeconds]: '1',
+      ...checkerEnvironment({
+        backends: BACKENDS,
+        controlTargetGroupArn: TG_ARN,
+        healthSecretArn: SECRET_ARN,
+        stateTable: 'state-table',
+        intervalSeconds: 1,
+        timeoutSeconds: 4,
+        fallThreshold: 2,
+        riseThreshold: 2,
+        budgetSeconds: 1,
+      }),
       AWS_REGION: 'eu-west-1',
       POWERTOOLS_SERVICE_NAME: 'NlbFtpTest',
       POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
