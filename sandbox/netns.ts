@@ -1,13 +1,11 @@
 /**
  * Network namespaces for tests and the sandbox. Every name starts with `nlbftp`, every address is
- * in 198.18.0.0/15 (the benchmarking range), and `cleanupNamespaces()` removes all of them, so a
- * crashed run can always be cleaned up.
+ * in 198.18.0.0/15 (the benchmarking range, enforced by `assertSandboxAddress`), so a crashed
+ * run can always be found and cleaned up (`cleanupSandbox()` in cluster.ts).
  */
 import { execFileSync } from 'node:child_process';
 
 export const NS_PREFIX = 'nlbftp';
-/** Addresses used here must be inside this range (RFC 2544 benchmarking). */
-export const SANDBOX_NET = { base: [198, 18], prefix: 15 } as const;
 
 export function sh(cmd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): string {
   try {
@@ -90,16 +88,4 @@ export function linkNamespaces(opts: {
   nsExec(opts.ns, 'ip', ['link', 'set', opts.nsIf, 'up']);
   inPeer('ip', ['addr', 'add', `${opts.peerAddr}/${prefix}`, 'dev', opts.peerIf]);
   inPeer('ip', ['link', 'set', opts.peerIf, 'up']);
-}
-
-/** Remove every namespace (and its processes) and root-namespace veth this project made. */
-export function cleanupNamespaces(): string[] {
-  const removed = listNamespaces();
-  for (const ns of removed) deleteNamespace(ns);
-  // A veth end left in the root namespace disappears with its peer; remove any stragglers.
-  for (const line of sh('ip', ['-o', 'link', 'show'], { allowFail: true }).split('\n')) {
-    const m = /^\d+: (nlbftp[^@:]*)[@:]/.exec(line);
-    if (m) sh('ip', ['link', 'delete', m[1]], { allowFail: true });
-  }
-  return removed;
 }
