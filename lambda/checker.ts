@@ -5,7 +5,7 @@
  */
 import type { BackendRef, HealthCheckCredentials } from '../lib/contract';
 import { type Decision, decide, type Thresholds } from './decision';
-import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget } from './probe';
+import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget, ProbeTls } from './probe';
 import type { StateStore } from './state-store';
 import type { TargetRegistry } from './target-registry';
 
@@ -34,6 +34,8 @@ export interface CheckerDeps {
   readonly registry: TargetRegistry;
   readonly store: StateStore;
   readonly credentials: { get(): Promise<HealthCheckCredentials>; invalidate(): void };
+  /** Set when backends speak FTPS: what the probe trusts and pins (from the certificate secret). */
+  readonly tls?: { get(): Promise<ProbeTls>; invalidate(): void };
   readonly probe: (target: ProbeTarget, creds: ProbeCredentials, opts: ProbeOptions) => Promise<ProbeResult>;
   readonly log: CheckerLog;
   readonly metrics: CheckerMetrics;
@@ -80,6 +82,8 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     deps.metrics.probe(r.slot, r.ok, r.latencyMs);
   }
   if (results.every((r) => !r.ok && r.errorClass === 'auth')) deps.credentials.invalidate();
+  // Every backend refusing the certificate: it may have been rotated; read it again next round.
+  if (results.every((r) => !r.ok && r.errorClass === 'tls')) deps.tls?.invalidate();
 
   let applied = true;
   const acts = decision.register.length + decision.deregister.length > 0;
@@ -115,24 +119,32 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
   return { results, decision, applied };
 }
 
+/** Every backend fails the same way when a secret the probe needs cannot be read. */
+function allFailed(inventory: readonly BackendRef[], step: 'auth' | 'tls', detail: string): ProbeResult[] {
+  return inventory.map((b) => ({ slot: b.slot, ok: false, step, errorClass: step, detail, latencyMs: 0 }));
+}
+
 async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opts: ProbeOptions): Promise<ProbeResult[]> {
+  // Without the password (or the certificate to verify) nothing can be proved about any backend;
+  // every probe fails, and the decision's fail-open rule keeps every backend registered.
   let creds: HealthCheckCredentials;
   try {
     creds = await deps.credentials.get();
   } catch (err) {
-    // Without the password nothing can be proved about any backend; every probe fails, and the
-    // decision's fail-open rule keeps every backend registered.
     deps.log.error('cannot read the health-check secret', { error: (err as Error).name ?? 'Error' });
-    return inventory.map((b) => ({
-      slot: b.slot,
-      ok: false,
-      step: 'auth',
-      errorClass: 'auth',
-      detail: 'health-check secret unavailable',
-      latencyMs: 0,
-    }));
+    return allFailed(inventory, 'auth', 'health-check secret unavailable');
   }
-  return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp }, creds, opts)));
+  let tls: ProbeTls | undefined;
+  if (deps.tls) {
+    try {
+      tls = await deps.tls.get();
+    } catch (err) {
+      deps.log.error('cannot read the FTPS certificate secret', { error: (err as Error).name ?? 'Error', message: (err as Error).message });
+      return allFailed(inventory, 'tls', 'certificate secret unavailable or invalid');
+    }
+  }
+  const withTls: ProbeOptions = tls ? { ...opts, tls } : opts;
+  return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp }, creds, withTls)));
 }
 
 /**

@@ -1,28 +1,27 @@
 /**
- * The health-check account's credentials from Secrets Manager, cached across invocations of a
- * warm Lambda. The password is held in memory only; nothing here logs it.
+ * Secrets the checker reads from Secrets Manager (the health-check account, the FTPS
+ * certificate), parsed once and cached across invocations of a warm Lambda. Values are held in
+ * memory only; nothing here logs them, and parse errors never echo the secret.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type CertificateVerification, parseCertificateSecret, verificationFor } from '../lib/certificate';
 import type { HealthCheckCredentials } from '../lib/contract';
 
-export class CachedCredentials {
-  private cached?: { value: HealthCheckCredentials; at: number };
+export class CachedSecret<T> {
+  private cached?: { value: T; at: number };
 
   constructor(
     private readonly client: SecretsManagerClient,
     private readonly secretArn: string,
+    private readonly parse: (secretString: string) => T,
     private readonly ttlMs = 5 * 60_000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async get(): Promise<HealthCheckCredentials> {
+  async get(): Promise<T> {
     if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.value;
     const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretArn }));
-    const parsed = JSON.parse(out.SecretString ?? '{}') as Partial<HealthCheckCredentials>;
-    if (typeof parsed.username !== 'string' || typeof parsed.password !== 'string') {
-      throw new Error('the health-check secret must be JSON with string "username" and "password"');
-    }
-    this.cached = { value: { username: parsed.username, password: parsed.password }, at: this.now() };
+    this.cached = { value: this.parse(out.SecretString ?? ''), at: this.now() };
     return this.cached.value;
   }
 
@@ -30,4 +29,27 @@ export class CachedCredentials {
   invalidate(): void {
     this.cached = undefined;
   }
+}
+
+export function parseHealthCheckSecret(text: string): HealthCheckCredentials {
+  let parsed: Partial<HealthCheckCredentials> = {};
+  try {
+    parsed = JSON.parse(text) as Partial<HealthCheckCredentials>;
+  } catch {
+    // reported below without the text
+  }
+  if (typeof parsed.username !== 'string' || typeof parsed.password !== 'string') {
+    throw new Error('the health-check secret must be JSON with string "username" and "password"');
+  }
+  return { username: parsed.username, password: parsed.password };
+}
+
+/** The health-check account's credentials. */
+export function cachedCredentials(client: SecretsManagerClient, secretArn: string): CachedSecret<HealthCheckCredentials> {
+  return new CachedSecret(client, secretArn, parseHealthCheckSecret);
+}
+
+/** What the probe trusts and pins, from the FTPS certificate secret (the private key is dropped). */
+export function cachedCertificate(client: SecretsManagerClient, secretArn: string): CachedSecret<CertificateVerification> {
+  return new CachedSecret(client, secretArn, (text) => verificationFor(parseCertificateSecret(text)));
 }

@@ -11,7 +11,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CheckerEnv, decodeInventory, Metrics as MetricNames } from '../lib/contract';
 import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRounds } from './checker';
-import { CachedCredentials } from './credentials';
+import { cachedCertificate, cachedCredentials } from './credentials';
 import { probeBackend } from './probe';
 import { DynamoStateStore } from './state-store';
 import { ElbTargetRegistry } from './target-registry';
@@ -21,6 +21,8 @@ export interface CheckerConfig extends CheckerSettings {
   readonly secretArn: string;
   readonly tableName: string;
   readonly budgetMs: number;
+  /** Set when backends speak FTPS: the certificate secret the probe verifies against. */
+  readonly certificateSecretArn?: string;
 }
 
 /** Read and check the environment; a missing or malformed variable names itself. */
@@ -36,7 +38,12 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
       throw new Error(`environment variable ${name} must be an integer from ${min} to ${max}`);
     return v;
   };
+  const ftps = env[CheckerEnv.ftps] ?? 'off';
+  if (!['off', 'optional', 'required'].includes(ftps)) {
+    throw new Error(`environment variable ${CheckerEnv.ftps} must be off, optional or required`);
+  }
   return {
+    certificateSecretArn: ftps === 'off' ? undefined : str(CheckerEnv.certificateSecretArn),
     inventory: decodeInventory(str(CheckerEnv.inventory)),
     targetGroupArn: str(CheckerEnv.controlTargetGroupArn),
     secretArn: str(CheckerEnv.healthSecretArn),
@@ -77,10 +84,12 @@ export function powertoolsMetrics(metrics: Metrics): CheckerMetrics {
 const config = readEnv(process.env);
 const logger = new Logger();
 const metrics = new Metrics({ namespace: MetricNames.namespace });
+const secrets = new SecretsManagerClient({});
 const deps: CheckerDeps = {
   registry: new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), config.targetGroupArn),
   store: new DynamoStateStore(new DynamoDBClient({}), config.tableName),
-  credentials: new CachedCredentials(new SecretsManagerClient({}), config.secretArn),
+  credentials: cachedCredentials(secrets, config.secretArn),
+  tls: config.certificateSecretArn ? cachedCertificate(secrets, config.certificateSecretArn) : undefined,
   probe: probeBackend,
   log: logger,
   metrics: powertoolsMetrics(metrics),

@@ -28,10 +28,24 @@ export interface ProbeOptions {
   readonly totalTimeoutMs?: number;
   /**
    * Speak FTPS as clients do: AUTH TLS, PBSZ 0, PROT P, then login and a protected listing. The
-   * certificate must chain to `ca` (the stored certificate itself, for a self-signed one). The
-   * host name is not checked: the probe connects to private IPs, which the certificate does not name.
+   * certificate must chain to `ca` (the stored certificate itself, for a self-signed one; unset:
+   * the public roots) and, when `fingerprint256` is set, be exactly that certificate. The host
+   * name is not checked: the probe connects to private IPs, which the certificate does not name.
    */
-  readonly tls?: { readonly ca: string };
+  readonly tls?: ProbeTls;
+}
+
+export interface ProbeTls {
+  readonly ca?: string;
+  readonly fingerprint256?: string;
+}
+
+/** Pin the leaf: a backend still serving an old or foreign certificate fails the `tls` step. */
+function pinnedIdentity(fingerprint256: string | undefined) {
+  return (_host: string, cert: { fingerprint256: string }): Error | undefined =>
+    fingerprint256 === undefined || cert.fingerprint256 === fingerprint256
+      ? undefined
+      : new Error(`certificate ${cert.fingerprint256.slice(0, 23)}... is not the stored certificate ${fingerprint256.slice(0, 23)}...`);
 }
 
 export interface ProbeResult {
@@ -110,7 +124,12 @@ export async function probeBackend(target: ProbeTarget, creds: ProbeCredentials,
     await withDeadline(welcome, stepBudget(), 'banner', abort);
     if (opts.tls) {
       step = 'tls';
-      await withDeadline(client.useTLS({ ca: opts.tls.ca, checkServerIdentity: () => undefined }), stepBudget(), 'tls', abort);
+      await withDeadline(
+        client.useTLS({ ca: opts.tls.ca, checkServerIdentity: pinnedIdentity(opts.tls.fingerprint256) }),
+        stepBudget(),
+        'tls',
+        abort,
+      );
     }
     step = 'auth';
     await withDeadline(client.login(creds.username, creds.password), stepBudget(), 'auth', abort);

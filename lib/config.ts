@@ -147,6 +147,30 @@ export const ConfigSchema = z.strictObject({
     .regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'must be a Linux user name: lower-case letters, digits, _ and -, max 31')
     .default('ftpuser')
     .describe('User name created in a new users secret (ignored with ftpUsersSecretArn)'),
+  ftps: z
+    .enum(['required', 'optional', 'off'])
+    .default('required')
+    .describe('Explicit FTPS (AUTH TLS) on port 21; required keeps passwords and files off the wire in clear text'),
+  ftpsRequireSslReuse: z
+    .boolean()
+    .default(true)
+    .describe("Data connections must resume the control connection's TLS session, so no other client can take them over"),
+  ftpsMaxTlsVersion: z
+    .enum(['1.2', '1.3'])
+    .default('1.2')
+    .describe('Highest TLS version; over 1.3, curl before 8.9 (Debian 12, RHEL 9) loses downloads after an upload (measured 14/30)'),
+  ftpsCertificateSecretArn: secretArn
+    .optional()
+    .describe('Secret with your certificate ({"certificate","privateKey","ca"?} PEM); unset creates one self-signed certificate'),
+  ftpsCertificateNames: z
+    .array(
+      z
+        .string()
+        .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a lower-case DNS name such as ftp.example.com'),
+    )
+    .max(20)
+    .default([])
+    .describe("Extra DNS names (your CNAME) for the self-signed certificate, besides the NLB's name and static IPs"),
   maxClientsPerBackend: z
     .int()
     .min(1)
@@ -406,6 +430,24 @@ function crossFieldProblems(c: Config, sources: SourceMap): ConfigProblem[] {
       source: sources.get('minHealthyBackends'),
       message: `cannot exceed backendCount (${c.backendCount}), or the alarm could never be OK`,
       nearest: String(c.backendCount),
+    });
+  }
+  if (c.ftps === 'off' && c.ftpsCertificateSecretArn !== undefined) {
+    problems.push({
+      field: 'ftpsCertificateSecretArn',
+      value: c.ftpsCertificateSecretArn,
+      source: sources.get('ftpsCertificateSecretArn'),
+      message: 'is set but ftps is off, so no backend would use it; set ftps to required (or optional), or remove it',
+      nearest: 'ftps=required',
+    });
+  }
+  if (c.ftpsCertificateSecretArn !== undefined && c.ftpsCertificateNames.length > 0) {
+    problems.push({
+      field: 'ftpsCertificateNames',
+      value: c.ftpsCertificateNames.join(','),
+      source: sources.get('ftpsCertificateNames'),
+      message: 'names the self-signed certificate, but ftpsCertificateSecretArn brings your own; put the names in your certificate instead',
+      nearest: '(unset)',
     });
   }
   if (c.maxSessionsPerIp > c.maxClientsPerBackend) {

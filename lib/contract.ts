@@ -2,6 +2,7 @@
  * Types and names shared by the CDK app and the health-checker Lambda. Defined once here so the
  * stack and the handler cannot drift apart. Pure: no aws-cdk-lib import.
  */
+import type { FtpsMode } from './vsftpd-conf';
 
 /** One backend as the checker sees it. */
 export interface BackendRef {
@@ -47,6 +48,10 @@ export const CheckerEnv = {
   riseThreshold: 'NLBFTP_RISE_THRESHOLD',
   /** Seconds of each invocation to spend on rounds; the schedule fires once a minute. */
   budgetSeconds: 'NLBFTP_BUDGET_SECONDS',
+  /** `off`, `optional` or `required`: anything but `off` makes the probe speak FTPS. */
+  ftps: 'NLBFTP_FTPS',
+  /** The FTPS certificate secret the probe verifies backends against; set unless FTPS is off. */
+  certificateSecretArn: 'NLBFTP_CERT_SECRET_ARN',
 } as const;
 
 /** What the checker needs to know; `checkerEnvironment` encodes it, the handler's `readEnv` decodes it. */
@@ -60,6 +65,8 @@ export interface CheckerEnvSettings {
   readonly fallThreshold: number;
   readonly riseThreshold: number;
   readonly budgetSeconds: number;
+  /** Unset or mode `off`: plain FTP probes. */
+  readonly ftps?: { readonly mode: FtpsMode; readonly certificateSecretArn: string };
 }
 
 /** The checker's environment variables, for the stack, the sandbox, the benchmarks and the tests alike. */
@@ -74,6 +81,8 @@ export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string
     [CheckerEnv.fallThreshold]: String(s.fallThreshold),
     [CheckerEnv.riseThreshold]: String(s.riseThreshold),
     [CheckerEnv.budgetSeconds]: String(s.budgetSeconds),
+    [CheckerEnv.ftps]: s.ftps?.mode ?? 'off',
+    ...(s.ftps && s.ftps.mode !== 'off' ? { [CheckerEnv.certificateSecretArn]: s.ftps.certificateSecretArn } : {}),
   };
 }
 

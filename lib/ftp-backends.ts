@@ -8,6 +8,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config } from './config';
 import { portRange } from './ftp-load-balancer';
+import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
 import { renderBootScript } from './user-data';
@@ -19,6 +20,8 @@ export interface FtpBackendsProps {
   readonly fileSystem: efs.FileSystem;
   readonly usersSecret: secretsmanager.ISecret;
   readonly healthCheckSecret: secretsmanager.ISecret;
+  /** The FTPS certificate; unset when `ftps` is off. */
+  readonly certificate?: FtpsCertificate;
   /** The NLB's public IP in a given AZ index (what PASV replies advertise). */
   readonly pasvAddressForAz: (azIndex: number) => string;
 }
@@ -45,7 +48,7 @@ export class FtpBackends extends Construct {
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'nlb-ftp backends: SSM administration, EFS mount, read the FTP user secrets',
+      description: 'nlb-ftp backends: SSM administration, EFS mount, read the FTP user and certificate secrets',
       // Session Manager replaces SSH: no key pair and no port 22.
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
@@ -59,6 +62,7 @@ export class FtpBackends extends Construct {
     ]);
     props.usersSecret.grantRead(this.role);
     props.healthCheckSecret.grantRead(this.role);
+    props.certificate?.secret.grantRead(this.role);
     // Root on the instance creates the users' directories, so it needs root access, not squash.
     fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
 
@@ -109,7 +113,9 @@ export class FtpBackends extends Construct {
             pasvMaxPort: ports.maxPort,
             maxClients: config.maxClientsPerBackend,
             maxPerIp: config.maxSessionsPerIp,
+            ftps: { mode: config.ftps, requireSslReuse: config.ftpsRequireSslReuse, maxTlsVersion: config.ftpsMaxTlsVersion },
           },
+          certificateSecretArn: props.certificate?.secret.secretArn,
           region: Aws.REGION,
           fileSystemId: fileSystem.fileSystemId,
           usersSecretArn: props.usersSecret.secretArn,
@@ -150,6 +156,8 @@ export class FtpBackends extends Construct {
       ]);
       // The boot script mounts EFS; mount targets must exist first.
       instance.node.addDependency(fileSystem.mountTargetsAvailable);
+      // The boot script installs the certificate; the self-signed one must be in its secret first.
+      if (props.certificate?.ready) instance.node.addDependency(props.certificate.ready);
 
       // Recover on host failure: same instance ID, private IP and EBS, so target groups stay valid.
       new cloudwatch.Alarm(scope, 'RecoverAlarm', {

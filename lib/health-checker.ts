@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { checkerEnvironment, Metrics } from './contract';
 import type { Backend } from './ftp-backends';
 import { portRange } from './ftp-load-balancer';
+import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 import { NlbFtpFunction } from './nlb-ftp-function';
 import { CONTROL_PORT } from './port-plan';
@@ -21,6 +22,8 @@ export interface HealthCheckerProps {
   readonly backends: readonly Backend[];
   readonly controlTargetGroup: elbv2.INetworkTargetGroup;
   readonly healthCheckSecret: secretsmanager.ISecret;
+  /** Set when backends speak FTPS: the probe does too, and verifies this certificate. */
+  readonly certificate?: FtpsCertificate;
 }
 
 /** The schedule fires once a minute; each invocation runs probe rounds for this long. */
@@ -94,6 +97,7 @@ export class HealthChecker extends Construct {
           fallThreshold: hc.fallThreshold,
           riseThreshold: hc.riseThreshold,
           budgetSeconds: CHECKER_BUDGET_SECONDS,
+          ftps: props.certificate ? { mode: config.ftps, certificateSecretArn: props.certificate.secret.secretArn } : undefined,
         }),
         POWERTOOLS_SERVICE_NAME: config.stackName,
         POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
@@ -101,6 +105,10 @@ export class HealthChecker extends Construct {
     });
 
     props.healthCheckSecret.grantRead(this.function);
+    if (props.certificate) {
+      props.certificate.secret.grantRead(this.function);
+      if (props.certificate.ready) this.function.node.addDependency(props.certificate.ready);
+    }
     this.stateTable.grant(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem');
     this.function.addToRolePolicy(
       new iam.PolicyStatement({

@@ -7,6 +7,7 @@ import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
 import { FtpMonitoring } from './ftp-monitoring';
 import { FtpSecrets } from './ftp-secrets';
+import { FtpsCertificate } from './ftps-certificate';
 import { HealthChecker } from './health-checker';
 import { planPorts } from './port-plan';
 import { SharedStorage } from './shared-storage';
@@ -24,6 +25,8 @@ export class NlbFtpStack extends Stack {
   readonly backends: FtpBackends;
   readonly storage: SharedStorage;
   readonly secrets: FtpSecrets;
+  /** Absent when `ftps` is off. */
+  readonly certificate?: FtpsCertificate;
   /** Absent when `healthCheck.enabled` is false. */
   readonly healthChecker?: HealthChecker;
   readonly monitoring: FtpMonitoring;
@@ -59,6 +62,15 @@ export class NlbFtpStack extends Stack {
       removalPolicy,
     });
     this.loadBalancer = new FtpLoadBalancer(this, 'LoadBalancer', { vpc: this.vpc, config, plan });
+    if (config.ftps !== 'off') {
+      this.certificate = new FtpsCertificate(this, 'FtpsCertificate', {
+        secretArn: config.ftpsCertificateSecretArn,
+        // Clients connect by the NLB's name, a static IP, or your own CNAME: certify all of them.
+        commonName: this.loadBalancer.nlb.loadBalancerDnsName,
+        names: [...this.loadBalancer.elasticIps.map((e) => e.attrPublicIp), ...config.ftpsCertificateNames],
+        removalPolicy,
+      });
+    }
     this.backends = new FtpBackends(this, 'Backends', {
       vpc: this.vpc,
       config,
@@ -66,6 +78,7 @@ export class NlbFtpStack extends Stack {
       fileSystem: this.storage.fileSystem,
       usersSecret: this.secrets.usersSecret,
       healthCheckSecret: this.secrets.healthCheckSecret,
+      certificate: this.certificate,
       pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
     });
     for (const b of this.backends.backends) {
@@ -79,6 +92,7 @@ export class NlbFtpStack extends Stack {
         backends: this.backends.backends,
         controlTargetGroup: this.loadBalancer.controlTargetGroup,
         healthCheckSecret: this.secrets.healthCheckSecret,
+        certificate: this.certificate,
       });
     }
 
@@ -142,12 +156,28 @@ export class NlbFtpStack extends Stack {
       ]),
       description: 'Prints the FTP users and passwords',
     });
+    const ftps = this.config.ftps !== 'off';
+    if (this.certificate) {
+      new CfnOutput(this, 'FtpsCertificateSecretArn', {
+        value: this.certificate.secret.secretArn,
+        description: 'Secret of the FTPS certificate and private key (read only by the backends and the health checker)',
+      });
+    }
+    if (this.certificate?.fingerprint) {
+      new CfnOutput(this, 'FtpsCertificateFingerprint', {
+        value: this.certificate.fingerprint,
+        description: 'SHA-256 fingerprint of the self-signed FTPS certificate: compare it with what your client shows (README, FTPS)',
+      });
+    }
+    // With FTPS, nlb-ftp.pem is the certificate fetched as the README shows (openssl s_client).
+    const curlTls = ftps ? '--ssl-reqd --cacert nlb-ftp.pem ' : '';
+    const lftpTls = ftps ? 'set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file nlb-ftp.pem; ' : '';
     new CfnOutput(this, 'ExampleCurl', {
-      value: Fn.join('', [`curl -v --user ${user} ftp://`, ip0, '/']),
+      value: Fn.join('', [`curl -v ${curlTls}--user ${user} ftp://`, ip0, '/']),
       description: 'Lists your FTP home (curl asks for the password)',
     });
     new CfnOutput(this, 'ExampleLftp', {
-      value: Fn.join('', [`lftp -u ${user} -e 'set ftp:passive-mode true; ls; bye' `, ip0]),
+      value: Fn.join('', [`lftp -u ${user} -e '${lftpTls}set ftp:passive-mode true; ls; bye' `, ip0]),
       description: 'Lists your FTP home with lftp',
     });
   }

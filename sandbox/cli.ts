@@ -54,19 +54,23 @@ async function main(): Promise<number> {
 
   const { user, password } = sandbox.demo;
   const b = sandbox.backends;
+  const ca = sandbox.certificateFile;
+  const curlTls = ca ? `--ssl-reqd --cacert ${ca} ` : '';
+  const lftpTls = ca ? `set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file ${ca}; ` : '';
   console.log(`
 nlb-ftp sandbox is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
 
   Endpoint     ftp://${sandbox.endpoint}/   (the emulated NLB; clients on this host are ${CLIENT_IP})
   User         ${user}
   Password     ${password}
+  FTPS         ${ca ? `${sandbox.ftps}; certificate (self-signed for ${sandbox.endpoint}): ${ca}` : 'off (plain FTP: -c ftps=off)'}
   Backends     ${b.map((x) => `slot ${x.slot} ${x.ip} passive ${x.minPort}-${x.maxPort}`).join('\n               ')}
   Idle timeout ${sandbox.idleTimeoutSeconds} s (emulated NLB)
 
 Try:
-  curl -v -u '${user}:${password}' ftp://${sandbox.endpoint}/
-  curl -v --disable-epsv -u '${user}:${password}' -T README.md ftp://${sandbox.endpoint}/README.md
-  lftp -u '${user},${password}' -e 'set ftp:passive-mode true; ls; bye' ${sandbox.endpoint}
+  curl -v ${curlTls}-u '${user}:${password}' ftp://${sandbox.endpoint}/
+  curl -v ${curlTls}--disable-epsv -u '${user}:${password}' -T README.md ftp://${sandbox.endpoint}/README.md
+  lftp -u '${user},${password}' -e '${lftpTls}set ftp:passive-mode true; ls; bye' ${sandbox.endpoint}
 
 The banner names the backend that answered. Press Ctrl-C to stop and remove everything.`);
   await new Promise(() => undefined);

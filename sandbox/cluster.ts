@@ -17,6 +17,7 @@ import { App } from 'aws-cdk-lib';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, Metrics } from '../lib/contract';
 import { NlbFtpStack } from '../lib/nlb-ftp-stack';
+import { createSelfSignedCertificate } from '../lib/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
@@ -83,6 +84,8 @@ export interface SandboxBackend {
   readonly minPort: number;
   readonly maxPort: number;
   readonly vsftpd: LocalVsftpd;
+  /** This backend's copy of the FTPS certificate and key (the EC2 boot script's /etc/vsftpd files). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 interface StateRecord {
@@ -106,6 +109,12 @@ export class Sandbox {
   readonly backends: SandboxBackend[] = [];
   readonly demo = { user: DEMO_USER, password: '' };
   readonly endpoint = NLB_IP;
+  /**
+   * With FTPS: the PEM certificate every backend serves (self-signed for the NLB's address, made
+   * like the stack's), for clients' --cacert / ssl:ca-file. Undefined when `ftps` is off.
+   */
+  certificateFile?: string;
+  private certificate?: { certificate: string; privateKey: string };
   /** JSON lines the checker printed (logs and embedded-metric-format metrics). */
   readonly checkerLines: string[] = [];
   config!: Config;
@@ -208,9 +217,20 @@ export class Sandbox {
     this.brokenAllow = path.join(this.root, '.allow-nobody');
     fs.writeFileSync(this.brokenAllow, '');
 
-    this.step(4, T, `starting ${this.plan.backends.length} vsftpd backends with the deployed vsftpd.conf`);
+    const ftps = this.plan.backends[0].ftps;
+    if (ftps !== 'off') {
+      // One certificate for every backend, as the stack's custom resource makes it, for the NLB's address.
+      this.certificate = createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] });
+      const tlsDir = path.join(this.root, '.tls');
+      fs.mkdirSync(tlsDir, { mode: 0o700 });
+      this.certificateFile = path.join(tlsDir, 'nlb-ftp.crt');
+      fs.writeFileSync(this.certificateFile, this.certificate.certificate, { mode: 0o644 });
+    }
+
+    this.step(4, T, `starting ${this.plan.backends.length} vsftpd backends with the deployed vsftpd.conf (FTPS ${ftps})`);
     for (const b of this.plan.backends) {
       const conf = b.vsftpdConf;
+      const tls = this.certificate ? this.installCertificate(b.slot, this.certificate) : undefined;
       const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(conf)?.[1]);
       const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(conf)?.[1]);
       const vsftpd = new LocalVsftpd({
@@ -224,6 +244,7 @@ export class Sandbox {
         allowFile: this.users.allowFile,
         netns: backendNs(b.slot),
         tag: `sbx-${b.slot}`,
+        openSslConf: b.openSslConf,
         confText: (paths) =>
           localizeVsftpdConf(conf, {
             listenAddress: backendIp(b.slot),
@@ -231,6 +252,8 @@ export class Sandbox {
             secureChrootDir: paths.secureChrootDir,
             pamServiceName: paths.pamServiceName,
             logFile: paths.logFile,
+            certFile: tls?.certFile,
+            keyFile: tls?.keyFile,
           }),
       });
       this.backends.push({
@@ -242,6 +265,7 @@ export class Sandbox {
         minPort,
         maxPort,
         vsftpd,
+        tls,
       });
       await vsftpd.start();
     }
@@ -266,6 +290,9 @@ export class Sandbox {
     this.step(6, T, 'starting the local AWS endpoint (ELBv2, Secrets Manager, DynamoDB) on 127.0.0.1');
     const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${this.config.stackName}-control/0000000000000000`;
     const healthSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-health-SbXaBc`;
+    const certificateSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-ftps-SbXaBc`;
+    const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: healthPassword })]]);
+    if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
     const byInstance = new Map(this.backends.map((b) => [b.instanceId, b.logicalId]));
     const registered = new Set(this.backends.map((b) => b.instanceId));
     this.aws = new LocalAwsEndpoint(
@@ -279,7 +306,7 @@ export class Sandbox {
           this.nlb.apply();
         },
       },
-      new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: healthPassword })]]),
+      secrets,
     );
     const url = await this.aws.start();
 
@@ -303,6 +330,7 @@ export class Sandbox {
           riseThreshold: hcfg.riseThreshold,
           // One round per invocation; the runner invokes once per interval, like the schedule.
           budgetSeconds: hcfg.intervalSeconds,
+          ftps: this.certificate ? { mode: ftps, certificateSecretArn } : undefined,
         }),
         POWERTOOLS_SERVICE_NAME: this.config.stackName,
         POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
@@ -331,6 +359,11 @@ export class Sandbox {
     } else {
       this.step(7, T, 'health checker disabled');
     }
+  }
+
+  /** FTPS as the deployed vsftpd.conf sets it. */
+  get ftps(): 'off' | 'optional' | 'required' {
+    return this.plan.backends[0]?.ftps ?? 'off';
   }
 
   /** Slots currently registered in the port-21 target group. */
@@ -372,6 +405,38 @@ export class Sandbox {
   unblockPassive(slot: number): void {
     const b = this.backend(slot);
     nsExec(b.namespace, 'iptables', ['-D', 'INPUT', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
+  }
+
+  /** Write a backend's copy of the certificate and key, as the boot script does (key 0600). */
+  private installCertificate(slot: number, pair: { certificate: string; privateKey: string }) {
+    const dir = path.join(this.root, '.tls');
+    const certFile = path.join(dir, `slot${slot}.crt`);
+    const keyFile = path.join(dir, `slot${slot}.key`);
+    fs.writeFileSync(keyFile, pair.privateKey, { mode: 0o600 });
+    fs.writeFileSync(certFile, pair.certificate, { mode: 0o644 });
+    return { certFile, keyFile };
+  }
+
+  /**
+   * This backend serves a different certificate (a stale one after rotation, or an impostor):
+   * clients that trust the stored certificate refuse it. vsftpd reads it at start, so it restarts.
+   */
+  async serveWrongCertificate(slot: number): Promise<void> {
+    if (!this.certificate) throw new Error('FTPS is off in this sandbox');
+    this.installCertificate(slot, createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] }));
+    await this.restartVsftpd(slot);
+  }
+
+  async restoreCertificate(slot: number): Promise<void> {
+    if (!this.certificate) throw new Error('FTPS is off in this sandbox');
+    this.installCertificate(slot, this.certificate);
+    await this.restartVsftpd(slot);
+  }
+
+  private async restartVsftpd(slot: number): Promise<void> {
+    const v = this.backend(slot).vsftpd;
+    await v.stop();
+    await v.start();
   }
 
   /** Make the FTP root unreadable on this backend only (a hung or broken EFS mount). */

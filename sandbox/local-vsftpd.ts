@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderApplyUsersScript } from '../lib/user-data';
-import { renderPamService, renderVsftpdConf, type VsftpdPaths, type VsftpdSlotSettings } from '../lib/vsftpd-conf';
+import { renderOpenSslConf, renderPamService, renderVsftpdConf, type VsftpdPaths, type VsftpdSlotSettings } from '../lib/vsftpd-conf';
 
 /** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
 export const LOCAL_PREFIX = 'nlbftp';
@@ -85,6 +85,11 @@ export interface LocalVsftpdOptions extends Omit<VsftpdSlotSettings, 'paths' | '
   readonly tag?: string;
   /** PEM certificate and key files, for FTPS. */
   readonly tlsFiles?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * OpenSSL settings for the process (OPENSSL_CONF), as the EC2 unit sets them. Default with FTPS:
+   * `renderOpenSslConf(ftps)`, the same text the boot script writes.
+   */
+  readonly openSslConf?: string;
 }
 
 /** One vsftpd process with a rendered config. */
@@ -135,7 +140,15 @@ export class LocalVsftpd {
 
   async start(timeoutMs = 5000): Promise<void> {
     const cmd = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns, 'vsftpd', this.confPath] : ['vsftpd', this.confPath];
-    const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const openSsl =
+      this.opts.openSslConf ?? (this.opts.ftps && this.opts.ftps.mode !== 'off' ? renderOpenSslConf(this.opts.ftps) : undefined);
+    let env = process.env;
+    if (openSsl) {
+      const file = path.join(this.dir, 'openssl.cnf');
+      fs.writeFileSync(file, openSsl);
+      env = { ...process.env, OPENSSL_CONF: file };
+    }
+    const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.proc = proc;
     proc.stdout?.on('data', (d) => {
       this.stderr += d;

@@ -18,6 +18,10 @@ export interface PlanBackend {
   readonly keepaliveSeconds: number;
   /** Every net.ipv4.tcp_keepalive_* sysctl the user data sets, e.g. `net.ipv4.tcp_keepalive_intvl=10`. */
   readonly keepaliveSysctls: readonly string[];
+  /** FTPS as the deployed vsftpd.conf sets it. */
+  readonly ftps: 'off' | 'optional' | 'required';
+  /** The OpenSSL settings the vsftpd unit points OPENSSL_CONF at, when it does. */
+  readonly openSslConf?: string;
 }
 
 export interface PlanForward {
@@ -85,7 +89,11 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const keepalive = Number(/net\.ipv4\.tcp_keepalive_time = (\d+)/.exec(script)?.[1]);
     if (!Number.isInteger(slot) || !Number.isInteger(keepalive)) throw new Error(`cannot read slot/keepalive of ${logicalId}`);
     const keepaliveSysctls = [...script.matchAll(/^(net\.ipv4\.tcp_keepalive_\w+) = (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
-    return { logicalId, slot, vsftpdConf, keepaliveSeconds: keepalive, keepaliveSysctls };
+    const ftps = !/^ssl_enable=YES$/m.test(vsftpdConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(vsftpdConf) ? 'required' : 'optional';
+    const unit = heredoc(script, '/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf');
+    const openSslFile = /^Environment=OPENSSL_CONF=(\S+)$/m.exec(unit)?.[1];
+    const openSslConf = openSslFile ? heredoc(script, openSslFile) : undefined;
+    return { logicalId, slot, vsftpdConf, keepaliveSeconds: keepalive, keepaliveSysctls, ftps, openSslConf };
   });
   backends.sort((a, b) => a.slot - b.slot);
 
@@ -126,6 +134,9 @@ export interface LocalizeOptions {
   readonly secureChrootDir: string;
   readonly pamServiceName: string;
   readonly logFile: string;
+  /** FTPS certificate and key; required when the deployed config enables FTPS. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
 }
 
 /**
@@ -150,6 +161,12 @@ export function localizeVsftpdConf(conf: string, o: LocalizeOptions): string {
         return set(o.pamServiceName);
       case 'vsftpd_log_file':
         return set(o.logFile);
+      case 'rsa_cert_file':
+      case 'rsa_private_key_file': {
+        const file = key === 'rsa_cert_file' ? o.certFile : o.keyFile;
+        if (!file) throw new Error('the deployed vsftpd.conf enables FTPS: give certFile and keyFile');
+        return set(file);
+      }
       case 'listen_port':
         replaced.add(key);
         return `${line}\nlisten_address=${o.listenAddress}`;
@@ -159,6 +176,9 @@ export function localizeVsftpdConf(conf: string, o: LocalizeOptions): string {
   });
   for (const k of ['pasv_address', 'secure_chroot_dir', 'pam_service_name', 'vsftpd_log_file', 'listen_port']) {
     if (!replaced.has(k)) throw new Error(`deployed vsftpd.conf has no ${k}`);
+  }
+  if (/^ssl_enable=YES$/m.test(conf) && !(replaced.has('rsa_cert_file') && replaced.has('rsa_private_key_file'))) {
+    throw new Error('deployed vsftpd.conf enables FTPS but names no certificate or key file');
   }
   return out.join('\n');
 }

@@ -17,12 +17,30 @@ export interface SessionResult {
   readonly endedAt: number;
   readonly slot?: number;
   readonly detail: string;
+  /** The client sent AUTH TLS and PROT P: control and data were encrypted. */
+  readonly encrypted: boolean;
 }
+
+const encryptedSession = (verbose: string) => /(> |---> )AUTH (TLS|SSL)/.test(verbose) && /(> |---> )PROT P/.test(verbose);
 
 export interface Target {
   readonly host: string;
   readonly user: string;
   readonly password: string;
+  /** Set: FTPS required (AUTH TLS, protected data), verifying the server against this PEM file. */
+  readonly caFile?: string;
+}
+
+/** curl's FTPS options: refuse plain FTP, and trust only the given certificate. */
+export function curlTlsArgs(t: Target): string[] {
+  return t.caFile ? ['--ssl-reqd', '--cacert', t.caFile] : [];
+}
+
+/** lftp's FTPS settings: TLS on control and data, verified against the given certificate. */
+export function lftpTlsSettings(t: Target): string[] {
+  return t.caFile
+    ? ['set ftp:ssl-force true', 'set ftp:ssl-protect-data true', `set ssl:ca-file ${t.caFile}`, 'set ssl:verify-certificate true']
+    : [];
 }
 
 let seq = 0;
@@ -58,9 +76,11 @@ export async function fullSession(
   let ok = false;
   let slot: number | undefined;
   let detail = '';
+  let encrypted = false;
   const base = `ftp://${t.host}`;
   if (kind === 'lftp') {
     const script = [
+      ...lftpTlsSettings(t),
       'set ftp:passive-mode true',
       'set net:max-retries 1',
       'set net:timeout 8',
@@ -70,9 +90,12 @@ export async function fullSession(
       `get ${download} -o ${out}`,
       'bye',
     ].join('; ');
-    const r = await run('lftp', ['-u', `${t.user},${t.password}`, '-e', script, t.host], { timeoutMs });
+    // -d: the protocol dialogue on stderr (lftp masks the password), to see the banner and AUTH TLS.
+    const r = await run('lftp', ['-d', '-u', `${t.user},${t.password}`, '-e', script, t.host], { timeoutMs });
     ok = r.code === 0;
-    detail = r.stderr.slice(-300);
+    slot = bannerSlot(r.stderr);
+    encrypted = encryptedSession(r.stderr);
+    detail = r.code === 0 ? '' : r.stderr.slice(-300);
   } else {
     // Three transfers on one control connection: curl reuses it across --next.
     const common = [
@@ -82,6 +105,7 @@ export async function fullSession(
       String(timeoutMs / 1000 - 2),
       '-u',
       `${t.user}:${t.password}`,
+      ...curlTlsArgs(t),
       ...(kind === 'curl-pasv' ? ['--disable-epsv'] : []),
     ];
     const args = [
@@ -103,6 +127,7 @@ export async function fullSession(
     const r = await run('curl', args, { timeoutMs });
     ok = r.code === 0;
     slot = bannerSlot(r.stderr);
+    encrypted = encryptedSession(r.stderr);
     detail =
       r.code === 0
         ? ''
@@ -120,15 +145,17 @@ export async function fullSession(
   }
   fs.rmSync(upload, { force: true });
   fs.rmSync(out, { force: true });
-  return { kind, ok, startedAt, endedAt: Date.now(), slot, detail };
+  return { kind, ok, startedAt, endedAt: Date.now(), slot, detail, encrypted };
 }
 
 /** A short session (login + EPSV listing), for load during drills. */
 export async function shortSession(t: Target, timeoutMs = 10_000): Promise<SessionResult> {
   const startedAt = Date.now();
-  const r = await run('curl', ['-sS', '-v', '--max-time', String(timeoutMs / 1000), '-u', `${t.user}:${t.password}`, `ftp://${t.host}/`], {
-    timeoutMs: timeoutMs + 2000,
-  });
+  const r = await run(
+    'curl',
+    ['-sS', '-v', '--max-time', String(timeoutMs / 1000), '-u', `${t.user}:${t.password}`, ...curlTlsArgs(t), `ftp://${t.host}/`],
+    { timeoutMs: timeoutMs + 2000 },
+  );
   return {
     kind: 'curl-epsv',
     ok: r.code === 0,
@@ -136,6 +163,7 @@ export async function shortSession(t: Target, timeoutMs = 10_000): Promise<Sessi
     endedAt: Date.now(),
     slot: bannerSlot(r.stderr),
     detail: r.code ? r.stderr.slice(-200) : '',
+    encrypted: encryptedSession(r.stderr),
   };
 }
 

@@ -1,13 +1,14 @@
 /**
  * FTPS as the renderer configures it, on Debian's real vsftpd: `required` refuses plain logins,
- * encrypts control and data, accepts only TLS 1.2+, and works with curl (EPSV and PASV) and lftp;
- * `optional` serves both. (Issue 6 builds the stack, certificate and sandbox parts on this.)
+ * encrypts control and data, accepts only TLS 1.2 (1.3 when configured), and works with curl (EPSV
+ * and PASV) and lftp; `optional` serves both. The sandbox test runs the same through the emulated NLB.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBackend } from '../../lambda/probe';
+import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/certificate';
 import type { FtpsMode } from '../../lib/vsftpd-conf';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { selfSignedCert } from '../helpers/certs';
@@ -16,7 +17,7 @@ import { requireTools } from '../helpers/prerequisites';
 
 const USER = 'nlbftptls';
 const PASS = 'Tls-Test-Password-9';
-const ADDR: Record<Exclude<FtpsMode, 'off'>, string> = { required: '127.18.7.1', optional: '127.18.7.2' };
+const ADDR: Record<Exclude<FtpsMode, 'off'> | 'tls13', string> = { required: '127.18.7.1', optional: '127.18.7.2', tls13: '127.18.7.4' };
 
 describe('FTPS on real vsftpd', () => {
   let dir: string;
@@ -31,17 +32,18 @@ describe('FTPS on real vsftpd', () => {
     users.apply();
     fs.writeFileSync(path.join(dir, 'users', USER, 'files', 'hello.txt'), 'hello over TLS\n');
     cert = selfSignedCert(dir, Object.values(ADDR));
-    for (const [i, mode] of (['required', 'optional'] as const).entries()) {
+    for (const [i, server] of (['required', 'optional', 'tls13'] as const).entries()) {
+      const mode = server === 'tls13' ? 'required' : server;
       const v = new LocalVsftpd({
         slot: i,
-        listenAddress: ADDR[mode],
-        pasvAddress: ADDR[mode],
+        listenAddress: ADDR[server],
+        pasvAddress: ADDR[server],
         pasvMinPort: 46000 + i * 4,
         pasvMaxPort: 46003 + i * 4,
         maxClients: 50,
         maxPerIp: 50,
         allowFile: users.allowFile,
-        ftps: { mode, requireSslReuse: true },
+        ftps: { mode, requireSslReuse: true, maxTlsVersion: server === 'tls13' ? '1.3' : '1.2' },
         tlsFiles: { certFile: cert.certFile, keyFile: cert.keyFile },
       });
       servers.push(v);
@@ -77,7 +79,7 @@ describe('FTPS on real vsftpd', () => {
       expect(r.stdout).toBe('hello over TLS\n');
       expect(r.stderr).toMatch(/> AUTH (TLS|SSL)\r?\n[\s\S]*< 234 /);
       expect(r.stderr).toMatch(/> PROT P/);
-      expect(r.stderr).toMatch(/SSL connection using TLSv1\.[23]/);
+      expect(r.stderr).toMatch(/SSL connection using TLSv1\.2 \/ ECDHE-RSA-(AES\d+-GCM|CHACHA20)/);
       const port = offeredDataPort(r.stderr) as number;
       expect(port).toBeGreaterThanOrEqual(46000);
       expect(port).toBeLessThanOrEqual(46003);
@@ -108,6 +110,14 @@ describe('FTPS on real vsftpd', () => {
     const r = await curlTls(ADDR.required, ['--tls-max', '1.1']);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');
+  });
+
+  it('TLS 1.3 only when ftpsMaxTlsVersion is 1.3 (the default stops at 1.2)', async () => {
+    const onDefault = await curlTls(ADDR.required, ['--tlsv1.3']);
+    expect(onDefault.code).toBe(35); // handshake failure: the server offers no TLS 1.3
+    const on13 = await curlTls(ADDR.tls13, ['--tlsv1.3']);
+    expect(on13.code, on13.stderr.slice(-300)).toBe(0);
+    expect(on13.stderr).toMatch(/SSL connection using TLSv1\.3/);
   });
 
   it('a client that does not trust the certificate fails the handshake', async () => {
@@ -172,6 +182,30 @@ describe('the health checker probe over FTPS', () => {
       { stepTimeoutMs: 4500, tls: { ca: other.pem } },
     );
     expect(r).toMatchObject({ ok: false, step: 'tls', errorClass: 'tls' });
+  });
+
+  it('verifies against the certificate secret as the checker reads it: chain and pinned leaf', async () => {
+    const secret = parseCertificateSecret(JSON.stringify({ certificate: cert.pem, privateKey: fs.readFileSync(cert.keyFile, 'utf8') }));
+    const good = await probeBackend(
+      { slot: 0, host: '127.18.7.3' },
+      { username: USER, password: PASS },
+      {
+        stepTimeoutMs: 4500,
+        tls: verificationFor(secret),
+      },
+    );
+    expect(good).toMatchObject({ ok: true, step: 'quit' });
+    // Trusted chain, but not the stored leaf (a backend still serving an old certificate).
+    const stale = await probeBackend(
+      { slot: 0, host: '127.18.7.3' },
+      { username: USER, password: PASS },
+      {
+        stepTimeoutMs: 4500,
+        tls: { ca: cert.pem, fingerprint256: leafFingerprint(other.pem) },
+      },
+    );
+    expect(stale).toMatchObject({ ok: false, step: 'tls', errorClass: 'tls' });
+    expect(stale.detail).toMatch(/not the stored certificate/);
   });
 
   it('classifies a wrong password as auth', async () => {

@@ -39,6 +39,8 @@ describe('sandbox: the whole cluster on one machine', () => {
     cleanupSandbox(); // a previous crashed run must not break this one
     sb = await Sandbox.up({
       context: {
+        // Plain FTP here: FTPS (the default) has its own sandbox test, sandbox-ftps.test.ts.
+        ftps: 'off',
         backendCount: '3',
         passivePortsPerBackend: '4',
         tcpKeepaliveSeconds: '5',

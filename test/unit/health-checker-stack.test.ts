@@ -42,9 +42,13 @@ describe('health checker in the stack', () => {
     expect(star.flatMap(actions)).toEqual(['elasticloadbalancing:DescribeTargetHealth']);
   });
 
-  it('reads only the health-check secret and only its own state table', () => {
+  it('reads only the health-check and FTPS certificate secrets, and only its own state table', () => {
     const secret = statements.filter((st) => actions(st).includes('secretsmanager:GetSecretValue'));
-    expect(secret.map((st) => refOf(st.Resource))).toEqual([expect.stringMatching(/^SecretsHealthCheckSecret/)]);
+    const resources = secret.flatMap((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]));
+    expect(resources.map(refOf).sort()).toEqual([
+      expect.stringMatching(/^FtpsCertificateSecret/),
+      expect.stringMatching(/^SecretsHealthCheckSecret/),
+    ]);
     const ddb = statements.filter((st) => actions(st).some((a) => a.startsWith('dynamodb:')));
     expect(ddb.flatMap(actions).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
     expect(flatten(ddb[0].Resource)).toMatch(/HealthCheckerState\w+\.Arn/);

@@ -206,7 +206,13 @@ describe('outputs', () => {
       ]),
     );
     expect(outputs.Slot1PassiveRange.Value).toBe('40008-40015');
-    expect(flatten(outputs.ExampleCurl.Value)).toMatch(/^curl -v --user ftpuser ftp:\/\/\$\{LoadBalancerEip0\w+\.PublicIp\}\/$/);
+    expect(flatten(outputs.ExampleCurl.Value)).toMatch(
+      /^curl -v --ssl-reqd --cacert nlb-ftp\.pem --user ftpuser ftp:\/\/\$\{LoadBalancerEip0\w+\.PublicIp\}\/$/,
+    );
+    expect(flatten(outputs.ExampleLftp.Value)).toContain('set ftp:ssl-force true; set ftp:ssl-protect-data true;');
+    const plain = synth({ backendCount: 2, ftps: 'off' }).template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(flatten(plain.ExampleCurl.Value)).toMatch(/^curl -v --user ftpuser ftp:\/\//);
+    expect(Object.keys(plain).filter((k) => k.startsWith('Ftps'))).toEqual([]);
   });
 });
 
@@ -224,7 +230,7 @@ describe('secrets', () => {
 
   it('uses an existing users secret by ARN and grants read on exactly that ARN', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-users-AbCdEf';
-    const s = synth({ ftpUsersSecretArn: arn });
+    const s = synth({ ftpUsersSecretArn: arn, ftps: 'off' });
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {

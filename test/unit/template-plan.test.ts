@@ -40,6 +40,8 @@ describe('sandbox plan from the synthesized template', () => {
       secureChrootDir: '/tmp/x/empty',
       pamServiceName: 'nlbftp-sbx-1',
       logFile: '/tmp/x/log',
+      certFile: '/tmp/x/tls.crt',
+      keyFile: '/tmp/x/tls.key',
     });
     const expected = renderVsftpdConf({
       slot: 1,
@@ -49,8 +51,26 @@ describe('sandbox plan from the synthesized template', () => {
       maxClients: 200,
       maxPerIp: 20,
       listenAddress: '198.18.17.2',
-      paths: { secureChrootDir: '/tmp/x/empty', pamServiceName: 'nlbftp-sbx-1', logFile: '/tmp/x/log' },
+      paths: {
+        secureChrootDir: '/tmp/x/empty',
+        pamServiceName: 'nlbftp-sbx-1',
+        logFile: '/tmp/x/log',
+        certFile: '/tmp/x/tls.crt',
+        keyFile: '/tmp/x/tls.key',
+      },
+      ftps: { mode: 'required', requireSslReuse: true },
     });
     expect(local.trimEnd()).toBe(expected.trimEnd());
+    expect(plan.backends[1].ftps).toBe('required');
+    // A deployed FTPS config cannot run without a certificate to substitute.
+    expect(() =>
+      localizeVsftpdConf(deployed, {
+        listenAddress: '198.18.17.2',
+        pasvAddress: '198.18.0.2',
+        secureChrootDir: '/e',
+        pamServiceName: 'p',
+        logFile: '/l',
+      }),
+    ).toThrow(/enables FTPS: give certFile and keyFile/);
   });
 });

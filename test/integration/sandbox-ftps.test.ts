@@ -1,0 +1,159 @@
+/**
+ * FTPS end to end on the local sandbox, with the default config (`ftps: required`): real vsftpd
+ * backends configured from the synthesized template, the emulated NLB forwarding TCP only (it
+ * never sees inside TLS), the real checker probing over TLS, and real curl/lftp clients that
+ * verify the certificate.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupSandbox, NLB_NS, SANDBOX_PREFIX, Sandbox } from '../../sandbox/cluster';
+import { listNamespaces } from '../../sandbox/netns';
+import { run } from '../helpers/ftp-clients';
+import { requireTools } from '../helpers/prerequisites';
+import {
+  backgroundLoad,
+  fullSession,
+  removeSessionFiles,
+  type SessionKind,
+  type SessionResult,
+  split,
+  type Target,
+  waitFor,
+} from '../helpers/sessions';
+
+const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
+const DETECT_MS = (HC.fall * HC.interval + HC.timeout + 3) * 1000;
+const RECOVER_MS = (HC.rise * HC.interval + HC.timeout + 3) * 1000;
+const HELLO = Buffer.from('hello over FTPS through the emulated NLB\n');
+const SESSIONS_PER_KIND = 30;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('sandbox with FTPS required (the default)', () => {
+  let sb: Sandbox;
+  let target: Target;
+  const report: string[] = [];
+
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter', 'openssl']);
+    cleanupSandbox();
+    sb = await Sandbox.up({
+      context: {
+        backendCount: '3',
+        passivePortsPerBackend: '4',
+        'healthCheck.intervalSeconds': String(HC.interval),
+        'healthCheck.timeoutSeconds': String(HC.timeout),
+        'healthCheck.fallThreshold': String(HC.fall),
+        'healthCheck.riseThreshold': String(HC.rise),
+      },
+      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      log: (m) => report.push(m),
+    });
+    target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
+    sb.writeDemoFile('hello.txt', HELLO);
+  }, 120_000);
+
+  afterAll(async () => {
+    await sb?.down();
+    removeSessionFiles();
+    console.log(report.filter((l) => l.startsWith('ftps')).join('\n'));
+    expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
+    expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
+    expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
+  }, 60_000);
+
+  it('renders FTPS required from the template, and the NLB forwards plain TCP', () => {
+    expect(sb.ftps).toBe('required');
+    expect(sb.certificateFile).toBeDefined();
+    for (const b of sb.backends) {
+      const conf = fs.readFileSync(b.vsftpd.confPath, 'utf8');
+      expect(conf).toMatch(/^force_local_logins_ssl=YES$/m);
+      expect(conf).toMatch(/^force_local_data_ssl=YES$/m);
+      expect(conf).toContain(`rsa_private_key_file=${b.tls?.keyFile}`);
+      expect(fs.statSync(b.tls?.keyFile as string).mode & 0o777).toBe(0o600);
+    }
+    const rules = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-t', 'nat', '-S'], { encoding: 'utf8' });
+    expect(rules).toMatch(/--dport 21 /);
+    expect(rules).not.toMatch(/MASQUERADE|SNAT|helper/);
+  });
+
+  it(`carries ${SESSIONS_PER_KIND} sessions each of curl --ssl-reqd EPSV, PASV and lftp ssl-force: all encrypted, all succeed, on every backend`, async () => {
+    const kinds: SessionKind[] = ['curl-epsv', 'curl-pasv', 'lftp'];
+    const results: SessionResult[] = [];
+    const total = SESSIONS_PER_KIND * kinds.length;
+    for (let wave = 0; results.length < total; wave++) {
+      results.push(
+        ...(await Promise.all(Array.from({ length: 6 }, (_, i) => fullSession(target, kinds[(wave * 6 + i) % 3], 'hello.txt', HELLO)))),
+      );
+    }
+    const failed = results.filter((r) => !r.ok);
+    expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+    expect(results.filter((r) => !r.encrypted)).toEqual([]);
+    for (const k of kinds) {
+      const mine = results.filter((r) => r.kind === k);
+      expect(mine).toHaveLength(SESSIONS_PER_KIND);
+      // Every backend served every kind of session.
+      expect([...new Set(mine.map((r) => r.slot))].sort(), k).toEqual([0, 1, 2]);
+    }
+    report.push(
+      `ftps sessions: ${results.length} (${kinds.map((k) => `${k} ${results.filter((r) => r.kind === k && r.ok).length} ok`).join(', ')}), all AUTH TLS + PROT P`,
+    );
+  }, 240_000);
+
+  it('refuses a plain-FTP login through the NLB with 530, and never runs the listing', async () => {
+    const r = await run('curl', ['-sS', '-v', '--max-time', '10', '-u', `${target.user}:${target.password}`, `ftp://${target.host}/`]);
+    expect(r.code).toBe(67); // curl: "login denied"
+    expect(r.stderr).toMatch(/< 530 Non-anonymous sessions must use encryption/);
+    expect(r.stderr).not.toMatch(/< 150 /);
+  });
+
+  it('refuses a client that does not trust the certificate, before the password is sent', async () => {
+    const r = await run('curl', [
+      '-sS',
+      '-v',
+      '--max-time',
+      '10',
+      '--ssl-reqd',
+      '-u',
+      `${target.user}:${target.password}`,
+      `ftp://${target.host}/`,
+    ]);
+    expect(r.code).toBe(60); // curl: peer certificate cannot be authenticated
+    expect(r.stderr).not.toMatch(/> PASS/);
+  });
+
+  it('the checker probes over TLS and keeps every backend registered', async () => {
+    const from = sb.checkerLines.length;
+    await waitFor(() => sb.checkerLines.slice(from).filter((l) => /"message":"probe"/.test(l)).length >= 3, 20_000, 'a probe round');
+    const probes = sb.checkerLines.slice(from).filter((l) => /"message":"probe"/.test(l));
+    expect(probes.every((l) => l.includes('"ok":true'))).toBe(true);
+    expect(sb.registeredSlots()).toEqual([0, 1, 2]);
+  });
+
+  it('drill: one backend serves a different certificate; the checker deregisters it (tls), no later session fails, and it comes back', async () => {
+    const load = backgroundLoad(target, 300);
+    await sleep(1500);
+    const broke = Date.now();
+    await sb.serveWrongCertificate(1);
+    const detectedAt = await waitFor(() => !sb.registeredSlots().includes(1), DETECT_MS + 5000, 'wrong certificate: detection');
+    await sleep(5000);
+    const results = await load.stop();
+    await sb.restoreCertificate(1);
+    const repaired = Date.now();
+    const back = await waitFor(
+      () => sb.registeredSlots().includes(1) && sb.nlb.controlMembers.length === 3,
+      RECOVER_MS + 8000,
+      'wrong certificate: recovery',
+    );
+    const s = split(results, detectedAt);
+    report.push(
+      `ftps drill wrong-certificate: detected in ${((detectedAt - broke) / 1000).toFixed(1)} s (bound ${DETECT_MS / 1000 - 3} s); back in ${((back - repaired) / 1000).toFixed(1)} s; ` +
+        `sessions before detection ${s.before.ok} ok / ${s.before.failed} failed, after ${s.after.ok} ok / ${s.after.failed} failed`,
+    );
+    expect(detectedAt - broke).toBeLessThanOrEqual(DETECT_MS + 2000); // + the listener restart
+    expect(back - repaired).toBeLessThanOrEqual(RECOVER_MS);
+    expect(s.after.ok).toBeGreaterThan(5);
+    expect(s.afterFailures).toEqual([]);
+    expect(sb.checkerLines.some((l) => /"slot":1[^\n]*"step":"tls"[^\n]*"errorClass":"tls"/.test(l))).toBe(true);
+  }, 120_000);
+});
