@@ -135,7 +135,7 @@ for user, password in json.load(sys.stdin).items():
     print(f"{user}\\t{password}")'
   fetch '${p.healthSecretArn}' | python3 -c 'import json, sys
 d = json.load(sys.stdin)
-print(f"{d[\\"username\\"]}\\t{d[\\"password\\"]}")'
+print(d["username"] + "\\t" + d["password"])'
 } | /usr/local/sbin/nlb-ftp-apply-users
 ${certificate}`;
 }
