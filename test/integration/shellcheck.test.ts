@@ -52,10 +52,18 @@ describe('shellcheck', () => {
     return () => fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('passes on the user data of every slot, and on the scripts it installs', () => {
-    const s = synth({ backendCount: 5 });
+  it.each([
+    ['5 slots, FTPS required (default)', { backendCount: 5 }, 5],
+    ['FTPS off', { backendCount: 1, ftps: 'off' as const }, 1],
+    [
+      'FTPS with your certificate',
+      { backendCount: 1, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' },
+      1,
+    ],
+  ])('passes on the user data of every slot, and on the scripts it installs: %s', (_name, config, n) => {
+    const s = synth(config);
     const instances = resourcesOfType(s, 'AWS::EC2::Instance');
-    expect(instances).toHaveLength(5);
+    expect(instances).toHaveLength(n);
     let checked = 0;
     for (const [id, p] of instances) {
       const script = substitute(p.UserData);
@@ -69,7 +77,7 @@ describe('shellcheck', () => {
         checked++;
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(15);
+    expect(checked).toBeGreaterThanOrEqual(3 * n);
   });
 
   it('passes on every shell script in the repository', () => {

@@ -1,0 +1,211 @@
+/**
+ * The real checker handler with FTPS required: real probes over TLS against Debian's vsftpd on
+ * loopback, AWS mocked at the SDK boundary. The certificate comes from its own secret, as in the
+ * stack. A backend with the wrong certificate is deregistered; a wrong certificate secret (nothing
+ * matches) fails open and is read again; no key material reaches the logs.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkerEnvironment } from '../../lib/contract';
+import { slotPorts } from '../../lib/port-plan';
+import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
+import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { requireTools } from '../helpers/prerequisites';
+
+const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
+const HEALTH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';
+const CERT_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftps-cert-AbCdEf';
+const USER = 'nlbftphealthtls';
+const PASS = 'Health-Check-Tls-S3cret-77';
+const BACKENDS = [
+  { slot: 0, instanceId: 'i-0ccccccccccccccc0', privateIp: '127.18.5.1' },
+  { slot: 1, instanceId: 'i-0ddddddddddddddd1', privateIp: '127.18.5.2' },
+];
+const STORED = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: ['198.18.0.2'] });
+const OTHER = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: ['198.18.0.2'] });
+
+const elb = mockClient(ElasticLoadBalancingV2Client);
+const ddb = mockClient(DynamoDBClient);
+const sm = mockClient(SecretsManagerClient);
+const registered = new Set(BACKENDS.map((b) => b.instanceId));
+let item: Record<string, { S?: string; N?: string }> | undefined;
+let certSecret = JSON.stringify(STORED);
+
+function resetAwsFakes() {
+  elb.reset();
+  ddb.reset();
+  sm.reset();
+  elb.on(DescribeTargetHealthCommand).callsFake(() => ({
+    TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
+  }));
+  elb.on(DeregisterTargetsCommand).callsFake((input) => {
+    for (const t of input.Targets) registered.delete(t.Id);
+    return {};
+  });
+  elb.on(RegisterTargetsCommand).callsFake((input) => {
+    for (const t of input.Targets) registered.add(t.Id);
+    return {};
+  });
+  ddb.on(GetItemCommand).callsFake(() => ({ Item: item }));
+  ddb.on(PutItemCommand).callsFake((input) => {
+    item = input.Item;
+    return {};
+  });
+  sm.on(GetSecretValueCommand, { SecretId: HEALTH_ARN }).resolves({ SecretString: JSON.stringify({ username: USER, password: PASS }) });
+  sm.on(GetSecretValueCommand, { SecretId: CERT_ARN }).callsFake(() => ({ SecretString: certSecret }));
+}
+
+type Handler = (event: unknown) => Promise<{ rounds: number }>;
+
+describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () => {
+  let root: string;
+  let users: LocalUsers;
+  const servers: LocalVsftpd[] = [];
+  let handler: Handler;
+  const realWrite = process.stdout.write.bind(process.stdout);
+  const realErrWrite = process.stderr.write.bind(process.stderr);
+
+  async function invoke(): Promise<string> {
+    let output = '';
+    const capture = ((chunk: string | Uint8Array) => {
+      output += chunk.toString();
+      return true;
+    }) as typeof process.stdout.write;
+    process.stdout.write = capture;
+    process.stderr.write = capture;
+    try {
+      await handler({});
+    } finally {
+      process.stdout.write = realWrite;
+      process.stderr.write = realErrWrite;
+    }
+    return output;
+  }
+  const probes = (out: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.includes('"message":"probe"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const certReads = () => sm.commandCalls(GetSecretValueCommand).filter((c) => c.args[0].input.SecretId === CERT_ARN).length;
+  const mutating = () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)];
+
+  /** Serve `pair` on backend `i` (vsftpd reads the certificate when it starts). */
+  async function serve(i: number, pair: { certificate: string; privateKey: string }) {
+    fs.writeFileSync(path.join(root, `slot${i}.crt`), pair.certificate);
+    fs.writeFileSync(path.join(root, `slot${i}.key`), pair.privateKey, { mode: 0o600 });
+    await servers[i].stop();
+    await servers[i].start();
+  }
+
+  beforeAll(async () => {
+    requireTools(['vsftpd']);
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-handler-tls-'));
+    users = new LocalUsers(root, { [USER]: PASS });
+    users.apply();
+    for (const b of BACKENDS) {
+      const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: 42100 });
+      fs.writeFileSync(path.join(root, `slot${b.slot}.crt`), STORED.certificate);
+      fs.writeFileSync(path.join(root, `slot${b.slot}.key`), STORED.privateKey, { mode: 0o600 });
+      const v = new LocalVsftpd({
+        slot: b.slot,
+        listenAddress: b.privateIp,
+        pasvAddress: b.privateIp,
+        pasvMinPort: ports.minPort,
+        pasvMaxPort: ports.maxPort,
+        maxClients: 50,
+        maxPerIp: 20,
+        allowFile: users.allowFile,
+        ftps: { mode: 'required', requireSslReuse: true },
+        tlsFiles: { certFile: path.join(root, `slot${b.slot}.crt`), keyFile: path.join(root, `slot${b.slot}.key`) },
+      });
+      servers.push(v);
+      await v.start();
+    }
+    Object.assign(process.env, {
+      ...checkerEnvironment({
+        backends: BACKENDS,
+        controlTargetGroupArn: TG_ARN,
+        healthSecretArn: HEALTH_ARN,
+        stateTable: 'state-table',
+        intervalSeconds: 1,
+        timeoutSeconds: 4,
+        fallThreshold: 2,
+        riseThreshold: 2,
+        budgetSeconds: 1,
+        ftps: { mode: 'required', certificateSecretArn: CERT_ARN },
+      }),
+      AWS_REGION: 'eu-west-1',
+      POWERTOOLS_SERVICE_NAME: 'NlbFtpTlsTest',
+      POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
+    });
+    resetAwsFakes();
+    handler = (await import('../../lambda/handler')).handler as Handler;
+  });
+
+  afterAll(async () => {
+    process.stdout.write = realWrite;
+    process.stderr.write = realErrWrite;
+    for (const v of servers) await v.dispose();
+    users?.dispose();
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a certificate secret no backend matches (replaced before the backends caught up): all fail tls, nothing is deregistered, and it is read again next round', async () => {
+    certSecret = JSON.stringify(OTHER);
+    try {
+      const out = (await invoke()) + (await invoke()) + (await invoke());
+      expect(probes(out).every((p) => p.ok === false && p.errorClass === 'tls')).toBe(true);
+      expect(mutating()).toHaveLength(0);
+      expect(out).toContain('fail-open');
+      // Every probe failing tls drops the cached certificate: each round read the secret again.
+      expect(certReads()).toBe(3);
+    } finally {
+      certSecret = JSON.stringify(STORED);
+    }
+  });
+
+  it('probes over TLS against the stored certificate: every backend passes, nothing changes, no key in the logs', async () => {
+    resetAwsFakes();
+    const out = await invoke();
+    expect(probes(out).map((p) => [p.slot, p.ok, p.step])).toEqual([
+      [0, true, 'quit'],
+      [1, true, 'quit'],
+    ]);
+    expect(certReads()).toBe(1); // the re-read that the previous round asked for
+    await invoke();
+    expect(certReads()).toBe(1); // then cached
+    expect(mutating()).toHaveLength(0);
+    expect(out).not.toContain('PRIVATE KEY');
+    expect(out).not.toContain(PASS);
+  });
+
+  it('deregisters the one backend serving another certificate (tls), and registers it once it serves the right one', async () => {
+    await serve(1, OTHER);
+    resetAwsFakes();
+    const first = await invoke();
+    expect(probes(first).find((p) => p.slot === 1)).toMatchObject({ ok: false, step: 'tls', errorClass: 'tls' });
+    expect(probes(first).find((p) => p.slot === 1)?.detail).toMatch(/DEPTH_ZERO_SELF_SIGNED_CERT|not the stored certificate/);
+    await invoke();
+    expect(elb.commandCalls(DeregisterTargetsCommand).map((c) => c.args[0].input.Targets)).toEqual([
+      [{ Id: 'i-0ddddddddddddddd1', Port: 21 }],
+    ]);
+
+    await serve(1, STORED);
+    await invoke();
+    await invoke();
+    expect(elb.commandCalls(RegisterTargetsCommand).map((c) => c.args[0].input.Targets)).toEqual([
+      [{ Id: 'i-0ddddddddddddddd1', Port: 21 }],
+    ]);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * FTPS in the synthesized template: what each mode renders on the backends, who may read the
+ * certificate, and that no certificate or key material is in the template.
+ */
+import { describe, expect, it } from 'vitest';
+import { CheckerEnv } from '../../lib/contract';
+import { resourcesOfType, type Synthesized, synth } from '../helpers/synth';
+import { flatten, refOf } from '../helpers/template';
+
+type Statement = { Action: string | string[]; Resource: unknown };
+const MY_CERT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-example-com-AbCdEf';
+
+function userData(s: Synthesized): string[] {
+  return resourcesOfType(s, 'AWS::EC2::Instance').map(([, p]) => flatten(p.UserData));
+}
+
+/** The vsftpd.conf heredoc of one user data script. */
+function vsftpdConf(script: string): string {
+  const start = "cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'\n";
+  const a = script.indexOf(start) + start.length;
+  return script.slice(a, script.indexOf('\nNLBFTP_EOF', a));
+}
+
+/** Every policy statement granting `action`, with the role(s) its policy is attached to. */
+function grants(s: Synthesized, action: string): Array<{ roles: string[]; resources: unknown[] }> {
+  return resourcesOfType(s, 'AWS::IAM::Policy').flatMap(([, p]) =>
+    (p.PolicyDocument as { Statement: Statement[] }).Statement.filter((st) => ([] as string[]).concat(st.Action).includes(action)).map(
+      (st) => ({ roles: (p.Roles as unknown[]).map(refOf), resources: ([] as unknown[]).concat(st.Resource) }),
+    ),
+  );
+}
+
+describe.each([
+  ['required', { force_local_logins_ssl: 'YES', force_local_data_ssl: 'YES', ssl_enable: 'YES' }],
+  ['optional', { force_local_logins_ssl: 'NO', force_local_data_ssl: 'NO', ssl_enable: 'YES' }],
+  ['off', { ssl_enable: 'NO' }],
+] as const)('ftps=%s', (mode, expected) => {
+  const s = synth({ backendCount: 2, ftps: mode });
+  const scripts = userData(s);
+
+  it('renders the matching vsftpd settings on every backend', () => {
+    expect(scripts).toHaveLength(2);
+    for (const script of scripts) {
+      const conf = vsftpdConf(script);
+      for (const [k, v] of Object.entries(expected)) expect(conf).toMatch(new RegExp(`^${k}=${v}$`, 'm'));
+      if (mode === 'off') {
+        expect(conf).not.toMatch(/^rsa_cert_file=/m);
+        expect(script).not.toContain('OPENSSL_CONF');
+      } else {
+        expect(conf).toMatch(/^rsa_cert_file=\/etc\/vsftpd\/nlb-ftp\.crt$/m);
+        expect(conf).toMatch(/^rsa_private_key_file=\/etc\/vsftpd\/nlb-ftp\.key$/m);
+        expect(conf).toMatch(/^require_ssl_reuse=YES$/m);
+        expect(conf).toMatch(/^allow_anon_ssl=NO$/m);
+        // TLS 1.2 floor and ceiling for the vsftpd process; the key lands 0600.
+        expect(script).toContain('Environment=OPENSSL_CONF=/etc/vsftpd/openssl.cnf');
+        expect(script).toMatch(/^MinProtocol = TLSv1\.2$/m);
+        expect(script).toMatch(/^MaxProtocol = TLSv1\.2$/m);
+        expect(script).toContain(`install -m 0600 -o root -g root "$new/key" '/etc/vsftpd/nlb-ftp.key'`);
+      }
+    }
+  });
+
+  it('tells the checker the mode, and where the certificate is when there is one', () => {
+    const [, fn] = resourcesOfType(s, 'AWS::Lambda::Function').find(([id]) => id.startsWith('HealthCheckerFunction')) as [
+      string,
+      Record<string, unknown>,
+    ];
+    const env = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env[CheckerEnv.ftps]).toBe(mode);
+    if (mode === 'off') expect(env[CheckerEnv.certificateSecretArn]).toBeUndefined();
+    else expect(refOf(env[CheckerEnv.certificateSecretArn])).toMatch(/^FtpsCertificateSecret/);
+  });
+
+  it('keeps every NLB listener TCP: the NLB never terminates (or reads) FTPS', () => {
+    const protocols = new Set(resourcesOfType(s, 'AWS::ElasticLoadBalancingV2::Listener').map(([, p]) => p.Protocol));
+    expect([...protocols]).toEqual(['TCP']);
+  });
+});
+
+describe('the self-signed certificate (no ftpsCertificateSecretArn)', () => {
+  const s = synth({ backendCount: 3, ftpsCertificateNames: ['ftp.example.com'] });
+  const json = JSON.stringify(s.json);
+  const [certSecretId] = resourcesOfType(s, 'AWS::SecretsManager::Secret').find(([id]) => id.startsWith('FtpsCertificateSecret')) as [
+    string,
+    unknown,
+  ];
+
+  it('is made once by a custom resource for the NLB name, every static IP and your names', () => {
+    const resources = Object.entries(s.json.Resources).filter(([, r]) => r.Type === 'Custom::NlbFtpSelfSignedCertificate');
+    expect(resources).toHaveLength(1);
+    const props = resources[0][1].Properties as Record<string, unknown>;
+    expect(refOf(props.SecretArn)).toBe(certSecretId);
+    expect(flatten(props.CommonName)).toMatch(/^\$\{LoadBalancer\w+\.DNSName\}$/);
+    expect((props.Names as unknown[]).map(flatten)).toEqual([
+      expect.stringMatching(/^\$\{LoadBalancerEip0\w+\.PublicIp\}$/),
+      expect.stringMatching(/^\$\{LoadBalancerEip1\w+\.PublicIp\}$/),
+      'ftp.example.com',
+    ]);
+  });
+
+  it('is read only by the backends and the checker; the generator may only put it', () => {
+    const readers = grants(s, 'secretsmanager:GetSecretValue').filter((g) =>
+      g.resources.some((r) => JSON.stringify(r).includes(certSecretId)),
+    );
+    expect(readers.flatMap((g) => g.roles).sort()).toEqual([
+      expect.stringMatching(/^BackendsRole/),
+      expect.stringMatching(/^HealthCheckerFunctionServiceRole/),
+    ]);
+    const writers = grants(s, 'secretsmanager:PutSecretValue');
+    expect(writers).toHaveLength(1);
+    expect(writers[0].roles).toEqual([expect.stringMatching(/^FtpsCertificateGeneratorServiceRole/)]);
+    expect(writers[0].resources.map(refOf)).toEqual([certSecretId]);
+    // The generator reads nothing.
+    expect(grants(s, 'secretsmanager:GetSecretValue').flatMap((g) => g.roles)).not.toContainEqual(
+      expect.stringMatching(/^FtpsCertificateGenerator/),
+    );
+  });
+
+  it('is in the secret before any backend boots or the checker runs', () => {
+    const [crId] = Object.entries(s.json.Resources).find(([, r]) => r.Type === 'Custom::NlbFtpSelfSignedCertificate') as [string, unknown];
+    const deps = (id: string) => ([] as string[]).concat((s.json.Resources[id] as { DependsOn?: string[] }).DependsOn ?? []);
+    for (const [id] of resourcesOfType(s, 'AWS::EC2::Instance')) expect(deps(id)).toContain(crId);
+    const [fnId] = resourcesOfType(s, 'AWS::Lambda::Function').find(([id]) => id.startsWith('HealthCheckerFunction')) as [string, unknown];
+    expect(deps(fnId)).toContain(crId);
+  });
+
+  it('puts no certificate or key material in the template', () => {
+    expect(json).not.toMatch(/-----BEGIN/);
+    expect(json).not.toMatch(/MII[A-Za-z0-9+/]{20}/); // base64 DER
+    s.template.hasOutput('FtpsCertificateFingerprint', {});
+  });
+});
+
+describe('your own certificate (ftpsCertificateSecretArn)', () => {
+  const s = synth({ backendCount: 2, ftpsCertificateSecretArn: MY_CERT });
+
+  it('creates no certificate, and grants read on exactly that ARN to the backends and the checker only', () => {
+    expect(Object.values(s.json.Resources).filter((r) => r.Type === 'Custom::NlbFtpSelfSignedCertificate')).toEqual([]);
+    expect(Object.keys(s.json.Resources).filter((id) => id.startsWith('FtpsCertificateGenerator'))).toEqual([]);
+    const readers = grants(s, 'secretsmanager:GetSecretValue').filter((g) => g.resources.includes(MY_CERT));
+    expect(readers.flatMap((g) => g.roles).sort()).toEqual([
+      expect.stringMatching(/^BackendsRole/),
+      expect.stringMatching(/^HealthCheckerFunctionServiceRole/),
+    ]);
+    expect(userData(s).every((u) => u.includes(`fetch '${MY_CERT}'`))).toBe(true);
+    expect(Object.keys(s.template.toJSON().Outputs)).not.toContain('FtpsCertificateFingerprint');
+  });
+});
