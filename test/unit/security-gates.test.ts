@@ -57,9 +57,15 @@ describe('cdk-nag AwsSolutions', () => {
     expect(nagFindings(nlbFtp({}))).toEqual([]);
   });
 
-  it('has no unsuppressed error or warning with a maximal config (N=5, alarm email, narrowed CIDRs)', () => {
-    expect(nagFindings(nlbFtp({ backendCount: 5, alarmEmail: 'ops@example.com', allowedCidrs: ['198.51.100.0/24'] }))).toEqual([]);
-    expect(nagFindings(nlbFtp({ backendCount: 5, alarmEmail: 'ops@example.com' }))).toEqual([]);
+  it('has no unsuppressed error or warning with a maximal config (FTPS required, alarm email, N=5)', () => {
+    const maximal = { ftps: 'required', backendCount: 5, alarmEmail: 'ops@example.com' } as const;
+    expect(nagFindings(nlbFtp(maximal))).toEqual([]);
+    expect(nagFindings(nlbFtp({ ...maximal, allowedCidrs: ['198.51.100.0/24'] }))).toEqual([]);
+    // The other FTPS variants: your own certificate (no generator), and plain FTP.
+    expect(
+      nagFindings(nlbFtp({ ...maximal, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' })),
+    ).toEqual([]);
+    expect(nagFindings(nlbFtp({ ...maximal, ftps: 'off' }))).toEqual([]);
   });
 
   it('fails a stack with an open port 22 and a wildcard IAM resource', () => {
