@@ -9,6 +9,7 @@ const INSTALL_HINT: Record<string, string> = {
   shellcheck: 'apt-get install -y shellcheck',
   unshare: 'apt-get install -y util-linux',
   openssl: 'apt-get install -y openssl',
+  python3: 'apt-get install -y python3',
   nsenter: 'apt-get install -y util-linux',
 };
 
