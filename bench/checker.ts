@@ -1,5 +1,6 @@
 /**
- * `npm run bench:checker`: figures for the health checker, printed, never asserted.
+ * `npm run bench:checker`: figures for the health checker, printed, never asserted (also part of
+ * `npm run bench`).
  *   - wall time of one probe round against K = 1, 4, 16 real vsftpd backends on loopback, and the
  *     ratio K=16 / K=1 (target <= 1.3: the probes run concurrently);
  *   - the size of the Lambda asset CDK bundles;
@@ -53,14 +54,36 @@ async function roundMs(inventory: readonly BackendRef[]): Promise<number> {
   return ms;
 }
 
-async function probeRounds(): Promise<Array<[string, string]>> {
+export interface FanoutFigures {
+  /** What the 16 vsftpd servers hash the health password with (see below). */
+  readonly hash: 'yescrypt' | 'sha512';
+  /** Median wall time of one round, by number of backends K. */
+  readonly roundMs: Readonly<Record<1 | 4 | 16, number>>;
+  /** The same 16 probes one after another. */
+  readonly sequential16Ms: number;
+  readonly repeats: number;
+}
+
+/**
+ * One probe round against K = 1, 4 and 16 real vsftpd backends on loopback, and 16 probes one
+ * after another. Debian's chpasswd stores yescrypt hashes, which cost ~50 ms of CPU per login by
+ * design; here all 16 "backends" share this machine's cores, so that cost serializes, while on AWS
+ * each backend pays it on its own CPU. The `sha512` variant swaps in a SHA-512 hash for the
+ * health account (this bench only) to show the checker's own concurrency.
+ */
+export async function measureFanout(opts: {
+  repeats: number;
+  hashes: ReadonlyArray<'yescrypt' | 'sha512'>;
+  log?: (m: string) => void;
+}): Promise<FanoutFigures[]> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-'));
   const users = new LocalUsers(root, { [USER]: PASS });
   const servers: LocalVsftpd[] = [];
   try {
     users.apply();
     const inventory: BackendRef[] = [];
-    process.stderr.write('starting 16 vsftpd backends on loopback ...\n');
+    log('starting 16 vsftpd backends on loopback ...');
     for (let slot = 0; slot < 16; slot++) {
       const ip = `127.18.5.${slot + 1}`;
       const ports = slotPorts(slot, { passivePortsPerBackend: 3, passivePortStart: 44000 });
@@ -78,45 +101,49 @@ async function probeRounds(): Promise<Array<[string, string]>> {
       await v.start();
       inventory.push({ slot, instanceId: `i-bench${slot}`, privateIp: ip });
     }
-    const rows: Array<[string, string]> = [];
-    const measure = async (label: string) => {
-      await roundMs(inventory); // warm up: first logins load PAM modules and libraries
-      const medians = new Map<number, number>();
-      for (const k of [1, 4, 16]) {
-        const times: number[] = [];
-        for (let i = 0; i < REPEATS; i++) times.push(await roundMs(inventory.slice(0, k)));
-        medians.set(k, median(times));
-        process.stderr.write(`  ${label}, K=${k}: ${times.map((t) => t.toFixed(0)).join(', ')} ms\n`);
-        rows.push([`probe round, ${label}, K=${k} (median of ${REPEATS})`, `${median(times).toFixed(0)} ms`]);
+    const out: FanoutFigures[] = [];
+    for (const hash of opts.hashes) {
+      if (hash === 'sha512') {
+        const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
+        execFileSync('usermod', ['-p', sha512, USER]);
       }
-      const ratio = (medians.get(16) as number) / (medians.get(1) as number);
-      rows.push([`ratio K=16 / K=1, ${label} (target <= 1.3)`, `${ratio.toFixed(2)} ${ratio <= 1.3 ? 'OK' : 'OVER TARGET'}`]);
-      // The same 16 probes one after another: what the round would cost without concurrency.
+      await roundMs(inventory); // warm up: first logins load PAM modules and libraries
+      const roundMsByK = {} as Record<1 | 4 | 16, number>;
+      for (const k of [1, 4, 16] as const) {
+        const times: number[] = [];
+        for (let i = 0; i < opts.repeats; i++) times.push(await roundMs(inventory.slice(0, k)));
+        roundMsByK[k] = median(times);
+        log(`  checker fan-out (${hash}), K=${k}: ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
+      }
       const seq: number[] = [];
-      for (let i = 0; i < REPEATS; i++) {
+      for (let i = 0; i < opts.repeats; i++) {
         const t0 = performance.now();
         for (const b of inventory) await roundMs([b]);
         seq.push(performance.now() - t0);
       }
-      rows.push([
-        `16 probes one after another, ${label} (median)`,
-        `${median(seq).toFixed(0)} ms (concurrency gain ${(median(seq) / (medians.get(16) as number)).toFixed(1)}x on ${os.cpus().length} cores)`,
-      ]);
-    };
-    // Debian's chpasswd stores yescrypt hashes, which cost ~50 ms of CPU per login by design. Here all
-    // 16 "backends" share this machine's cores, so that cost serializes; on AWS each backend pays it
-    // on its own CPU. The second run swaps in a SHA-512 hash for the health account (this bench only)
-    // to show the checker's own concurrency without the shared server CPU.
-    await measure('yescrypt');
-    const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
-    execFileSync('usermod', ['-p', sha512, USER]);
-    await measure('sha512');
-    return rows;
+      out.push({ hash, roundMs: roundMsByK, sequential16Ms: median(seq), repeats: opts.repeats });
+    }
+    return out;
   } finally {
     for (const v of servers) await v.dispose();
     users.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
+}
+
+export function fanoutRows(figures: readonly FanoutFigures[]): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  for (const f of figures) {
+    for (const k of [1, 4, 16] as const)
+      rows.push([`probe round, ${f.hash}, K=${k} (median of ${f.repeats})`, `${f.roundMs[k].toFixed(0)} ms`]);
+    const ratio = f.roundMs[16] / f.roundMs[1];
+    rows.push([`ratio K=16 / K=1, ${f.hash} (target <= 1.3)`, `${ratio.toFixed(2)} ${ratio <= 1.3 ? 'OK' : 'OVER TARGET'}`]);
+    rows.push([
+      `16 probes one after another, ${f.hash} (median)`,
+      `${f.sequential16Ms.toFixed(0)} ms (concurrency gain ${(f.sequential16Ms / f.roundMs[16]).toFixed(1)}x on ${os.cpus().length} cores)`,
+    ]);
+  }
+  return rows;
 }
 
 /** Synthesize the real stack with bundling, and return the checker's asset directory. */
@@ -135,7 +162,13 @@ function bundleChecker(): string {
   return path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
 }
 
-function artifactRows(): Array<[string, string]> {
+export interface ArtifactFigures {
+  readonly bundleBytes: number;
+  readonly coldRequireMs: number;
+  readonly repeats: number;
+}
+
+export function measureArtifact(repeats: number): ArtifactFigures {
   process.stderr.write('bundling the checker with the stack (esbuild) ...\n');
   const dir = bundleChecker();
   const file = path.join(dir, 'index.js');
@@ -154,16 +187,21 @@ function artifactRows(): Array<[string, string]> {
       budgetSeconds: 60,
     }),
     AWS_REGION: 'eu-west-1',
+    NODE_NO_WARNINGS: '1',
   };
   // Each require runs in a fresh node process: cold, as in a new Lambda execution environment.
   // Nothing is invoked, so no request is ever sent.
   const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
   const times: number[] = [];
-  for (let i = 0; i < REPEATS; i++) times.push(Number(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' })));
+  for (let i = 0; i < repeats; i++) times.push(Number(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' })));
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  return { bundleBytes: bytes, coldRequireMs: median(times), repeats };
+}
+
+export function artifactRows(a: ArtifactFigures): Array<[string, string]> {
   return [
-    ['checker bundle size (minified, all dependencies inside)', `${(bytes / 1024).toFixed(0)} KiB`],
-    [`cold require() of the bundle (median of ${REPEATS})`, `${median(times).toFixed(0)} ms`],
+    ['checker bundle size (minified, all dependencies inside)', `${(a.bundleBytes / 1024).toFixed(0)} KiB`],
+    [`cold require() of the bundle (median of ${a.repeats})`, `${a.coldRequireMs.toFixed(0)} ms`],
   ];
 }
 
@@ -175,7 +213,10 @@ export function printTable(title: string, rows: ReadonlyArray<readonly [string, 
 
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('bench:checker needs root: it starts vsftpd on port 21.');
-  const rows = [...(await probeRounds()), ...artifactRows()];
+  const rows = [
+    ...fanoutRows(await measureFanout({ repeats: REPEATS, hashes: ['yescrypt', 'sha512'] })),
+    ...artifactRows(measureArtifact(REPEATS)),
+  ];
   printTable(`nlb-ftp checker benchmark (${os.cpus().length} cores, node ${process.version}, ${new Date().toISOString()})`, rows);
 }
 

@@ -4,24 +4,29 @@
  * the certificate custom resource, the checker and the local sandbox, so all agree on one format.
  */
 import { X509Certificate } from 'node:crypto';
-import { z } from 'zod';
 
 const PEM_CERT = /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/;
 const PEM_KEY = /^-----BEGIN (RSA |EC )?PRIVATE KEY-----[\s\S]+-----END (RSA |EC )?PRIVATE KEY-----\s*$/;
 
 /**
  * The certificate secret's JSON. One certificate for every backend, so clients see the same
- * identity whichever backend the NLB picks.
+ * identity whichever backend the NLB picks. (Checked by hand rather than with zod: this module is
+ * bundled into the checker Lambda, and zod would add ~450 KiB to it.)
  */
-export const CertificateSecretSchema = z.object({
+export interface CertificateSecret {
   /** PEM: the server certificate first, then any intermediates (vsftpd sends the whole file). */
-  certificate: z.string().regex(PEM_CERT, 'must be PEM: -----BEGIN CERTIFICATE----- ... (leaf first, then intermediates)'),
+  readonly certificate: string;
   /** PEM private key (PKCS#8 or PKCS#1), unencrypted: vsftpd cannot prompt for a passphrase. */
-  privateKey: z.string().regex(PEM_KEY, 'must be an unencrypted PEM private key: -----BEGIN PRIVATE KEY----- ...'),
+  readonly privateKey: string;
   /** PEM CA bundle the health checker trusts; unset trusts a self-signed certificate itself, else the public roots. */
-  ca: z.string().regex(PEM_CERT, 'must be PEM certificates').optional(),
-});
-export type CertificateSecret = z.infer<typeof CertificateSecretSchema>;
+  readonly ca?: string;
+}
+
+const FIELDS: ReadonlyArray<[keyof CertificateSecret, RegExp, string, boolean]> = [
+  ['certificate', PEM_CERT, 'must be PEM: -----BEGIN CERTIFICATE----- ... (leaf first, then intermediates)', true],
+  ['privateKey', PEM_KEY, 'must be an unencrypted PEM private key: -----BEGIN PRIVATE KEY----- ...', true],
+  ['ca', PEM_CERT, 'must be PEM certificates', false],
+];
 
 /** Parse the secret's text; the error names each bad field and never echoes the key. */
 export function parseCertificateSecret(text: string): CertificateSecret {
@@ -31,12 +36,19 @@ export function parseCertificateSecret(text: string): CertificateSecret {
   } catch {
     throw new Error('FTPS certificate secret: not JSON; expected {"certificate": "<PEM>", "privateKey": "<PEM>", "ca"?: "<PEM>"}');
   }
-  const r = CertificateSecretSchema.safeParse(raw);
-  if (!r.success) {
-    const fields = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`FTPS certificate secret: ${fields}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new Error('FTPS certificate secret: expected a JSON object {"certificate", "privateKey", "ca"?}');
   }
-  return r.data;
+  const o = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const [field, re, message, required] of FIELDS) {
+    const v = o[field];
+    if (v === undefined && !required) continue;
+    if (typeof v !== 'string') problems.push(`${field}: ${v === undefined ? 'missing; ' : ''}${message}`);
+    else if (!re.test(v)) problems.push(`${field}: ${message}`);
+  }
+  if (problems.length > 0) throw new Error(`FTPS certificate secret: ${problems.join('; ')}`);
+  return { certificate: o.certificate as string, privateKey: o.privateKey as string, ...(typeof o.ca === 'string' ? { ca: o.ca } : {}) };
 }
 
 /** Lower-case hex SHA-256 of the first (leaf) certificate of a PEM bundle, colon-separated like OpenSSL. */

@@ -1,0 +1,506 @@
+/**
+ * `npm run bench`: the figures users need to size nlb-ftp, all measured in this run on the local
+ * sandbox (real vsftpd, the emulated NLB, the real checker, FTPS as deployed by default):
+ *
+ *   1-3. failover: detection and recovery time / the configured bound, and sessions lost
+ *   4.   concurrency capacity for N = 2 and r in {1, 2, 4, 8}, with a chart
+ *   5.   checker fan-out: one probe round for 16 backends / for 1
+ *   6.   synth scaling: `cdk synth` N=12 / N=1, and nlb-ftp / an empty CDK app
+ *   7.   checker artifact: bundle size and cold require()
+ *
+ *   npm run bench                  full run (about 10 minutes on 2 cores), progress on stderr
+ *   npm run bench -- --quick       a smaller run in under 3 minutes
+ *   npm run bench -- --write       also write bench/RESULTS.md and bench/capacity.svg
+ *
+ * Figures are printed, never asserted: targets are shown next to them. Needs root and the same
+ * Debian packages as the tests. Not part of `npm test`.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cleanupSandbox, Sandbox } from '../sandbox/cluster';
+import { hasTool } from '../sandbox/netns';
+import { bannerSlot, run } from '../test/helpers/ftp-clients';
+import { backgroundLoad, curlTlsArgs, removeSessionFiles, type SessionResult, type Target, waitFor } from '../test/helpers/sessions';
+import { lineChartSvg } from './chart';
+import {
+  type ArtifactFigures,
+  artifactRows,
+  type FanoutFigures,
+  fanoutRows,
+  measureArtifact,
+  measureFanout,
+  median,
+  printTable,
+} from './checker';
+
+const ROOT = path.resolve(__dirname, '..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+interface Options {
+  readonly quick: boolean;
+  readonly write: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const known = new Set(['--quick', '--write']);
+  for (const a of argv) if (!known.has(a)) throw new Error(`Unknown argument ${a}. Usage: npm run bench -- [--quick] [--write]`);
+  return { quick: argv.includes('--quick'), write: argv.includes('--write') };
+}
+
+// ---- 6. synth scaling ---------------------------------------------------------------------------
+
+interface SynthFigure {
+  readonly label: string;
+  readonly medianMs: number;
+  readonly runsMs: readonly number[];
+  readonly templateBytes?: number;
+  readonly resources?: number;
+}
+
+/** `cdk synth` through the CLI, as users run it, without network (unshare -n) when possible. */
+function cdkSynthMs(args: readonly string[], outdir: string): number {
+  const offline = process.getuid?.() === 0 && hasTool('unshare');
+  const cmd = ['npx', 'cdk', 'synth', '-q', '--no-notices', '-o', outdir, ...args];
+  const t0 = performance.now();
+  const r = spawnSync(offline ? 'unshare' : cmd[0], offline ? ['-n', ...cmd] : cmd.slice(1), {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+  });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`cdk synth ${args.join(' ')} failed: ${r.stderr.slice(-500)}`);
+  return ms;
+}
+
+function measureSynth(repeats: number): SynthFigure[] {
+  const variants: Array<{ label: string; args: string[]; template?: string }> = [
+    { label: 'empty one-stack CDK app', args: ['--app', 'npx tsx bench/empty-app.ts'] },
+    { label: 'nlb-ftp N=1, r=4', args: ['-c', 'backendCount=1', '-c', 'passivePortsPerBackend=4'], template: 'NlbFtp.template.json' },
+    { label: 'nlb-ftp N=12, r=4', args: ['-c', 'backendCount=12', '-c', 'passivePortsPerBackend=4'], template: 'NlbFtp.template.json' },
+  ];
+  const runs = variants.map(() => [] as number[]);
+  const sizes: Array<{ bytes: number; resources: number } | undefined> = variants.map(() => undefined);
+  const total = repeats * variants.length;
+  let done = 0;
+  // Round-robin, so drift on a noisy machine hits every variant alike.
+  for (let rep = 0; rep < repeats; rep++) {
+    variants.forEach((v, i) => {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-synth-'));
+      try {
+        const ms = cdkSynthMs(v.args, out);
+        runs[i].push(ms);
+        if (v.template) {
+          const text = fs.readFileSync(path.join(out, v.template), 'utf8');
+          sizes[i] = { bytes: Buffer.byteLength(text), resources: Object.keys(JSON.parse(text).Resources).length };
+        }
+        log(`[synth ${++done}/${total}] ${v.label}: ${(ms / 1000).toFixed(2)} s`);
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    });
+  }
+  return variants.map((v, i) => ({
+    label: v.label,
+    medianMs: median(runs[i]),
+    runsMs: runs[i],
+    templateBytes: sizes[i]?.bytes,
+    resources: sizes[i]?.resources,
+  }));
+}
+
+// ---- 1-3. failover --------------------------------------------------------------------------------
+
+const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
+
+interface Drill {
+  readonly slot: number;
+  readonly detectMs: number;
+  readonly recoverMs: number;
+  /** Sessions started between the break and deregistration. */
+  readonly windowSessions: number;
+  readonly windowFailed: number;
+  /** Of those failures, how many were answered by the broken backend (banner). */
+  readonly windowFailedOnBroken: number;
+  readonly afterSessions: number;
+  readonly afterFailed: number;
+}
+
+interface FailoverFigures {
+  readonly backends: number;
+  readonly detectBoundMs: number;
+  readonly recoverBoundMs: number;
+  readonly drills: readonly Drill[];
+}
+
+async function measureFailover(drills: number): Promise<FailoverFigures> {
+  const n = 3;
+  log(
+    `[failover] sandbox: ${n} backends, FTPS required, checker every ${HC.interval} s, timeout ${HC.timeout} s, fall ${HC.fall}, rise ${HC.rise}`,
+  );
+  const sb = await Sandbox.up({
+    context: {
+      backendCount: String(n),
+      passivePortsPerBackend: '4',
+      'healthCheck.intervalSeconds': String(HC.interval),
+      'healthCheck.timeoutSeconds': String(HC.timeout),
+      'healthCheck.fallThreshold': String(HC.fall),
+      'healthCheck.riseThreshold': String(HC.rise),
+    },
+    nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+    log: (m) => log(`  ${m}`),
+  });
+  const out: Drill[] = [];
+  try {
+    const target: Target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
+    // Let the checker settle: every backend registered and counted healthy.
+    await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes(`"HealthyBackends":${n}`)), 30_000, 'a healthy first round');
+    for (let i = 0; i < drills; i++) {
+      const slot = i % n;
+      const load = backgroundLoad(target, 250);
+      await sleep(1500);
+      const broke = Date.now();
+      sb.breakLogin(slot);
+      const detectedAt = await waitFor(() => !sb.registeredSlots().includes(slot), 60_000, `drill ${i + 1}: detection`);
+      await sleep(4000); // keep starting sessions after deregistration
+      const results: SessionResult[] = await load.stop();
+      sb.repairLogin(slot);
+      const repaired = Date.now();
+      const back = await waitFor(() => sb.registeredSlots().includes(slot), 60_000, `drill ${i + 1}: recovery`);
+      const window = results.filter((r) => r.startedAt >= broke && r.startedAt < detectedAt);
+      const after = results.filter((r) => r.startedAt >= detectedAt);
+      const d: Drill = {
+        slot,
+        detectMs: detectedAt - broke,
+        recoverMs: back - repaired,
+        windowSessions: window.length,
+        windowFailed: window.filter((r) => !r.ok).length,
+        windowFailedOnBroken: window.filter((r) => !r.ok && r.slot === slot).length,
+        afterSessions: after.length,
+        afterFailed: after.filter((r) => !r.ok).length,
+      };
+      out.push(d);
+      log(
+        `[failover ${i + 1}/${drills}] slot ${slot}: deregistered after ${(d.detectMs / 1000).toFixed(1)} s, back ${(d.recoverMs / 1000).toFixed(1)} s after repair; ` +
+          `window ${d.windowFailed}/${d.windowSessions} failed, after ${d.afterFailed}/${d.afterSessions} failed`,
+      );
+      await sleep(2000);
+    }
+  } finally {
+    await sb.down();
+    removeSessionFiles();
+  }
+  return {
+    backends: n,
+    detectBoundMs: (HC.fall * HC.interval + HC.timeout) * 1000,
+    recoverBoundMs: (HC.rise * HC.interval + HC.timeout) * 1000,
+    drills: out,
+  };
+}
+
+// ---- 4. concurrency capacity ----------------------------------------------------------------------
+
+interface CapacityStep {
+  readonly concurrency: number;
+  readonly ok: number;
+  readonly medianMs: number;
+  /** Failure reasons, counted (last FTP error reply or curl error). */
+  readonly failures: Readonly<Record<string, number>>;
+}
+
+interface CapacityFigures {
+  readonly backends: number;
+  readonly byR: ReadonlyArray<{ readonly r: number; readonly steps: readonly CapacityStep[] }>;
+}
+
+const MB = 1024 * 1024;
+
+/** One session as a client does it: FTPS login, a listing and a 1 MB download on one connection. */
+async function capacitySession(t: Target): Promise<{ ok: boolean; ms: number; reason?: string; slot?: number }> {
+  const base = ['-sS', '-v', '--max-time', '60', '-u', `${t.user}:${t.password}`, ...curlTlsArgs(t)];
+  const t0 = performance.now();
+  const r = await run(
+    'curl',
+    [...base, '-o', '/dev/null', `ftp://${t.host}/`, '--next', ...base, '-o', '/dev/null', `ftp://${t.host}/1mb.bin`],
+    {
+      timeoutMs: 70_000,
+    },
+  );
+  const ms = performance.now() - t0;
+  const received = /226 /.test(r.stderr) && (r.stderr.match(/< 226 /g) ?? []).length >= 2;
+  if (r.code === 0 && received) return { ok: true, ms, slot: bannerSlot(r.stderr) };
+  const reply = r.stderr
+    .split('\n')
+    .filter((l) => /^< [45]\d\d /.test(l))
+    .pop();
+  const curlErr = /curl: \((\d+)\)/.exec(r.stderr)?.[0];
+  return { ok: false, ms, reason: (reply?.slice(2, 60) ?? curlErr ?? `exit ${r.code}`).trim(), slot: bannerSlot(r.stderr) };
+}
+
+async function measureCapacity(rs: readonly number[], cs: readonly number[]): Promise<CapacityFigures> {
+  const n = 2;
+  const byR: Array<{ r: number; steps: CapacityStep[] }> = [];
+  for (const [ri, r] of rs.entries()) {
+    log(`[capacity r=${r} (${ri + 1}/${rs.length})] sandbox: ${n} backends, ${r} passive port(s) each, FTPS required, checker off`);
+    const sb = await Sandbox.up({
+      context: {
+        backendCount: String(n),
+        passivePortsPerBackend: String(r),
+        // One client address carries every session here, so lift the per-IP cap above the load.
+        maxSessionsPerIp: '1000',
+        maxClientsPerBackend: '1000',
+      },
+      checker: false,
+      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      log: () => undefined,
+    });
+    const steps: CapacityStep[] = [];
+    try {
+      sb.writeDemoFile('1mb.bin', Buffer.alloc(MB, 0x5a));
+      const target: Target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
+      for (const c of cs) {
+        const results = await Promise.all(Array.from({ length: c }, () => capacitySession(target)));
+        const failures: Record<string, number> = {};
+        for (const x of results.filter((y) => !y.ok)) failures[x.reason ?? '?'] = (failures[x.reason ?? '?'] ?? 0) + 1;
+        const step = {
+          concurrency: c,
+          ok: results.filter((x) => x.ok).length,
+          medianMs: median(results.map((x) => x.ms)),
+          failures,
+        };
+        steps.push(step);
+        log(
+          `[capacity r=${r}] C=${c}: ${step.ok}/${c} ok, median ${(step.medianMs / 1000).toFixed(2)} s${Object.keys(failures).length ? `; failures: ${JSON.stringify(failures)}` : ''}`,
+        );
+        await sleep(500);
+      }
+    } finally {
+      await sb.down();
+    }
+    byR.push({ r, steps });
+  }
+  return { backends: n, byR };
+}
+
+/** Largest C with 100% success, up to the first C that was not: the rated concurrency for this r. */
+function ratedConcurrency(steps: readonly CapacityStep[]): number {
+  let best = 0;
+  for (const s of steps) {
+    if (s.ok !== s.concurrency) break;
+    best = s.concurrency;
+  }
+  return best;
+}
+
+// ---- report ---------------------------------------------------------------------------------------
+
+interface Report {
+  readonly options: Options;
+  readonly machine: string;
+  readonly date: string;
+  readonly seconds: number;
+  readonly synth: readonly SynthFigure[];
+  readonly fanout: readonly FanoutFigures[];
+  readonly artifact: ArtifactFigures;
+  readonly failover: FailoverFigures;
+  readonly capacity: CapacityFigures;
+}
+
+const fmt = (x: number, d = 2) => x.toFixed(d);
+const verdict = (ok: boolean) => (ok ? 'meets target' : 'OVER TARGET');
+
+function machine(): string {
+  const v = (cmd: string, args: string[], re: RegExp) => {
+    try {
+      return re.exec(execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? '?';
+    } catch {
+      return '?';
+    }
+  };
+  const vsftpd = v('dpkg-query', ['-W', '-f=$' + '{Version}', 'vsftpd'], /^(\S+)/);
+  const curl = v('curl', ['--version'], /^curl (\S+)/);
+  return `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}, vsftpd ${vsftpd}, curl ${curl}`;
+}
+
+function rowsOf(rep: Report): Array<[string, Array<[string, string]>]> {
+  const f = rep.failover;
+  const detect = f.drills.map((d) => d.detectMs / f.detectBoundMs);
+  const recover = f.drills.map((d) => d.recoverMs / f.recoverBoundMs);
+  const window = f.drills.reduce((a, d) => a + d.windowSessions, 0);
+  const windowFailed = f.drills.reduce((a, d) => a + d.windowFailed, 0);
+  const windowOnBroken = f.drills.reduce((a, d) => a + d.windowFailedOnBroken, 0);
+  const after = f.drills.reduce((a, d) => a + d.afterSessions, 0);
+  const afterFailed = f.drills.reduce((a, d) => a + d.afterFailed, 0);
+  const [empty, n1, n12] = rep.synth;
+  const synthRatio = n12.medianMs / n1.medianMs;
+  const appRatio = n1.medianMs / empty.medianMs;
+  const cap = rep.capacity;
+  return [
+    [
+      `1-3. Failover (${f.drills.length} drills, ${f.backends} backends; bound = fall x interval + timeout = ${f.detectBoundMs / 1000} s)`,
+      [
+        [
+          'detection / bound, median (max)',
+          `${fmt(median(detect))} (${fmt(Math.max(...detect))})  target <= 1.1: ${verdict(Math.max(...detect) <= 1.1)}`,
+        ],
+        [
+          'recovery / bound, median (max)',
+          `${fmt(median(recover))} (${fmt(Math.max(...recover))})  target <= 1.1: ${verdict(Math.max(...recover) <= 1.1)}`,
+        ],
+        [
+          'detection, absolute: median (max)',
+          `${fmt(median(f.drills.map((d) => d.detectMs)) / 1000, 1)} s (${fmt(Math.max(...f.drills.map((d) => d.detectMs)) / 1000, 1)} s)`,
+        ],
+        ['failed sessions started after deregistration', `${afterFailed} of ${after}  target 0: ${verdict(afterFailed === 0)}`],
+        [
+          'failed sessions started between break and deregistration',
+          `${windowFailed} of ${window} (${window ? fmt((100 * windowFailed) / window, 0) : 0}%; flow hash sends ~1/${f.backends} = ${fmt(100 / f.backends, 0)}% to the broken backend; ${windowOnBroken} of the failures were answered by it)`,
+        ],
+      ],
+    ],
+    [
+      `4. Concurrency capacity (N=${cap.backends}, FTPS, each session: login + list + 1 MB download)`,
+      cap.byR.flatMap(({ r, steps }) => {
+        const rated = ratedConcurrency(steps);
+        return [
+          [`r=${r}: success by C`, steps.map((s) => `C=${s.concurrency} ${fmt((100 * s.ok) / s.concurrency, 0)}%`).join(', ')] as [
+            string,
+            string,
+          ],
+          [`r=${r}: median session time by C`, steps.map((s) => `C=${s.concurrency} ${fmt(s.medianMs / 1000, 1)} s`).join(', ')] as [
+            string,
+            string,
+          ],
+          [
+            `r=${r}: rated concurrency (largest C at 100%)`,
+            `${rated} sessions = ${fmt(rated / (cap.backends * r), 1)} per backend per passive port${rated === steps.at(-1)?.concurrency ? ' (not reached: the highest C tried)' : ''}`,
+          ] as [string, string],
+        ];
+      }),
+    ],
+    ['5. Checker fan-out (one probe round, real vsftpd on loopback)', fanoutRows(rep.fanout)],
+    [
+      '6. Synth scaling (npx cdk synth, offline, median)',
+      [
+        ...rep.synth.map((s): [string, string] => [
+          s.label,
+          `${fmt(s.medianMs / 1000)} s${s.templateBytes ? `, template ${(s.templateBytes / 1024).toFixed(0)} KiB, ${s.resources} resources` : ''}`,
+        ]),
+        ['N=12 / N=1', `${fmt(synthRatio)}  target <= 1.3: ${verdict(synthRatio <= 1.3)}`],
+        ['nlb-ftp N=1 / empty app', `${fmt(appRatio)}  target <= 2.0: ${verdict(appRatio <= 2.0)}`],
+      ],
+    ],
+    ['7. Checker artifact', artifactRows(rep.artifact)],
+  ];
+}
+
+function capacityChart(rep: Report): string {
+  const cap = rep.capacity;
+  const xs = cap.byR[0]?.steps.map((s) => s.concurrency) ?? [1];
+  return lineChartSvg({
+    title: `nlb-ftp: sessions that succeed vs. concurrent sessions (N=${cap.backends})`,
+    subtitle: `FTPS, login + list + 1 MB download each; sandbox, ${rep.date.slice(0, 10)}, ${os.cpus().length} cores${rep.options.quick ? ', --quick' : ''}`,
+    xLabel: 'concurrent sessions C (all started at once)',
+    yLabel: 'sessions that succeeded',
+    xs,
+    series: cap.byR.map(({ r, steps }) => ({
+      label: `r=${r} (rated ${ratedConcurrency(steps)})`,
+      points: steps.map((s) => ({ x: s.concurrency, y: (100 * s.ok) / s.concurrency })),
+    })),
+  });
+}
+
+function markdown(rep: Report, sections: Array<[string, Array<[string, string]>]>): string {
+  const cmd = `npm run bench -- ${rep.options.quick ? '--quick ' : ''}--write`;
+  const out = [
+    '# nlb-ftp benchmark results',
+    '',
+    `Generated by \`${cmd}\` (bench/run.ts); every figure below comes from that one run. Do not edit by hand: run it again.`,
+    '',
+    `- **Date:** ${rep.date}`,
+    `- **Machine:** ${rep.machine}`,
+    `- **Duration:** ${fmt(rep.seconds / 60, 1)} min`,
+    "- **Setup:** the local sandbox (network namespaces, kernel-DNAT emulated NLB, Debian vsftpd configured from the synthesized template, FTPS required as by default, the real checker against a local AWS endpoint). Client and all backends share this machine's cores, so absolute times are context only; the ratios and counts are the figures.",
+    '',
+  ];
+  for (const [title, rows] of sections) {
+    out.push(`## ${title}`, '', '| Figure | Value |', '| --- | --- |');
+    for (const [k, v] of rows) out.push(`| ${k} | ${v.replace(/\|/g, '\\|')} |`);
+    out.push('');
+  }
+  out.push('![Concurrency capacity](capacity.svg)', '');
+  const f = rep.failover;
+  out.push(
+    '## Failover drills',
+    '',
+    '| # | Slot | Detected (s) | / bound | Back (s) | / bound | Window: failed / started | After: failed / started |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  f.drills.forEach((d, i) => {
+    out.push(
+      `| ${i + 1} | ${d.slot} | ${fmt(d.detectMs / 1000, 1)} | ${fmt(d.detectMs / f.detectBoundMs)} | ${fmt(d.recoverMs / 1000, 1)} | ${fmt(d.recoverMs / f.recoverBoundMs)} | ${d.windowFailed} / ${d.windowSessions} | ${d.afterFailed} / ${d.afterSessions} |`,
+    );
+  });
+  out.push('', '## Capacity steps', '', '| r | C | ok | median session (s) | failures |', '| --- | --- | --- | --- | --- |');
+  for (const { r, steps } of rep.capacity.byR) {
+    for (const s of steps)
+      out.push(
+        `| ${r} | ${s.concurrency} | ${s.ok} | ${fmt(s.medianMs / 1000)} | ${
+          Object.entries(s.failures)
+            .map(([k, v]) => `${v}x ${k}`)
+            .join('; ') || '-'
+        } |`,
+      );
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('npm run bench needs root: it creates network namespaces and runs vsftpd on port 21.');
+  const started = Date.now();
+  const onSignal = () => {
+    log('\ninterrupted: removing the sandbox ...');
+    cleanupSandbox();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  cleanupSandbox(); // a crashed earlier run must not break this one
+
+  log(`nlb-ftp benchmark (${opts.quick ? 'quick' : 'full'})`);
+  const synth = measureSynth(opts.quick ? 1 : 3);
+  const fanout = await measureFanout({ repeats: opts.quick ? 3 : 7, hashes: opts.quick ? ['yescrypt'] : ['yescrypt', 'sha512'], log });
+  const artifact = measureArtifact(opts.quick ? 3 : 7);
+  const failover = await measureFailover(opts.quick ? 2 : 5);
+  const capacity = await measureCapacity(opts.quick ? [1, 4] : [1, 2, 4, 8], opts.quick ? [1, 4, 16, 32] : [1, 2, 4, 8, 16, 32, 64, 128]);
+
+  const rep: Report = {
+    options: opts,
+    machine: machine(),
+    date: new Date().toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    synth,
+    fanout,
+    artifact,
+    failover,
+    capacity,
+  };
+  const sections = rowsOf(rep);
+  for (const [title, rows] of sections) printTable(title, rows);
+  console.log(`\n${rep.machine}\nfinished in ${fmt(rep.seconds / 60, 1)} min`);
+  if (opts.write) {
+    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), markdown(rep, sections));
+    fs.writeFileSync(path.join(__dirname, 'capacity.svg'), capacityChart(rep));
+    console.log('wrote bench/RESULTS.md and bench/capacity.svg');
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${(err as Error).message}`);
+  cleanupSandbox();
+  process.exit(1);
+});
