@@ -210,10 +210,18 @@ interface CapacityStep {
   readonly failures: Readonly<Record<string, number>>;
 }
 
+interface CapacityVariant {
+  readonly r: number;
+  /** FTPS as deployed by default, or plain FTP for comparison. */
+  readonly ftps: 'required' | 'off';
+}
+
 interface CapacityFigures {
   readonly backends: number;
-  readonly byR: ReadonlyArray<{ readonly r: number; readonly steps: readonly CapacityStep[] }>;
+  readonly byR: ReadonlyArray<CapacityVariant & { readonly steps: readonly CapacityStep[] }>;
 }
+
+const variantLabel = (v: CapacityVariant) => `r=${v.r}${v.ftps === 'off' ? ' plain FTP' : ''}`;
 
 const MB = 1024 * 1024;
 
@@ -239,13 +247,16 @@ async function capacitySession(t: Target): Promise<{ ok: boolean; ms: number; re
   return { ok: false, ms, reason: (reply?.slice(2, 60) ?? curlErr ?? `exit ${r.code}`).trim(), slot: bannerSlot(r.stderr) };
 }
 
-async function measureCapacity(rs: readonly number[], cs: readonly number[]): Promise<CapacityFigures> {
+async function measureCapacity(variants: readonly CapacityVariant[], cs: readonly number[]): Promise<CapacityFigures> {
   const n = 2;
-  const byR: Array<{ r: number; steps: CapacityStep[] }> = [];
-  for (const [ri, r] of rs.entries()) {
-    log(`[capacity r=${r} (${ri + 1}/${rs.length})] sandbox: ${n} backends, ${r} passive port(s) each, FTPS required, checker off`);
+  const byR: Array<CapacityVariant & { steps: CapacityStep[] }> = [];
+  for (const [ri, v] of variants.entries()) {
+    const { r } = v;
+    const tag = variantLabel(v);
+    log(`[capacity ${tag} (${ri + 1}/${variants.length})] sandbox: ${n} backends, ${r} passive port(s) each, FTPS ${v.ftps}, checker off`);
     const sb = await Sandbox.up({
       context: {
+        ftps: v.ftps,
         backendCount: String(n),
         passivePortsPerBackend: String(r),
         // One client address carries every session here, so lift the per-IP cap above the load.
@@ -272,14 +283,14 @@ async function measureCapacity(rs: readonly number[], cs: readonly number[]): Pr
         };
         steps.push(step);
         log(
-          `[capacity r=${r}] C=${c}: ${step.ok}/${c} ok, median ${(step.medianMs / 1000).toFixed(2)} s${Object.keys(failures).length ? `; failures: ${JSON.stringify(failures)}` : ''}`,
+          `[capacity ${tag}] C=${c}: ${step.ok}/${c} ok, median ${(step.medianMs / 1000).toFixed(2)} s${Object.keys(failures).length ? `; failures: ${JSON.stringify(failures)}` : ''}`,
         );
         await sleep(500);
       }
     } finally {
       await sb.down();
     }
-    byR.push({ r, steps });
+    byR.push({ ...v, steps });
   }
   return { backends: n, byR };
 }
@@ -361,21 +372,23 @@ function rowsOf(rep: Report): Array<[string, Array<[string, string]>]> {
       ],
     ],
     [
-      `4. Concurrency capacity (N=${cap.backends}, FTPS, each session: login + list + 1 MB download)`,
-      cap.byR.flatMap(({ r, steps }) => {
+      `4. Concurrency capacity (N=${cap.backends}, all C sessions start at once, each: login + list + 1 MB download)`,
+      cap.byR.flatMap((v) => {
+        const { r, steps } = v;
+        const tag = variantLabel(v);
         const rated = ratedConcurrency(steps);
         return [
-          [`r=${r}: success by C`, steps.map((s) => `C=${s.concurrency} ${fmt((100 * s.ok) / s.concurrency, 0)}%`).join(', ')] as [
+          [`${tag}: success by C`, steps.map((s) => `C=${s.concurrency} ${fmt((100 * s.ok) / s.concurrency, 0)}%`).join(', ')] as [
             string,
             string,
           ],
-          [`r=${r}: median session time by C`, steps.map((s) => `C=${s.concurrency} ${fmt(s.medianMs / 1000, 1)} s`).join(', ')] as [
+          [`${tag}: median session time by C`, steps.map((s) => `C=${s.concurrency} ${fmt(s.medianMs / 1000, 1)} s`).join(', ')] as [
             string,
             string,
           ],
           [
-            `r=${r}: rated concurrency (largest C at 100%)`,
-            `${rated} sessions = ${fmt(rated / (cap.backends * r), 1)} per backend per passive port${rated === steps.at(-1)?.concurrency ? ' (not reached: the highest C tried)' : ''}`,
+            `${tag}: rated concurrency (largest C at 100%)`,
+            `${rated} session${rated === 1 ? '' : 's'} = ${fmt(rated / (cap.backends * r), 1)} per backend per passive port${rated === steps.at(-1)?.concurrency ? ' (not reached: the highest C tried)' : ''}; most at once: ${Math.max(...steps.map((s) => s.ok))}`,
           ] as [string, string],
         ];
       }),
@@ -401,13 +414,13 @@ function capacityChart(rep: Report): string {
   const xs = cap.byR[0]?.steps.map((s) => s.concurrency) ?? [1];
   return lineChartSvg({
     title: `nlb-ftp: sessions that succeed vs. concurrent sessions (N=${cap.backends})`,
-    subtitle: `FTPS, login + list + 1 MB download each; sandbox, ${rep.date.slice(0, 10)}, ${os.cpus().length} cores${rep.options.quick ? ', --quick' : ''}`,
+    subtitle: `FTPS unless marked, login + list + 1 MB download each; sandbox, ${rep.date.slice(0, 10)}, ${os.cpus().length} cores${rep.options.quick ? ', --quick' : ''}`,
     xLabel: 'concurrent sessions C (all started at once)',
     yLabel: 'sessions that succeeded',
     xs,
-    series: cap.byR.map(({ r, steps }) => ({
-      label: `r=${r} (rated ${ratedConcurrency(steps)})`,
-      points: steps.map((s) => ({ x: s.concurrency, y: (100 * s.ok) / s.concurrency })),
+    series: cap.byR.map((v) => ({
+      label: `${variantLabel(v)} (rated ${ratedConcurrency(v.steps)})`,
+      points: v.steps.map((s) => ({ x: s.concurrency, y: (100 * s.ok) / s.concurrency })),
     })),
   });
 }
@@ -443,13 +456,13 @@ function markdown(rep: Report, sections: Array<[string, Array<[string, string]>]
       `| ${i + 1} | ${d.slot} | ${fmt(d.detectMs / 1000, 1)} | ${fmt(d.detectMs / f.detectBoundMs)} | ${fmt(d.recoverMs / 1000, 1)} | ${fmt(d.recoverMs / f.recoverBoundMs)} | ${d.windowFailed} / ${d.windowSessions} | ${d.afterFailed} / ${d.afterSessions} |`,
     );
   });
-  out.push('', '## Capacity steps', '', '| r | C | ok | median session (s) | failures |', '| --- | --- | --- | --- | --- |');
-  for (const { r, steps } of rep.capacity.byR) {
-    for (const s of steps)
+  out.push('', '## Capacity steps', '', '| variant | C | ok | median session (s) | failures |', '| --- | --- | --- | --- | --- |');
+  for (const v of rep.capacity.byR) {
+    for (const s of v.steps)
       out.push(
-        `| ${r} | ${s.concurrency} | ${s.ok} | ${fmt(s.medianMs / 1000)} | ${
+        `| ${variantLabel(v)} | ${s.concurrency} | ${s.ok} | ${fmt(s.medianMs / 1000)} | ${
           Object.entries(s.failures)
-            .map(([k, v]) => `${v}x ${k}`)
+            .map(([k, count]) => `${count}x ${k}`)
             .join('; ') || '-'
         } |`,
       );
@@ -476,7 +489,12 @@ async function main(): Promise<void> {
   const fanout = await measureFanout({ repeats: opts.quick ? 3 : 7, hashes: opts.quick ? ['yescrypt'] : ['yescrypt', 'sha512'], log });
   const artifact = measureArtifact(opts.quick ? 3 : 7);
   const failover = await measureFailover(opts.quick ? 2 : 5);
-  const capacity = await measureCapacity(opts.quick ? [1, 4] : [1, 2, 4, 8], opts.quick ? [1, 4, 16, 32] : [1, 2, 4, 8, 16, 32, 64, 128]);
+  const rs = opts.quick ? [1, 4] : [1, 2, 4, 8];
+  const capacity = await measureCapacity(
+    // Plain FTP at r=4 as well (full run): how much of the limit comes from TLS here.
+    [...rs.map((r) => ({ r, ftps: 'required' as const })), ...(opts.quick ? [] : [{ r: 4, ftps: 'off' as const }])],
+    opts.quick ? [1, 4, 16, 32] : [1, 2, 4, 8, 16, 32, 64, 128],
+  );
 
   const rep: Report = {
     options: opts,
