@@ -30,7 +30,8 @@ export function lineChartSvg(opts: {
   const px = (x: number) => m.left + (x1 === x0 ? pw / 2 : ((lx(x) - x0) / (x1 - x0)) * pw);
   const py = (y: number) => m.top + ph - (y / 100) * ph;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(`${opts.title}. ${opts.subtitle}`)}</title>`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${m.left}" y="24" font-size="16" font-weight="bold">${esc(opts.title)}</text>`,
     `<text x="${m.left}" y="42" fill="#555">${esc(opts.subtitle)}</text>`,

@@ -33,6 +33,7 @@ describe('benchmark chart', () => {
     expect(svg).toContain('>r=1<');
     expect(svg).toContain('a &lt;b&gt; &amp; c');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toMatch(/<title>a &lt;b&gt; &amp; c. s<\/title>/);
   });
 
   it('puts 100% at the top, 0% at the bottom, and x on a log2 scale', () => {
