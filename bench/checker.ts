@@ -20,7 +20,8 @@ import { NlbFtpStack } from '../lib/nlb-ftp-stack';
 import { slotPorts } from '../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
 
-const USER = 'nlbftpbench';
+export const BENCH_USER = 'nlbftpbench';
+const USER = BENCH_USER;
 const PASS = 'Bench-Health-Pass-123';
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 

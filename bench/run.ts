@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanupSandbox, Sandbox } from '../sandbox/cluster';
+import { removeUser } from '../sandbox/local-vsftpd';
 import { hasTool } from '../sandbox/netns';
 import { bannerSlot, run } from '../test/helpers/ftp-clients';
 import { backgroundLoad, curlTlsArgs, removeSessionFiles, type SessionResult, type Target, waitFor } from '../test/helpers/sessions';
@@ -27,6 +28,7 @@ import { lineChartSvg } from './chart';
 import {
   type ArtifactFigures,
   artifactRows,
+  BENCH_USER,
   type FanoutFigures,
   fanoutRows,
   measureArtifact,
@@ -38,6 +40,8 @@ import {
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/** Temp dirs in use, removed on Ctrl-C too (the signal handler exits without running finally blocks). */
+const tempDirs = new Set<string>();
 
 interface Options {
   readonly quick: boolean;
@@ -89,6 +93,7 @@ function measureSynth(repeats: number): SynthFigure[] {
   for (let rep = 0; rep < repeats; rep++) {
     variants.forEach((v, i) => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-synth-'));
+      tempDirs.add(out);
       try {
         const ms = cdkSynthMs(v.args, out);
         runs[i].push(ms);
@@ -99,6 +104,7 @@ function measureSynth(repeats: number): SynthFigure[] {
         log(`[synth ${++done}/${total}] ${v.label}: ${(ms / 1000).toFixed(2)} s`);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
+        tempDirs.delete(out);
       }
     });
   }
@@ -478,6 +484,8 @@ async function main(): Promise<void> {
   const onSignal = () => {
     log('\ninterrupted: removing the sandbox ...');
     cleanupSandbox();
+    for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+    removeUser(BENCH_USER); // the fan-out bench's account, if it was interrupted
     process.exit(130);
   };
   process.on('SIGINT', onSignal);
