@@ -1,6 +1,7 @@
 /**
  * One FTP login probe against one backend, straight at its private IP (not through the NLB):
- * TCP connect, 220 banner, USER/PASS, an EPSV listing (proves the passive range), QUIT.
+ * TCP connect, 220 banner, with FTPS AUTH TLS + PBSZ 0 + PROT P, USER/PASS, an EPSV listing
+ * (proves the passive range), QUIT.
  * Every step has its own deadline; the result names the step reached and an error class.
  *
  * Uses basic-ftp for the protocol; this file only adds deadlines and classification.
@@ -130,14 +131,12 @@ export async function probeBackend(target: ProbeTarget, creds: ProbeCredentials,
         'tls',
         abort,
       );
+      // Protect the data connection too, as vsftpd's force_local_data_ssl demands; RFC 4217 order.
+      await withDeadline(client.send('PBSZ 0'), stepBudget(), 'tls', abort);
+      await withDeadline(client.send('PROT P'), stepBudget(), 'tls', abort);
     }
     step = 'auth';
     await withDeadline(client.login(creds.username, creds.password), stepBudget(), 'auth', abort);
-    if (opts.tls) {
-      // Protect the data connection too, as vsftpd's force_local_data_ssl demands.
-      await withDeadline(client.send('PBSZ 0'), stepBudget(), 'auth', abort);
-      await withDeadline(client.send('PROT P'), stepBudget(), 'auth', abort);
-    }
     step = 'data';
     await withDeadline(client.list(), stepBudget(), 'data', abort);
     step = 'quit';
