@@ -7,20 +7,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  DeregisterTargetsCommand,
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
+import { DeregisterTargetsCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkerEnvironment } from '../../lib/contract';
 import { slotPorts } from '../../lib/port-plan';
 import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { awsFakes, captureOutput, probeLines as probes } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -35,36 +28,16 @@ const BACKENDS = [
 const STORED = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: ['198.18.0.2'] });
 const OTHER = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: ['198.18.0.2'] });
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-const ddb = mockClient(DynamoDBClient);
-const sm = mockClient(SecretsManagerClient);
-const registered = new Set(BACKENDS.map((b) => b.instanceId));
-let item: Record<string, { S?: string; N?: string }> | undefined;
 let certSecret = JSON.stringify(STORED);
-
-function resetAwsFakes() {
-  elb.reset();
-  ddb.reset();
-  sm.reset();
-  elb.on(DescribeTargetHealthCommand).callsFake(() => ({
-    TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
-  }));
-  elb.on(DeregisterTargetsCommand).callsFake((input) => {
-    for (const t of input.Targets) registered.delete(t.Id);
-    return {};
-  });
-  elb.on(RegisterTargetsCommand).callsFake((input) => {
-    for (const t of input.Targets) registered.add(t.Id);
-    return {};
-  });
-  ddb.on(GetItemCommand).callsFake(() => ({ Item: item }));
-  ddb.on(PutItemCommand).callsFake((input) => {
-    item = input.Item;
-    return {};
-  });
-  sm.on(GetSecretValueCommand, { SecretId: HEALTH_ARN }).resolves({ SecretString: JSON.stringify({ username: USER, password: PASS }) });
-  sm.on(GetSecretValueCommand, { SecretId: CERT_ARN }).callsFake(() => ({ SecretString: certSecret }));
-}
+const aws = awsFakes(
+  BACKENDS.map((b) => b.instanceId),
+  {
+    [HEALTH_ARN]: () => JSON.stringify({ username: USER, password: PASS }),
+    [CERT_ARN]: () => certSecret,
+  },
+);
+const { elb } = aws;
+const resetAwsFakes = aws.reset;
 
 type Handler = (event: unknown) => Promise<{ rounds: number }>;
 
@@ -73,32 +46,9 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
   let users: LocalUsers;
   const servers: LocalVsftpd[] = [];
   let handler: Handler;
-  const realWrite = process.stdout.write.bind(process.stdout);
-  const realErrWrite = process.stderr.write.bind(process.stderr);
-
-  async function invoke(): Promise<string> {
-    let output = '';
-    const capture = ((chunk: string | Uint8Array) => {
-      output += chunk.toString();
-      return true;
-    }) as typeof process.stdout.write;
-    process.stdout.write = capture;
-    process.stderr.write = capture;
-    try {
-      await handler({});
-    } finally {
-      process.stdout.write = realWrite;
-      process.stderr.write = realErrWrite;
-    }
-    return output;
-  }
-  const probes = (out: string) =>
-    out
-      .split('\n')
-      .filter((l) => l.includes('"message":"probe"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const certReads = () => sm.commandCalls(GetSecretValueCommand).filter((c) => c.args[0].input.SecretId === CERT_ARN).length;
-  const mutating = () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)];
+  const invoke = () => captureOutput(() => handler({}));
+  const certReads = () => aws.secretReads(CERT_ARN);
+  const mutating = aws.mutatingCalls;
 
   /** Serve `pair` on backend `i` (vsftpd reads the certificate when it starts). */
   async function serve(i: number, pair: { certificate: string; privateKey: string }) {
@@ -154,8 +104,6 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
   });
 
   afterAll(async () => {
-    process.stdout.write = realWrite;
-    process.stderr.write = realErrWrite;
     for (const v of servers) await v.dispose();
     users?.dispose();
     if (root) fs.rmSync(root, { recursive: true, force: true });

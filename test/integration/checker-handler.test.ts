@@ -6,19 +6,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  DeregisterTargetsCommand,
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
+import { ConditionalCheckFailedException, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeregisterTargetsCommand, DescribeTargetHealthCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkerEnvironment } from '../../lib/contract';
 import { slotPorts } from '../../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { awsFakes, captureOutput } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -30,40 +25,13 @@ const BACKENDS = [
   { slot: 1, instanceId: 'i-0bbbbbbbbbbbbbbb1', privateIp: '127.18.4.2' },
 ];
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-const ddb = mockClient(DynamoDBClient);
-const sm = mockClient(SecretsManagerClient);
-
 /** A fake port-21 target group and state table that behave like the real ones. */
-const registered = new Set(BACKENDS.map((b) => b.instanceId));
-let item: Record<string, { S?: string; N?: string }> | undefined;
-
-function resetAwsFakes() {
-  elb.reset();
-  ddb.reset();
-  sm.reset();
-  elb.on(DescribeTargetHealthCommand).callsFake(() => ({
-    TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
-  }));
-  elb.on(DeregisterTargetsCommand).callsFake((input) => {
-    for (const t of input.Targets) registered.delete(t.Id);
-    return {};
-  });
-  elb.on(RegisterTargetsCommand).callsFake((input) => {
-    for (const t of input.Targets) registered.add(t.Id);
-    return {};
-  });
-  ddb.on(GetItemCommand).callsFake(() => ({ Item: item }));
-  ddb.on(PutItemCommand).callsFake((input) => {
-    const current = item?.version?.N;
-    if (current !== undefined && current !== input.ExpressionAttributeValues[':v'].N) {
-      throw new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
-    }
-    item = input.Item;
-    return {};
-  });
-  sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: USER, password: PASS }) });
-}
+const aws = awsFakes(
+  BACKENDS.map((b) => b.instanceId),
+  { [SECRET_ARN]: () => JSON.stringify({ username: USER, password: PASS }) },
+);
+const { elb, ddb, sm, registered } = aws;
+const resetAwsFakes = aws.reset;
 
 type Handler = (event: unknown) => Promise<{ rounds: number }>;
 
@@ -72,29 +40,11 @@ describe('health checker handler (real probes, mocked AWS)', () => {
   let users: LocalUsers;
   const servers: LocalVsftpd[] = [];
   let handler: Handler;
-  let output = '';
-  const realWrite = process.stdout.write.bind(process.stdout);
-  const realErrWrite = process.stderr.write.bind(process.stderr);
 
   /** One invocation = one round here (budget 1 s, interval 1 s); returns what it logged (stdout and stderr). */
-  async function invoke(): Promise<string> {
-    output = '';
-    const capture = ((chunk: string | Uint8Array) => {
-      output += chunk.toString();
-      return true;
-    }) as typeof process.stdout.write;
-    process.stdout.write = capture;
-    process.stderr.write = capture;
-    try {
-      await handler({});
-    } finally {
-      process.stdout.write = realWrite;
-      process.stderr.write = realErrWrite;
-    }
-    return output;
-  }
+  const invoke = () => captureOutput(() => handler({}));
 
-  const mutatingElbCalls = () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)];
+  const mutatingElbCalls = aws.mutatingCalls;
 
   beforeAll(async () => {
     requireTools(['vsftpd']);
@@ -137,8 +87,6 @@ describe('health checker handler (real probes, mocked AWS)', () => {
   });
 
   afterAll(async () => {
-    process.stdout.write = realWrite;
-    process.stderr.write = realErrWrite;
     for (const v of servers) await v.dispose();
     users?.dispose();
     if (root) fs.rmSync(root, { recursive: true, force: true });
@@ -222,7 +170,7 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     await servers[1].stop();
     try {
       resetAwsFakes();
-      item = undefined; // fresh counters: the next round is slot 1's first failure
+      aws.state.item = undefined; // fresh counters: the next round is slot 1's first failure
       await invoke();
       ddb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} }));
       const out = await invoke();

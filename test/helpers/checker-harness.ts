@@ -1,0 +1,100 @@
+/**
+ * What the checker-handler tests share: the AWS side mocked at the SDK boundary (a port-21 target
+ * group and a state table that behave like the real ones, and Secrets Manager answering per ARN),
+ * and a way to run the handler while capturing everything it prints.
+ */
+import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+
+export type AwsFakes = ReturnType<typeof awsFakes>;
+
+/**
+ * @param instanceIds registered in the port-21 target group at the start
+ * @param secrets secret ARN -> its current SecretString (read on every GetSecretValue call)
+ */
+export function awsFakes(instanceIds: readonly string[], secrets: Record<string, () => string>) {
+  const elb = mockClient(ElasticLoadBalancingV2Client);
+  const ddb = mockClient(DynamoDBClient);
+  const sm = mockClient(SecretsManagerClient);
+  const registered = new Set(instanceIds);
+  const state: { item?: Record<string, { S?: string; N?: string }> } = {};
+
+  /** Forget recorded calls and re-install the fakes; the target group and state keep their contents. */
+  function reset(): void {
+    elb.reset();
+    ddb.reset();
+    sm.reset();
+    elb.on(DescribeTargetHealthCommand).callsFake(() => ({
+      TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
+    }));
+    elb.on(DeregisterTargetsCommand).callsFake((input) => {
+      for (const t of input.Targets) registered.delete(t.Id);
+      return {};
+    });
+    elb.on(RegisterTargetsCommand).callsFake((input) => {
+      for (const t of input.Targets) registered.add(t.Id);
+      return {};
+    });
+    ddb.on(GetItemCommand).callsFake(() => ({ Item: state.item }));
+    ddb.on(PutItemCommand).callsFake((input) => {
+      const current = state.item?.version?.N;
+      if (current !== undefined && current !== input.ExpressionAttributeValues[':v'].N) {
+        throw new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
+      }
+      state.item = input.Item;
+      return {};
+    });
+    for (const [arn, value] of Object.entries(secrets)) {
+      sm.on(GetSecretValueCommand, { SecretId: arn }).callsFake(() => ({ SecretString: value() }));
+    }
+  }
+  reset();
+
+  return {
+    elb,
+    ddb,
+    sm,
+    registered,
+    state,
+    reset,
+    /** RegisterTargets and DeregisterTargets calls since the last reset. */
+    mutatingCalls: () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)],
+    /** GetSecretValue calls for one ARN since the last reset. */
+    secretReads: (arn: string) => sm.commandCalls(GetSecretValueCommand).filter((c) => c.args[0].input.SecretId === arn).length,
+  };
+}
+
+/** Run `fn` and return everything written to stdout and stderr meanwhile (logs and EMF metrics). */
+export async function captureOutput(fn: () => Promise<unknown>): Promise<string> {
+  const realWrite = process.stdout.write.bind(process.stdout);
+  const realErrWrite = process.stderr.write.bind(process.stderr);
+  let output = '';
+  const capture = ((chunk: string | Uint8Array) => {
+    output += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = capture;
+  process.stderr.write = capture;
+  try {
+    await fn();
+  } finally {
+    process.stdout.write = realWrite;
+    process.stderr.write = realErrWrite;
+  }
+  return output;
+}
+
+/** The structured `probe` log lines in captured output. */
+export function probeLines(out: string): Array<Record<string, unknown>> {
+  return out
+    .split('\n')
+    .filter((l) => l.includes('"message":"probe"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
