@@ -12,6 +12,35 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
+import { type CheckerEnvSettings, checkerEnvironment } from '../../lib/contract';
+
+export type Handler = (event: unknown) => Promise<{ rounds: number }>;
+
+/**
+ * Set the checker's environment as the stack would, with one round per invocation (interval and
+ * budget 1 s, step timeout 4 s, fall and rise 2), then import the real handler, which reads its
+ * environment at import time. Call once per test file (vitest gives each file its own modules).
+ */
+export async function importHandler(
+  settings: Pick<CheckerEnvSettings, 'backends' | 'controlTargetGroupArn' | 'healthSecretArn' | 'ftps'>,
+  serviceName: string,
+): Promise<Handler> {
+  Object.assign(process.env, {
+    ...checkerEnvironment({
+      ...settings,
+      stateTable: 'state-table',
+      intervalSeconds: 1,
+      timeoutSeconds: 4,
+      fallThreshold: 2,
+      riseThreshold: 2,
+      budgetSeconds: 1,
+    }),
+    AWS_REGION: 'eu-west-1',
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
+  });
+  return (await import('../../lambda/handler')).handler as Handler;
+}
 
 export type AwsFakes = ReturnType<typeof awsFakes>;
 

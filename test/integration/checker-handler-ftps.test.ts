@@ -9,11 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkerEnvironment } from '../../lib/contract';
 import { slotPorts } from '../../lib/port-plan';
 import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
-import { awsFakes, captureOutput, probeLines as probes } from '../helpers/checker-harness';
+import { awsFakes, captureOutput, type Handler, importHandler, probeLines as probes } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -39,8 +38,6 @@ const aws = awsFakes(
 const { elb } = aws;
 const resetAwsFakes = aws.reset;
 
-type Handler = (event: unknown) => Promise<{ rounds: number }>;
-
 describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () => {
   let root: string;
   let users: LocalUsers;
@@ -50,10 +47,18 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
   const certReads = () => aws.secretReads(CERT_ARN);
   const mutating = aws.mutatingCalls;
 
+  /** Put `pair` in backend `i`'s certificate and key files; returns their paths. */
+  function writeCertificate(i: number, pair: { certificate: string; privateKey: string }) {
+    const certFile = path.join(root, `slot${i}.crt`);
+    const keyFile = path.join(root, `slot${i}.key`);
+    fs.writeFileSync(certFile, pair.certificate);
+    fs.writeFileSync(keyFile, pair.privateKey, { mode: 0o600 });
+    return { certFile, keyFile };
+  }
+
   /** Serve `pair` on backend `i` (vsftpd reads the certificate when it starts). */
   async function serve(i: number, pair: { certificate: string; privateKey: string }) {
-    fs.writeFileSync(path.join(root, `slot${i}.crt`), pair.certificate);
-    fs.writeFileSync(path.join(root, `slot${i}.key`), pair.privateKey, { mode: 0o600 });
+    writeCertificate(i, pair);
     await servers[i].stop();
     await servers[i].start();
   }
@@ -65,8 +70,6 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
     users.apply();
     for (const b of BACKENDS) {
       const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: 42100 });
-      fs.writeFileSync(path.join(root, `slot${b.slot}.crt`), STORED.certificate);
-      fs.writeFileSync(path.join(root, `slot${b.slot}.key`), STORED.privateKey, { mode: 0o600 });
       const v = new LocalVsftpd({
         slot: b.slot,
         listenAddress: b.privateIp,
@@ -77,30 +80,21 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
         maxPerIp: 20,
         allowFile: users.allowFile,
         ftps: { mode: 'required', requireSslReuse: true },
-        tlsFiles: { certFile: path.join(root, `slot${b.slot}.crt`), keyFile: path.join(root, `slot${b.slot}.key`) },
+        tlsFiles: writeCertificate(b.slot, STORED),
       });
       servers.push(v);
       await v.start();
     }
-    Object.assign(process.env, {
-      ...checkerEnvironment({
+    resetAwsFakes();
+    handler = await importHandler(
+      {
         backends: BACKENDS,
         controlTargetGroupArn: TG_ARN,
         healthSecretArn: HEALTH_ARN,
-        stateTable: 'state-table',
-        intervalSeconds: 1,
-        timeoutSeconds: 4,
-        fallThreshold: 2,
-        riseThreshold: 2,
-        budgetSeconds: 1,
         ftps: { mode: 'required', certificateSecretArn: CERT_ARN },
-      }),
-      AWS_REGION: 'eu-west-1',
-      POWERTOOLS_SERVICE_NAME: 'NlbFtpTlsTest',
-      POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
-    });
-    resetAwsFakes();
-    handler = (await import('../../lambda/handler')).handler as Handler;
+      },
+      'NlbFtpTlsTest',
+    );
   });
 
   afterAll(async () => {

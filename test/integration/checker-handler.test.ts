@@ -10,10 +10,9 @@ import { ConditionalCheckFailedException, PutItemCommand } from '@aws-sdk/client
 import { DeregisterTargetsCommand, DescribeTargetHealthCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkerEnvironment } from '../../lib/contract';
 import { slotPorts } from '../../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
-import { awsFakes, captureOutput } from '../helpers/checker-harness';
+import { awsFakes, captureOutput, type Handler, importHandler, probeLines } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -32,8 +31,6 @@ const aws = awsFakes(
 );
 const { elb, ddb, sm, registered } = aws;
 const resetAwsFakes = aws.reset;
-
-type Handler = (event: unknown) => Promise<{ rounds: number }>;
 
 describe('health checker handler (real probes, mocked AWS)', () => {
   let root: string;
@@ -66,24 +63,8 @@ describe('health checker handler (real probes, mocked AWS)', () => {
       servers.push(v);
       await v.start();
     }
-    Object.assign(process.env, {
-      ...checkerEnvironment({
-        backends: BACKENDS,
-        controlTargetGroupArn: TG_ARN,
-        healthSecretArn: SECRET_ARN,
-        stateTable: 'state-table',
-        intervalSeconds: 1,
-        timeoutSeconds: 4,
-        fallThreshold: 2,
-        riseThreshold: 2,
-        budgetSeconds: 1,
-      }),
-      AWS_REGION: 'eu-west-1',
-      POWERTOOLS_SERVICE_NAME: 'NlbFtpTest',
-      POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
-    });
     resetAwsFakes();
-    handler = (await import('../../lambda/handler')).handler as Handler;
+    handler = await importHandler({ backends: BACKENDS, controlTargetGroupArn: TG_ARN, healthSecretArn: SECRET_ARN }, 'NlbFtpTest');
   });
 
   afterAll(async () => {
@@ -94,10 +75,7 @@ describe('health checker handler (real probes, mocked AWS)', () => {
 
   it('a healthy round logs one structured line per backend and changes no target', async () => {
     const out = await invoke();
-    const probes = out
-      .split('\n')
-      .filter((l) => l.includes('"message":"probe"'))
-      .map((l) => JSON.parse(l));
+    const probes = probeLines(out);
     expect(probes.map((p) => p.slot).sort()).toEqual([0, 1]);
     for (const p of probes) {
       expect(p, JSON.stringify(p)).toMatchObject({ ok: true, step: 'quit' });
