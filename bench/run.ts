@@ -19,7 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanupSandbox, Sandbox } from '../sandbox/cluster';
+import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
 import { hasTool } from '../sandbox/netns';
 import { bannerSlot, run } from '../test/helpers/ftp-clients';
@@ -119,7 +119,7 @@ function measureSynth(repeats: number): SynthFigure[] {
 
 // ---- 1-3. failover --------------------------------------------------------------------------------
 
-const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
+const HC = DRILL_CHECKER;
 
 interface Drill {
   readonly slot: number;
@@ -150,12 +150,9 @@ async function measureFailover(drills: number): Promise<FailoverFigures> {
     context: {
       backendCount: String(n),
       passivePortsPerBackend: '4',
-      'healthCheck.intervalSeconds': String(HC.interval),
-      'healthCheck.timeoutSeconds': String(HC.timeout),
-      'healthCheck.fallThreshold': String(HC.fall),
-      'healthCheck.riseThreshold': String(HC.rise),
+      ...checkerContext(HC),
     },
-    nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+    nlbHealth: DRILL_NLB_HEALTH,
     log: (m) => log(`  ${m}`),
   });
   const out: Drill[] = [];
@@ -200,8 +197,8 @@ async function measureFailover(drills: number): Promise<FailoverFigures> {
   }
   return {
     backends: n,
-    detectBoundMs: (HC.fall * HC.interval + HC.timeout) * 1000,
-    recoverBoundMs: (HC.rise * HC.interval + HC.timeout) * 1000,
+    detectBoundMs: checkerBoundsMs(HC).detect,
+    recoverBoundMs: checkerBoundsMs(HC).recover,
     drills: out,
   };
 }
@@ -270,7 +267,7 @@ async function measureCapacity(variants: readonly CapacityVariant[], cs: readonl
         maxClientsPerBackend: '1000',
       },
       checker: false,
-      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      nlbHealth: DRILL_NLB_HEALTH,
       log: () => undefined,
     });
     const steps: CapacityStep[] = [];

@@ -6,7 +6,17 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_NS, cleanupSandbox, NLB_NS, SANDBOX_PREFIX, Sandbox } from '../../sandbox/cluster';
+import {
+  CLIENT_NS,
+  checkerBoundsMs,
+  checkerContext,
+  cleanupSandbox,
+  DRILL_CHECKER,
+  DRILL_NLB_HEALTH,
+  NLB_NS,
+  SANDBOX_PREFIX,
+  Sandbox,
+} from '../../sandbox/cluster';
 import { listNamespaces } from '../../sandbox/netns';
 import { run } from '../helpers/ftp-clients';
 import { requireTools } from '../helpers/prerequisites';
@@ -22,10 +32,11 @@ import {
   waitFor,
 } from '../helpers/sessions';
 
-const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
+const HC = DRILL_CHECKER;
+const BOUNDS = checkerBoundsMs(HC);
 /** Detection bound from the README: fall x interval + timeout, plus a small margin. */
-const DETECT_MS = (HC.fall * HC.interval + HC.timeout + 3) * 1000;
-const RECOVER_MS = (HC.rise * HC.interval + HC.timeout + 3) * 1000;
+const DETECT_MS = BOUNDS.detect + 3000;
+const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello through the emulated NLB\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,12 +55,9 @@ describe('sandbox: the whole cluster on one machine', () => {
         backendCount: '3',
         passivePortsPerBackend: '4',
         tcpKeepaliveSeconds: '5',
-        'healthCheck.intervalSeconds': String(HC.interval),
-        'healthCheck.timeoutSeconds': String(HC.timeout),
-        'healthCheck.fallThreshold': String(HC.fall),
-        'healthCheck.riseThreshold': String(HC.rise),
+        ...checkerContext(HC),
       },
-      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      nlbHealth: DRILL_NLB_HEALTH,
       // Above the 10 s keepalive probe interval that the EC2 boot script sets, and short.
       idleTimeoutSeconds: 12,
       log: (m) => report.push(m),

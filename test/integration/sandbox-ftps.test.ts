@@ -7,7 +7,16 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupSandbox, NLB_NS, SANDBOX_PREFIX, Sandbox } from '../../sandbox/cluster';
+import {
+  checkerBoundsMs,
+  checkerContext,
+  cleanupSandbox,
+  DRILL_CHECKER,
+  DRILL_NLB_HEALTH,
+  NLB_NS,
+  SANDBOX_PREFIX,
+  Sandbox,
+} from '../../sandbox/cluster';
 import { listNamespaces } from '../../sandbox/netns';
 import { run } from '../helpers/ftp-clients';
 import { requireTools } from '../helpers/prerequisites';
@@ -22,9 +31,10 @@ import {
   waitFor,
 } from '../helpers/sessions';
 
-const HC = { interval: 5, timeout: 4, fall: 2, rise: 2 };
-const DETECT_MS = (HC.fall * HC.interval + HC.timeout + 3) * 1000;
-const RECOVER_MS = (HC.rise * HC.interval + HC.timeout + 3) * 1000;
+const HC = DRILL_CHECKER;
+const BOUNDS = checkerBoundsMs(HC);
+const DETECT_MS = BOUNDS.detect + 3000;
+const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello over FTPS through the emulated NLB\n');
 const SESSIONS_PER_KIND = 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,12 +51,9 @@ describe('sandbox with FTPS required (the default)', () => {
       context: {
         backendCount: '3',
         passivePortsPerBackend: '4',
-        'healthCheck.intervalSeconds': String(HC.interval),
-        'healthCheck.timeoutSeconds': String(HC.timeout),
-        'healthCheck.fallThreshold': String(HC.fall),
-        'healthCheck.riseThreshold': String(HC.rise),
+        ...checkerContext(HC),
       },
-      nlbHealth: { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      nlbHealth: DRILL_NLB_HEALTH,
       log: (m) => report.push(m),
     });
     target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
