@@ -21,7 +21,6 @@ import { slotPorts } from '../lib/port-plan';
 import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
 
 export const BENCH_USER = 'nlbftpbench';
-const USER = BENCH_USER;
 const PASS = 'Bench-Health-Pass-123';
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 
@@ -42,7 +41,7 @@ async function roundMs(inventory: readonly BackendRef[]): Promise<number> {
     {
       registry: { describe: async () => registered, register: async () => {}, deregister: async () => {} },
       store: { load: async () => ({ version: 0, counters: {} }), save: async () => true },
-      credentials: { get: async () => ({ username: USER, password: PASS }), invalidate() {} },
+      credentials: { get: async () => ({ username: BENCH_USER, password: PASS }), invalidate() {} },
       probe: probeBackend,
       log: quiet,
       metrics: noMetrics,
@@ -79,7 +78,7 @@ export async function measureFanout(opts: {
 }): Promise<FanoutFigures[]> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-'));
-  const users = new LocalUsers(root, { [USER]: PASS });
+  const users = new LocalUsers(root, { [BENCH_USER]: PASS });
   const servers: LocalVsftpd[] = [];
   try {
     users.apply();
@@ -106,7 +105,7 @@ export async function measureFanout(opts: {
     for (const hash of opts.hashes) {
       if (hash === 'sha512') {
         const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
-        execFileSync('usermod', ['-p', sha512, USER]);
+        execFileSync('usermod', ['-p', sha512, BENCH_USER]);
       }
       await roundMs(inventory); // warm up: first logins load PAM modules and libraries
       const roundMsByK = {} as Record<1 | 4 | 16, number>;

@@ -240,7 +240,8 @@ async function capacitySession(t: Target): Promise<{ ok: boolean; ms: number; re
     },
   );
   const ms = performance.now() - t0;
-  const received = /226 /.test(r.stderr) && (r.stderr.match(/< 226 /g) ?? []).length >= 2;
+  // Both transfers (the listing and the download) ended with 226.
+  const received = (r.stderr.match(/< 226 /g) ?? []).length >= 2;
   if (r.code === 0 && received) return { ok: true, ms, slot: bannerSlot(r.stderr) };
   const reply = r.stderr
     .split('\n')

@@ -22,8 +22,6 @@ export interface FtpsCertificateProps {
  */
 export class FtpsCertificate extends Construct {
   readonly secret: secretsmanager.ISecret;
-  /** The self-signed certificate's SHA-256 fingerprint; undefined when you bring your own. */
-  readonly fingerprint?: string;
   /** Depend on this before reading the secret: the self-signed certificate is in it from then on. */
   readonly ready?: CustomResource;
 
@@ -81,7 +79,11 @@ export class FtpsCertificate extends Construct {
       resourceType: 'Custom::NlbFtpSelfSignedCertificate',
       properties: { SecretArn: secret.secretArn, CommonName: props.commonName, Names: [...props.names] },
     });
-    this.fingerprint = resource.ref;
     this.ready = resource;
+  }
+
+  /** The self-signed certificate's SHA-256 fingerprint (the custom resource's Ref); undefined when you bring your own. */
+  get fingerprint(): string | undefined {
+    return this.ready?.ref;
   }
 }

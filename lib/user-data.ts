@@ -95,7 +95,8 @@ function ftpsEnabled(p: BootScriptParams): boolean {
 export function renderSyncScript(p: BootScriptParams): string {
   const certFile = EC2_VSFTPD_PATHS.certFile;
   const keyFile = EC2_VSFTPD_PATHS.keyFile;
-  const certificate = ftpsEnabled(p)
+  const ftpsOn = ftpsEnabled(p);
+  const certificate = ftpsOn
     ? `
 # The FTPS certificate: one for every backend. Written only when it changed.
 umask 077
@@ -124,7 +125,7 @@ fi
 `
     : '';
   return `#!/bin/bash
-# nlb-ftp: apply FTP users${ftpsEnabled(p) ? ' and the FTPS certificate' : ''} from Secrets Manager. Never prints a secret.
+# nlb-ftp: apply FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager. Never prints a secret.
 set -euo pipefail
 fetch() {
   aws secretsmanager get-secret-value --region '${p.region}' --secret-id "$1" --query SecretString --output text
