@@ -23,7 +23,7 @@ import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_N
 import { removeUser } from '../sandbox/local-vsftpd';
 import { hasTool } from '../sandbox/netns';
 import { bannerSlot, run } from '../test/helpers/ftp-clients';
-import { backgroundLoad, curlTlsArgs, removeSessionFiles, type SessionResult, type Target, waitFor } from '../test/helpers/sessions';
+import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../test/helpers/sessions';
 import { lineChartSvg } from './chart';
 import {
   type ArtifactFigures,
@@ -162,16 +162,17 @@ async function measureFailover(drills: number): Promise<FailoverFigures> {
     await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes(`"HealthyBackends":${n}`)), 30_000, 'a healthy first round');
     for (let i = 0; i < drills; i++) {
       const slot = i % n;
-      const load = backgroundLoad(target, 250);
-      await sleep(1500);
-      const broke = Date.now();
-      sb.breakLogin(slot);
-      const detectedAt = await waitFor(() => !sb.registeredSlots().includes(slot), 60_000, `drill ${i + 1}: detection`);
-      await sleep(4000); // keep starting sessions after deregistration
-      const results: SessionResult[] = await load.stop();
-      sb.repairLogin(slot);
-      const repaired = Date.now();
-      const back = await waitFor(() => sb.registeredSlots().includes(slot), 60_000, `drill ${i + 1}: recovery`);
+      const { broke, detectedAt, repaired, back, results } = await runDrill(target, {
+        name: `drill ${i + 1}`,
+        breakIt: () => sb.breakLogin(slot),
+        detected: () => !sb.registeredSlots().includes(slot),
+        repair: () => sb.repairLogin(slot),
+        recovered: () => sb.registeredSlots().includes(slot),
+        detectTimeoutMs: 60_000,
+        recoverTimeoutMs: 60_000,
+        loadEveryMs: 250,
+        afterDetectionMs: 4000, // keep starting sessions after deregistration
+      });
       const window = results.filter((r) => r.startedAt >= broke && r.startedAt < detectedAt);
       const after = results.filter((r) => r.startedAt >= detectedAt);
       const d: Drill = {

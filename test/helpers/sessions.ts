@@ -197,6 +197,50 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+export interface DrillSpec {
+  /** Names the drill in timeout messages. */
+  readonly name: string;
+  readonly breakIt: () => void | Promise<void>;
+  /** True once the break has been acted on (e.g. the backend left the port-21 target group). */
+  readonly detected: () => boolean;
+  readonly repair: () => void | Promise<void>;
+  /** True once the backend is back in rotation. */
+  readonly recovered: () => boolean;
+  readonly detectTimeoutMs: number;
+  readonly recoverTimeoutMs: number;
+  /** A new session every this many ms while the drill runs. */
+  readonly loadEveryMs: number;
+  /** How long sessions keep starting after detection. */
+  readonly afterDetectionMs: number;
+}
+
+export interface DrillRun {
+  readonly broke: number;
+  readonly detectedAt: number;
+  readonly repaired: number;
+  readonly back: number;
+  /** Every session started during the drill, by start time. */
+  readonly results: readonly SessionResult[];
+}
+
+/**
+ * A fault drill with sessions starting throughout: 1.5 s of load, break, wait for detection, keep
+ * the load on for `afterDetectionMs`, repair, wait for recovery. Returns the moments and sessions.
+ */
+export async function runDrill(t: Target, d: DrillSpec): Promise<DrillRun> {
+  const load = backgroundLoad(t, d.loadEveryMs);
+  await new Promise((r) => setTimeout(r, 1500));
+  const broke = Date.now();
+  await d.breakIt();
+  const detectedAt = await waitFor(d.detected, d.detectTimeoutMs, `${d.name}: detection`);
+  await new Promise((r) => setTimeout(r, d.afterDetectionMs));
+  const results = await load.stop();
+  await d.repair();
+  const repaired = Date.now();
+  const back = await waitFor(d.recovered, d.recoverTimeoutMs, `${d.name}: recovery`);
+  return { broke, detectedAt, repaired, back, results };
+}
+
 /** Split sessions by when they started relative to a moment. */
 export function split(results: readonly SessionResult[], at: number) {
   const before = results.filter((r) => r.startedAt < at);

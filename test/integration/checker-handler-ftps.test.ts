@@ -9,10 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { slotPorts } from '../../lib/port-plan';
 import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
-import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
-import { awsFakes, captureOutput, type Handler, importHandler, probeLines as probes } from '../helpers/checker-harness';
+import { LocalUsers, type LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { awsFakes, captureOutput, type Handler, importHandler, probeLines as probes, startBackends } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -41,7 +40,7 @@ const resetAwsFakes = aws.reset;
 describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () => {
   let root: string;
   let users: LocalUsers;
-  const servers: LocalVsftpd[] = [];
+  let servers: LocalVsftpd[] = [];
   let handler: Handler;
   const invoke = () => captureOutput(() => handler({}));
   const certReads = () => aws.secretReads(CERT_ARN);
@@ -68,23 +67,11 @@ describe('health checker handler over FTPS (real TLS probes, mocked AWS)', () =>
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-handler-tls-'));
     users = new LocalUsers(root, { [USER]: PASS });
     users.apply();
-    for (const b of BACKENDS) {
-      const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: 42100 });
-      const v = new LocalVsftpd({
-        slot: b.slot,
-        listenAddress: b.privateIp,
-        pasvAddress: b.privateIp,
-        pasvMinPort: ports.minPort,
-        pasvMaxPort: ports.maxPort,
-        maxClients: 50,
-        maxPerIp: 20,
-        allowFile: users.allowFile,
-        ftps: { mode: 'required', requireSslReuse: true },
-        tlsFiles: writeCertificate(b.slot, STORED),
-      });
-      servers.push(v);
-      await v.start();
-    }
+    servers = await startBackends(BACKENDS, {
+      allowFile: users.allowFile,
+      passivePortStart: 42100,
+      tlsFiles: (slot) => writeCertificate(slot, STORED),
+    });
     resetAwsFakes();
     handler = await importHandler(
       {

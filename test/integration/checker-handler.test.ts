@@ -10,9 +10,8 @@ import { ConditionalCheckFailedException, PutItemCommand } from '@aws-sdk/client
 import { DeregisterTargetsCommand, DescribeTargetHealthCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { slotPorts } from '../../lib/port-plan';
-import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
-import { awsFakes, captureOutput, type Handler, importHandler, probeLines } from '../helpers/checker-harness';
+import { LocalUsers, type LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { awsFakes, captureOutput, type Handler, importHandler, probeLines, startBackends } from '../helpers/checker-harness';
 import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
@@ -35,7 +34,7 @@ const resetAwsFakes = aws.reset;
 describe('health checker handler (real probes, mocked AWS)', () => {
   let root: string;
   let users: LocalUsers;
-  const servers: LocalVsftpd[] = [];
+  let servers: LocalVsftpd[] = [];
   let handler: Handler;
 
   /** One invocation = one round here (budget 1 s, interval 1 s); returns what it logged (stdout and stderr). */
@@ -48,21 +47,7 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-handler-'));
     users = new LocalUsers(root, { [USER]: PASS });
     users.apply();
-    for (const b of BACKENDS) {
-      const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: 42000 });
-      const v = new LocalVsftpd({
-        slot: b.slot,
-        listenAddress: b.privateIp,
-        pasvAddress: b.privateIp,
-        pasvMinPort: ports.minPort,
-        pasvMaxPort: ports.maxPort,
-        maxClients: 50,
-        maxPerIp: 20,
-        allowFile: users.allowFile,
-      });
-      servers.push(v);
-      await v.start();
-    }
+    servers = await startBackends(BACKENDS, { allowFile: users.allowFile, passivePortStart: 42000 });
     resetAwsFakes();
     handler = await importHandler({ backends: BACKENDS, controlTargetGroupArn: TG_ARN, healthSecretArn: SECRET_ARN }, 'NlbFtpTest');
   });

@@ -14,16 +14,15 @@ import {
   DRILL_CHECKER,
   DRILL_NLB_HEALTH,
   NLB_NS,
-  SANDBOX_PREFIX,
   Sandbox,
 } from '../../sandbox/cluster';
-import { listNamespaces } from '../../sandbox/netns';
 import { run } from '../helpers/ftp-clients';
 import { requireTools } from '../helpers/prerequisites';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 import {
-  backgroundLoad,
   fullSession,
   removeSessionFiles,
+  runDrill,
   type SessionKind,
   type SessionResult,
   slowCurlDownload,
@@ -70,11 +69,7 @@ describe('sandbox: the whole cluster on one machine', () => {
     await sb?.down();
     removeSessionFiles();
     console.log(report.filter((l) => l.startsWith('drill')).join('\n'));
-    // Nothing may be left behind: namespaces, processes, users, PAM files.
-    expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
-    expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
-    expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
-    expect(execFileSync('bash', ['-c', `ip link show | grep ${SANDBOX_PREFIX} || true`], { encoding: 'utf8' })).toBe('');
+    expectNoSandboxLeftovers();
   }, 60_000);
 
   it('forwards rules that come from the template: 1 + N*r listeners, each passive port to one backend', () => {
@@ -144,20 +139,17 @@ describe('sandbox: the whole cluster on one machine', () => {
     detected: () => boolean,
     repair: () => void | Promise<void>,
   ) {
-    const load = backgroundLoad(target, 300);
-    await sleep(1500);
-    const broke = Date.now();
-    await breakIt();
-    const detectedAt = await waitFor(detected, DETECT_MS + 5000, `${name}: detection`);
-    await sleep(5000); // sessions keep starting after detection
-    const results = await load.stop();
-    await repair();
-    const repaired = Date.now();
-    const back = await waitFor(
-      () => sb.registeredSlots().includes(slot) && sb.nlb.controlMembers.length === 3,
-      RECOVER_MS + 8000,
-      `${name}: recovery`,
-    );
+    const { broke, detectedAt, repaired, back, results } = await runDrill(target, {
+      name,
+      breakIt,
+      detected,
+      repair,
+      recovered: () => sb.registeredSlots().includes(slot) && sb.nlb.controlMembers.length === 3,
+      detectTimeoutMs: DETECT_MS + 5000,
+      recoverTimeoutMs: RECOVER_MS + 8000,
+      loadEveryMs: 300,
+      afterDetectionMs: 5000, // sessions keep starting after detection
+    });
     const s = split(results, detectedAt);
     report.push(
       `drill ${name}: detected in ${((detectedAt - broke) / 1000).toFixed(1)} s (bound ${DETECT_MS / 1000 - 3} s + 3 s); ` +

@@ -7,23 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  checkerBoundsMs,
-  checkerContext,
-  cleanupSandbox,
-  DRILL_CHECKER,
-  DRILL_NLB_HEALTH,
-  NLB_NS,
-  SANDBOX_PREFIX,
-  Sandbox,
-} from '../../sandbox/cluster';
-import { listNamespaces } from '../../sandbox/netns';
+import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
 import { run } from '../helpers/ftp-clients';
 import { requireTools } from '../helpers/prerequisites';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 import {
-  backgroundLoad,
   fullSession,
   removeSessionFiles,
+  runDrill,
   type SessionKind,
   type SessionResult,
   split,
@@ -37,7 +28,6 @@ const DETECT_MS = BOUNDS.detect + 3000;
 const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello over FTPS through the emulated NLB\n');
 const SESSIONS_PER_KIND = 30;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('sandbox with FTPS required (the default)', () => {
   let sb: Sandbox;
@@ -64,9 +54,7 @@ describe('sandbox with FTPS required (the default)', () => {
     await sb?.down();
     removeSessionFiles();
     console.log(report.filter((l) => l.startsWith('ftps')).join('\n'));
-    expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
-    expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
-    expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
+    expectNoSandboxLeftovers();
   }, 60_000);
 
   it('renders FTPS required from the template, and the NLB forwards plain TCP', () => {
@@ -138,20 +126,17 @@ describe('sandbox with FTPS required (the default)', () => {
   });
 
   it('drill: one backend serves a different certificate; the checker deregisters it (tls), no later session fails, and it comes back', async () => {
-    const load = backgroundLoad(target, 300);
-    await sleep(1500);
-    const broke = Date.now();
-    await sb.serveWrongCertificate(1);
-    const detectedAt = await waitFor(() => !sb.registeredSlots().includes(1), DETECT_MS + 5000, 'wrong certificate: detection');
-    await sleep(5000);
-    const results = await load.stop();
-    await sb.restoreCertificate(1);
-    const repaired = Date.now();
-    const back = await waitFor(
-      () => sb.registeredSlots().includes(1) && sb.nlb.controlMembers.length === 3,
-      RECOVER_MS + 8000,
-      'wrong certificate: recovery',
-    );
+    const { broke, detectedAt, repaired, back, results } = await runDrill(target, {
+      name: 'wrong certificate',
+      breakIt: () => sb.serveWrongCertificate(1),
+      detected: () => !sb.registeredSlots().includes(1),
+      repair: () => sb.restoreCertificate(1),
+      recovered: () => sb.registeredSlots().includes(1) && sb.nlb.controlMembers.length === 3,
+      detectTimeoutMs: DETECT_MS + 5000,
+      recoverTimeoutMs: RECOVER_MS + 8000,
+      loadEveryMs: 300,
+      afterDetectionMs: 5000,
+    });
     const s = split(results, detectedAt);
     report.push(
       `ftps drill wrong-certificate: detected in ${((detectedAt - broke) / 1000).toFixed(1)} s (bound ${DETECT_MS / 1000 - 3} s); back in ${((back - repaired) / 1000).toFixed(1)} s; ` +

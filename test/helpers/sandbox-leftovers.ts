@@ -1,0 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { expect } from 'vitest';
+import { SANDBOX_PREFIX } from '../../sandbox/cluster';
+import { listNamespaces } from '../../sandbox/netns';
+
+/** After `Sandbox.down()`, nothing may be left behind: namespaces, processes, PAM files, links. */
+export function expectNoSandboxLeftovers(): void {
+  expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
+  expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
+  expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
+  expect(execFileSync('bash', ['-c', `ip link show | grep ${SANDBOX_PREFIX} || true`], { encoding: 'utf8' })).toBe('');
+}
