@@ -12,12 +12,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { runRound } from '../lambda/checker';
-import { probeBackend } from '../lambda/probe';
+import { runRound } from '../lambda/health-checker/checker';
+import { probeBackend } from '../lambda/health-checker/probe';
 import { parseConfig } from '../lib/config';
-import { type BackendRef, checkerEnvironment } from '../lib/contract';
-import { NlbFtpStack } from '../lib/nlb-ftp-stack';
-import { slotPorts } from '../lib/port-plan';
+import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
+import { type BackendRef, checkerEnvironment } from '../lib/shared/contract';
+import { slotPorts } from '../lib/shared/port-plan';
 import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
 
 export const BENCH_USER = 'nlbftpbench';

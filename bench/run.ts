@@ -19,11 +19,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { bannerSlot, run } from '../harness/ftp-clients';
+import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
 import { hasTool } from '../sandbox/netns';
-import { bannerSlot, run } from '../test/helpers/ftp-clients';
-import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../test/helpers/sessions';
 import { lineChartSvg } from './chart';
 import {
   type ArtifactFigures,

@@ -5,7 +5,7 @@
  */
 import { App } from 'aws-cdk-lib';
 import { type Config, ConfigError, loadConfig } from '../lib/config';
-import { NlbFtpStack } from '../lib/nlb-ftp-stack';
+import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 
 const app = new App();
 let config: Config;

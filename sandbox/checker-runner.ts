@@ -3,7 +3,7 @@
  * (like a Lambda execution environment): one invocation per probe interval. Configured only
  * through the environment the sandbox passes, AWS_ENDPOINT_URL included.
  */
-import { handler } from '../lambda/handler';
+import { handler } from '../lambda/health-checker/handler';
 
 const intervalMs = Number(process.env.NLBFTP_INTERVAL_SECONDS) * 1000;
 let stopping = false;

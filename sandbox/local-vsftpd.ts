@@ -9,8 +9,14 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { renderApplyUsersScript } from '../lib/user-data';
-import { renderOpenSslConf, renderPamService, renderVsftpdConf, type VsftpdPaths, type VsftpdSlotSettings } from '../lib/vsftpd-conf';
+import { renderApplyUsersScript } from '../lib/backend/user-data';
+import {
+  renderOpenSslConf,
+  renderPamService,
+  renderVsftpdConf,
+  type VsftpdPaths,
+  type VsftpdSlotSettings,
+} from '../lib/backend/vsftpd-conf';
 
 /** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
 export const LOCAL_PREFIX = 'nlbftp';

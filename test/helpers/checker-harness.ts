@@ -12,8 +12,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type BackendRef, type CheckerEnvSettings, checkerEnvironment } from '../../lib/contract';
-import { slotPorts } from '../../lib/port-plan';
+import { type BackendRef, type CheckerEnvSettings, checkerEnvironment } from '../../lib/shared/contract';
+import { slotPorts } from '../../lib/shared/port-plan';
 import { LocalVsftpd } from '../../sandbox/local-vsftpd';
 
 /**
@@ -69,7 +69,7 @@ export async function importHandler(
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: 'NlbFtp',
   });
-  return (await import('../../lambda/handler')).handler as Handler;
+  return (await import('../../lambda/health-checker/handler')).handler as Handler;
 }
 
 export type AwsFakes = ReturnType<typeof awsFakes>;

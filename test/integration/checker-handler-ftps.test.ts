@@ -9,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeregisterTargetsCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
+import { requireTools } from '../../harness/prerequisites';
+import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 import { LocalUsers, type LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { awsFakes, captureOutput, type Handler, importHandler, probeLines as probes, startBackends } from '../helpers/checker-harness';
-import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
 const HEALTH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';

@@ -10,9 +10,9 @@ import { ConditionalCheckFailedException, PutItemCommand } from '@aws-sdk/client
 import { DeregisterTargetsCommand, DescribeTargetHealthCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTools } from '../../harness/prerequisites';
 import { LocalUsers, type LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { awsFakes, captureOutput, type Handler, importHandler, probeLines, startBackends } from '../helpers/checker-harness';
-import { requireTools } from '../helpers/prerequisites';
 
 const TG_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/NlbFt-Contr-ABC/0123456789abcdef';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../helpers/ftp-clients';
-import { requireTools } from '../helpers/prerequisites';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
 
 const ROOT = path.resolve(__dirname, '../..');
 

@@ -7,13 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeBackend } from '../../lambda/probe';
-import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/certificate';
-import type { FtpsMode } from '../../lib/vsftpd-conf';
+import { offeredDataPort, run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { probeBackend } from '../../lambda/health-checker/probe';
+import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/shared/certificate';
+import type { FtpsMode } from '../../lib/shared/ftps';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { selfSignedCert } from '../helpers/certs';
-import { offeredDataPort, run } from '../helpers/ftp-clients';
-import { requireTools } from '../helpers/prerequisites';
 
 const USER = 'nlbftptls';
 const PASS = 'Tls-Test-Password-9';

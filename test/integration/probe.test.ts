@@ -7,10 +7,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeBackend } from '../../lambda/probe';
+import { requireTools } from '../../harness/prerequisites';
+import { probeBackend } from '../../lambda/health-checker/probe';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { createNamespace, deleteNamespace, linkNamespaces, nsExec } from '../../sandbox/netns';
-import { requireTools } from '../helpers/prerequisites';
 
 const USER = 'nlbftpprobe';
 const PASS = 'Pr0be-Test-Password';

@@ -7,10 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
-import { run } from '../helpers/ftp-clients';
-import { requireTools } from '../helpers/prerequisites';
-import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
 import {
   fullSession,
   removeSessionFiles,
@@ -20,7 +18,9 @@ import {
   split,
   type Target,
   waitFor,
-} from '../helpers/sessions';
+} from '../../harness/sessions';
+import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const HC = DRILL_CHECKER;
 const BOUNDS = checkerBoundsMs(HC);

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { requireTools } from '../helpers/prerequisites';
-import { resourcesOfType, synth } from '../helpers/synth';
+import { requireTools } from '../../harness/prerequisites';
+import { resourcesOfType, synth } from '../../harness/synth';
 
 const ROOT = path.resolve(__dirname, '../..');
 

@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
-import { renderSyncScript } from '../../lib/user-data';
-import { requireTools } from '../helpers/prerequisites';
+import { requireTools } from '../../harness/prerequisites';
+import { renderSyncScript } from '../../lib/backend/user-data';
+import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 
 const USERS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf';
 const HEALTH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';

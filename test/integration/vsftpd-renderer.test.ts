@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { slotPorts } from '../../lib/port-plan';
+import { bannerSlot, offeredDataPort, offeredPasvAddress, run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { slotPorts } from '../../lib/shared/port-plan';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
-import { bannerSlot, offeredDataPort, offeredPasvAddress, run } from '../helpers/ftp-clients';
-import { requireTools } from '../helpers/prerequisites';
 
 const USER = 'nlbftprend';
 const PASS = 'Rend3rer-Test-Pass';

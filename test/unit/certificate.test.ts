@@ -5,9 +5,9 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import forge from 'node-forge';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { apply, type CustomResourceEvent, handler } from '../../lambda/certificate-resource';
-import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/certificate';
-import { createSelfSignedCertificate } from '../../lib/self-signed-certificate';
+import { apply, type CustomResourceEvent, handler } from '../../lambda/certificate-resource/handler';
+import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/shared/certificate';
+import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 
 const NLB = 'nlb-ftp-0123456789abcdef.elb.eu-west-1.amazonaws.com';
 /** A CA and a leaf it signed (as a public CA would), made with node-forge. */

@@ -3,8 +3,8 @@
  * the probe, and what happens when it cannot be read.
  */
 import { describe, expect, it } from 'vitest';
-import { type CheckerDeps, runRound } from '../../lambda/checker';
-import type { ProbeOptions, ProbeResult } from '../../lambda/probe';
+import { type CheckerDeps, runRound } from '../../lambda/health-checker/checker';
+import type { ProbeOptions, ProbeResult } from '../../lambda/health-checker/probe';
 
 const inventory = [
   { slot: 0, instanceId: 'i-0', privateIp: '10.0.0.10' },

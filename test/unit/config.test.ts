@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ConfigSchema, loadConfig, parseConfig, settingsDoc, settingsTable } from '../../lib/config';
-import { planPorts } from '../../lib/port-plan';
+import { planPorts } from '../../lib/shared/port-plan';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-users-AbCdEf';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type CounterState, decide } from '../../lambda/decision';
-import type { BackendRef } from '../../lib/contract';
+import { type CounterState, decide } from '../../lambda/health-checker/decision';
+import type { BackendRef } from '../../lib/shared/contract';
 
 const inv = (n: number): BackendRef[] =>
   Array.from({ length: n }, (_, i) => ({ slot: i, instanceId: `i-${i}`, privateIp: `10.0.0.${i + 10}` }));

@@ -3,9 +3,9 @@
  * certificate, and that no certificate or key material is in the template.
  */
 import { describe, expect, it } from 'vitest';
-import { CheckerEnv } from '../../lib/contract';
-import { resourcesOfType, type Synthesized, synth } from '../helpers/synth';
-import { flatten, refOf } from '../helpers/template';
+import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
+import { CheckerEnv } from '../../lib/shared/contract';
 
 type Statement = { Action: string | string[]; Resource: unknown };
 const MY_CERT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-example-com-AbCdEf';

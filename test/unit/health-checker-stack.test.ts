@@ -1,8 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { CheckerEnv, decodeInventory } from '../../lib/contract';
-import { resourcesOfType, synth } from '../helpers/synth';
-import { flatten, refOf } from '../helpers/template';
+import { resourcesOfType, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
+import { CheckerEnv, decodeInventory } from '../../lib/shared/contract';
 
 type Props = Record<string, unknown>;
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };

@@ -1,8 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
 import { minHealthyBackendsOf, parseConfig } from '../../lib/config';
-import { resourcesOfType, type Synthesized, synth } from '../helpers/synth';
-import { flatten, refOf } from '../helpers/template';
 
 type Props = Record<string, unknown>;
 

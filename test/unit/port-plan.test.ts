@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PORT, MIN_UNPRIVILEGED_PORT, NLB_MAX_LISTENERS } from '../../lib/config';
-import { azIndexForSlot, CONTROL_PORT, planPorts } from '../../lib/port-plan';
+import { azIndexForSlot, CONTROL_PORT, planPorts } from '../../lib/shared/port-plan';
 
 /** Every (N, r) the listener budget allows. */
 function allValidShapes(): Array<[number, number]> {

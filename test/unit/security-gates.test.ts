@@ -11,10 +11,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { resourcesOfType, synth } from '../../harness/synth';
 import { type ConfigInput, parseConfig } from '../../lib/config';
-import { NlbFtpStack } from '../../lib/nlb-ftp-stack';
+import { NlbFtpStack } from '../../lib/infra/nlb-ftp-stack';
 import { findSecrets, logGroupsWithoutRetention, sshExposure, wildcardGrants } from '../helpers/hardening';
-import { resourcesOfType, synth } from '../helpers/synth';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CONTEXT = {

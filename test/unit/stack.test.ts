@@ -1,8 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { planPorts } from '../../lib/port-plan';
-import { resourcesOfType, type Synthesized, synth } from '../helpers/synth';
-import { flatten, refOf } from '../helpers/template';
+import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
+import { planPorts } from '../../lib/shared/port-plan';
 
 type Props = Record<string, unknown>;
 

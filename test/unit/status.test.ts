@@ -4,7 +4,7 @@ import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runStatus } from '../../lib/status';
+import { runStatus } from '../../lib/cli/status';
 
 const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planPorts } from '../../lib/port-plan';
-import { renderVsftpdConf } from '../../lib/vsftpd-conf';
+import { synth } from '../../harness/synth';
+import { renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
+import { planPorts } from '../../lib/shared/port-plan';
 import { localizeVsftpdConf, planFromTemplate, type TemplateJson } from '../../sandbox/template-plan';
-import { synth } from '../helpers/synth';
 
 describe('sandbox plan from the synthesized template', () => {
   const s = synth({ backendCount: 3, passivePortsPerBackend: 4 });

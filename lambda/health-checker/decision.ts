@@ -11,7 +11,7 @@
  *   Otherwise deregistrations never leave the target group empty; the least-failing backend stays.
  * - Targets the inventory does not know are never touched.
  */
-import type { BackendRef } from '../lib/contract';
+import type { BackendRef } from '../../lib/shared/contract';
 
 export interface Thresholds {
   readonly fall: number;

@@ -5,8 +5,9 @@
  * start and r, never on backendCount, so adding backends never moves an existing slot's ports
  * (and never changes the CloudFormation logical IDs derived from them).
  */
-import { NLB_MAX_LISTENERS } from './config';
+
 import { CONTROL_PORT } from './contract';
+import { NLB_MAX_LISTENERS } from './limits';
 
 export { CONTROL_PORT };
 

@@ -8,7 +8,7 @@ import {
   type ElasticLoadBalancingV2Client,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { CONTROL_PORT } from '../lib/contract';
+import { CONTROL_PORT } from '../../lib/shared/contract';
 
 export interface TargetRegistry {
   /** Instance IDs registered on port 21 and not draining, with the NLB's own health state. */

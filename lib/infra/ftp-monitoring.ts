@@ -8,8 +8,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { type Config, minHealthyBackendsOf } from './config';
-import { Metrics } from './contract';
+import { type Config, minHealthyBackendsOf } from '../config';
+import { Metrics } from '../shared/contract';
 import type { Backend } from './ftp-backends';
 
 export interface FtpMonitoringProps {

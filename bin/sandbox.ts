@@ -7,7 +7,7 @@
  *   npm run sandbox -- --down            remove leftovers of a crashed run
  */
 import { ConfigError } from '../lib/config';
-import { CLIENT_IP, cleanupSandbox, Sandbox } from './cluster';
+import { CLIENT_IP, cleanupSandbox, Sandbox } from '../sandbox/cluster';
 
 const USAGE = 'usage: npm run sandbox -- [--down] [-c key=value ...] [--idle-timeout SECONDS]';
 

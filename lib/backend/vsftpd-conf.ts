@@ -5,6 +5,7 @@
  * Only paths and addresses may differ between the two, and they are the `paths` and
  * `listenAddress` inputs; every behaviour-bearing option is fixed here.
  */
+import type { FtpsSettings } from '../shared/ftps';
 
 /** Filesystem locations; the defaults are Amazon Linux 2023's. The sandbox substitutes its own. */
 export interface VsftpdPaths {
@@ -27,24 +28,6 @@ export const EC2_VSFTPD_PATHS: VsftpdPaths = {
   certFile: '/etc/vsftpd/nlb-ftp.crt',
   keyFile: '/etc/vsftpd/nlb-ftp.key',
 };
-
-export type FtpsMode = 'off' | 'optional' | 'required';
-
-/** Explicit FTPS (AUTH TLS on port 21). The NLB passes it through untouched. */
-export interface FtpsSettings {
-  readonly mode: FtpsMode;
-  /**
-   * Refuse data connections that do not resume the control connection's TLS session (vsftpd's
-   * default). Safer: a data connection cannot be hijacked by another TLS client. Some clients
-   * fail with `522` and need it off.
-   */
-  readonly requireSslReuse: boolean;
-  /**
-   * Highest TLS version offered. `1.2` by default: over TLS 1.3, curl before 8.9 (Debian 12,
-   * RHEL 9, Ubuntu 24.04) loses downloads that follow an upload on the same connection.
-   */
-  readonly maxTlsVersion?: '1.2' | '1.3';
-}
 
 /**
  * OpenSSL settings for the vsftpd process (through OPENSSL_CONF): the protocol range. vsftpd

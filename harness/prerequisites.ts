@@ -1,4 +1,4 @@
-import { hasTool } from '../../sandbox/netns';
+import { hasTool } from '../sandbox/netns';
 
 const INSTALL_HINT: Record<string, string> = {
   vsftpd: 'apt-get install -y vsftpd',

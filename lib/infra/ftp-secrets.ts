@@ -1,7 +1,7 @@
 import type { RemovalPolicy } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { HEALTH_CHECK_USER } from './contract';
+import { HEALTH_CHECK_USER } from '../shared/contract';
 import { acknowledge } from './nag';
 
 export interface FtpSecretsProps {

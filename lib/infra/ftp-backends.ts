@@ -6,12 +6,12 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { Config } from './config';
+import { renderBootScript } from '../backend/user-data';
+import type { Config } from '../config';
+import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from '../shared/port-plan';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
-import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
-import { renderBootScript } from './user-data';
 
 export interface FtpBackendsProps {
   readonly vpc: ec2.IVpc;

@@ -7,14 +7,14 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { Config } from './config';
-import { checkerEnvironment, Metrics } from './contract';
+import type { Config } from '../config';
+import { checkerEnvironment, Metrics } from '../shared/contract';
+import { CONTROL_PORT } from '../shared/port-plan';
 import type { Backend } from './ftp-backends';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 import { NlbFtpFunction } from './nlb-ftp-function';
-import { CONTROL_PORT } from './port-plan';
 
 export interface HealthCheckerProps {
   readonly vpc: ec2.IVpc;
@@ -70,7 +70,7 @@ export class HealthChecker extends Construct {
     }
 
     this.function = new NlbFtpFunction(this, 'Function', {
-      handlerFile: 'handler.ts',
+      handlerFile: 'health-checker/handler.ts',
       description: 'nlb-ftp: FTP login probes; deregisters failing backends from port 21, registers recovered ones',
       // Rounds for a minute, plus the last round's deadline and API calls.
       timeout: Duration.seconds(CHECKER_BUDGET_SECONDS + 15),

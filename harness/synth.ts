@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { type ConfigInput, parseConfig } from '../../lib/config';
-import { NlbFtpStack } from '../../lib/nlb-ftp-stack';
+import { type ConfigInput, parseConfig } from '../lib/config';
+import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '..');
 /** The same feature flags the real app gets from cdk.json. */
 const CDK_JSON_CONTEXT = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
 

@@ -4,8 +4,8 @@
  * memory only; nothing here logs them, and parse errors never echo the secret.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type CertificateVerification, parseCertificateSecret, verificationFor } from '../lib/certificate';
-import type { HealthCheckCredentials } from '../lib/contract';
+import { type CertificateVerification, parseCertificateSecret, verificationFor } from '../../lib/shared/certificate';
+import type { HealthCheckCredentials } from '../../lib/shared/contract';
 
 export class CachedSecret<T> {
   private cached?: { value: T; at: number };

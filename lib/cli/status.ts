@@ -7,8 +7,8 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ConfigError, loadConfig } from './config';
-import { Metrics } from './contract';
+import { ConfigError, loadConfig } from '../config';
+import { Metrics } from '../shared/contract';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;

@@ -47,7 +47,7 @@ export class FtpsCertificate extends Construct {
     ]);
 
     const generator = new NlbFtpFunction(this, 'Generator', {
-      handlerFile: 'certificate-resource.ts',
+      handlerFile: 'certificate-resource/handler.ts',
       description: 'nlb-ftp: creates the self-signed FTPS certificate once, into its secret',
       timeout: Duration.seconds(60),
       memorySize: 512,

@@ -11,8 +11,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { leafFingerprint } from '../lib/certificate';
-import { createSelfSignedCertificate } from '../lib/self-signed-certificate';
+import { leafFingerprint } from '../../lib/shared/certificate';
+import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 
 export interface CertificateProperties {
   readonly SecretArn: string;

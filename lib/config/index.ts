@@ -11,12 +11,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 
-// NLB: 50 listeners per load balancer, a hard limit that AWS will not raise.
-export const NLB_MAX_LISTENERS = 50;
-/** Port 21 takes one listener; the rest are passive ports. */
-export const MAX_PASSIVE_PORTS = NLB_MAX_LISTENERS - 1;
-export const MIN_UNPRIVILEGED_PORT = 1024;
-export const MAX_PORT = 65535;
+import { MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
+
+export { MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT, NLB_MAX_LISTENERS };
 
 const cidrV4 = z
   .string()

@@ -2,7 +2,7 @@
  * Types and names shared by the CDK app and the health-checker Lambda. Defined once here so the
  * stack and the handler cannot drift apart. Pure: no aws-cdk-lib import.
  */
-import type { FtpsMode } from './vsftpd-conf';
+import type { FtpsMode } from './ftps';
 
 /** One backend as the checker sees it. */
 export interface BackendRef {

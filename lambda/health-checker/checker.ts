@@ -3,7 +3,7 @@
  * the outside world (probe, target group, state, secret, logs, metrics, clock) is passed in, so
  * the same code runs in Lambda, in the local sandbox and in tests.
  */
-import type { BackendRef, HealthCheckCredentials } from '../lib/contract';
+import type { BackendRef, HealthCheckCredentials } from '../../lib/shared/contract';
 import { type Decision, decide, type Thresholds } from './decision';
 import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget, ProbeTls } from './probe';
 import type { StateStore } from './state-store';

@@ -27,7 +27,7 @@ export class NlbFtpFunction extends NodejsFunction {
       memorySize: 256,
       timeout: Duration.seconds(30),
       ...props,
-      entry: path.join(__dirname, '..', 'lambda', props.handlerFile),
+      entry: path.join(__dirname, '..', '..', 'lambda', props.handlerFile),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       logGroup,

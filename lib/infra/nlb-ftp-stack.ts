@@ -2,14 +2,14 @@ import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-c
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { Config } from './config';
+import type { Config } from '../config';
+import { planPorts } from '../shared/port-plan';
 import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
 import { FtpMonitoring } from './ftp-monitoring';
 import { FtpSecrets } from './ftp-secrets';
 import { FtpsCertificate } from './ftps-certificate';
 import { HealthChecker } from './health-checker';
-import { planPorts } from './port-plan';
 import { SharedStorage } from './shared-storage';
 
 export interface NlbFtpStackProps extends StackProps {

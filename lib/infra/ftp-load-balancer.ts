@@ -3,9 +3,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { Construct } from 'constructs';
-import type { Config } from './config';
+import type { Config } from '../config';
+import { CONTROL_PORT, type PortPlan, type SlotPorts } from '../shared/port-plan';
 import { acknowledge } from './nag';
-import { CONTROL_PORT, type PortPlan, type SlotPorts } from './port-plan';
 
 export interface FtpLoadBalancerProps {
   readonly vpc: ec2.IVpc;
