@@ -15,12 +15,15 @@
  * Figures are printed, never asserted: targets are shown next to them. Needs root and the same
  * Debian packages as the tests. Not part of `npm test`.
  */
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bannerSlot, run } from '../harness/ftp-clients';
+import { run } from '../harness/ftp-clients';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
+import { slotFromBanner } from '../lib/shared/names';
+
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
 import { hasTool } from '../sandbox/netns';
@@ -243,13 +246,13 @@ async function capacitySession(t: Target): Promise<{ ok: boolean; ms: number; re
   const ms = performance.now() - t0;
   // Both transfers (the listing and the download) ended with 226.
   const received = (r.stderr.match(/< 226 /g) ?? []).length >= 2;
-  if (r.code === 0 && received) return { ok: true, ms, slot: bannerSlot(r.stderr) };
+  if (r.code === 0 && received) return { ok: true, ms, slot: slotFromBanner(r.stderr) };
   const reply = r.stderr
     .split('\n')
     .filter((l) => /^< [45]\d\d /.test(l))
     .pop();
   const curlErr = /curl: \((\d+)\)/.exec(r.stderr)?.[0];
-  return { ok: false, ms, reason: (reply?.slice(2, 60) ?? curlErr ?? `exit ${r.code}`).trim(), slot: bannerSlot(r.stderr) };
+  return { ok: false, ms, reason: (reply?.slice(2, 60) ?? curlErr ?? `exit ${r.code}`).trim(), slot: slotFromBanner(r.stderr) };
 }
 
 async function measureCapacity(variants: readonly CapacityVariant[], cs: readonly number[]): Promise<CapacityFigures> {

@@ -42,9 +42,3 @@ export function offeredPasvAddress(curlVerbose: string): string | undefined {
   const pasv = /227 [^\n]*\((\d+),(\d+),(\d+),(\d+),\d+,\d+\)/.exec(curlVerbose);
   return pasv ? pasv.slice(1, 5).join('.') : undefined;
 }
-
-/** The slot named in the 220 banner. */
-export function bannerSlot(curlVerbose: string): number | undefined {
-  const m = /220 nlb-ftp backend slot (\d+) ready/.exec(curlVerbose);
-  return m ? Number(m[1]) : undefined;
-}

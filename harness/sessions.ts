@@ -2,11 +2,14 @@
  * Real client sessions (curl, lftp) against the sandbox's emulated NLB, with what the test needs
  * to judge them: when they started, whether they succeeded, and which backend answered.
  */
+
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bannerSlot, run } from './ftp-clients';
+import { slotFromBanner } from '../lib/shared/names';
+
+import { run } from './ftp-clients';
 
 export type SessionKind = 'curl-epsv' | 'curl-pasv' | 'lftp';
 
@@ -93,7 +96,7 @@ export async function fullSession(
     // -d: the protocol dialogue on stderr (lftp masks the password), to see the banner and AUTH TLS.
     const r = await run('lftp', ['-d', '-u', `${t.user},${t.password}`, '-e', script, t.host], { timeoutMs });
     ok = r.code === 0;
-    slot = bannerSlot(r.stderr);
+    slot = slotFromBanner(r.stderr);
     encrypted = encryptedSession(r.stderr);
     detail = r.code === 0 ? '' : r.stderr.slice(-300);
   } else {
@@ -126,7 +129,7 @@ export async function fullSession(
     ];
     const r = await run('curl', args, { timeoutMs });
     ok = r.code === 0;
-    slot = bannerSlot(r.stderr);
+    slot = slotFromBanner(r.stderr);
     encrypted = encryptedSession(r.stderr);
     detail =
       r.code === 0
@@ -161,7 +164,7 @@ export async function shortSession(t: Target, timeoutMs = 10_000): Promise<Sessi
     ok: r.code === 0,
     startedAt,
     endedAt: Date.now(),
-    slot: bannerSlot(r.stderr),
+    slot: slotFromBanner(r.stderr),
     detail: r.code ? r.stderr.slice(-200) : '',
     encrypted: encryptedSession(r.stderr),
   };

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { type Config, loadConfig } from '../lib/config';
 import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
-import { checkerEnvironment, HEALTH_CHECK_USER, Metrics } from '../lib/shared/contract';
+import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
@@ -357,7 +357,7 @@ export class Sandbox {
           ftps: this.certificate ? { mode: ftps, certificateSecretArn } : undefined,
         }),
         POWERTOOLS_SERVICE_NAME: this.config.stackName,
-        POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
+        POWERTOOLS_METRICS_NAMESPACE: MetricNames.namespace,
         AWS_ENDPOINT_URL: url,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'sandbox',

@@ -9,7 +9,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CheckerEnv, decodeInventory, Metrics as MetricNames } from '../../lib/shared/contract';
+import { CheckerEnv, decodeInventory, MetricNames } from '../../lib/shared/contract';
 import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRounds } from './checker';
 import { cachedCertificate, cachedCredentials } from './credentials';
 import { probeBackend } from './probe';

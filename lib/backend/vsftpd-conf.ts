@@ -5,7 +5,9 @@
  * Only paths and addresses may differ between the two, and they are the `paths` and
  * `listenAddress` inputs; every behaviour-bearing option is fixed here.
  */
+
 import type { FtpsSettings } from '../shared/ftps';
+import { bannerFor } from '../shared/names';
 
 /** Filesystem locations; the defaults are Amazon Linux 2023's. The sandbox substitutes its own. */
 export interface VsftpdPaths {
@@ -95,11 +97,6 @@ export interface VsftpdSlotSettings {
   readonly paths?: VsftpdPaths;
   /** Unset or mode `off`: plain FTP. */
   readonly ftps?: FtpsSettings;
-}
-
-/** The banner names the slot, so tests (and operators) can tell which backend answered. */
-export function bannerFor(slot: number): string {
-  return `nlb-ftp backend slot ${slot} ready`;
 }
 
 export function renderVsftpdConf(s: VsftpdSlotSettings): string {

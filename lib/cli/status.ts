@@ -8,7 +8,8 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConfigError, loadConfig } from '../config';
-import { Metrics } from '../shared/contract';
+import { CONTROL_PORT, MetricNames } from '../shared/contract';
+import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;
@@ -53,16 +54,16 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   }
 
   const slots = Object.keys(outputs)
-    .map((k) => /^Slot(\d+)InstanceId$/.exec(k))
+    .map((k) => new RegExp(`^${OutputNames.slotInstanceId(0).replace('0', '(\\d+)')}$`).exec(k))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
     .sort((a, b) => a - b);
-  if (slots.length === 0 || !outputs.ControlTargetGroupArn) {
+  if (slots.length === 0 || !outputs[OutputNames.controlTargetGroupArn]) {
     throw new StatusError(`Stack ${stackName} has no nlb-ftp outputs; is it an nlb-ftp stack?`);
   }
 
   const [health, alarms, probes] = await Promise.all([
-    clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs.ControlTargetGroupArn })),
+    clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
     clients.cw.send(
       new GetMetricDataCommand({
@@ -73,8 +74,8 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
           Id: `slot${slot}`,
           MetricStat: {
             Metric: {
-              Namespace: Metrics.namespace,
-              MetricName: Metrics.probeSuccess,
+              Namespace: MetricNames.namespace,
+              MetricName: MetricNames.probeSuccess,
               Dimensions: [
                 { Name: 'service', Value: stackName },
                 { Name: 'Slot', Value: String(slot) },
@@ -90,7 +91,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
 
   const targetState = new Map<string, string>();
   for (const d of health.TargetHealthDescriptions ?? []) {
-    if (d.Target?.Id && d.Target.Port === 21) targetState.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
+    if (d.Target?.Id && d.Target.Port === CONTROL_PORT) targetState.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
   }
   const alarmState = new Map<string, string>();
   for (const a of [...(alarms.MetricAlarms ?? []), ...(alarms.CompositeAlarms ?? [])]) {
@@ -110,29 +111,29 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   }
 
   const backends = slots.map((slot): BackendStatus => {
-    const instanceId = outputs[`Slot${slot}InstanceId`];
-    const mine = [...alarmState].filter(([name]) => name.startsWith(`${stackName}-slot${slot}-`));
-    const firing = mine.filter(([, s]) => s === 'ALARM').map(([n]) => n.replace(`${stackName}-slot${slot}-`, ''));
+    const instanceId = outputs[OutputNames.slotInstanceId(slot)];
+    const prefix = AlarmNames.slotPrefix(stackName, slot);
+    const mine = [...alarmState].filter(([name]) => name.startsWith(prefix));
+    const firing = mine.filter(([, s]) => s === 'ALARM').map(([n]) => n.replace(prefix, ''));
     return {
       slot,
-      az: outputs[`Slot${slot}Az`] ?? '?',
+      az: outputs[OutputNames.slotAz(slot)] ?? '?',
       instanceId,
-      passiveRange: outputs[`Slot${slot}PassiveRange`] ?? '?',
+      passiveRange: outputs[OutputNames.slotPassiveRange(slot)] ?? '?',
       targetHealth: targetState.get(instanceId) ?? 'deregistered',
       lastProbe: lastProbe.get(slot) ?? 'no data',
       alarms: mine.length === 0 ? 'none' : firing.length === 0 ? 'OK' : `ALARM: ${firing.join(', ')}`,
     };
   });
 
-  const clusterNames = ['ftp-service-degraded', 'too-few-healthy-backends', 'checker-broken', 'checker-fail-open'];
   return {
     stackName,
-    endpoint: outputs.NlbDnsName ?? '?',
-    staticIps: outputs.ElasticIps ?? '?',
+    endpoint: outputs[OutputNames.nlbDnsName] ?? '?',
+    staticIps: outputs[OutputNames.elasticIps] ?? '?',
     backends,
-    clusterAlarms: clusterNames
-      .filter((n) => alarmState.has(`${stackName}-${n}`))
-      .map((n) => ({ name: n, state: alarmState.get(`${stackName}-${n}`) as string })),
+    clusterAlarms: CLUSTER_ALARMS.map((nameOf) => nameOf(stackName))
+      .filter((n) => alarmState.has(n))
+      .map((n) => ({ name: n.slice(stackName.length + 1), state: alarmState.get(n) as string })),
   };
 }
 

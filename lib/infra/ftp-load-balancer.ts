@@ -3,14 +3,36 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { Construct } from 'constructs';
-import type { Config } from '../config';
-import { CONTROL_PORT, type PortPlan, type SlotPorts } from '../shared/port-plan';
+import { CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
 import { acknowledge } from './nag';
 
+/** The NLB's own TCP check of port 21, used by every target group. */
+export interface NlbHealthCheckProps {
+  /** @default 10 seconds */
+  readonly interval?: Duration;
+  /** @default 3 */
+  readonly healthyThreshold?: number;
+  /** @default 2 */
+  readonly unhealthyThreshold?: number;
+}
+
 export interface FtpLoadBalancerProps {
+  /** The NLB, and one Elastic IP, go in each of its public subnets (one per AZ). */
   readonly vpc: ec2.IVpc;
-  readonly config: Config;
-  readonly plan: PortPlan;
+  /** The whole passive span across all slots (first and last port), opened to `allowedCidrs`. */
+  readonly passivePorts: { readonly minPort: number; readonly maxPort: number };
+  /** Tags the Elastic IPs `<namePrefix>-nlb-az<i>`. */
+  readonly namePrefix: string;
+  /** Client IPv4 ranges allowed to reach port 21 and the passive ports. @default ['0.0.0.0/0'] */
+  readonly allowedCidrs?: readonly string[];
+  /** Cross-zone load balancing. @default true */
+  readonly crossZone?: boolean;
+  /** How long sessions on a deregistered backend may continue. @default Duration.seconds(300) */
+  readonly deregistrationDelay?: Duration;
+  /** TCP idle timeout of every listener (NLB: 60 s to 6000 s). @default Duration.seconds(350) */
+  readonly idleTimeout?: Duration;
+  /** @default interval 10 s, healthy 3, unhealthy 2 */
+  readonly healthCheck?: NlbHealthCheckProps;
 }
 
 /** What the load balancer needs to know about one backend. */
@@ -37,16 +59,23 @@ export class FtpLoadBalancer extends Construct {
   readonly passiveTargetGroups = new Map<number, elbv2.NetworkTargetGroup>();
   readonly passiveListeners = new Map<number, elbv2.NetworkListener>();
 
-  private readonly props: FtpLoadBalancerProps;
+  private readonly vpc: ec2.IVpc;
+  private readonly deregistrationDelay: Duration;
+  private readonly idleTimeout: Duration;
+  private readonly healthCheckProps: NlbHealthCheckProps;
 
   constructor(scope: Construct, id: string, props: FtpLoadBalancerProps) {
     super(scope, id);
-    this.props = props;
-    const { vpc, config, plan } = props;
+    const { vpc } = props;
+    const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0'];
+    this.vpc = vpc;
+    this.deregistrationDelay = props.deregistrationDelay ?? Duration.seconds(300);
+    this.idleTimeout = props.idleTimeout ?? Duration.seconds(350);
+    this.healthCheckProps = props.healthCheck ?? {};
 
     const publicSubnets = vpc.publicSubnets;
     this.elasticIps = publicSubnets.map(
-      (_, i) => new ec2.CfnEIP(this, `Eip${i}`, { domain: 'vpc', tags: [{ key: 'Name', value: `${config.stackName}-nlb-az${i}` }] }),
+      (_, i) => new ec2.CfnEIP(this, `Eip${i}`, { domain: 'vpc', tags: [{ key: 'Name', value: `${props.namePrefix}-nlb-az${i}` }] }),
     );
 
     // NLB security groups can only be set at creation, so create one even when open to the world.
@@ -55,12 +84,12 @@ export class FtpLoadBalancer extends Construct {
       description: 'nlb-ftp NLB: FTP control and passive ports from allowed clients',
       allowAllOutbound: false,
     });
-    const passiveSpan = portRange(plan.minPort, plan.maxPort);
-    for (const cidr of config.allowedCidrs) {
+    const passiveSpan = portRange(props.passivePorts.minPort, props.passivePorts.maxPort);
+    for (const cidr of allowedCidrs) {
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr}`);
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), passiveSpan, `FTP passive ports from ${cidr}`);
     }
-    if (config.allowedCidrs.includes('0.0.0.0/0')) {
+    if (allowedCidrs.includes('0.0.0.0/0')) {
       acknowledge(this.securityGroup, [
         {
           id: 'AwsSolutions-EC23',
@@ -73,7 +102,7 @@ export class FtpLoadBalancer extends Construct {
     this.nlb = new elbv2.NetworkLoadBalancer(this, 'Nlb', {
       vpc,
       internetFacing: true,
-      crossZoneEnabled: config.crossZone,
+      crossZoneEnabled: props.crossZone ?? true,
       securityGroups: [this.securityGroup],
       // One static IP per AZ that customers can allowlist; also the PASV address of that AZ's backends.
       subnetMappings: publicSubnets.map((subnet, i) => ({ subnet, allocationId: this.elasticIps[i].attrAllocationId })),
@@ -93,7 +122,7 @@ export class FtpLoadBalancer extends Construct {
       targetType: elbv2.TargetType.INSTANCE,
       // Instance targets keep the client's IP, which vsftpd's pasv_promiscuous=NO check relies on.
       preserveClientIp: true,
-      deregistrationDelay: Duration.seconds(config.deregistrationDelaySeconds),
+      deregistrationDelay: this.deregistrationDelay,
       healthCheck: this.healthCheck(),
     });
     this.controlListener = this.nlb.addListener('Control', {
@@ -101,7 +130,7 @@ export class FtpLoadBalancer extends Construct {
       protocol: elbv2.Protocol.TCP,
       // During a long transfer the control connection carries nothing; this (with the backends'
       // TCP keepalives) decides whether the NLB drops it before the transfer's 226 reply.
-      tcpIdleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
+      tcpIdleTimeout: this.idleTimeout,
       defaultTargetGroups: [this.controlTargetGroup],
     });
   }
@@ -113,19 +142,18 @@ export class FtpLoadBalancer extends Construct {
 
   /** Wire one backend: a member of the port-21 group, and sole member of its passive ports' groups. */
   attach(backend: BackendAttachment): void {
-    const { config } = this.props;
     const { instance, ports } = backend;
     this.controlTargetGroup.addTarget(new targets.InstanceTarget(instance, CONTROL_PORT));
 
     for (const port of ports.ports) {
       // Logical IDs are keyed by port, so adding slots never renames existing resources.
       const tg = new elbv2.NetworkTargetGroup(this, `Passive${port}TargetGroup`, {
-        vpc: this.props.vpc,
+        vpc: this.vpc,
         port,
         protocol: elbv2.Protocol.TCP,
         targetType: elbv2.TargetType.INSTANCE,
         preserveClientIp: true,
-        deregistrationDelay: Duration.seconds(config.deregistrationDelaySeconds),
+        deregistrationDelay: this.deregistrationDelay,
         // A passive port is closed until a client sends PASV/EPSV, so a check on the traffic port
         // would always fail; port 21 tells whether this backend is up.
         healthCheck: this.healthCheck(),
@@ -134,7 +162,7 @@ export class FtpLoadBalancer extends Construct {
       const listener = this.nlb.addListener(`Passive${port}`, {
         port,
         protocol: elbv2.Protocol.TCP,
-        tcpIdleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
+        tcpIdleTimeout: this.idleTimeout,
         defaultTargetGroups: [tg],
       });
       this.passiveTargetGroups.set(port, tg);
@@ -157,13 +185,13 @@ export class FtpLoadBalancer extends Construct {
   }
 
   private healthCheck(): elbv2.HealthCheck {
-    const hc = this.props.config.nlbHealthCheck;
+    const hc = this.healthCheckProps;
     return {
       protocol: elbv2.Protocol.TCP,
       port: String(CONTROL_PORT),
-      interval: Duration.seconds(hc.intervalSeconds),
-      healthyThresholdCount: hc.healthyThreshold,
-      unhealthyThresholdCount: hc.unhealthyThreshold,
+      interval: hc.interval ?? Duration.seconds(10),
+      healthyThresholdCount: hc.healthyThreshold ?? 3,
+      unhealthyThresholdCount: hc.unhealthyThreshold ?? 2,
     };
   }
 }

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config } from '../config';
-import { checkerEnvironment, Metrics } from '../shared/contract';
+import { checkerEnvironment, MetricNames } from '../shared/contract';
 import { CONTROL_PORT } from '../shared/port-plan';
 import type { Backend } from './ftp-backends';
 import { portRange } from './ftp-load-balancer';
@@ -100,7 +100,7 @@ export class HealthChecker extends Construct {
           ftps: props.certificate ? { mode: config.ftps, certificateSecretArn: props.certificate.secret.secretArn } : undefined,
         }),
         POWERTOOLS_SERVICE_NAME: config.stackName,
-        POWERTOOLS_METRICS_NAMESPACE: Metrics.namespace,
+        POWERTOOLS_METRICS_NAMESPACE: MetricNames.namespace,
       },
     });
 

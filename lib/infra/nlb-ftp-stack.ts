@@ -1,15 +1,17 @@
-import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { Config } from '../config';
+import { type Config, minHealthyBackendsOf } from '../config';
+import { OutputNames } from '../shared/names';
+
 import { planPorts } from '../shared/port-plan';
 import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
-import { FtpMonitoring } from './ftp-monitoring';
 import { FtpSecrets } from './ftp-secrets';
 import { FtpsCertificate } from './ftps-certificate';
 import { HealthChecker } from './health-checker';
+import { FtpMonitoring } from './monitoring/ftp-monitoring';
 import { SharedStorage } from './shared-storage';
 
 export interface NlbFtpStackProps extends StackProps {
@@ -61,7 +63,20 @@ export class NlbFtpStack extends Stack {
       initialUser: config.initialFtpUser,
       removalPolicy,
     });
-    this.loadBalancer = new FtpLoadBalancer(this, 'LoadBalancer', { vpc: this.vpc, config, plan });
+    this.loadBalancer = new FtpLoadBalancer(this, 'LoadBalancer', {
+      vpc: this.vpc,
+      passivePorts: plan,
+      namePrefix: config.stackName,
+      allowedCidrs: config.allowedCidrs,
+      crossZone: config.crossZone,
+      deregistrationDelay: Duration.seconds(config.deregistrationDelaySeconds),
+      idleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
+      healthCheck: {
+        interval: Duration.seconds(config.nlbHealthCheck.intervalSeconds),
+        healthyThreshold: config.nlbHealthCheck.healthyThreshold,
+        unhealthyThreshold: config.nlbHealthCheck.unhealthyThreshold,
+      },
+    });
     if (config.ftps !== 'off') {
       this.certificate = new FtpsCertificate(this, 'FtpsCertificate', {
         secretArn: config.ftpsCertificateSecretArn,
@@ -97,13 +112,15 @@ export class NlbFtpStack extends Stack {
     }
 
     this.monitoring = new FtpMonitoring(this, 'Monitoring', {
-      config,
-      backends: this.backends.backends,
-      loadBalancer: this.loadBalancer.nlb,
-      controlTargetGroup: this.loadBalancer.controlTargetGroup,
+      stackName: config.stackName,
       // A slot's passive target groups hold only that slot, so their health is that backend's health.
-      slotTargetGroup: (slot) => this.loadBalancer.passiveTargetGroup(plan.slots[slot].minPort),
+      slots: plan.slots.map((p) => ({ ...p, targetGroup: this.loadBalancer.passiveTargetGroup(p.minPort) })),
+      controlTargetGroup: this.loadBalancer.controlTargetGroup,
+      loadBalancer: this.loadBalancer.nlb,
       checkerFunction: this.healthChecker?.function,
+      fallThreshold: config.healthCheck.fallThreshold,
+      minHealthyBackends: minHealthyBackendsOf(config),
+      alarmEmail: config.alarmEmail,
     });
 
     this.addOutputs(plan.slots.length);
@@ -113,8 +130,8 @@ export class NlbFtpStack extends Stack {
     const lb = this.loadBalancer;
     const ip0 = lb.publicIpForAz(0);
     const user = this.secrets.createdUsersSecret ? this.config.initialFtpUser : 'USER';
-    new CfnOutput(this, 'NlbDnsName', { value: lb.nlb.loadBalancerDnsName, description: 'DNS name of the FTP endpoint' });
-    new CfnOutput(this, 'ElasticIps', {
+    new CfnOutput(this, OutputNames.nlbDnsName, { value: lb.nlb.loadBalancerDnsName, description: 'DNS name of the FTP endpoint' });
+    new CfnOutput(this, OutputNames.elasticIps, {
       value: Fn.join(
         ',',
         lb.elasticIps.map((e) => e.attrPublicIp),
@@ -122,14 +139,17 @@ export class NlbFtpStack extends Stack {
       description: 'Static public IPs of the NLB, one per AZ (allowlist these)',
     });
     for (const b of this.backends.backends) {
-      new CfnOutput(this, `Slot${b.slot}PassiveRange`, {
+      new CfnOutput(this, OutputNames.slotPassiveRange(b.slot), {
         value: `${b.ports.minPort}-${b.ports.maxPort}`,
         description: `Passive ports of backend slot ${b.slot} (${n} backends)`,
       });
-      new CfnOutput(this, `Slot${b.slot}InstanceId`, { value: b.instance.instanceId, description: `EC2 instance of slot ${b.slot}` });
-      new CfnOutput(this, `Slot${b.slot}Az`, { value: b.instance.instanceAvailabilityZone, description: `AZ of slot ${b.slot}` });
+      new CfnOutput(this, OutputNames.slotInstanceId(b.slot), {
+        value: b.instance.instanceId,
+        description: `EC2 instance of slot ${b.slot}`,
+      });
+      new CfnOutput(this, OutputNames.slotAz(b.slot), { value: b.instance.instanceAvailabilityZone, description: `AZ of slot ${b.slot}` });
     }
-    new CfnOutput(this, 'ControlTargetGroupArn', {
+    new CfnOutput(this, OutputNames.controlTargetGroupArn, {
       value: lb.controlTargetGroup.targetGroupArn,
       description: 'The port-21 target group (the health checker registers and deregisters here)',
     });

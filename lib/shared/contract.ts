@@ -14,7 +14,7 @@ export interface BackendRef {
 /**
  * The inventory travels in one environment variable as compact tuples `[slot, instanceId, ip]`.
  * N is at most 49 (the NLB listener limit), so it stays under ~2.5 KB, inside Lambda's 4 KB
- * environment limit; `test/contract.test.ts` checks the worst case.
+ * environment limit; `test/unit/health-checker-stack.test.ts` checks the worst case.
  */
 export type InventoryTuple = readonly [number, string, string];
 
@@ -87,7 +87,7 @@ export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string
 }
 
 /** CloudWatch namespace and metric names the checker emits and the alarms read. */
-export const Metrics = {
+export const MetricNames = {
   namespace: 'NlbFtp',
   probeSuccess: 'ProbeSuccess',
   probeLatency: 'ProbeLatencyMs',

@@ -69,7 +69,7 @@ describe('health checker handler (real probes, mocked AWS)', () => {
       expect(p.instanceId).toMatch(/^i-0/);
     }
     expect(mutatingElbCalls()).toHaveLength(0);
-    // Metrics go out as embedded metric format on stdout, with a Slot dimension per backend.
+    // MetricNames go out as embedded metric format on stdout, with a Slot dimension per backend.
     expect(out).toContain('"ProbeSuccess"');
     expect(out).toMatch(/"Slot":"1"/);
     expect(out).toContain('"CheckerHeartbeat"');

@@ -3,12 +3,15 @@
  * project's own PAM service and apply-users script, and passive mode answers inside the slot's
  * own range. Only the listen address and paths are substituted.
  */
+
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bannerSlot, offeredDataPort, offeredPasvAddress, run } from '../../harness/ftp-clients';
+import { offeredDataPort, offeredPasvAddress, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
+import { slotFromBanner } from '../../lib/shared/names';
+
 import { slotPorts } from '../../lib/shared/port-plan';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 
@@ -71,7 +74,7 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
           const r = await run('curl', args);
           expect(r.code, r.stderr).toBe(0);
           expect(r.stdout).toBe('hello from the shared root\n');
-          expect(bannerSlot(r.stderr)).toBe(slot);
+          expect(slotFromBanner(r.stderr)).toBe(slot);
           const port = offeredDataPort(r.stderr) as number;
           expect(port).toBeGreaterThanOrEqual(ports.minPort);
           expect(port).toBeLessThanOrEqual(ports.maxPort);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderApplyUsersScript, renderBootScript } from '../../lib/backend/user-data';
-import { bannerFor, renderPamService, renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
+import { renderPamService, renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
+import { bannerFor } from '../../lib/shared/names';
 
 const settings = { slot: 2, pasvAddress: '203.0.113.10', pasvMinPort: 40016, pasvMaxPort: 40023, maxClients: 200, maxPerIp: 20 };
 

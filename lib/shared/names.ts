@@ -1,0 +1,47 @@
+/**
+ * Names that the stack writes and operators' tools read: the backends' banner, alarm names and
+ * stack outputs. Kept apart from contract.ts so the checker Lambda's bundle does not carry them.
+ */
+
+/**
+ * The 220 banner every backend sends: it names the slot, so the tests, the sandbox and operators
+ * can tell which backend answered. Written by the server renderers, read by `slotFromBanner`.
+ */
+export function bannerFor(slot: number): string {
+  return `nlb-ftp backend slot ${slot} ready`;
+}
+
+/** The slot named in a 220 banner anywhere in `text` (a client's protocol log), if any. */
+export function slotFromBanner(text: string): number | undefined {
+  const m = /220 nlb-ftp backend slot (\d+) ready/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Alarm names, after the stack name, so `describe-alarms --alarm-name-prefix <stack>` finds
+ * them all; the monitoring constructs create them and `npm run status` reads them.
+ */
+export const AlarmNames = {
+  slotPrefix: (stack: string, slot: number) => `${stack}-slot${slot}-`,
+  slotLoginFailing: (stack: string, slot: number) => `${stack}-slot${slot}-ftp-login-failing`,
+  slotTargetUnhealthy: (stack: string, slot: number) => `${stack}-slot${slot}-nlb-target-unhealthy`,
+  serviceDegraded: (stack: string) => `${stack}-ftp-service-degraded`,
+  tooFewHealthy: (stack: string) => `${stack}-too-few-healthy-backends`,
+  checkerBroken: (stack: string) => `${stack}-checker-broken`,
+  checkerFailOpen: (stack: string) => `${stack}-checker-fail-open`,
+  checkerHeartbeat: (stack: string) => `${stack}-checker-heartbeat-missing`,
+  checkerErrors: (stack: string) => `${stack}-checker-errors`,
+} as const;
+
+/** The cluster-wide alarms `npm run status` summarises, most important first. */
+export const CLUSTER_ALARMS = [AlarmNames.serviceDegraded, AlarmNames.tooFewHealthy, AlarmNames.checkerBroken, AlarmNames.checkerFailOpen];
+
+/** Stack output keys the stack writes and `npm run status` reads. */
+export const OutputNames = {
+  nlbDnsName: 'NlbDnsName',
+  elasticIps: 'ElasticIps',
+  controlTargetGroupArn: 'ControlTargetGroupArn',
+  slotPassiveRange: (slot: number) => `Slot${slot}PassiveRange`,
+  slotInstanceId: (slot: number) => `Slot${slot}InstanceId`,
+  slotAz: (slot: number) => `Slot${slot}Az`,
+} as const;
