@@ -7,15 +7,15 @@
  *   - the time to require() that bundle cold, as a proxy for Lambda init.
  * Needs root and Debian's vsftpd (like the integration tests).
  */
+
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { buildApp } from '../harness/synth';
 import { runRound } from '../lambda/health-checker/checker';
 import { probeBackend } from '../lambda/health-checker/probe';
 import { parseConfig } from '../lib/config';
-import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 import { type BackendRef, checkerEnvironment } from '../lib/shared/contract';
 import { slotPorts } from '../lib/shared/port-plan';
 import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
@@ -149,9 +149,7 @@ export function fanoutRows(figures: readonly FanoutFigures[]): Array<[string, st
 /** Synthesize the real stack with bundling, and return the checker's asset directory. */
 function bundleChecker(): string {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-cdkout-'));
-  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8'));
-  const app = new App({ outdir, context: cdkJson.context });
-  const stack = new NlbFtpStack(app, 'NlbFtpBench', { config: parseConfig({}) });
+  const { app, stack } = buildApp(parseConfig({}), { outdir, bundle: true, stackId: 'NlbFtpBench' });
   const assembly = app.synth();
   const template = JSON.parse(fs.readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'));
   const fn = Object.entries(template.Resources as Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>).find(

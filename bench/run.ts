@@ -21,12 +21,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
+import { hasTool } from '../harness/prerequisites';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
 import { slotFromBanner } from '../lib/shared/names';
-
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
-import { hasTool } from '../sandbox/netns';
 import { lineChartSvg } from './chart';
 import {
   type ArtifactFigures,

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { ConfigError } from '../lib/config';
 /**
  * `npm run sandbox`: the whole nlb-ftp cluster on this Linux machine (root needed).
  *   npm run sandbox                      bring it up and keep it running until Ctrl-C / SIGTERM
@@ -6,7 +7,7 @@
  *   npm run sandbox -- --idle-timeout 30 the emulated NLB's idle timeout in seconds
  *   npm run sandbox -- --down            remove leftovers of a crashed run
  */
-import { ConfigError } from '../lib/config';
+import { curlFtpsArgs, lftpFtpsSettings } from '../lib/shared/names';
 import { CLIENT_IP, cleanupSandbox, Sandbox } from '../sandbox/cluster';
 
 const USAGE = 'usage: npm run sandbox -- [--down] [-c key=value ...] [--idle-timeout SECONDS]';
@@ -55,8 +56,8 @@ async function main(): Promise<number> {
   const { user, password } = sandbox.demo;
   const b = sandbox.backends;
   const ca = sandbox.certificateFile;
-  const curlTls = ca ? `--ssl-reqd --cacert ${ca} ` : '';
-  const lftpTls = ca ? `set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file ${ca}; ` : '';
+  const curlTls = ca ? `${curlFtpsArgs(ca).join(' ')} ` : '';
+  const lftpTls = ca ? `${lftpFtpsSettings(ca).join('; ')}; ` : '';
   console.log(`
 nlb-ftp sandbox is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { slotFromBanner } from '../lib/shared/names';
+import { curlFtpsArgs, lftpFtpsSettings, slotFromBanner } from '../lib/shared/names';
 
 import { run } from './ftp-clients';
 
@@ -36,14 +36,12 @@ export interface Target {
 
 /** curl's FTPS options: refuse plain FTP, and trust only the given certificate. */
 export function curlTlsArgs(t: Target): string[] {
-  return t.caFile ? ['--ssl-reqd', '--cacert', t.caFile] : [];
+  return t.caFile ? curlFtpsArgs(t.caFile) : [];
 }
 
 /** lftp's FTPS settings: TLS on control and data, verified against the given certificate. */
 export function lftpTlsSettings(t: Target): string[] {
-  return t.caFile
-    ? ['set ftp:ssl-force true', 'set ftp:ssl-protect-data true', `set ssl:ca-file ${t.caFile}`, 'set ssl:verify-certificate true']
-    : [];
+  return t.caFile ? [...lftpFtpsSettings(t.caFile), 'set ssl:verify-certificate true'] : [];
 }
 
 let seq = 0;

@@ -2,12 +2,28 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { type ConfigInput, parseConfig } from '../lib/config';
+import { type Config, type ConfigInput, parseConfig } from '../lib/config';
 import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 
 const ROOT = path.resolve(__dirname, '..');
 /** The same feature flags the real app gets from cdk.json. */
-const CDK_JSON_CONTEXT = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+export const CDK_JSON_CONTEXT = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+
+/** Context that skips Lambda bundling: esbuild would only slow down synths that look at wiring. */
+export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] } as const;
+
+/**
+ * The one way the sandbox, the tests and the benchmarks build the real stack: cdk.json's feature
+ * flags, a validated config, bundling only when asked. Returns the app (synthesize it once).
+ */
+export function buildApp(
+  config: Config,
+  opts: { bundle?: boolean; outdir?: string; stackId?: string } = {},
+): { app: App; stack: NlbFtpStack } {
+  const app = new App({ outdir: opts.outdir, context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : NO_BUNDLING) } });
+  const stack = new NlbFtpStack(app, opts.stackId ?? config.stackName, { config });
+  return { app, stack };
+}
 
 export interface Synthesized {
   readonly stack: NlbFtpStack;
@@ -20,11 +36,7 @@ export interface Synthesized {
  * most assertions are about wiring and esbuild would only slow them down.
  */
 export function synth(input: ConfigInput = {}, opts: { bundle?: boolean } = {}): Synthesized {
-  const config = parseConfig(input);
-  const app = new App({
-    context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
-  });
-  const stack = new NlbFtpStack(app, config.stackName, { config });
+  const { stack } = buildApp(parseConfig(input), opts);
   const template = Template.fromStack(stack);
   return { stack, template, json: template.toJSON() as Synthesized['json'] };
 }

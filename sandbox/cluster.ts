@@ -8,20 +8,21 @@
  * The forwarding rules, passive ranges and vsftpd.conf files come from the synthesized template.
  * The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { missingPrerequisites } from '../harness/prerequisites';
+import { buildApp } from '../harness/synth';
 import { type Config, loadConfig } from '../lib/config';
-import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
-import { createNamespace, deleteNamespace, hasTool, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
 import { localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 
 export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
@@ -40,25 +41,12 @@ export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
 const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
 const instanceIdOf = (slot: number) => `i-0sandbox${String(slot).padStart(8, '0')}`;
 
-export const REQUIRED_TOOLS: ReadonlyArray<[string, string]> = [
-  ['ip', 'iproute2'],
-  ['iptables', 'iptables'],
-  ['iptables-restore', 'iptables'],
-  ['vsftpd', 'vsftpd'],
-  ['curl', 'curl'],
-  ['lftp', 'lftp'],
-  ['nsenter', 'util-linux'],
-];
+export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'vsftpd', 'curl', 'lftp', 'nsenter'];
 
 /** One sentence naming what is missing and how to get it, or undefined when all is there. */
 export function missingPrerequisite(): string | undefined {
   if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
-  if (process.getuid?.() !== 0)
-    return 'The sandbox needs root (it creates network namespaces and runs vsftpd on port 21): run it with sudo.';
-  const missing = REQUIRED_TOOLS.filter(([tool]) => !hasTool(tool));
-  if (missing.length === 0) return undefined;
-  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
-  return `Missing ${missing.map(([t]) => t).join(', ')}: install with \`apt-get install -y ${pkgs.join(' ')}\`.`;
+  return missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and runs FTP servers on port 21' });
 }
 
 /**
@@ -118,11 +106,9 @@ interface StateRecord {
 }
 
 function synthTemplate(config: Config): TemplateJson {
-  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8'));
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
   try {
-    const app = new App({ outdir, context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
-    const stack = new NlbFtpStack(app, config.stackName, { config });
+    const { app, stack } = buildApp(config, { outdir });
     return app.synth().getStackByName(stack.stackName).template as TemplateJson;
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });

@@ -17,19 +17,6 @@ export function sh(cmd: string, args: readonly string[], opts: { input?: string;
   }
 }
 
-/** Is this program on PATH (including the sbin directories, where ip and iptables live)? */
-export function hasTool(tool: string): boolean {
-  try {
-    execFileSync('bash', ['-c', `command -v ${tool}`], {
-      stdio: 'ignore',
-      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function assertSandboxAddress(ip: string): void {
   const [a, b] = ip.split('.').map(Number);
   if (!(a === 198 && (b === 18 || b === 19))) throw new Error(`${ip} is outside 198.18.0.0/15; the sandbox never uses other addresses`);

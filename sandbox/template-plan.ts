@@ -5,6 +5,9 @@
  * plan: the sandbox proves what would be deployed. Pure; no aws-cdk-lib import.
  */
 
+import { flatten, refOf } from '../harness/template';
+import { CONTROL_PORT } from '../lib/shared/contract';
+
 type Resource = { Type: string; Properties?: Record<string, unknown> };
 export type TemplateJson = { Resources: Record<string, Resource> };
 
@@ -14,8 +17,6 @@ export interface PlanBackend {
   readonly slot: number;
   /** vsftpd.conf from the user data, with CloudFormation tokens left as `${...}` placeholders. */
   readonly vsftpdConf: string;
-  /** net.ipv4.tcp_keepalive_time from the user data. */
-  readonly keepaliveSeconds: number;
   /** Every net.ipv4.tcp_keepalive_* sysctl the user data sets, e.g. `net.ipv4.tcp_keepalive_intvl=10`. */
   readonly keepaliveSysctls: readonly string[];
   /** FTPS as the deployed vsftpd.conf sets it. */
@@ -35,7 +36,6 @@ export interface PlanHealthCheck {
   readonly intervalSeconds: number;
   readonly healthyThreshold: number;
   readonly unhealthyThreshold: number;
-  readonly port: number;
 }
 
 export interface SandboxPlan {
@@ -44,30 +44,6 @@ export interface SandboxPlan {
   readonly control: PlanForward;
   readonly passive: readonly PlanForward[];
   readonly healthCheck: PlanHealthCheck;
-  /** tcp.idle_timeout.seconds of the port-21 listener. */
-  readonly idleTimeoutSeconds: number;
-}
-
-function refOf(v: unknown): string {
-  const o = v as Record<string, unknown>;
-  if (typeof o?.Ref === 'string') return o.Ref;
-  if (Array.isArray(o?.['Fn::GetAtt'])) return (o['Fn::GetAtt'] as string[])[0];
-  throw new Error(`expected a Ref or GetAtt, got ${JSON.stringify(v)}`);
-}
-
-/** Render user data with intrinsics as `${LogicalId.Attr}` / `${Ref:X}` placeholders. */
-export function flattenIntrinsics(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
-  const v = value as Record<string, unknown>;
-  if (v['Fn::Base64'] !== undefined) return flattenIntrinsics(v['Fn::Base64']);
-  if (v['Fn::Join'] !== undefined) {
-    const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
-    return parts.map(flattenIntrinsics).join(sep);
-  }
-  if (typeof v.Ref === 'string') return `\${Ref:${v.Ref}}`;
-  if (Array.isArray(v['Fn::GetAtt'])) return `\${${(v['Fn::GetAtt'] as string[]).join('.')}}`;
-  throw new Error(`unsupported intrinsic in user data: ${JSON.stringify(value)}`);
 }
 
 function heredoc(script: string, target: string): string {
@@ -83,17 +59,16 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
   const byType = (t: string) => Object.entries(res).filter(([, r]) => r.Type === t);
 
   const backends = byType('AWS::EC2::Instance').map(([logicalId, r]): PlanBackend => {
-    const script = flattenIntrinsics(r.Properties?.UserData);
+    const script = flatten(r.Properties?.UserData);
     const vsftpdConf = heredoc(script, '/etc/vsftpd/vsftpd.conf');
     const slot = Number(/^# vsftpd\.conf for nlb-ftp backend slot (\d+)\./m.exec(vsftpdConf)?.[1]);
-    const keepalive = Number(/net\.ipv4\.tcp_keepalive_time = (\d+)/.exec(script)?.[1]);
-    if (!Number.isInteger(slot) || !Number.isInteger(keepalive)) throw new Error(`cannot read slot/keepalive of ${logicalId}`);
+    if (!Number.isInteger(slot)) throw new Error(`cannot read the slot of ${logicalId}`);
     const keepaliveSysctls = [...script.matchAll(/^(net\.ipv4\.tcp_keepalive_\w+) = (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
     const ftps = !/^ssl_enable=YES$/m.test(vsftpdConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(vsftpdConf) ? 'required' : 'optional';
     const unit = heredoc(script, '/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf');
     const openSslFile = /^Environment=OPENSSL_CONF=(\S+)$/m.exec(unit)?.[1];
     const openSslConf = openSslFile ? heredoc(script, openSslFile) : undefined;
-    return { logicalId, slot, vsftpdConf, keepaliveSeconds: keepalive, keepaliveSysctls, ftps, openSslConf };
+    return { logicalId, slot, vsftpdConf, keepaliveSysctls, ftps, openSslConf };
   });
   backends.sort((a, b) => a.slot - b.slot);
 
@@ -106,14 +81,10 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const targets = ((tg.Targets as Array<{ Id: unknown; Port: number }>) ?? []).map((t) => ({ backend: refOf(t.Id), port: t.Port }));
     return { listenerPort: p.Port as number, targetGroup: tgId, targets };
   });
-  const control = forwards.find((f) => f.listenerPort === 21);
+  const control = forwards.find((f) => f.listenerPort === CONTROL_PORT);
   if (!control) throw new Error('the template has no port-21 listener');
 
   const controlTg = res[control.targetGroup].Properties ?? {};
-  const controlListener = byType('AWS::ElasticLoadBalancingV2::Listener').find(([, r]) => r.Properties?.Port === 21)?.[1];
-  const idle = ((controlListener?.Properties?.ListenerAttributes as Array<{ Key: string; Value: string }>) ?? []).find(
-    (a) => a.Key === 'tcp.idle_timeout.seconds',
-  );
   return {
     backends,
     control,
@@ -122,9 +93,7 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
       intervalSeconds: Number(controlTg.HealthCheckIntervalSeconds ?? 30),
       healthyThreshold: Number(controlTg.HealthyThresholdCount ?? 5),
       unhealthyThreshold: Number(controlTg.UnhealthyThresholdCount ?? 2),
-      port: Number(controlTg.HealthCheckPort ?? 21),
     },
-    idleTimeoutSeconds: Number(idle?.Value ?? 350),
   };
 }
 

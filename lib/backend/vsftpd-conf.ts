@@ -6,6 +6,7 @@
  * `listenAddress` inputs; every behaviour-bearing option is fixed here.
  */
 
+import { CONTROL_PORT } from '../shared/contract';
 import type { FtpsSettings } from '../shared/ftps';
 import { bannerFor } from '../shared/names';
 
@@ -111,7 +112,7 @@ export function renderVsftpdConf(s: VsftpdSlotSettings): string {
     ['listen', 'YES'],
     ['listen_ipv6', 'NO'],
     ['background', 'NO'],
-    ['listen_port', 21],
+    ['listen_port', CONTROL_PORT],
     ...(s.listenAddress ? ([['listen_address', s.listenAddress]] as Array<[string, string]>) : []),
     // Users: only named local accounts (from Secrets Manager), each jailed in its own directory.
     ['anonymous_enable', 'NO', 'no anonymous FTP, ever'],

@@ -7,23 +7,51 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { Config } from '../config';
 import { checkerEnvironment, MetricNames } from '../shared/contract';
+import type { FtpsMode } from '../shared/ftps';
 import { CONTROL_PORT } from '../shared/port-plan';
-import type { Backend } from './ftp-backends';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 import { NlbFtpFunction } from './nlb-ftp-function';
 
+/** One backend as the checker needs it: where to probe, and which security group lets it in. */
+export interface CheckedBackend {
+  readonly slot: number;
+  readonly instanceId: string;
+  readonly privateIp: string;
+  /** The slot's passive range: EPSV listings come back on it. */
+  readonly minPort: number;
+  readonly maxPort: number;
+  readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/** Probe timing and thresholds. */
+export interface CheckerTimingProps {
+  /** Seconds between probe rounds. @default 10 */
+  readonly intervalSeconds?: number;
+  /** Deadline of each probe step, in seconds; below the interval. @default 5 */
+  readonly timeoutSeconds?: number;
+  /** Failed rounds in a row before deregistering. @default 2 */
+  readonly fallThreshold?: number;
+  /** Good rounds in a row before registering again. @default 2 */
+  readonly riseThreshold?: number;
+}
+
 export interface HealthCheckerProps {
+  /** The function runs in its private subnets, beside the backends. */
   readonly vpc: ec2.IVpc;
-  readonly config: Config;
-  readonly backends: readonly Backend[];
+  readonly backends: readonly CheckedBackend[];
+  /** The only target group the checker registers in and deregisters from. */
   readonly controlTargetGroup: elbv2.INetworkTargetGroup;
+  /** The health-check account's secret (`{username, password}`). */
   readonly healthCheckSecret: secretsmanager.ISecret;
-  /** Set when backends speak FTPS: the probe does too, and verifies this certificate. */
-  readonly certificate?: FtpsCertificate;
+  /** `service` of its logs and metrics (the stack name), which the alarms read. */
+  readonly serviceName: string;
+  /** @default interval 10 s, timeout 5 s, fall 2, rise 2 */
+  readonly timing?: CheckerTimingProps;
+  /** Set when backends speak FTPS: the probe does too, and verifies this certificate. @default plain FTP probes */
+  readonly ftps?: { readonly mode: Exclude<FtpsMode, 'off'>; readonly certificate: FtpsCertificate };
 }
 
 /** The schedule fires once a minute; each invocation runs probe rounds for this long. */
@@ -42,8 +70,14 @@ export class HealthChecker extends Construct {
 
   constructor(scope: Construct, id: string, props: HealthCheckerProps) {
     super(scope, id);
-    const { config, vpc } = props;
-    const hc = config.healthCheck;
+    const { vpc } = props;
+    const hc = {
+      intervalSeconds: props.timing?.intervalSeconds ?? 10,
+      timeoutSeconds: props.timing?.timeoutSeconds ?? 5,
+      fallThreshold: props.timing?.fallThreshold ?? 2,
+      riseThreshold: props.timing?.riseThreshold ?? 2,
+    };
+    const certificate = props.ftps?.certificate;
 
     // Counters survive cold starts here; the item is small and rewritten only when it changes.
     this.stateTable = new dynamodb.Table(this, 'State', {
@@ -62,7 +96,7 @@ export class HealthChecker extends Construct {
     });
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to ELBv2, DynamoDB and Secrets Manager');
     for (const b of props.backends) {
-      const range = portRange(b.ports.minPort, b.ports.maxPort);
+      const range = portRange(b.minPort, b.maxPort);
       this.securityGroup.addEgressRule(b.securityGroup, ec2.Port.tcp(CONTROL_PORT), `FTP probe to slot ${b.slot}`);
       this.securityGroup.addEgressRule(b.securityGroup, range, `FTP EPSV data from slot ${b.slot}`);
       b.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTROL_PORT), 'FTP login probe from the health checker');
@@ -84,11 +118,7 @@ export class HealthChecker extends Construct {
       securityGroups: [this.securityGroup],
       environment: {
         ...checkerEnvironment({
-          backends: props.backends.map((b) => ({
-            slot: b.slot,
-            instanceId: b.instance.instanceId,
-            privateIp: b.instance.instancePrivateIp,
-          })),
+          backends: props.backends.map(({ slot, instanceId, privateIp }) => ({ slot, instanceId, privateIp })),
           controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
           healthSecretArn: props.healthCheckSecret.secretArn,
           stateTable: this.stateTable.tableName,
@@ -97,17 +127,17 @@ export class HealthChecker extends Construct {
           fallThreshold: hc.fallThreshold,
           riseThreshold: hc.riseThreshold,
           budgetSeconds: CHECKER_BUDGET_SECONDS,
-          ftps: props.certificate ? { mode: config.ftps, certificateSecretArn: props.certificate.secret.secretArn } : undefined,
+          ftps: props.ftps ? { mode: props.ftps.mode, certificateSecretArn: props.ftps.certificate.secret.secretArn } : undefined,
         }),
-        POWERTOOLS_SERVICE_NAME: config.stackName,
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: MetricNames.namespace,
       },
     });
 
     props.healthCheckSecret.grantRead(this.function);
-    if (props.certificate) {
-      props.certificate.secret.grantRead(this.function);
-      if (props.certificate.ready) this.function.node.addDependency(props.certificate.ready);
+    if (certificate) {
+      certificate.secret.grantRead(this.function);
+      if (certificate.ready) this.function.node.addDependency(certificate.ready);
     }
     this.stateTable.grant(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem');
     this.function.addToRolePolicy(

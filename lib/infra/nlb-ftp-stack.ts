@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { type Config, minHealthyBackendsOf } from '../config';
-import { OutputNames } from '../shared/names';
+import { curlFtpsArgs, lftpFtpsSettings, OutputNames } from '../shared/names';
 
 import { planPorts } from '../shared/port-plan';
 import { FtpBackends } from './ftp-backends';
@@ -103,11 +103,19 @@ export class NlbFtpStack extends Stack {
     if (config.healthCheck.enabled) {
       this.healthChecker = new HealthChecker(this, 'HealthChecker', {
         vpc: this.vpc,
-        config,
-        backends: this.backends.backends,
+        backends: this.backends.backends.map((b) => ({
+          slot: b.slot,
+          instanceId: b.instance.instanceId,
+          privateIp: b.instance.instancePrivateIp,
+          minPort: b.ports.minPort,
+          maxPort: b.ports.maxPort,
+          securityGroup: b.securityGroup,
+        })),
         controlTargetGroup: this.loadBalancer.controlTargetGroup,
         healthCheckSecret: this.secrets.healthCheckSecret,
-        certificate: this.certificate,
+        serviceName: config.stackName,
+        timing: config.healthCheck,
+        ftps: this.certificate && config.ftps !== 'off' ? { mode: config.ftps, certificate: this.certificate } : undefined,
       });
     }
 
@@ -190,8 +198,8 @@ export class NlbFtpStack extends Stack {
       });
     }
     // With FTPS, nlb-ftp.pem is the certificate fetched as the README shows (openssl s_client).
-    const curlTls = ftps ? '--ssl-reqd --cacert nlb-ftp.pem ' : '';
-    const lftpTls = ftps ? 'set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file nlb-ftp.pem; ' : '';
+    const curlTls = ftps ? `${curlFtpsArgs('nlb-ftp.pem').join(' ')} ` : '';
+    const lftpTls = ftps ? `${lftpFtpsSettings('nlb-ftp.pem').join('; ')}; ` : '';
     new CfnOutput(this, 'ExampleCurl', {
       value: Fn.join('', [`curl -v ${curlTls}--user ${user} ftp://`, ip0, '/']),
       description: 'Lists your FTP home (curl asks for the password)',

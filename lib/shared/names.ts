@@ -45,3 +45,13 @@ export const OutputNames = {
   slotInstanceId: (slot: number) => `Slot${slot}InstanceId`,
   slotAz: (slot: number) => `Slot${slot}Az`,
 } as const;
+
+/** What an FTP client needs for nlb-ftp's FTPS: curl's flags, given the CA (or self-signed certificate) file. */
+export function curlFtpsArgs(caFile: string): string[] {
+  return ['--ssl-reqd', '--cacert', caFile];
+}
+
+/** What an FTP client needs for nlb-ftp's FTPS: lftp's `set` commands (TLS on control and data). */
+export function lftpFtpsSettings(caFile: string): string[] {
+  return ['set ftp:ssl-force true', 'set ftp:ssl-protect-data true', `set ssl:ca-file ${caFile}`];
+}

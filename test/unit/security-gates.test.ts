@@ -3,6 +3,7 @@
  * errors or warnings, the project's own hardening checks, and template hygiene. Each gate is also
  * run on a deliberately broken input to prove it can fail.
  */
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Aspects, Stack } from 'aws-cdk-lib';
@@ -11,15 +12,14 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { resourcesOfType, synth } from '../../harness/synth';
+import { CDK_JSON_CONTEXT, NO_BUNDLING, resourcesOfType, synth } from '../../harness/synth';
 import { type ConfigInput, parseConfig } from '../../lib/config';
 import { NlbFtpStack } from '../../lib/infra/nlb-ftp-stack';
 import { findSecrets, logGroupsWithoutRetention, sshExposure, wildcardGrants } from '../helpers/hardening';
 
-const ROOT = path.resolve(__dirname, '../..');
 const CONTEXT = {
-  ...JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context,
-  'aws:cdk:bundling-stacks': [],
+  ...CDK_JSON_CONTEXT,
+  ...NO_BUNDLING,
   // Keep nag's error annotations as annotations, so the test can list them instead of synth failing.
   '@aws-cdk/core:annotationsInValidationReport': false,
 };

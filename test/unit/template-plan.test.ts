@@ -19,9 +19,8 @@ describe('sandbox plan from the synthesized template', () => {
     }
   });
 
-  it('reads health check, idle timeout, keepalive sysctls and each slot vsftpd.conf from the user data', () => {
-    expect(plan.healthCheck).toEqual({ intervalSeconds: 10, healthyThreshold: 3, unhealthyThreshold: 2, port: 21 });
-    expect(plan.idleTimeoutSeconds).toBe(350);
+  it('reads health check, keepalive sysctls and each slot vsftpd.conf from the user data', () => {
+    expect(plan.healthCheck).toEqual({ intervalSeconds: 10, healthyThreshold: 3, unhealthyThreshold: 2 });
     expect(plan.backends.map((b) => b.slot)).toEqual([0, 1, 2]);
     expect(plan.backends[0].keepaliveSysctls).toEqual([
       'net.ipv4.tcp_keepalive_time=60',
