@@ -6,6 +6,7 @@
  * Passwords never pass through the template or these scripts: the instance reads them from
  * Secrets Manager at boot and pipes them straight into chpasswd. The scripts never use `set -x`.
  */
+import { RESERVED_USER_NAMES, RESERVED_USER_PREFIXES } from '../shared/users';
 import { EC2_VSFTPD_PATHS, renderOpenSslConf, renderPamService, renderVsftpdConf, type VsftpdSlotSettings } from './vsftpd-conf';
 
 /** Where the boot script writes vsftpd's OpenSSL settings (with FTPS); the unit points OPENSSL_CONF at it. */
@@ -49,6 +50,12 @@ while IFS=$'\\t' read -r user pass; do
   # Same name -> same UID on every backend, because the shared file system stores numeric owners.
   sum=$(printf '%s' "$user" | cksum)
   uid=$((20000 + \${sum%% *} % 40000))
+  # An account of that name that this script did not make (root, ec2-user, any system account
+  # or one added to the image later) is never given a password or FTP access.
+  if existing=$(id -u "$user" 2>/dev/null) && [[ "$existing" != "$uid" ]]; then
+    echo "nlb-ftp users: ERROR: skipping $user: an account of that name already exists (UID $existing) that nlb-ftp did not create" >&2
+    continue
+  fi
   if ! id -u "$user" >/dev/null 2>&1; then
     if getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; then
       echo "nlb-ftp users: skipping $user: its UID $uid is taken by another account; rename the user" >&2
@@ -131,9 +138,15 @@ fetch() {
   aws secretsmanager get-secret-value --region '${p.region}' --secret-id "$1" --query SecretString --output text
 }
 {
+  # Reserved names (root, system accounts, the health-check account) are never FTP users.
   fetch '${p.usersSecretArn}' | python3 -c 'import json, sys
+reserved = set(json.loads(sys.argv[1]))
+prefixes = tuple(json.loads(sys.argv[2]))
 for user, password in json.load(sys.stdin).items():
-    print(f"{user}\\t{password}")'
+    if user in reserved or user.startswith(prefixes):
+        print("nlb-ftp users: ERROR: skipping " + user + ": the name is reserved for a system or nlb-ftp account; rename it in the users secret", file=sys.stderr)
+        continue
+    print(f"{user}\\t{password}")' '${JSON.stringify(RESERVED_USER_NAMES)}' '${JSON.stringify(RESERVED_USER_PREFIXES)}'
   fetch '${p.healthSecretArn}' | python3 -c 'import json, sys
 d = json.load(sys.stdin)
 print(d["username"] + "\\t" + d["password"])'

@@ -5,22 +5,51 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AnyZod, kindOf, schemaAt } from './introspect';
-import { ConfigError, problemFromIssue, type SourceMap } from './problems';
-import { crossFieldProblems } from './rules';
+import { ConfigError, type ConfigProblem, problemFromIssue, type SourceMap } from './problems';
+import { ruleProblems } from './rules';
 import { type Config, ConfigSchema } from './schema';
 
 /**
- * Validate a merged configuration object. Throws ConfigError listing every problem.
+ * Validate a merged configuration object. Throws ConfigError listing every problem at once:
+ * per-setting problems and, with the bad settings left at their defaults, the rules between
+ * settings (except those that involve a setting already reported).
  * `sources` maps dotted keys to where they came from, for the message.
  */
 export function parseConfig(input: unknown, sources: SourceMap = new Map()): Config {
   const result = ConfigSchema.safeParse(input);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.flatMap((i) => problemFromIssue(i, input, sources)));
+  const problems: ConfigProblem[] = [];
+  let data: Config | undefined;
+  const bad = new Set<string>();
+  if (result.success) {
+    data = result.data;
+  } else {
+    problems.push(...result.error.issues.flatMap((i) => problemFromIssue(i, input, sources)));
+    for (const p of problems) bad.add(p.field);
+    // Drop what is bad, so defaults stand in and the rules between settings can still run.
+    const retry = ConfigSchema.safeParse(withoutFields(input, [...bad]));
+    if (retry.success) data = retry.data;
   }
-  const cross = crossFieldProblems(result.data, sources);
-  if (cross.length > 0) throw new ConfigError(cross);
-  return result.data;
+  if (data) {
+    const isBad = (field: string) => bad.has(field) || [...bad].some((b) => field.startsWith(`${b}.`) || b.startsWith(`${field}.`));
+    for (const { involves, ...p } of ruleProblems(data, sources)) {
+      if (!involves.some(isBad)) problems.push(p);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return data as Config;
+}
+
+/** A copy of a plain object without the given dotted paths. */
+function withoutFields(input: unknown, fields: readonly string[]): unknown {
+  if (!isPlainObject(input)) return {};
+  const copy = structuredClone(input) as Record<string, unknown>;
+  for (const f of fields) {
+    const keys = f.split('.');
+    let cur: unknown = copy;
+    for (const k of keys.slice(0, -1)) cur = isPlainObject(cur) ? cur[k] : undefined;
+    if (isPlainObject(cur)) delete cur[keys[keys.length - 1]];
+  }
+  return copy;
 }
 
 /**
@@ -34,7 +63,8 @@ export function coerceContextValue(schema: AnyZod, raw: unknown): unknown {
   switch (kindOf(schema)) {
     case 'number':
     case 'int':
-      return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : raw;
+      // Any decimal number, 1e3 included; what is not a number is left for the schema to report with its range.
+      return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : raw;
     case 'boolean':
       if (/^(true|yes|1)$/i.test(text)) return true;
       if (/^(false|no|0)$/i.test(text)) return false;
@@ -59,9 +89,15 @@ export function coerceContextValue(schema: AnyZod, raw: unknown): unknown {
   }
 }
 
-/** Context keys that belong to CDK itself (feature flags, lookups, CLI settings), not to us. */
-function isForeignContextKey(key: string): boolean {
-  return !/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/.test(key);
+/**
+ * Context keys that belong to CDK itself, known by name or form, so that any other key is ours and
+ * a misspelt one (`backend_count`) is reported with a did-you-mean instead of ignored:
+ * feature flags (`@aws-cdk/...`), the CLI's own (`aws:cdk:...`), cached lookups
+ * (`availability-zones:account=...`, `ami:...`), and a few plain names.
+ */
+const CDK_CONTEXT_KEYS = new Set(['acknowledged-issue-numbers', 'cli-telemetry', 'assetOutdir', 'aws-cdk:enableDiffNoFail']);
+export function isCdkContextKey(key: string): boolean {
+  return key.startsWith('@') || key.includes(':') || CDK_CONTEXT_KEYS.has(key);
 }
 
 /** The context key naming the config file; it is not itself a setting. */
@@ -124,7 +160,7 @@ export function loadConfig(opts: LoadOptions): Config {
   }
 
   for (const [key, raw] of Object.entries(opts.context)) {
-    if (key === CONFIG_FILE_CONTEXT_KEY || isForeignContextKey(key)) continue;
+    if (key === CONFIG_FILE_CONTEXT_KEY || isCdkContextKey(key)) continue;
     const keys = key.split('.');
     const value = coerceContextValue(schemaAt(keys), raw);
     if (keys.length === 1 && isPlainObject(value) && isPlainObject(merged[key])) {
@@ -133,6 +169,7 @@ export function loadConfig(opts: LoadOptions): Config {
       setPath(merged, keys, value);
     }
     sources.set(key, '-c context');
+    if (isPlainObject(value)) for (const sub of Object.keys(value)) sources.set(`${key}.${sub}`, '-c context');
   }
   return parseConfig(merged, sources);
 }

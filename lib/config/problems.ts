@@ -3,7 +3,7 @@
  * source, what is allowed and the nearest value that works.
  */
 import type { z } from 'zod';
-import { numericBound, objectShape, schemaAt } from './introspect';
+import { type AnyZod, enumValues, kindOf, numericBound, objectShape, schemaAt } from './introspect';
 import { ConfigSchema } from './schema';
 
 /** One invalid field, with enough detail to fix it without reading code. */
@@ -41,6 +41,8 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
 
 function show(value: unknown): string {
   if (value === undefined) return '(missing)';
+  // JSON.parse turns 1e309 into Infinity, which JSON.stringify would print as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return `${value} (a number too large to use)`;
   return JSON.stringify(value);
 }
 
@@ -68,11 +70,18 @@ function distance(a: string, b: string): number {
   return dp[b.length];
 }
 
-function closest(key: string, candidates: readonly string[]): string | undefined {
+export function closest(key: string, candidates: readonly string[]): string | undefined {
+  // Case, _ and - do not count: backend_count and backend-count mean backendCount.
+  const norm = (t: string) => t.toLowerCase().replace(/[_-]/g, '');
+  const k = norm(key);
+  // A shortened name (healthCheck.interval) means the one it starts.
+  const prefixed = k.length >= 4 ? candidates.filter((c) => norm(c).startsWith(k)) : [];
+  if (prefixed.length === 1) return prefixed[0];
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
-    const d = distance(key, c);
+    // Ties go to a candidate with the same first letter (t5g -> t4g rather than g5g).
+    const d = distance(k, norm(c)) - (c[0] === key[0] ? 0.5 : 0);
     if (d < bestD) {
       bestD = d;
       best = c;
@@ -119,10 +128,8 @@ export function problemFromIssue(issue: z.core.$ZodIssue, input: unknown, source
       const min = numericBound(schemaAt(issue.path), 'min');
       return [{ field, value, source, message: `must be ${rangeText(min, max)}`, nearest: String(max) }];
     }
-    case 'invalid_type': {
-      const expected = issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`;
-      return [{ field, value, source, message: `must be ${expected}` }];
-    }
+    case 'invalid_type':
+      return [{ field, value, source, message: `must be ${expectedText(schemaAt(issue.path))}` }];
     case 'invalid_value':
       return [{ field, value, source, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` }];
     default:
@@ -132,7 +139,27 @@ export function problemFromIssue(issue: z.core.$ZodIssue, input: unknown, source
 
 export function rangeText(min: number | undefined, max: number | undefined): string {
   if (min !== undefined && max !== undefined) return `a whole number from ${min} to ${max}`;
-  if (min !== undefined) return `at least ${min}`;
-  if (max !== undefined) return `at most ${max}`;
-  return 'a number';
+  if (min !== undefined) return `a whole number of at least ${min}`;
+  if (max !== undefined) return `a whole number of at most ${max}`;
+  return 'a whole number';
+}
+
+/** What a setting takes, in words: the range of a number, the keys of an object, the values of a choice. */
+export function expectedText(schema: AnyZod): string {
+  switch (kindOf(schema)) {
+    case 'int':
+      return rangeText(numericBound(schema, 'min'), numericBound(schema, 'max'));
+    case 'number':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${(enumValues(schema) ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'array':
+      return 'a list (JSON, or comma-separated on the command line)';
+    case 'object':
+      return `an object with the keys ${Object.keys(objectShape(schema) ?? {}).join(', ')} (JSON, or -c ${'KEY.SUBKEY'}=VALUE)`;
+    default:
+      return 'text';
+  }
 }

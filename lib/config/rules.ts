@@ -1,73 +1,164 @@
-/** Rules that involve more than one setting. Pure. */
-import { MAX_PASSIVE_PORTS, MAX_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
-import type { ConfigProblem, SourceMap } from './problems';
+/**
+ * Rules a schema cannot say: settings that must agree with each other, the NLB's and
+ * CloudFormation's budgets, and checks that want a suggestion (instance types, user names). Each
+ * problem names the setting the user changed and, where another setting took part, whether that
+ * one was a default. Pure.
+ */
+import { MAX_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
+import { reservedUserReason } from '../shared/users';
+import { INSTANCE_FAMILIES, INSTANCE_SIZES } from './instance-types';
+import { type ConfigProblem, closest, type SourceMap } from './problems';
+import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from './resource-budget';
 import type { Config } from './schema';
 
-/** Rules that involve more than one field. Each names the fields and the values that would work. */
-export function crossFieldProblems(c: Config, sources: SourceMap): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+/** A problem, and every setting it depends on (a problem about a setting that is itself invalid is not reported twice). */
+export interface RuleProblem extends ConfigProblem {
+  readonly involves: readonly string[];
+}
+
+export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
+  const given = (field: string) => sources.has(field);
+  const src = (field: string) => sources.get(field) ?? sources.get(field.split('.')[0]);
+  /** "tcpKeepaliveSeconds (60, the default)" or "tcpKeepaliveSeconds (400)". */
+  const other = (field: string, value: unknown) => `${field} (${value}${given(field) ? '' : ', the default'})`;
+  /**
+   * Of two settings in conflict, the one to report: the one the user set, or the first when both
+   * or neither were set. So a documented minimum that conflicts with an untouched default names
+   * the setting that was changed.
+   */
+  const blame = (a: string, b: string) => (given(b) && !given(a) ? b : a);
+  const problems: RuleProblem[] = [];
   const n = c.backendCount;
   const r = c.passivePortsPerBackend;
+
+  // Budgets: NLB listeners, then CloudFormation resources. The advice names values that fit both.
   const listeners = 1 + n * r;
-  if (listeners > NLB_MAX_LISTENERS) {
-    const maxN = Math.floor(MAX_PASSIVE_PORTS / r);
-    const maxR = Math.floor(MAX_PASSIVE_PORTS / n);
+  const resources = stackResources(c);
+  if (listeners > NLB_MAX_LISTENERS || resources > CFN_MAX_RESOURCES) {
+    const field = blame('backendCount', 'passivePortsPerBackend');
+    const maxR = largestPortsPerBackend(c, n);
+    const maxN = largestBackendCount(c, r);
     const fixes = [maxR >= 1 ? `passivePortsPerBackend <= ${maxR}` : undefined, maxN >= 1 ? `backendCount <= ${maxN}` : undefined]
       .filter(Boolean)
       .join(' or ');
+    const why =
+      listeners > NLB_MAX_LISTENERS
+        ? `needs ${listeners} NLB listeners (1 for port 21 + ${n}x${r} passive); an NLB has ${NLB_MAX_LISTENERS} and the limit cannot be raised`
+        : `makes ${resources} CloudFormation resources; a stack holds at most ${CFN_MAX_RESOURCES}`;
     problems.push({
-      field: 'backendCount',
-      value: n,
-      source: sources.get('backendCount') ?? sources.get('passivePortsPerBackend'),
+      field,
+      value: field === 'backendCount' ? n : r,
+      source: src(field),
+      involves: ['backendCount', 'passivePortsPerBackend'],
       message:
-        `passivePortsPerBackend=${r} with backendCount=${n} needs ${listeners} NLB listeners (1 for port 21 + ${n}x${r} passive); ` +
-        `an NLB has ${NLB_MAX_LISTENERS} and the limit cannot be raised. Use ${fixes}.`,
+        `backendCount=${n} with passivePortsPerBackend=${r} ${why}. Use ${fixes || 'fewer backends'}; ` +
+        'for more, deploy a second stack (its own NLB and static IPs)',
     });
   }
   const lastPort = c.passivePortStart + n * r - 1;
   if (lastPort > MAX_PORT) {
-    const maxStart = MAX_PORT - n * r + 1;
     problems.push({
       field: 'passivePortStart',
       value: c.passivePortStart,
-      source: sources.get('passivePortStart'),
+      source: src('passivePortStart'),
+      involves: ['passivePortStart', 'backendCount', 'passivePortsPerBackend'],
       message: `with ${n} backends x ${r} ports the passive ports would end at ${lastPort}, past ${MAX_PORT}`,
-      nearest: String(maxStart),
+      nearest: String(MAX_PORT - n * r + 1),
     });
   }
+
   if (c.tcpKeepaliveSeconds >= c.controlIdleTimeoutSeconds) {
-    problems.push({
-      field: 'tcpKeepaliveSeconds',
-      value: c.tcpKeepaliveSeconds,
-      source: sources.get('tcpKeepaliveSeconds'),
-      message: `must be below controlIdleTimeoutSeconds (${c.controlIdleTimeoutSeconds}), or the NLB drops idle control connections during long transfers`,
-      nearest: String(c.controlIdleTimeoutSeconds - 1),
-    });
+    const field = blame('tcpKeepaliveSeconds', 'controlIdleTimeoutSeconds');
+    const involves = ['tcpKeepaliveSeconds', 'controlIdleTimeoutSeconds'];
+    problems.push(
+      field === 'tcpKeepaliveSeconds'
+        ? {
+            field,
+            value: c.tcpKeepaliveSeconds,
+            source: src(field),
+            involves,
+            message: `must be below ${other('controlIdleTimeoutSeconds', c.controlIdleTimeoutSeconds)}, or the NLB drops idle control connections during long transfers`,
+            nearest: String(c.controlIdleTimeoutSeconds - 1),
+          }
+        : {
+            field,
+            value: c.controlIdleTimeoutSeconds,
+            source: src(field),
+            involves,
+            message:
+              `must be above ${other('tcpKeepaliveSeconds', c.tcpKeepaliveSeconds)}, or the NLB drops idle control connections during long transfers; ` +
+              `to keep ${c.controlIdleTimeoutSeconds}, also set tcpKeepaliveSeconds below it, e.g. ${Math.max(5, c.controlIdleTimeoutSeconds - 15)}`,
+            nearest: String(c.tcpKeepaliveSeconds + 1),
+          },
+    );
   }
-  if (c.healthCheck.timeoutSeconds >= c.healthCheck.intervalSeconds) {
-    problems.push({
-      field: 'healthCheck.timeoutSeconds',
-      value: c.healthCheck.timeoutSeconds,
-      source: sources.get('healthCheck.timeoutSeconds') ?? sources.get('healthCheck'),
-      message: `must be below healthCheck.intervalSeconds (${c.healthCheck.intervalSeconds}) so a round ends before the next starts`,
-      nearest: String(c.healthCheck.intervalSeconds - 1),
-    });
+  const hc = c.healthCheck;
+  if (hc.enabled && hc.timeoutSeconds >= hc.intervalSeconds) {
+    const field = blame('healthCheck.timeoutSeconds', 'healthCheck.intervalSeconds');
+    const involves = ['healthCheck.timeoutSeconds', 'healthCheck.intervalSeconds'];
+    problems.push(
+      field === 'healthCheck.timeoutSeconds'
+        ? {
+            field,
+            value: hc.timeoutSeconds,
+            source: src(field),
+            involves,
+            message: `must be below ${other('healthCheck.intervalSeconds', hc.intervalSeconds)} so a round ends before the next starts`,
+            nearest: String(hc.intervalSeconds - 1),
+          }
+        : {
+            field,
+            value: hc.intervalSeconds,
+            source: src(field),
+            involves,
+            message:
+              `must be above ${other('healthCheck.timeoutSeconds', hc.timeoutSeconds)} so a round ends before the next starts; ` +
+              `to keep ${hc.intervalSeconds}, also set healthCheck.timeoutSeconds to ${Math.max(1, hc.intervalSeconds - 1)} or less`,
+            nearest: String(hc.timeoutSeconds + 1),
+          },
+    );
   }
-  if (c.minHealthyBackends !== undefined && c.minHealthyBackends > c.backendCount) {
+  if (c.minHealthyBackends !== undefined && c.minHealthyBackends > n) {
     problems.push({
       field: 'minHealthyBackends',
       value: c.minHealthyBackends,
-      source: sources.get('minHealthyBackends'),
-      message: `cannot exceed backendCount (${c.backendCount}), or the alarm could never be OK`,
-      nearest: String(c.backendCount),
+      source: src('minHealthyBackends'),
+      involves: ['minHealthyBackends', 'backendCount'],
+      message: `cannot exceed ${other('backendCount', n)}, or the alarm could never be OK`,
+      nearest: String(n),
+    });
+  }
+  if (c.natGateways > c.maxAzs) {
+    const field = blame('natGateways', 'maxAzs');
+    problems.push({
+      field,
+      value: field === 'natGateways' ? c.natGateways : c.maxAzs,
+      source: src(field),
+      involves: ['natGateways', 'maxAzs'],
+      message:
+        field === 'natGateways'
+          ? `cannot exceed ${other('maxAzs', c.maxAzs)}: there is at most one NAT gateway per AZ, and more would silently not be built`
+          : `must be at least ${other('natGateways', c.natGateways)}: there is at most one NAT gateway per AZ`,
+      nearest: field === 'natGateways' ? String(c.maxAzs) : String(c.natGateways),
     });
   }
   if (c.ftps === 'off' && c.ftpsCertificateSecretArn !== undefined) {
     problems.push({
       field: 'ftpsCertificateSecretArn',
       value: c.ftpsCertificateSecretArn,
-      source: sources.get('ftpsCertificateSecretArn'),
+      source: src('ftpsCertificateSecretArn'),
+      involves: ['ftpsCertificateSecretArn', 'ftps'],
       message: 'is set but ftps is off, so no backend would use it; set ftps to required (or optional), or remove it',
+      nearest: 'ftps=required',
+    });
+  }
+  if (c.ftps === 'off' && c.ftpsCertificateNames.length > 0) {
+    problems.push({
+      field: 'ftpsCertificateNames',
+      value: c.ftpsCertificateNames.join(','),
+      source: src('ftpsCertificateNames'),
+      involves: ['ftpsCertificateNames', 'ftps'],
+      message: 'is set but ftps is off, so no certificate is made; set ftps to required (or optional), or remove it',
       nearest: 'ftps=required',
     });
   }
@@ -75,18 +166,51 @@ export function crossFieldProblems(c: Config, sources: SourceMap): ConfigProblem
     problems.push({
       field: 'ftpsCertificateNames',
       value: c.ftpsCertificateNames.join(','),
-      source: sources.get('ftpsCertificateNames'),
+      source: src('ftpsCertificateNames'),
+      involves: ['ftpsCertificateNames', 'ftpsCertificateSecretArn'],
       message: 'names the self-signed certificate, but ftpsCertificateSecretArn brings your own; put the names in your certificate instead',
       nearest: '(unset)',
     });
   }
   if (c.maxSessionsPerIp > c.maxClientsPerBackend) {
+    const field = blame('maxSessionsPerIp', 'maxClientsPerBackend');
     problems.push({
-      field: 'maxSessionsPerIp',
-      value: c.maxSessionsPerIp,
-      source: sources.get('maxSessionsPerIp'),
-      message: `must not exceed maxClientsPerBackend (${c.maxClientsPerBackend})`,
-      nearest: String(c.maxClientsPerBackend),
+      field,
+      value: field === 'maxSessionsPerIp' ? c.maxSessionsPerIp : c.maxClientsPerBackend,
+      source: src(field),
+      involves: ['maxSessionsPerIp', 'maxClientsPerBackend'],
+      message:
+        field === 'maxSessionsPerIp'
+          ? `must not exceed ${other('maxClientsPerBackend', c.maxClientsPerBackend)}`
+          : `must be at least ${other('maxSessionsPerIp', c.maxSessionsPerIp)}`,
+      nearest: field === 'maxSessionsPerIp' ? String(c.maxClientsPerBackend) : String(c.maxSessionsPerIp),
+    });
+  }
+
+  const [family, size] = c.instanceType.split('.');
+  if (!INSTANCE_FAMILIES.includes(family) || !INSTANCE_SIZES.includes(size)) {
+    const f = INSTANCE_FAMILIES.includes(family) ? family : closest(family, INSTANCE_FAMILIES);
+    const s = INSTANCE_SIZES.includes(size) ? size : closest(size, INSTANCE_SIZES);
+    problems.push({
+      field: 'instanceType',
+      value: c.instanceType,
+      source: src('instanceType'),
+      involves: ['instanceType'],
+      message: !INSTANCE_FAMILIES.includes(family)
+        ? `"${family}" is not an EC2 instance family that aws-cdk-lib knows (such as t4g, m7g, c7g)`
+        : `"${size}" is not an EC2 instance size (${INSTANCE_SIZES.slice(0, 8).join(', ')}, ...)`,
+      nearest: f && s ? `${f}.${s}` : undefined,
+    });
+  }
+  const reserved = reservedUserReason(c.initialFtpUser);
+  if (reserved) {
+    problems.push({
+      field: 'initialFtpUser',
+      value: c.initialFtpUser,
+      source: src('initialFtpUser'),
+      involves: ['initialFtpUser'],
+      message: `${reserved}; choose a new name`,
+      nearest: 'ftpuser',
     });
   }
   return problems;

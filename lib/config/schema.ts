@@ -13,7 +13,7 @@ const cidrV4 = z
 const secretArn = z
   .string()
   .regex(
-    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+    /^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
     'must be the complete ARN of a Secrets Manager secret, ending in its 6-character suffix (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)',
   );
 
@@ -71,7 +71,7 @@ export const ConfigSchema = z.strictObject({
     .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must start with a letter and hold only letters, digits and hyphens (max 64)')
     .default('NlbFtp')
     .describe('CloudFormation stack name; alarm names start with it'),
-  backendCount: z.int().min(1).max(MAX_PASSIVE_PORTS).default(2).describe('Number of vsftpd instances (slots); 2 survives the loss of one'),
+  backendCount: z.int().min(1).max(MAX_PASSIVE_PORTS).default(2).describe('Number of FTP server instances (slots); 2 survives the loss of one. With r it must fit the two budgets (at most 24)'),
   passivePortsPerBackend: z
     .int()
     .min(1)
@@ -88,7 +88,7 @@ export const ConfigSchema = z.strictObject({
     .string()
     .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small')
     .default('t4g.small')
-    .describe('Graviton burstable: FTP is I/O-bound and t4g.small is the cheapest type with enough memory'),
+    .describe('Graviton burstable: FTP is I/O-bound and t4g.small is the cheapest type with enough memory; any type aws-cdk-lib knows'),
   maxAzs: z.int().min(1).max(6).default(2).describe('Availability zones (one NLB static IP each); 2 survives an AZ outage'),
   natGateways: z
     .int()
@@ -133,7 +133,7 @@ export const ConfigSchema = z.strictObject({
     .string()
     .regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'must be a Linux user name: lower-case letters, digits, _ and -, max 31')
     .default('ftpuser')
-    .describe('User name created in a new users secret (ignored with ftpUsersSecretArn)'),
+    .describe('User name created in a new users secret (ignored with ftpUsersSecretArn); root, system accounts and nlbftp-* are refused'),
   ftps: z
     .enum(['required', 'optional', 'off'])
     .default('required')

@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -56,6 +56,16 @@ export class NlbFtpStack extends Stack {
         },
       },
     });
+
+    if (this.vpc.availabilityZones.length < config.maxAzs) {
+      // Not an error: an environment-agnostic synth (no account and region) sees only 2 AZs, and
+      // some regions have fewer than asked. Say so rather than build fewer silently.
+      Annotations.of(this.vpc).addWarningV2(
+        'nlb-ftp:fewerAzs',
+        `maxAzs=${config.maxAzs} but only ${this.vpc.availabilityZones.length} AZs are available to this synth, so ${this.vpc.availabilityZones.length} are used ` +
+          '(an environment-agnostic synth sees 2: set CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION, or deploy with credentials, to use more)',
+      );
+    }
 
     this.storage = new SharedStorage(this, 'Storage', { vpc: this.vpc, removalPolicy });
     this.secrets = new FtpSecrets(this, 'Secrets', {

@@ -62,12 +62,12 @@ describe('cdk synth from the command line, offline', () => {
     }
   });
 
-  it('refuses -c backendCount=40 with the listener-budget message', async () => {
+  it('refuses -c backendCount=40 with the budget message', async () => {
     const r = await cdkSynth('backendCount=40');
     fs.rmSync(r.out, { recursive: true, force: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('needs 321 NLB listeners');
-    expect(r.stderr).toContain('Use passivePortsPerBackend <= 1 or backendCount <= 6.');
+    expect(r.stderr).toContain('Use backendCount <= 6;');
   });
 
   it('refuses -c backendCount=0 naming backendCount', async () => {
@@ -75,5 +75,31 @@ describe('cdk synth from the command line, offline', () => {
     fs.rmSync(r.out, { recursive: true, force: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('backendCount = 0 (from -c context): must be a whole number from 1 to 49');
+  });
+
+  it.each([
+    [['initialFtpUser=root'], 'initialFtpUser = "root"'],
+    [['backend_count=3'], 'backend_count = 3 (from -c context): is not a setting of nlb-ftp; did you mean backendCount?'],
+    [['natGateways=3', 'maxAzs=2'], 'natGateways = 3 (from -c context): cannot exceed maxAzs (2)'],
+    [['instanceType=t4g.smal'], 'Nearest valid value: t4g.small.'],
+    [['backendCount=25', 'passivePortsPerBackend=1'], 'makes 517 CloudFormation resources'],
+  ])('refuses -c %j with one message, exit 1, no stack trace and nothing in the output directory', async (context, text) => {
+    const r = await cdkSynth(...context);
+    try {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('nlb-ftp: invalid configuration, 1 problem. Nothing was synthesized.');
+      expect(r.stderr).toContain(text);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(fs.readdirSync(r.out)).toEqual([]);
+    } finally {
+      fs.rmSync(r.out, { recursive: true, force: true });
+    }
+  });
+
+  it('warns, and builds 2 AZs, when maxAzs=3 cannot be looked up offline', async () => {
+    const r = await cdkSynth('maxAzs=3', 'natGateways=1');
+    fs.rmSync(r.out, { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toContain('maxAzs=3 but only 2 AZs are available to this synth');
   });
 });

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
-import { renderSyncScript } from '../../lib/backend/user-data';
+import { renderApplyUsersScript, renderSyncScript } from '../../lib/backend/user-data';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 
 const USERS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf';
@@ -125,5 +125,68 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     expect(r.restarts).toEqual(['try-restart vsftpd.service']);
     expect(r.out).not.toContain('PRIVATE KEY');
     expect(r.out).not.toContain(PASSWORD);
+  });
+
+  it('skips reserved names in the users secret with an error, and still applies the others and the health account', () => {
+    const usersFile = file(`secrets/${path.basename(USERS_ARN)}`);
+    const before = fs.readFileSync(usersFile, 'utf8');
+    try {
+      fs.writeFileSync(
+        usersFile,
+        JSON.stringify({ root: 'x1', 'ec2-user': 'x2', 'nlbftp-health': 'x3', 'systemd-network': 'x4', bob: PASSWORD }),
+      );
+      const r = sync(JSON.stringify(B));
+      expect(r.code, r.out).toBe(0);
+      expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`bob\t${PASSWORD}\nnlbftp-health\th-pass\n`);
+      for (const name of ['root', 'ec2-user', 'nlbftp-health', 'systemd-network']) {
+        expect(r.out).toContain(`ERROR: skipping ${name}: the name is reserved`);
+      }
+      expect(r.out).not.toMatch(/x[1-4]/);
+    } finally {
+      fs.writeFileSync(usersFile, before);
+    }
+  });
+});
+
+describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
+  const OTHER = 'nlbt-existing';
+  let dir: string;
+  beforeAll(() => {
+    requireTools(['python3'], { root: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-apply-'));
+    // An account that exists before nlb-ftp (as ec2-user or a package's account would), with an arbitrary UID.
+    spawnSync('userdel', [OTHER]);
+    const made = spawnSync('useradd', ['-M', '-u', '1234', '-s', '/usr/sbin/nologin', OTHER], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+  });
+  afterAll(() => {
+    spawnSync('userdel', [OTHER]);
+    spawnSync('userdel', ['nlbt-newuser']);
+    spawnSync('groupdel', ['nlbt-newuser']);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never gives an existing account it did not create (root, or any other) a password or FTP access', () => {
+    const script = path.join(dir, 'apply.sh');
+    const allow = path.join(dir, 'allow');
+    fs.writeFileSync(script, renderApplyUsersScript({ ftpRoot: path.join(dir, 'root'), allowFile: allow }), { mode: 0o700 });
+    const shadowBefore = fs
+      .readFileSync('/etc/shadow', 'utf8')
+      .split('\n')
+      .filter((l) => /^(root|nlbt-existing):/.test(l));
+    const r = spawnSync('bash', [script], {
+      input: `root\tEvil-Pass-1\n${OTHER}\tEvil-Pass-2\nnlbt-newuser\tGood-Pass-3\n`,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('ERROR: skipping root: an account of that name already exists (UID 0)');
+    expect(r.stderr).toContain(`ERROR: skipping ${OTHER}: an account of that name already exists (UID 1234)`);
+    expect(fs.readFileSync(allow, 'utf8')).toBe('nlbt-newuser\n');
+    const shadowAfter = fs
+      .readFileSync('/etc/shadow', 'utf8')
+      .split('\n')
+      .filter((l) => /^(root|nlbt-existing):/.test(l));
+    expect(shadowAfter).toEqual(shadowBefore);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/Evil-Pass|Good-Pass/);
   });
 });

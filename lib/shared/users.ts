@@ -1,0 +1,64 @@
+/**
+ * FTP user names that are never FTP users: root, the health-check account, and the system
+ * accounts an Amazon Linux 2023 (or Debian) image has. Config refuses them; the backends' user
+ * sync skips them, and also skips any existing account that it did not create itself (a UID
+ * other than the user's stable one), so an account added to the image later is protected too.
+ */
+import { HEALTH_CHECK_USER } from './contract';
+
+export const RESERVED_USER_NAMES: readonly string[] = [
+  'root',
+  HEALTH_CHECK_USER,
+  // Accounts of the AL2023 image and its packages (UID < 1000, plus ec2-user and ssm-user).
+  'bin',
+  'daemon',
+  'adm',
+  'lp',
+  'sync',
+  'shutdown',
+  'halt',
+  'mail',
+  'operator',
+  'games',
+  'ftp',
+  'nobody',
+  'dbus',
+  'tss',
+  'sshd',
+  'chrony',
+  'rpc',
+  'rpcuser',
+  'libstoragemgmt',
+  'ec2-instance-connect',
+  'ec2-user',
+  'ssm-user',
+  'apache',
+  'postfix',
+  'vsftpd',
+  'proftpd',
+  // Debian's (the local sandbox and tests run there).
+  'sys',
+  'man',
+  'news',
+  'uucp',
+  'proxy',
+  'www-data',
+  'backup',
+  'list',
+  'irc',
+  'gnats',
+  '_apt',
+  'messagebus',
+];
+
+/** Prefixes of system accounts created by packages (systemd-resolve, systemd-network...). */
+export const RESERVED_USER_PREFIXES: readonly string[] = ['systemd-', 'nlbftp-'];
+
+/** Why a name may not be an FTP user, or undefined when it may. */
+export function reservedUserReason(name: string): string | undefined {
+  if (name === HEALTH_CHECK_USER) return 'is the health-check account, whose password the stack manages';
+  if (RESERVED_USER_NAMES.includes(name)) return 'is a system account on the backends; FTP users must be new accounts';
+  const prefix = RESERVED_USER_PREFIXES.find((p) => name.startsWith(p));
+  if (prefix) return `starts with "${prefix}", which is reserved for system and nlb-ftp accounts`;
+  return undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * No configuration that validation accepts fails to synthesize: the resource model equals the
+ * real template's count, every N x r pair within the listener budget either synthesizes under
+ * CloudFormation's 500 resources or is refused with a message naming the setting, and so does the
+ * edge of every numeric setting. The README's budget table lists only pairs that synthesize.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { synth } from '../../harness/synth';
+import { type Config, ConfigError, type ConfigInput, parseConfig, settingsDoc } from '../../lib/config';
+import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from '../../lib/config/resource-budget';
+import { NLB_MAX_LISTENERS } from '../../lib/shared/limits';
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf';
+
+/** Resources in the synthesized template, and the AZs it really has (an env-agnostic synth has 2). */
+function measured(input: ConfigInput): { count: number; azs: number } {
+  const s = synth(input);
+  const resources = Object.values(s.json.Resources);
+  const azs = resources.filter((r) => r.Type === 'AWS::EC2::Subnet').length / 2;
+  return { count: resources.length, azs };
+}
+
+/** Parse, or return the problems' fields when refused (anything but a ConfigError fails the test). */
+function tryParse(input: ConfigInput): Config | string[] {
+  try {
+    return parseConfig(input);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => p.field);
+    throw err;
+  }
+}
+
+describe('the resource model', () => {
+  const variants: ConfigInput[] = [
+    {},
+    { ftps: 'off' },
+    { ftpsCertificateSecretArn: ARN },
+    { healthCheck: { enabled: false } },
+    { maxAzs: 1 },
+    { natGateways: 2 },
+    { alarmEmail: 'ops@example.com' },
+    { ftpUsersSecretArn: ARN },
+  ];
+  it.each(variants)('counts exactly what %j synthesizes, at N = 1 and 3, r = 1 and 3', (v) => {
+    for (const [n, r] of [
+      [1, 1],
+      [3, 1],
+      [1, 3],
+      [3, 3],
+    ]) {
+      const input = { ...v, backendCount: n, passivePortsPerBackend: r };
+      const { count, azs } = measured(input);
+      expect(stackResources(parseConfig(input), azs), JSON.stringify(input)).toBe(count);
+    }
+  });
+});
+
+describe('every N x r within the listener budget synthesizes or is refused cleanly', () => {
+  const pairs: Array<[number, number]> = [];
+  for (let n = 1; n < NLB_MAX_LISTENERS; n++) for (let r = 1; 1 + n * r <= NLB_MAX_LISTENERS; r++) pairs.push([n, r]);
+
+  it(`walks all ${pairs.length} pairs`, () => {
+    let accepted = 0;
+    for (const [n, r] of pairs) {
+      const input = { backendCount: n, passivePortsPerBackend: r };
+      const parsed = tryParse(input);
+      if (Array.isArray(parsed)) {
+        expect(parsed, `${n}x${r}`).toEqual([expect.stringMatching(/^(backendCount|passivePortsPerBackend)$/)]);
+        continue;
+      }
+      accepted++;
+      const { count } = measured(input);
+      expect(count, `${n}x${r}`).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    }
+    console.log(`${accepted} of ${pairs.length} N x r pairs accepted, each synthesized under ${CFN_MAX_RESOURCES} resources`);
+    expect(accepted).toBeGreaterThan(100);
+  }, 300_000);
+
+  it('the largest deployable N at r = 1 is 24, and at N = 1 the largest r is 49', () => {
+    const c = parseConfig({});
+    expect(largestBackendCount(c, 1)).toBe(24);
+    expect(largestPortsPerBackend(c, 1)).toBe(49);
+    expect(measured({ backendCount: 24, passivePortsPerBackend: 1 }).count).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    expect(measured({ backendCount: 1, passivePortsPerBackend: 49 }).count).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    expect(tryParse({ backendCount: 25, passivePortsPerBackend: 1 })).toEqual(['backendCount']);
+  });
+});
+
+describe('the edges of every numeric setting synthesize or are refused cleanly', () => {
+  const numeric = settingsDoc().filter((d) => /^\d+ to \d+$/.test(d.allowed));
+  it.each(numeric.map((d) => [d.key, d.allowed]))('%s (%s)', (key, allowed) => {
+    const [min, max] = allowed.split(' to ').map(Number);
+    for (const value of [min, max]) {
+      const keys = key.split('.');
+      const input = (keys.length === 1 ? { [key]: value } : { [keys[0]]: { [keys[1]]: value } }) as ConfigInput;
+      const parsed = tryParse(input);
+      if (Array.isArray(parsed)) {
+        expect(parsed.length, `${key}=${value}`).toBeGreaterThan(0);
+      } else {
+        expect(measured(input).count, `${key}=${value}`).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+      }
+    }
+  });
+});
+
+describe('README', () => {
+  it('lists in its budget table only N x r that synthesize, each with the largest r that does', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### The two budgets'), readme.indexOf('### Why the control connection'));
+    const rows = [...section.matchAll(/^\| (\d+) \| (\d+)[^|]*\| (\d+) \|/gm)].map((m) => m.slice(1, 4).map(Number));
+    expect(rows.length).toBeGreaterThan(5);
+    const c = parseConfig({});
+    for (const [n, r, used] of rows) {
+      expect(largestPortsPerBackend(c, n), `N=${n}`).toBe(r);
+      expect(used).toBe(n * r);
+      expect(measured({ backendCount: n, passivePortsPerBackend: r }).count).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    }
+  });
+});
