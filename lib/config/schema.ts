@@ -71,7 +71,12 @@ export const ConfigSchema = z.strictObject({
     .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must start with a letter and hold only letters, digits and hyphens (max 64)')
     .default('NlbFtp')
     .describe('CloudFormation stack name; alarm names start with it'),
-  backendCount: z.int().min(1).max(MAX_PASSIVE_PORTS).default(2).describe('Number of FTP server instances (slots); 2 survives the loss of one. With r it must fit the two budgets (at most 24)'),
+  backendCount: z
+    .int()
+    .min(1)
+    .max(MAX_PASSIVE_PORTS)
+    .default(2)
+    .describe('Number of FTP server instances (slots); 2 survives the loss of one. With r it must fit the two budgets (at most 24)'),
   passivePortsPerBackend: z
     .int()
     .min(1)
