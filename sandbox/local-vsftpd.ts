@@ -4,22 +4,14 @@
  *
  * Needs root (vsftpd binds port 21 and switches users) and Debian's vsftpd package.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderApplyUsersScript } from '../lib/backend/user-data';
-import {
-  renderOpenSslConf,
-  renderPamService,
-  renderVsftpdConf,
-  type VsftpdPaths,
-  type VsftpdSlotSettings,
-} from '../lib/backend/vsftpd-conf';
+import { renderOpenSslConf, renderVsftpdConf, type VsftpdPaths } from '../lib/backend/vsftpd-conf';
+import { LocalFtpServer, type LocalServerOptions } from './local-server';
 
-/** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
-export const LOCAL_PREFIX = 'nlbftp';
+export { killByPattern, LOCAL_PREFIX, portOpen } from './local-server';
 
 /** Local FTP accounts made with the project's own apply-users script, and removed on dispose. */
 export class LocalUsers {
@@ -75,22 +67,7 @@ export function removeUser(name: string): void {
   }
 }
 
-export interface LocalVsftpdOptions extends Omit<VsftpdSlotSettings, 'paths' | 'listenAddress'> {
-  /**
-   * The config text to run, given the local paths (e.g. the deployed vsftpd.conf from the
-   * template with only addresses and paths substituted). Default: render from these settings.
-   */
-  readonly confText?: (paths: VsftpdPaths) => string;
-  /** Loopback or namespace address to bind port 21 to. */
-  readonly listenAddress: string;
-  /** The PAM allow-list (from LocalUsers). */
-  readonly allowFile: string;
-  /** Run inside this network namespace (`ip netns exec`). */
-  readonly netns?: string;
-  /** A unique tag for the PAM service file; defaults to the slot and pid. */
-  readonly tag?: string;
-  /** PEM certificate and key files, for FTPS. */
-  readonly tlsFiles?: { readonly certFile: string; readonly keyFile: string };
+export interface LocalVsftpdOptions extends LocalServerOptions<VsftpdPaths> {
   /**
    * OpenSSL settings for the process (OPENSSL_CONF), as the EC2 unit sets them. Default with FTPS:
    * `renderOpenSslConf(ftps)`, the same text the boot script writes.
@@ -99,53 +76,27 @@ export interface LocalVsftpdOptions extends Omit<VsftpdSlotSettings, 'paths' | '
 }
 
 /** One vsftpd process with a rendered config. */
-export class LocalVsftpd {
-  readonly dir: string;
-  readonly confPath: string;
-  readonly pamService: string;
-  private proc?: ChildProcess;
-  private stderr = '';
-
-  constructor(readonly opts: LocalVsftpdOptions) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${LOCAL_PREFIX}-vsftpd-${opts.slot}-`));
-    fs.chmodSync(this.dir, 0o755);
-    const emptyDir = path.join(this.dir, 'empty');
-    fs.mkdirSync(emptyDir, { mode: 0o755 });
-    // PAM looks service files up by lower-cased name; a mixed-case file would silently fall back
-    // to /etc/pam.d/other.
-    this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`.toLowerCase();
-    this.confPath = path.join(this.dir, 'vsftpd.conf');
-    try {
-      // Render first: a config the renderer refuses must leave nothing behind.
-      fs.writeFileSync(this.confPath, this.render());
-    } catch (err) {
-      fs.rmSync(this.dir, { recursive: true, force: true });
-      throw err;
-    }
-    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(opts.allowFile));
+export class LocalVsftpd extends LocalFtpServer<VsftpdPaths> {
+  constructor(override readonly opts: LocalVsftpdOptions) {
+    super('vsftpd', opts);
+    fs.mkdirSync(path.join(this.dir, 'empty'), { mode: 0o755 });
+    this.writeConfig();
   }
 
-  /** The config exactly as the renderer produced it, with only paths and addresses substituted. */
-  render(): string {
-    const paths: VsftpdPaths = {
+  protected paths(): VsftpdPaths {
+    return {
       secureChrootDir: path.join(this.dir, 'empty'),
       pamServiceName: this.pamService,
       logFile: path.join(this.dir, 'vsftpd.log'),
       ...this.opts.tlsFiles,
     };
-    return this.opts.confText ? this.opts.confText(paths) : renderVsftpdConf({ ...this.opts, paths });
   }
 
-  /**
-   * Point this backend's PAM service at another allow-list. PAM reads the service file at every
-   * login, so an empty list breaks logins on this backend at once while TCP stays up.
-   */
-  setAllowFile(allowFile: string): void {
-    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(allowFile));
+  protected renderDefault(paths: VsftpdPaths): string {
+    return renderVsftpdConf({ ...this.opts, paths });
   }
 
-  async start(timeoutMs = 5000): Promise<void> {
-    const cmd = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns, 'vsftpd', this.confPath] : ['vsftpd', this.confPath];
+  protected command(): { argv: string[]; env: NodeJS.ProcessEnv } {
     const openSsl =
       this.opts.openSslConf ?? (this.opts.ftps && this.opts.ftps.mode !== 'off' ? renderOpenSslConf(this.opts.ftps) : undefined);
     let env = process.env;
@@ -154,82 +105,6 @@ export class LocalVsftpd {
       fs.writeFileSync(file, openSsl);
       env = { ...process.env, OPENSSL_CONF: file };
     }
-    const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.proc = proc;
-    proc.stdout?.on('data', (d) => {
-      this.stderr += d;
-    });
-    proc.stderr?.on('data', (d) => {
-      this.stderr += d;
-    });
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) {
-        throw new Error(`vsftpd (slot ${this.opts.slot}) exited with ${proc.exitCode}: ${this.stderr.trim()}`);
-      }
-      if (this.opts.netns ? nsPortOpen(this.opts.netns, this.opts.listenAddress, 21) : await portOpen(this.opts.listenAddress, 21)) {
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`vsftpd (slot ${this.opts.slot}) did not listen on ${this.opts.listenAddress}:21 within ${timeoutMs} ms`);
-  }
-
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
-  /** Stop vsftpd and its session processes. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    this.proc = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-    proc.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    // Sessions are forked children that outlive the listener; end those that use this config.
-    killByPattern(this.confPath);
-  }
-
-  /** Stop, and remove the PAM file and the temp dir. */
-  async dispose(): Promise<void> {
-    await this.stop();
-    fs.rmSync(path.join('/etc/pam.d', this.pamService), { force: true });
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-export function killByPattern(pattern: string): void {
-  try {
-    execFileSync('pkill', ['-KILL', '-f', pattern], { stdio: 'ignore' });
-  } catch {
-    /* nothing matched */
-  }
-}
-
-export function portOpen(host: string, port: number, timeoutMs = 300): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
-function nsPortOpen(ns: string, host: string, port: number): boolean {
-  try {
-    execFileSync('ip', ['netns', 'exec', ns, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { stdio: 'ignore', timeout: 2000 });
-    return true;
-  } catch {
-    return false;
+    return { argv: ['vsftpd', this.confPath], env };
   }
 }

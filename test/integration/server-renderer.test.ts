@@ -1,7 +1,8 @@
 /**
- * The rendered vsftpd.conf runs on Debian's real vsftpd: it parses, logins work through the
- * project's own PAM service and apply-users script, and passive mode answers inside the slot's
- * own range. Only the listen address and paths are substituted.
+ * The rendered vsftpd.conf and proftpd.conf run on Debian's real vsftpd and ProFTPD: each parses,
+ * logins work through the project's own PAM service and apply-users script, passive mode answers
+ * inside the slot's own range, users are jailed and active mode is refused. Only the listen
+ * address and paths are substituted.
  */
 
 import * as fs from 'node:fs';
@@ -13,21 +14,25 @@ import { requireTools } from '../../harness/prerequisites';
 import { slotFromBanner } from '../../lib/shared/names';
 
 import { slotPorts } from '../../lib/shared/port-plan';
-import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { missingProftpd } from '../../sandbox/local-proftpd';
+import { type AnyLocalServer, createLocalServer, FTP_SERVERS } from '../../sandbox/local-servers';
+import { LocalUsers } from '../../sandbox/local-vsftpd';
 
 const USER = 'nlbftprend';
 const PASS = 'Rend3rer-Test-Pass';
 const SLOTS = [0, 1, 4];
 
-describe('rendered vsftpd.conf on Debian vsftpd', () => {
+describe.each(FTP_SERVERS)('rendered config on Debian %s', (kind) => {
   let root: string;
   let users: LocalUsers;
   let otherRoot: string;
   let outsider: LocalUsers;
-  const servers = new Map<number, LocalVsftpd>();
+  const servers = new Map<number, AnyLocalServer>();
 
   beforeAll(async () => {
     requireTools(['vsftpd', 'curl']);
+    const noProftpd = kind === 'proftpd' && missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-rend-'));
     users = new LocalUsers(root, { [USER]: PASS });
     users.apply();
@@ -39,7 +44,8 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
     for (const slot of SLOTS) {
       const ports = slotPorts(slot, { passivePortsPerBackend: 4, passivePortStart: 40000 });
       const addr = `127.18.0.${10 + slot}`;
-      const v = new LocalVsftpd({
+      const v = createLocalServer(kind, {
+        ftpRoot: root,
         slot,
         listenAddress: addr,
         pasvAddress: addr,
@@ -103,7 +109,8 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
     expect(outsiderLogin.stderr).toMatch(/530|Access denied/);
     const active = await run('curl', ['-sS', '-v', '-P', '-', '-u', `${USER}:${PASS}`, addr]);
     expect(active.code).not.toBe(0);
-    expect(active.stderr).toMatch(/500 Illegal (PORT|EPRT) command|PORT command failed|EPRT/);
+    // vsftpd (port_enable=NO): 550 Permission denied; ProFTPD (<Limit PORT EPRT> DenyAll): 501 PORT: Operation not permitted.
+    expect(active.stderr).toMatch(kind === 'vsftpd' ? /< 550 Permission denied/ : /< 501 (PORT|EPRT): Operation not permitted/);
   });
 
   it('keeps the user inside the jail', async () => {
@@ -112,5 +119,87 @@ describe('rendered vsftpd.conf on Debian vsftpd', () => {
     const top = await run('curl', ['-sS', '-l', '-u', `${USER}:${PASS}`, 'ftp://127.18.0.10/%2F']);
     expect(top.code, top.stderr).toBe(0);
     expect(top.stdout.trim().split(/\r?\n/)).toEqual(['files']);
+  });
+});
+
+const SIZE = 32 * 1024 * 1024;
+
+describe('ProFTPD shares its passive ports between transfers (vsftpd does not)', () => {
+  it.each(FTP_SERVERS)('%s: with 2 passive ports, 4 downloads held open at once plus a listing', async (kind) => {
+    requireTools(['vsftpd', 'curl']);
+    const noProftpd = kind === 'proftpd' && missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
+    // Each server its own address: nothing of one run can answer for the other.
+    const addr = kind === 'vsftpd' ? '127.18.1.10' : '127.18.1.11';
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-share-'));
+    const users = new LocalUsers(root, { nlbftpshare: PASS });
+    let server: AnyLocalServer | undefined;
+    try {
+      users.apply();
+      const big = path.join(root, 'users', 'nlbftpshare', 'files', 'big.bin');
+      fs.writeFileSync(big, Buffer.alloc(SIZE, 7));
+      server = createLocalServer(kind, {
+        ftpRoot: root,
+        slot: 0,
+        listenAddress: addr,
+        pasvAddress: addr,
+        pasvMinPort: 41000,
+        pasvMaxPort: 41001,
+        maxClients: 50,
+        maxPerIp: 50,
+        allowFile: users.allowFile,
+      });
+      await server.start();
+      // Each download reads at 4 MB/s, so all four hold a data connection for ~8 s at the same time;
+      // 32 MB is far more than loopback's socket buffers, so the server cannot finish early.
+      const downloads = Array.from({ length: 4 }, () =>
+        run(
+          'curl',
+          [
+            '-sS',
+            '-v',
+            '--max-time',
+            '40',
+            '--limit-rate',
+            '4M',
+            '-u',
+            `nlbftpshare:${PASS}`,
+            `ftp://${addr}/big.bin`,
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{size_download}',
+          ],
+          { timeoutMs: 45_000 },
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      const listing = await run('curl', ['-sS', '--max-time', '10', '-u', `nlbftpshare:${PASS}`, `ftp://${addr}/`]);
+      const done = await Promise.all(downloads);
+      const complete = done.filter((d) => d.code === 0 && d.stdout === String(SIZE)).length;
+      if (kind === 'proftpd') {
+        expect(
+          complete,
+          done
+            .map(
+              (d) =>
+                `${d.code} ${d.stdout} ${d.stderr
+                  .split('\n')
+                  .filter((l) => /^[<*] /.test(l))
+                  .slice(-4)
+                  .join(' | ')}`,
+            )
+            .join('\n'),
+        ).toBe(4);
+        expect(listing.code, listing.stderr).toBe(0);
+      } else {
+        // One transfer per port: at most 2 of the 5 data connections can be open at once.
+        expect(complete + (listing.code === 0 ? 1 : 0)).toBeLessThanOrEqual(3);
+      }
+    } finally {
+      await server?.dispose();
+      users.dispose();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

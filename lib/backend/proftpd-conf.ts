@@ -1,0 +1,179 @@
+/**
+ * Renders proftpd.conf for one backend slot: the same contract as vsftpd.conf (passive range,
+ * public address, client-IP check, jail, no anonymous login, limits, banner, FTPS), in ProFTPD's
+ * words. Pure; no aws-cdk-lib import.
+ *
+ * Why ProFTPD at all: it closes a passive port's listening socket as soon as it accepts the data
+ * connection (src/data.c), so one port serves many transfers at once; vsftpd keeps it until the
+ * transfer ends, so a port carries one transfer at a time (measured; see bench/RESULTS.md).
+ *
+ * The same output runs on Ubuntu's ProFTPD (EC2) and on Debian's (tests, local sandbox); only
+ * paths and the listen address differ, through `paths` and `listenAddress`.
+ */
+import { CONTROL_PORT } from '../shared/contract';
+import type { FtpsSettings } from '../shared/ftps';
+import { bannerFor } from '../shared/names';
+import { FTPS_CIPHERS } from './vsftpd-conf';
+
+/** Filesystem locations; the defaults are those of the EC2 backends (Ubuntu). */
+export interface ProftpdPaths {
+  /** PAM service name, i.e. the file under /etc/pam.d (the allow-list of FTP users). */
+  readonly pamServiceName: string;
+  /** Where each user's jail is: `<usersRoot>/<user>` (root-owned), with the writable `files/` inside. */
+  readonly usersRoot: string;
+  /** Transfer log (never contains passwords). */
+  readonly transferLog: string;
+  /** Server log (start-up, errors; never passwords). */
+  readonly systemLog: string;
+  readonly pidFile: string;
+  readonly scoreboardFile: string;
+  /** Where the DSO modules are (mod_tls); unset: the build's own directory. */
+  readonly modulePath?: string;
+  /** The unprivileged account the server runs as between sessions. */
+  readonly user: string;
+  readonly group: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+export const EC2_PROFTPD_PATHS: ProftpdPaths = {
+  pamServiceName: 'nlb-ftp',
+  usersRoot: '/srv/ftp/users',
+  transferLog: '/var/log/proftpd/xferlog',
+  systemLog: '/var/log/proftpd/proftpd.log',
+  pidFile: '/run/proftpd.pid',
+  scoreboardFile: '/run/proftpd.scoreboard',
+  user: 'proftpd',
+  group: 'nogroup',
+  certFile: '/etc/proftpd/nlb-ftp.crt',
+  keyFile: '/etc/proftpd/nlb-ftp.key',
+};
+
+export interface ProftpdSlotSettings {
+  readonly slot: number;
+  /** IPv4 put in PASV (227) replies: the NLB's static IP in this backend's AZ. EPSV does not use it. */
+  readonly pasvAddress: string;
+  readonly pasvMinPort: number;
+  readonly pasvMaxPort: number;
+  /** Sessions at once on this backend (MaxInstances). */
+  readonly maxClients: number;
+  /** Sessions at once from one client address (MaxClientsPerHost). */
+  readonly maxPerIp: number;
+  /** Address to bind port 21 to; unset binds all addresses (EC2). */
+  readonly listenAddress?: string;
+  readonly paths?: ProftpdPaths;
+  /** Unset or mode `off`: plain FTP. */
+  readonly ftps?: FtpsSettings;
+}
+
+function quote(v: string): string {
+  if (/["\n\\]/.test(v)) throw new Error(`cannot quote ${JSON.stringify(v)} for proftpd.conf`);
+  return `"${v}"`;
+}
+
+function ftpsBlock(ftps: FtpsSettings | undefined, paths: ProftpdPaths): string[] {
+  if (!ftps || ftps.mode === 'off') return ['# plain FTP only: passwords travel in clear text', 'TLSEngine off'];
+  if (!paths.certFile || !paths.keyFile) throw new Error('FTPS needs certFile and keyFile paths');
+  return [
+    `# FTPS ${ftps.mode}: explicit AUTH TLS on port 21`,
+    'TLSEngine on',
+    // on = control and data connections must be protected (vsftpd's force_local_logins_ssl and force_local_data_ssl).
+    `TLSRequired ${ftps.mode === 'required' ? 'on' : 'off'}`,
+    `TLSProtocol TLSv1.2${ftps.maxTlsVersion === '1.3' ? ' TLSv1.3' : ''}`,
+    '# TLS 1.2+ only: ECDHE with AEAD ciphers',
+    `TLSCipherSuite ${FTPS_CIPHERS}`,
+    `TLSRSACertificateFile ${paths.certFile}`,
+    `TLSRSACertificateKeyFile ${paths.keyFile}`,
+    'TLSVerifyClient off',
+    'TLSRenegotiate none',
+    // mod_tls requires data connections to resume the control connection's TLS session unless told
+    // otherwise: vsftpd's require_ssl_reuse, the same safety and the same 522 for clients without it.
+    ...(ftps.requireSslReuse ? [] : ['TLSOptions NoSessionReuseRequired']),
+  ];
+}
+
+export function renderProftpdConf(s: ProftpdSlotSettings): string {
+  const paths = s.paths ?? EC2_PROFTPD_PATHS;
+  if (!/^[a-z0-9._-]+$/.test(paths.pamServiceName)) {
+    // PAM lower-cases service names when it looks for /etc/pam.d/NAME; anything else silently
+    // falls back to /etc/pam.d/other, bypassing the FTP user allow-list.
+    throw new Error(`pamServiceName ${JSON.stringify(paths.pamServiceName)} must be lower-case letters, digits, '.', '_' or '-'`);
+  }
+  if (s.pasvMinPort >= s.pasvMaxPort) {
+    // ProFTPD refuses PassivePorts with min = max; a 1-port range is given as two ports, and the
+    // second belongs to the next slot, so r = 1 cannot be expressed. Config validation says so.
+    throw new Error(`ProFTPD needs at least 2 passive ports per backend (PassivePorts ${s.pasvMinPort} ${s.pasvMaxPort})`);
+  }
+  const ftpsOn = s.ftps !== undefined && s.ftps.mode !== 'off';
+  const lines = [
+    `# proftpd.conf for nlb-ftp backend slot ${s.slot}. Generated by nlb-ftp; edits are lost on redeploy.`,
+    '<IfModule mod_dso.c>',
+    ...(paths.modulePath ? [`  ModulePath ${paths.modulePath}`] : []),
+    ...(ftpsOn ? ['  LoadModule mod_tls.c'] : []),
+    '</IfModule>',
+    // Standalone and IPv4; systemd (EC2) or the sandbox supervises the process.
+    'ServerType standalone',
+    `ServerName ${quote(`nlb-ftp backend slot ${s.slot}`)}`,
+    `ServerIdent on ${quote(bannerFor(s.slot))}`,
+    'DefaultServer on',
+    `Port ${CONTROL_PORT}`,
+    ...(s.listenAddress ? [`DefaultAddress ${s.listenAddress}`, 'SocketBindTight on'] : []),
+    'UseIPv6 off',
+    // No DNS or ident lookups: a slow resolver must never delay a login.
+    'UseReverseDNS off',
+    '<IfModule mod_ident.c>',
+    '  IdentLookups off',
+    '</IfModule>',
+    `User ${paths.user}`,
+    `Group ${paths.group}`,
+    `PidFile ${paths.pidFile}`,
+    `ScoreboardFile ${paths.scoreboardFile}`,
+    'WtmpLog off',
+    // Users: only named local accounts (from Secrets Manager) on the PAM allow-list; no anonymous
+    // login (there is no <Anonymous> section), each user jailed in its own directory.
+    'AuthPAM on',
+    `AuthPAMConfig ${paths.pamServiceName}`,
+    'AuthOrder mod_auth_pam.c* mod_auth_unix.c',
+    'RequireValidShell off',
+    'UseFtpUsers off',
+    '# every user is jailed: the root-owned <usersRoot>/<user>; the session starts in its writable files/',
+    `DefaultRoot ${paths.usersRoot}/%u`,
+    'Umask 027',
+    'AllowOverwrite on',
+    'ListOptions "" maxdepth 1',
+    // Listings show no local user or group names (vsftpd's hide_ids).
+    'DirFakeUser on ftp',
+    'DirFakeGroup on ftp',
+    // Password guessing: ProFTPD's mod_delay evens out login timing; drop the session after 3 failures.
+    'MaxLoginAttempts 3',
+    // Active mode cannot pass an NLB (the backend would connect out to the client); refuse PORT/EPRT.
+    '# active mode cannot work through an NLB',
+    '<Limit PORT EPRT>',
+    '  DenyAll',
+    '</Limit>',
+    // Passive mode: this slot's own range, advertised at the NLB's public address. ProFTPD frees a
+    // passive port once the data connection is accepted, so the range is shared by all transfers.
+    `PassivePorts ${s.pasvMinPort} ${s.pasvMaxPort}`,
+    "# the NLB's static IP in this backend's AZ",
+    `MasqueradeAddress ${s.pasvAddress}`,
+    // The data connection must come from the control connection's IP. The NLB preserves client IPs
+    // for instance targets, so this check holds and stops data-connection theft.
+    '# data connections must come from the client of the control connection',
+    'AllowForeignAddress off',
+    `MaxInstances ${s.maxClients}`,
+    `MaxClientsPerHost ${s.maxPerIp}`,
+    'TimeoutLogin 60',
+    'TimeoutIdle 300',
+    'TimeoutNoTransfer 300',
+    'TimeoutStalled 300',
+    // Keepalive probes keep an idle control connection open through the NLB (sysctls set the timing).
+    'SocketOptions keepalive on',
+    // Logging: transfers and server events only; never commands (they could hold sensitive paths).
+    `TransferLog ${paths.transferLog}`,
+    `SystemLog ${paths.systemLog}`,
+    '<IfModule mod_tls.c>',
+    ...ftpsBlock(s.ftps, paths).map((l) => `  ${l}`),
+    '</IfModule>',
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,69 @@
+/**
+ * Runs Debian's real ProFTPD with the project's own renderer, on this machine. On Debian,
+ * proftpd-core conflicts with vsftpd (both provide ftp-server), so `.ci/run` unpacks it privately
+ * under PROFTPD_PREFIX; a system-wide install (/usr/sbin/proftpd) works too.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ProftpdPaths, renderProftpdConf } from '../lib/backend/proftpd-conf';
+import { LocalFtpServer, type LocalServerOptions } from './local-server';
+
+/** Where `.ci/run` unpacks proftpd-core and proftpd-mod-crypto (`dpkg -x`). */
+export const PROFTPD_PREFIX = process.env.NLBFTP_PROFTPD_PREFIX ?? '/opt/nlbftp-proftpd';
+
+/** The ProFTPD binary and its module directory, or undefined when neither install is there. */
+export function proftpdInstall(): { readonly binary: string; readonly modulePath: string } | undefined {
+  for (const prefix of [PROFTPD_PREFIX, '/']) {
+    const binary = path.join(prefix, 'usr/sbin/proftpd');
+    const modulePath = path.join(prefix, 'usr/lib/proftpd');
+    if (fs.existsSync(binary) && fs.existsSync(path.join(modulePath, 'mod_tls.so'))) return { binary, modulePath };
+  }
+  return undefined;
+}
+
+/** One sentence saying how to get ProFTPD, or undefined when it is there. */
+export function missingProftpd(): string | undefined {
+  return proftpdInstall()
+    ? undefined
+    : `Missing ProFTPD: run \`bash .ci/install-proftpd\` (it unpacks Debian's proftpd-core and proftpd-mod-crypto into ${PROFTPD_PREFIX}, beside vsftpd).`;
+}
+
+/** One ProFTPD process with a rendered config. */
+export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
+  private readonly install: { readonly binary: string; readonly modulePath: string };
+
+  constructor(override readonly opts: LocalServerOptions<ProftpdPaths> & { readonly usersRoot: string }) {
+    super('proftpd', opts);
+    const install = proftpdInstall();
+    if (!install) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw new Error(missingProftpd());
+    }
+    this.install = install;
+    this.writeConfig();
+  }
+
+  protected paths(): ProftpdPaths {
+    return {
+      pamServiceName: this.pamService,
+      usersRoot: this.opts.usersRoot,
+      transferLog: path.join(this.dir, 'xferlog'),
+      systemLog: path.join(this.dir, 'proftpd.log'),
+      pidFile: path.join(this.dir, 'proftpd.pid'),
+      scoreboardFile: path.join(this.dir, 'proftpd.scoreboard'),
+      modulePath: this.install.modulePath,
+      user: 'nobody',
+      group: 'nogroup',
+      ...this.opts.tlsFiles,
+    };
+  }
+
+  protected renderDefault(paths: ProftpdPaths): string {
+    return renderProftpdConf({ ...this.opts, paths });
+  }
+
+  protected command(): { argv: string[]; env: NodeJS.ProcessEnv } {
+    // -n: stay in the foreground, as systemd runs it on EC2.
+    return { argv: [this.install.binary, '-n', '-c', this.confPath], env: process.env };
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * A real FTP server (Debian's vsftpd or ProFTPD) run on this machine with the project's own
+ * renderer, for the tests, the benchmarks and the local sandbox. Only paths and addresses differ
+ * from what EC2 runs. Needs root (port 21, user switching).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { renderPamService } from '../lib/backend/vsftpd-conf';
+import { CONTROL_PORT } from '../lib/shared/contract';
+import type { FtpsSettings } from '../lib/shared/ftps';
+
+/** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
+export const LOCAL_PREFIX = 'nlbftp';
+
+export type FtpServerKind = 'vsftpd' | 'proftpd';
+
+export interface LocalServerOptions<P> {
+  readonly slot: number;
+  /** IPv4 in PASV replies (the NLB's address in the sandbox). */
+  readonly pasvAddress: string;
+  readonly pasvMinPort: number;
+  readonly pasvMaxPort: number;
+  readonly maxClients: number;
+  readonly maxPerIp: number;
+  readonly ftps?: FtpsSettings;
+  /**
+   * The config text to run, given the local paths (e.g. the deployed config from the template with
+   * only addresses and paths substituted). Default: render from these settings.
+   */
+  readonly confText?: (paths: P) => string;
+  /** Loopback or namespace address to bind port 21 to. */
+  readonly listenAddress: string;
+  /** The PAM allow-list (from LocalUsers). */
+  readonly allowFile: string;
+  /** Run inside this network namespace (`ip netns exec`). */
+  readonly netns?: string;
+  /** A unique tag for the PAM service file; defaults to the slot and pid. */
+  readonly tag?: string;
+  /** PEM certificate and key files, for FTPS. */
+  readonly tlsFiles?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** One FTP server process: its temp dir, config file and PAM service; start, stop, dispose. */
+export abstract class LocalFtpServer<P> {
+  readonly dir: string;
+  readonly confPath: string;
+  readonly pamService: string;
+  private proc?: ChildProcess;
+  private output = '';
+
+  constructor(
+    readonly kind: FtpServerKind,
+    readonly opts: LocalServerOptions<P>,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${LOCAL_PREFIX}-${kind}-${opts.slot}-`));
+    fs.chmodSync(this.dir, 0o755);
+    // PAM looks service files up by lower-cased name; a mixed-case file would silently fall back
+    // to /etc/pam.d/other.
+    this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`.toLowerCase();
+    this.confPath = path.join(this.dir, `${kind}.conf`);
+  }
+
+  /** The local paths substituted into the config. */
+  protected abstract paths(): P;
+  protected abstract renderDefault(paths: P): string;
+  /** The program and environment that run this server in the foreground. */
+  protected abstract command(): { argv: string[]; env: NodeJS.ProcessEnv };
+
+  /** Subclasses call this once their own files exist. A config the renderer refuses leaves nothing behind. */
+  protected writeConfig(): void {
+    try {
+      fs.writeFileSync(this.confPath, this.render());
+    } catch (err) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(this.opts.allowFile));
+  }
+
+  /** The config exactly as the renderer produced it, with only paths and addresses substituted. */
+  render(): string {
+    const paths = this.paths();
+    return this.opts.confText ? this.opts.confText(paths) : this.renderDefault(paths);
+  }
+
+  /**
+   * Point this backend's PAM service at another allow-list. PAM reads the service file at every
+   * login, so an empty list breaks logins on this backend at once while TCP stays up.
+   */
+  setAllowFile(allowFile: string): void {
+    fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(allowFile));
+  }
+
+  async start(timeoutMs = 5000): Promise<void> {
+    const { argv, env } = this.command();
+    const cmd = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns, ...argv] : argv;
+    // Its own process group, so stop() also ends the session processes it forked.
+    const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+    this.proc = proc;
+    proc.stdout?.on('data', (d) => {
+      this.output += d;
+    });
+    proc.stderr?.on('data', (d) => {
+      this.output += d;
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) {
+        throw new Error(`${this.kind} (slot ${this.opts.slot}) exited with ${proc.exitCode}: ${this.output.trim()}`);
+      }
+      const open = this.opts.netns
+        ? nsPortOpen(this.opts.netns, this.opts.listenAddress, CONTROL_PORT)
+        : await portOpen(this.opts.listenAddress, CONTROL_PORT);
+      if (open) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(
+      `${this.kind} (slot ${this.opts.slot}) did not listen on ${this.opts.listenAddress}:${CONTROL_PORT} within ${timeoutMs} ms`,
+    );
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Stop the server and its session processes. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const pgid = proc.pid;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    // Sessions are forked children that outlive the listener: end the whole process group, and
+    // (vsftpd's helpers keep the config path in their command line) anything naming the config.
+    if (pgid !== undefined) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        /* group already empty */
+      }
+    }
+    killByPattern(this.confPath);
+  }
+
+  /** Stop, and remove the PAM file and the temp dir. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    fs.rmSync(path.join('/etc/pam.d', this.pamService), { force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function killByPattern(pattern: string): void {
+  try {
+    execFileSync('pkill', ['-KILL', '-f', pattern], { stdio: 'ignore' });
+  } catch {
+    /* nothing matched */
+  }
+}
+
+export function portOpen(host: string, port: number, timeoutMs = 300): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function nsPortOpen(ns: string, host: string, port: number): boolean {
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { stdio: 'ignore', timeout: 2000 });
+    return true;
+  } catch {
+    return false;
+  }
+}

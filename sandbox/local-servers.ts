@@ -1,0 +1,28 @@
+/** Either FTP server, by name: the tests, the benchmarks and the sandbox run both through this. */
+import * as path from 'node:path';
+import { LocalProftpd } from './local-proftpd';
+import type { FtpServerKind, LocalFtpServer, LocalServerOptions } from './local-server';
+import { LocalVsftpd } from './local-vsftpd';
+
+export type { FtpServerKind };
+export const FTP_SERVERS: readonly FtpServerKind[] = ['vsftpd', 'proftpd'];
+
+export type AnyLocalServer = LocalFtpServer<unknown>;
+
+/**
+ * A local server of the given kind. `ftpRoot` is the LocalUsers root (ProFTPD jails users in
+ * `<ftpRoot>/users/<name>`; vsftpd reads the jail from the home directory). `confText` receives
+ * the server's own local paths.
+ */
+export function createLocalServer(
+  kind: FtpServerKind,
+  opts: Omit<LocalServerOptions<never>, 'confText'> & {
+    readonly ftpRoot: string;
+    // biome-ignore lint/suspicious/noExplicitAny: each server passes its own paths type
+    readonly confText?: (paths: any) => string;
+    readonly openSslConf?: string;
+  },
+): AnyLocalServer {
+  const usersRoot = path.join(opts.ftpRoot, 'users');
+  return (kind === 'proftpd' ? new LocalProftpd({ ...opts, usersRoot }) : new LocalVsftpd(opts)) as AnyLocalServer;
+}
