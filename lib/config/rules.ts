@@ -55,6 +55,16 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
         'for more, deploy a second stack (its own NLB and static IPs)',
     });
   }
+  if (c.ftpServer === 'proftpd' && r < 2) {
+    problems.push({
+      field: 'passivePortsPerBackend',
+      value: r,
+      source: src('passivePortsPerBackend'),
+      involves: ['passivePortsPerBackend', 'ftpServer'],
+      message: 'must be at least 2 with ftpServer=proftpd: ProFTPD needs a range (PassivePorts min < max)',
+      nearest: '2',
+    });
+  }
   const lastPort = c.passivePortStart + n * r - 1;
   if (lastPort > MAX_PORT) {
     problems.push({

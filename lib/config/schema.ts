@@ -89,6 +89,12 @@ export const ConfigSchema = z.strictObject({
     .max(MAX_PORT)
     .default(40000)
     .describe('First passive port; slot i owns [start + i*r, start + i*r + r - 1]'),
+  ftpServer: z
+    .enum(['vsftpd', 'proftpd'])
+    .default('vsftpd')
+    .describe(
+      'FTP server on each backend. vsftpd (Amazon Linux): smallest attack surface, one transfer per passive port at a time; proftpd (Ubuntu 24.04): many transfers share a port',
+    ),
   instanceType: z
     .string()
     .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small')

@@ -6,7 +6,7 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { renderBootScript } from '../backend/user-data';
+import { renderBootScript, renderProftpdBootScript } from '../backend/user-data';
 import type { Config } from '../config';
 import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from '../shared/port-plan';
 import { portRange } from './ftp-load-balancer';
@@ -34,8 +34,13 @@ export interface Backend {
   readonly securityGroup: ec2.SecurityGroup;
 }
 
+/** Canonical's public SSM parameter for the current Ubuntu 24.04 LTS server AMI (gp3 root volume). */
+export function ubuntuAmiParameter(arm: boolean): string {
+  return `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arm ? 'arm64' : 'amd64'}/hvm/ebs-gp3/ami-id`;
+}
+
 /**
- * One EC2 instance per slot running vsftpd, each with its own passive range and security group.
+ * One EC2 instance per slot running vsftpd (or ProFTPD), each with its own passive range and security group.
  * Instances live in private subnets; clients reach them only through the NLB.
  */
 export class FtpBackends extends Construct {
@@ -67,10 +72,14 @@ export class FtpBackends extends Construct {
     fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
 
     const instanceType = new ec2.InstanceType(config.instanceType);
-    const machineImage = ec2.MachineImage.latestAmazonLinux2023({
-      cpuType:
-        instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
-    });
+    const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
+    const proftpd = config.ftpServer === 'proftpd';
+    const machineImage = proftpd
+      ? // Amazon Linux 2023 ships no ProFTPD; Ubuntu 24.04 LTS does (with mod_tls), and Canonical
+        // publishes its current AMI as a public SSM parameter, resolved at deploy time.
+        ec2.MachineImage.fromSsmParameter(ubuntuAmiParameter(arm))
+      : ec2.MachineImage.latestAmazonLinux2023({ cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64 });
+    const renderBoot = proftpd ? renderProftpdBootScript : renderBootScript;
     const privateSubnets = vpc.privateSubnets;
 
     this.backends = plan.slots.map((ports) => {
@@ -94,6 +103,8 @@ export class FtpBackends extends Construct {
       }
       // HTTPS out for packages (dnf), SSM and Secrets Manager; the NAT gateway carries it.
       securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for dnf, SSM and Secrets Manager');
+      // Ubuntu's package mirrors are plain HTTP (apt verifies every package's signature).
+      if (proftpd) securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP for apt (signed packages)');
       fileSystem.connections.allowDefaultPortFrom(securityGroup, `NFS from backend slot ${slot}`);
       if (config.allowedCidrs.includes('0.0.0.0/0')) {
         acknowledge(securityGroup, [
@@ -105,7 +116,7 @@ export class FtpBackends extends Construct {
       }
 
       const userData = ec2.UserData.custom(
-        renderBootScript({
+        renderBoot({
           vsftpd: {
             slot,
             pasvAddress: props.pasvAddressForAz(azIndex),
@@ -139,7 +150,8 @@ export class FtpBackends extends Construct {
         associatePublicIpAddress: false,
         blockDevices: [
           {
-            deviceName: '/dev/xvda',
+            // Amazon Linux's root device is xvda, Ubuntu's sda1.
+            deviceName: proftpd ? '/dev/sda1' : '/dev/xvda',
             volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
           },
         ],

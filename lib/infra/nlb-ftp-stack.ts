@@ -67,7 +67,11 @@ export class NlbFtpStack extends Stack {
       );
     }
 
-    this.storage = new SharedStorage(this, 'Storage', { vpc: this.vpc, removalPolicy });
+    this.storage = new SharedStorage(this, 'Storage', {
+      vpc: this.vpc,
+      removalPolicy,
+      allowTlsClientsWithoutIam: config.ftpServer === 'proftpd',
+    });
     this.secrets = new FtpSecrets(this, 'Secrets', {
       usersSecretArn: config.ftpUsersSecretArn,
       initialUser: config.initialFtpUser,

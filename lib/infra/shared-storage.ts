@@ -1,11 +1,20 @@
 import type { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
 export interface SharedStorageProps {
+  /** Mount targets go in its private subnets. */
   readonly vpc: ec2.IVpc;
+  /** RETAIN keeps customers' files when the stack is deleted. */
   readonly removalPolicy: RemovalPolicy;
+  /**
+   * Let clients without IAM authentication mount over TLS through the mount targets, for backends
+   * without amazon-efs-utils (Ubuntu's ProFTPD backends tunnel NFS through stunnel). The mount
+   * targets' security group still admits only the backends. @default false (IAM clients only)
+   */
+  readonly allowTlsClientsWithoutIam?: boolean;
 }
 
 /** The FTP root shared by every backend: an encrypted, backed-up EFS file system. */
@@ -28,5 +37,15 @@ export class SharedStorage extends Construct {
       removalPolicy: props.removalPolicy,
       allowAnonymousAccess: false,
     });
+    if (props.allowTlsClientsWithoutIam) {
+      this.fileSystem.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'TlsClientsWithoutIamThroughMountTargets',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess'],
+          conditions: { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true', 'aws:SecureTransport': 'true' } },
+        }),
+      );
+    }
   }
 }

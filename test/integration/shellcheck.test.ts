@@ -60,6 +60,8 @@ describe('shellcheck', () => {
       { backendCount: 1, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' },
       1,
     ],
+    ['ProFTPD on Ubuntu, FTPS required', { backendCount: 2, ftpServer: 'proftpd' as const }, 2],
+    ['ProFTPD on Ubuntu, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const }, 1],
   ])('passes on the user data of every slot, and on the scripts it installs: %s', (_name, config, n) => {
     const s = synth(config);
     const instances = resourcesOfType(s, 'AWS::EC2::Instance');

@@ -42,13 +42,15 @@ describe('the resource model', () => {
     { natGateways: 2 },
     { alarmEmail: 'ops@example.com' },
     { ftpUsersSecretArn: ARN },
+    { ftpServer: 'proftpd' },
   ];
   it.each(variants)('counts exactly what %j synthesizes, at N = 1 and 3, r = 1 and 3', (v) => {
+    const rs = v.ftpServer === 'proftpd' ? [2, 3] : [1, 3];
     for (const [n, r] of [
-      [1, 1],
-      [3, 1],
-      [1, 3],
-      [3, 3],
+      [1, rs[0]],
+      [3, rs[0]],
+      [1, rs[1]],
+      [3, rs[1]],
     ]) {
       const input = { ...v, backendCount: n, passivePortsPerBackend: r };
       const { count, azs } = measured(input);

@@ -66,6 +66,7 @@ describe('cdk-nag AwsSolutions', () => {
       nagFindings(nlbFtp({ ...maximal, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' })),
     ).toEqual([]);
     expect(nagFindings(nlbFtp({ ...maximal, ftps: 'off' }))).toEqual([]);
+    expect(nagFindings(nlbFtp({ ...maximal, ftpServer: 'proftpd' }))).toEqual([]);
   });
 
   it('fails a stack with an open port 22 and a wildcard IAM resource', () => {

@@ -1,0 +1,99 @@
+/**
+ * `ftpServer`: ProFTPD backends get Ubuntu's AMI from Canonical's public SSM parameter, a boot
+ * script that writes the rendered proftpd.conf with the slot's own range and its AZ's static IP,
+ * and a file system that admits their stunnel TLS mounts. Leaving it unset changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resourcesOfType, synth } from '../../harness/synth';
+import { flatten } from '../../harness/template';
+import { type ConfigError, loadConfig, parseConfig } from '../../lib/config';
+
+describe('ftpServer=proftpd', () => {
+  const s = synth({ ftpServer: 'proftpd', backendCount: 3, passivePortsPerBackend: 4 });
+  const instances = resourcesOfType(s, 'AWS::EC2::Instance');
+
+  it("boots every backend from Ubuntu 24.04's public SSM parameter, never a fixed AMI ID", () => {
+    const params = JSON.stringify(s.json.Parameters ?? {});
+    expect(params).toContain('/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id');
+    for (const [, p] of instances) {
+      expect(JSON.stringify(p.ImageId)).toMatch(/"Ref":"SsmParameterValue/);
+      expect(JSON.stringify(p.BlockDeviceMappings)).toContain('/dev/sda1');
+    }
+  });
+
+  it("writes each slot's proftpd.conf: its own passive range, its AZ's static IP, the client-IP check, the jail", () => {
+    const eips = resourcesOfType(s, 'AWS::EC2::EIP')
+      .map(([id]) => id)
+      .filter((id) => id.startsWith('LoadBalancerEip'));
+    for (const [, p] of instances) {
+      const script = flatten(p.UserData);
+      const slot = Number(/proftpd\.conf for nlb-ftp backend slot (\d+)/.exec(script)?.[1]);
+      const min = 40000 + slot * 4;
+      expect(script).toContain(`PassivePorts ${min} ${min + 3}`);
+      expect(script).toContain(`MasqueradeAddress \${${eips[slot % 2]}.PublicIp}`);
+      expect(script).toContain('AllowForeignAddress off');
+      expect(script).toContain('DefaultRoot /srv/ftp/users/%u');
+      expect(script).toContain('TLSRequired on');
+      expect(script).toContain(`ServerIdent on "nlb-ftp backend slot ${slot} ready"`);
+      expect(script).not.toContain('dnf ');
+      expect(script).toContain('apt-get install -y -q proftpd-core proftpd-mod-crypto');
+      expect(script).toContain('systemctl try-restart proftpd.service');
+    }
+  });
+
+  it('lets the file system take TLS mounts without IAM through its mount targets, and only then', () => {
+    const policyOf = (input: object) => JSON.stringify(resourcesOfType(synth(input), 'AWS::EFS::FileSystem')[0][1].FileSystemPolicy);
+    const policy = policyOf({ ftpServer: 'proftpd' });
+    expect(policy).toContain('TlsClientsWithoutIamThroughMountTargets');
+    expect(policy).toContain('"aws:SecureTransport":"true"');
+    expect(policy).toContain('"elasticfilesystem:AccessedViaMountTarget":"true"');
+    expect(policyOf({})).not.toContain('ClientMount');
+  });
+
+  it('refuses a single passive port per backend (ProFTPD needs a range) and an unknown server', () => {
+    const refused = (input: object) => {
+      try {
+        parseConfig(input);
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused({ ftpServer: 'proftpd', passivePortsPerBackend: 1 })).toContain(
+      'passivePortsPerBackend = 1: must be at least 2 with ftpServer=proftpd',
+    );
+    let err: ConfigError | undefined;
+    try {
+      loadConfig({ context: { ftpServer: 'pureftpd' }, cwd: os.tmpdir() });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err?.problems).toHaveLength(1);
+    expect(err?.message).toContain('ftpServer = "pureftpd" (from -c context): must be one of "vsftpd", "proftpd"');
+  });
+});
+
+describe('leaving ftpServer unset', () => {
+  it('keeps every instance, Elastic IP, NLB and file system of the previous version as they were (no replacement)', () => {
+    const before = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/stateful-resources-v0.1.json'), 'utf8')) as Record<
+      string,
+      { type: string; sha256: string }
+    >;
+    for (const input of [{}, { ftpServer: 'vsftpd' as const }]) {
+      const now = synth(input).json.Resources;
+      for (const [id, { type, sha256 }] of Object.entries(before)) {
+        expect(now[id]?.Type, id).toBe(type);
+        expect(
+          createHash('sha256')
+            .update(JSON.stringify(now[id].Properties ?? {}))
+            .digest('hex'),
+          id,
+        ).toBe(sha256);
+      }
+    }
+  });
+});
