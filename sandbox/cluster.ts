@@ -21,9 +21,11 @@ import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames } from '../lib/share
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
+import { LocalProftpd, missingProftpd } from './local-proftpd';
+import type { AnyLocalServer, FtpServerKind } from './local-servers';
 import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
 import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
-import { localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
+import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 
 export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
 export const NLB_NS = `${SANDBOX_PREFIX}-nlb`;
@@ -44,9 +46,10 @@ const instanceIdOf = (slot: number) => `i-0sandbox${String(slot).padStart(8, '0'
 export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'vsftpd', 'curl', 'lftp', 'nsenter'];
 
 /** One sentence naming what is missing and how to get it, or undefined when all is there. */
-export function missingPrerequisite(): string | undefined {
+export function missingPrerequisite(server: FtpServerKind = 'vsftpd'): string | undefined {
   if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
-  return missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and runs FTP servers on port 21' });
+  const tools = missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and runs FTP servers on port 21' });
+  return tools ?? (server === 'proftpd' ? missingProftpd() : undefined);
 }
 
 /**
@@ -95,7 +98,8 @@ export interface SandboxBackend {
   readonly namespace: string;
   readonly minPort: number;
   readonly maxPort: number;
-  readonly vsftpd: LocalVsftpd;
+  /** The backend's FTP server process (vsftpd or ProFTPD, as the template says). */
+  readonly server: AnyLocalServer;
   /** This backend's copy of the FTPS certificate and key (the EC2 boot script's /etc/vsftpd files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
@@ -145,7 +149,7 @@ export class Sandbox {
 
   /** Bring the cluster up. On any error everything made so far is torn down before rethrowing. */
   static async up(opts: SandboxOptions = {}): Promise<Sandbox> {
-    const missing = missingPrerequisite();
+    const missing = missingPrerequisite(opts.context?.ftpServer === 'proftpd' ? 'proftpd' : 'vsftpd');
     if (missing) throw new Error(missing);
     if (listNamespaces().some((n) => n.startsWith(SANDBOX_PREFIX))) {
       throw new Error('A sandbox is already running, or a crashed one left namespaces behind: run `npm run sandbox -- --down` first.');
@@ -237,13 +241,13 @@ export class Sandbox {
       fs.writeFileSync(this.certificateFile, this.certificate.certificate, { mode: 0o644 });
     }
 
-    this.step(4, T, `starting ${this.plan.backends.length} vsftpd backends with the deployed vsftpd.conf (FTPS ${ftps})`);
+    const server = this.plan.backends[0].server;
+    this.step(4, T, `starting ${this.plan.backends.length} ${server} backends with the deployed ${server}.conf (FTPS ${ftps})`);
     for (const b of this.plan.backends) {
-      const conf = b.vsftpdConf;
+      const conf = b.serverConf;
       const tls = this.certificate ? this.installCertificate(b.slot, this.certificate) : undefined;
-      const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(conf)?.[1]);
-      const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(conf)?.[1]);
-      const vsftpd = new LocalVsftpd({
+      const { minPort, maxPort } = b;
+      const common = {
         slot: b.slot,
         listenAddress: backendIp(b.slot),
         pasvAddress: NLB_IP,
@@ -254,18 +258,30 @@ export class Sandbox {
         allowFile: this.users.allowFile,
         netns: backendNs(b.slot),
         tag: `sbx-${b.slot}`,
-        openSslConf: b.openSslConf,
-        confText: (paths) =>
-          localizeVsftpdConf(conf, {
-            listenAddress: backendIp(b.slot),
-            pasvAddress: NLB_IP,
-            secureChrootDir: paths.secureChrootDir,
-            pamServiceName: paths.pamServiceName,
-            logFile: paths.logFile,
-            certFile: tls?.certFile,
-            keyFile: tls?.keyFile,
-          }),
-      });
+        tlsFiles: tls,
+      };
+      const local: AnyLocalServer =
+        b.server === 'proftpd'
+          ? new LocalProftpd({
+              ...common,
+              usersRoot: path.join(this.root, 'users'),
+              confText: (paths) => localizeProftpdConf(conf, { listenAddress: backendIp(b.slot), pasvAddress: NLB_IP, paths }),
+            })
+          : new LocalVsftpd({
+              ...common,
+              tlsFiles: undefined,
+              openSslConf: b.openSslConf,
+              confText: (paths) =>
+                localizeVsftpdConf(conf, {
+                  listenAddress: backendIp(b.slot),
+                  pasvAddress: NLB_IP,
+                  secureChrootDir: paths.secureChrootDir,
+                  pamServiceName: paths.pamServiceName,
+                  logFile: paths.logFile,
+                  certFile: tls?.certFile,
+                  keyFile: tls?.keyFile,
+                }),
+            });
       this.backends.push({
         slot: b.slot,
         logicalId: b.logicalId,
@@ -274,10 +290,10 @@ export class Sandbox {
         namespace: backendNs(b.slot),
         minPort,
         maxPort,
-        vsftpd,
+        server: local,
         tls,
       });
-      await vsftpd.start();
+      await local.start();
     }
 
     this.step(5, T, `starting the emulated NLB (1 + ${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
@@ -330,7 +346,12 @@ export class Sandbox {
       const env = {
         ...process.env,
         ...checkerEnvironment({
-          backends: this.backends.map((b) => ({ slot: b.slot, instanceId: b.instanceId, privateIp: b.ip })),
+          backends: this.backends.map((b) => ({
+            slot: b.slot,
+            instanceId: b.instanceId,
+            privateIp: b.ip,
+            passivePorts: { min: b.minPort, max: b.maxPort },
+          })),
           controlTargetGroupArn: tgArn,
           healthSecretArn,
           stateTable: `${this.config.stackName}-checker-state`,
@@ -390,20 +411,20 @@ export class Sandbox {
   // ---- fault drills -------------------------------------------------------------------------
 
   async killVsftpd(slot: number): Promise<void> {
-    await this.backend(slot).vsftpd.stop();
+    await this.backend(slot).server.stop();
   }
 
   async startVsftpd(slot: number): Promise<void> {
-    await this.backend(slot).vsftpd.start();
+    await this.backend(slot).server.start();
   }
 
   /** Logins fail on this backend (its PAM allow-list is empty); TCP and the banner still work. */
   breakLogin(slot: number): void {
-    this.backend(slot).vsftpd.setAllowFile(this.brokenAllow);
+    this.backend(slot).server.setAllowFile(this.brokenAllow);
   }
 
   repairLogin(slot: number): void {
-    this.backend(slot).vsftpd.setAllowFile((this.users as LocalUsers).allowFile);
+    this.backend(slot).server.setAllowFile((this.users as LocalUsers).allowFile);
   }
 
   /** Silently drop this backend's passive range at its own firewall. */
@@ -444,19 +465,19 @@ export class Sandbox {
   }
 
   private async restartVsftpd(slot: number): Promise<void> {
-    const v = this.backend(slot).vsftpd;
+    const v = this.backend(slot).server;
     await v.stop();
     await v.start();
   }
 
   /** Make the FTP root unreadable on this backend only (a hung or broken EFS mount). */
   breakRoot(slot: number): void {
-    const pid = String(this.backend(slot).vsftpd.pid);
+    const pid = String(this.backend(slot).server.pid);
     sh('nsenter', ['-t', pid, '-m', 'mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', path.join(this.root, 'users')]);
   }
 
   repairRoot(slot: number): void {
-    const pid = String(this.backend(slot).vsftpd.pid);
+    const pid = String(this.backend(slot).server.pid);
     sh('nsenter', ['-t', pid, '-m', 'umount', path.join(this.root, 'users')]);
   }
 
@@ -512,7 +533,7 @@ export class Sandbox {
     }
     this.nlb?.stop();
     await this.aws?.stop();
-    for (const b of this.backends) await b.vsftpd.dispose().catch(() => undefined);
+    for (const b of this.backends) await b.server.dispose().catch(() => undefined);
     cleanupSandbox();
   }
 

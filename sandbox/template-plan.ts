@@ -6,6 +6,7 @@
  */
 
 import { flatten, refOf } from '../harness/template';
+import type { ProftpdPaths } from '../lib/backend/proftpd-conf';
 import { CONTROL_PORT } from '../lib/shared/contract';
 
 type Resource = { Type: string; Properties?: Record<string, unknown> };
@@ -15,11 +16,16 @@ export interface PlanBackend {
   /** Logical ID of the EC2 instance. */
   readonly logicalId: string;
   readonly slot: number;
-  /** vsftpd.conf from the user data, with CloudFormation tokens left as `${...}` placeholders. */
-  readonly vsftpdConf: string;
+  /** Which FTP server the user data installs. */
+  readonly server: 'vsftpd' | 'proftpd';
+  /** vsftpd.conf or proftpd.conf from the user data, with CloudFormation tokens left as `${...}` placeholders. */
+  readonly serverConf: string;
+  /** The slot's passive range, as the server config sets it. */
+  readonly minPort: number;
+  readonly maxPort: number;
   /** Every net.ipv4.tcp_keepalive_* sysctl the user data sets, e.g. `net.ipv4.tcp_keepalive_intvl=10`. */
   readonly keepaliveSysctls: readonly string[];
-  /** FTPS as the deployed vsftpd.conf sets it. */
+  /** FTPS as the deployed server config sets it. */
   readonly ftps: 'off' | 'optional' | 'required';
   /** The OpenSSL settings the vsftpd unit points OPENSSL_CONF at, when it does. */
   readonly openSslConf?: string;
@@ -60,15 +66,24 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
 
   const backends = byType('AWS::EC2::Instance').map(([logicalId, r]): PlanBackend => {
     const script = flatten(r.Properties?.UserData);
-    const vsftpdConf = heredoc(script, '/etc/vsftpd/vsftpd.conf');
-    const slot = Number(/^# vsftpd\.conf for nlb-ftp backend slot (\d+)\./m.exec(vsftpdConf)?.[1]);
+    const server = script.includes("cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'") ? 'proftpd' : 'vsftpd';
+    const serverConf = heredoc(script, server === 'proftpd' ? '/etc/proftpd/proftpd.conf' : '/etc/vsftpd/vsftpd.conf');
+    const slot = Number(/^# (?:vsftpd|proftpd)\.conf for nlb-ftp backend slot (\d+)\./m.exec(serverConf)?.[1]);
     if (!Number.isInteger(slot)) throw new Error(`cannot read the slot of ${logicalId}`);
     const keepaliveSysctls = [...script.matchAll(/^(net\.ipv4\.tcp_keepalive_\w+) = (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
-    const ftps = !/^ssl_enable=YES$/m.test(vsftpdConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(vsftpdConf) ? 'required' : 'optional';
+    if (server === 'proftpd') {
+      const range = /^PassivePorts (\d+) (\d+)$/m.exec(serverConf);
+      const tlsOn = /^ {2}TLSEngine on$/m.test(serverConf);
+      const ftps = !tlsOn ? 'off' : /^ {2}TLSRequired on$/m.test(serverConf) ? 'required' : 'optional';
+      return { logicalId, slot, server, serverConf, minPort: Number(range?.[1]), maxPort: Number(range?.[2]), keepaliveSysctls, ftps };
+    }
+    const ftps = !/^ssl_enable=YES$/m.test(serverConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(serverConf) ? 'required' : 'optional';
     const unit = heredoc(script, '/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf');
     const openSslFile = /^Environment=OPENSSL_CONF=(\S+)$/m.exec(unit)?.[1];
     const openSslConf = openSslFile ? heredoc(script, openSslFile) : undefined;
-    return { logicalId, slot, vsftpdConf, keepaliveSysctls, ftps, openSslConf };
+    const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(serverConf)?.[1]);
+    const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(serverConf)?.[1]);
+    return { logicalId, slot, server, serverConf, minPort, maxPort, keepaliveSysctls, ftps, openSslConf };
   });
   backends.sort((a, b) => a.slot - b.slot);
 
@@ -150,4 +165,46 @@ export function localizeVsftpdConf(conf: string, o: LocalizeOptions): string {
     throw new Error('deployed vsftpd.conf enables FTPS but names no certificate or key file');
   }
   return out.join('\n');
+}
+
+export interface LocalizeProftpdOptions {
+  readonly listenAddress: string;
+  readonly pasvAddress: string;
+  readonly paths: ProftpdPaths;
+}
+
+/**
+ * Substitute only addresses and paths in a deployed proftpd.conf: MasqueradeAddress becomes the
+ * emulated NLB's address, ProFTPD binds the backend's namespace address, and files and the jail
+ * root point at the sandbox. Everything else, passive range included, stays exactly as deployed.
+ */
+export function localizeProftpdConf(conf: string, o: LocalizeProftpdOptions): string {
+  const p = o.paths;
+  const subs: Array<[RegExp, string, boolean]> = [
+    [/^MasqueradeAddress .*$/m, `MasqueradeAddress ${o.pasvAddress}`, true],
+    [/^DefaultRoot .*$/m, `DefaultRoot ${p.usersRoot}/%u`, true],
+    [/^AuthPAMConfig .*$/m, `AuthPAMConfig ${p.pamServiceName}`, true],
+    [/^TransferLog .*$/m, `TransferLog ${p.transferLog}`, true],
+    [/^SystemLog .*$/m, `SystemLog ${p.systemLog}`, true],
+    [/^PidFile .*$/m, `PidFile ${p.pidFile}`, true],
+    [/^ScoreboardFile .*$/m, `ScoreboardFile ${p.scoreboardFile}`, true],
+    [/^User .*$/m, `User ${p.user}`, true],
+    [/^Group .*$/m, `Group ${p.group}`, true],
+    [/^Port (\d+)$/m, `Port $1\nDefaultAddress ${o.listenAddress}\nSocketBindTight on`, true],
+    [/^<IfModule mod_dso\.c>$/m, `<IfModule mod_dso.c>${p.modulePath ? `\n  ModulePath ${p.modulePath}` : ''}`, true],
+    [/^ {2}TLSRSACertificateFile .*$/m, `  TLSRSACertificateFile ${p.certFile}`, false],
+    [/^ {2}TLSRSACertificateKeyFile .*$/m, `  TLSRSACertificateKeyFile ${p.keyFile}`, false],
+  ];
+  let out = conf;
+  for (const [re, replacement, required] of subs) {
+    if (!re.test(out)) {
+      if (required) throw new Error(`deployed proftpd.conf has no line matching ${re}`);
+      continue;
+    }
+    out = out.replace(re, replacement);
+  }
+  if (/^ {2}TLSEngine on$/m.test(conf) && (!p.certFile || !p.keyFile)) {
+    throw new Error('the deployed proftpd.conf enables FTPS: give certFile and keyFile');
+  }
+  return out;
 }

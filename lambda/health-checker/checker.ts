@@ -144,7 +144,7 @@ async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opt
     }
   }
   const withTls: ProbeOptions = tls ? { ...opts, tls } : opts;
-  return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp }, creds, withTls)));
+  return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp, passivePorts: b.passivePorts }, creds, withTls)));
 }
 
 /**

@@ -15,6 +15,8 @@ export interface ProbeTarget {
   readonly slot: number;
   readonly host: string;
   readonly port?: number;
+  /** The slot's passive range: a data port offered outside it fails the data step (no NLB listener there). */
+  readonly passivePorts?: { readonly min: number; readonly max: number };
 }
 
 export interface ProbeCredentials {
@@ -104,7 +106,17 @@ export async function probeBackend(target: ProbeTarget, creds: ProbeCredentials,
   const client = new Client(0);
   // EPSV only: the data connection goes to the address we are connected to, on a port of this
   // backend's passive range. PASV would use pasv_address (the NLB), which is not what we test here.
-  client.prepareTransfer = enterPassiveModeIPv6;
+  const range = target.passivePorts;
+  client.prepareTransfer = async (ftp) => {
+    const res = await enterPassiveModeIPv6(ftp);
+    const port = ftp.dataSocket?.remotePort;
+    if (range && (port === undefined || port < range.min || port > range.max)) {
+      // The server ran out of its range and offered another port (ProFTPD does); through the NLB a
+      // client could never connect there, so the backend is failing its clients.
+      throw new Error(`passive port ${port} is outside the slot's range ${range.min}-${range.max}`);
+    }
+    return res;
+  };
   const abort = () => client.close();
   const total = opts.totalTimeoutMs ?? Number.POSITIVE_INFINITY;
   const stepBudget = () => Math.max(1, Math.min(opts.stepTimeoutMs, total - (performance.now() - started)));

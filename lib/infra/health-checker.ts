@@ -118,7 +118,12 @@ export class HealthChecker extends Construct {
       securityGroups: [this.securityGroup],
       environment: {
         ...checkerEnvironment({
-          backends: props.backends.map(({ slot, instanceId, privateIp }) => ({ slot, instanceId, privateIp })),
+          backends: props.backends.map(({ slot, instanceId, privateIp, minPort, maxPort }) => ({
+            slot,
+            instanceId,
+            privateIp,
+            passivePorts: { min: minPort, max: maxPort },
+          })),
           controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
           healthSecretArn: props.healthCheckSecret.secretArn,
           stateTable: this.stateTable.tableName,

@@ -9,6 +9,11 @@ export interface BackendRef {
   readonly slot: number;
   readonly instanceId: string;
   readonly privateIp: string;
+  /**
+   * The slot's passive range. A data port outside it has no NLB listener, so the probe treats an
+   * offer outside it as a failed data step (ProFTPD falls back to any port when its range is busy).
+   */
+  readonly passivePorts?: { readonly min: number; readonly max: number };
 }
 
 /**
@@ -16,20 +21,30 @@ export interface BackendRef {
  * N is at most 49 (the NLB listener limit), so it stays under ~2.5 KB, inside Lambda's 4 KB
  * environment limit; `test/unit/health-checker-stack.test.ts` checks the worst case.
  */
-export type InventoryTuple = readonly [number, string, string];
+export type InventoryTuple = readonly [number, string, string] | readonly [number, string, string, number, number];
 
 export function encodeInventory(backends: readonly BackendRef[]): string {
-  return JSON.stringify(backends.map((b): InventoryTuple => [b.slot, b.instanceId, b.privateIp]));
+  return JSON.stringify(
+    backends.map(
+      (b): InventoryTuple =>
+        b.passivePorts ? [b.slot, b.instanceId, b.privateIp, b.passivePorts.min, b.passivePorts.max] : [b.slot, b.instanceId, b.privateIp],
+    ),
+  );
 }
 
 export function decodeInventory(text: string): BackendRef[] {
   const raw: unknown = JSON.parse(text);
   if (!Array.isArray(raw)) throw new Error('inventory must be a JSON array');
   return raw.map((t, i) => {
-    if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== 'number' || typeof t[1] !== 'string' || typeof t[2] !== 'string') {
-      throw new Error(`inventory entry ${i} must be [slot, instanceId, privateIp]`);
-    }
-    return { slot: t[0], instanceId: t[1], privateIp: t[2] };
+    const ok =
+      Array.isArray(t) &&
+      typeof t[0] === 'number' &&
+      typeof t[1] === 'string' &&
+      typeof t[2] === 'string' &&
+      (t.length === 3 || (t.length === 5 && typeof t[3] === 'number' && typeof t[4] === 'number'));
+    if (!ok)
+      throw new Error(`inventory entry ${i} must be [slot, instanceId, privateIp] or [slot, instanceId, privateIp, minPort, maxPort]`);
+    return { slot: t[0], instanceId: t[1], privateIp: t[2], ...(t.length === 5 ? { passivePorts: { min: t[3], max: t[4] } } : {}) };
   });
 }
 

@@ -2,6 +2,7 @@
  * The checker's FTP probe against Debian's real vsftpd, configured by the project's renderer.
  * Each failure mode must come back with the right step and error class, within its deadline.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -9,6 +10,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { probeBackend } from '../../lambda/health-checker/probe';
+import { missingProftpd } from '../../sandbox/local-proftpd';
+import { createLocalServer } from '../../sandbox/local-servers';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { createNamespace, deleteNamespace, linkNamespaces, nsExec } from '../../sandbox/netns';
 
@@ -130,3 +133,66 @@ describe('FTP login probe against real vsftpd', () => {
     expect(r.ok).toBe(true);
   });
 });
+
+describe('FTP login probe against real ProFTPD with its passive range in use', () => {
+  it('fails the data step when the server offers a port outside the slot range (no NLB listener there)', async () => {
+    requireTools(['python3']);
+    const noProftpd = missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-probe-range-'));
+    const users = new LocalUsers(root, { [USER]: PASS });
+    const server = createLocalServer('proftpd', {
+      ftpRoot: root,
+      slot: 0,
+      listenAddress: '127.18.3.3',
+      pasvAddress: '127.18.3.3',
+      pasvMinPort: 41010,
+      pasvMaxPort: 41011,
+      maxClients: 50,
+      maxPerIp: 20,
+      allowFile: users.allowFile,
+    });
+    let holder: ReturnType<typeof spawn> | undefined;
+    try {
+      users.apply();
+      await server.start();
+      const target = { slot: 0, host: '127.18.3.3', passivePorts: { min: 41010, max: 41011 } };
+      expect((await probeBackend(target, creds, opts)).ok).toBe(true);
+      // Two sessions ask for a passive port and never connect: both ports of the range are taken.
+      holder = spawn('python3', ['-c', HOLD_PASSIVE, '127.18.3.3', USER, PASS, '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const offered = await new Promise<string>((resolve) => {
+        let out = '';
+        holder?.stdout?.on('data', (d) => {
+          out += d;
+          if (out.split('\n').filter((l) => l.startsWith('229')).length === 2) resolve(out);
+        });
+      });
+      expect(offered).toContain('|||41010|');
+      expect(offered).toContain('|||41011|');
+      const r = await probeBackend(target, creds, opts);
+      expect(r).toMatchObject({ ok: false, step: 'data', errorClass: 'data' });
+      expect(r.detail).toMatch(/passive port \d+ is outside the slot's range 41010-41011/);
+    } finally {
+      holder?.kill();
+      await server.dispose();
+      users.dispose();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Log in N times, send EPSV on each session, print the replies, and hold the sessions open. */
+const HOLD_PASSIVE = `
+import socket, sys, time
+host, user, password, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+held = []
+for _ in range(n):
+    c = socket.create_connection((host, 21))
+    f = c.makefile('rwb')
+    f.readline()
+    for cmd in (b'USER ' + user.encode(), b'PASS ' + password.encode(), b'EPSV'):
+        f.write(cmd + b'\\r\\n'); f.flush(); reply = f.readline().decode()
+    print(reply.strip(), flush=True)
+    held.append((c, f))
+time.sleep(60)
+`;

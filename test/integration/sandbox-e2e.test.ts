@@ -1,5 +1,5 @@
 /**
- * End to end on the local sandbox: real vsftpd backends (configured from the synthesized
+ * End to end on the local sandbox: real vsftpd and ProFTPD backends (configured from the synthesized
  * template), the emulated NLB (kernel DNAT, client IP preserved, no FTP inspection), the real
  * health-checker handler against the local AWS endpoint, and real curl/lftp clients.
  */
@@ -29,6 +29,8 @@ import {
   NLB_NS,
   Sandbox,
 } from '../../sandbox/cluster';
+import { missingProftpd } from '../../sandbox/local-proftpd';
+import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const HC = DRILL_CHECKER;
@@ -39,16 +41,19 @@ const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello through the emulated NLB\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('sandbox: the whole cluster on one machine', () => {
+describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', (server) => {
   let sb: Sandbox;
   let target: Target;
   const report: string[] = [];
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter']);
+    const noProftpd = server === 'proftpd' && missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
     cleanupSandbox(); // a previous crashed run must not break this one
     sb = await Sandbox.up({
       context: {
+        ftpServer: server,
         // Plain FTP here: FTPS (the default) has its own sandbox test, sandbox-ftps.test.ts.
         ftps: 'off',
         backendCount: '3',
@@ -139,6 +144,7 @@ describe('sandbox: the whole cluster on one machine', () => {
     detected: () => boolean,
     repair: () => void | Promise<void>,
   ) {
+    const from = sb.checkerLines.length;
     const { broke, detectedAt, repaired, back, results } = await runDrill(target, {
       name,
       breakIt,
@@ -149,6 +155,10 @@ describe('sandbox: the whole cluster on one machine', () => {
       recoverTimeoutMs: RECOVER_MS + 8000,
       loadEveryMs: 300,
       afterDetectionMs: 5000, // sessions keep starting after detection
+    }).catch((err: Error) => {
+      // What the checker saw is what explains a missed detection or recovery.
+      const seen = sb.checkerLines.slice(from).filter((l) => l.includes(`"slot":${slot}`) || l.includes('"level":"WARN"'));
+      throw new Error(`${err.message}\nchecker lines for slot ${slot}:\n${seen.slice(-15).join('\n')}`);
     });
     const s = split(results, detectedAt);
     report.push(
@@ -158,7 +168,7 @@ describe('sandbox: the whole cluster on one machine', () => {
     return { detectMs: detectedAt - broke, recoverMs: back - repaired, ...s };
   }
 
-  it('drill 1: vsftpd killed on one backend; the NLB health check removes it and later sessions succeed', async () => {
+  it('drill 1: the FTP server killed on one backend; the NLB health check removes it and later sessions succeed', async () => {
     const b = sb.backend(1);
     const r = await drill(
       'vsftpd-killed',

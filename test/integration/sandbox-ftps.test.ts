@@ -20,6 +20,8 @@ import {
   waitFor,
 } from '../../harness/sessions';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
+import { missingProftpd } from '../../sandbox/local-proftpd';
+import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const HC = DRILL_CHECKER;
@@ -29,16 +31,19 @@ const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello over FTPS through the emulated NLB\n');
 const SESSIONS_PER_KIND = 30;
 
-describe('sandbox with FTPS required (the default)', () => {
+describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (server) => {
   let sb: Sandbox;
   let target: Target;
   const report: string[] = [];
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter', 'openssl']);
+    const noProftpd = server === 'proftpd' && missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
     cleanupSandbox();
     sb = await Sandbox.up({
       context: {
+        ftpServer: server,
         backendCount: '3',
         // Sized by the README's rule (simultaneous transfers <= 0.5 x N x r): with FTPS a passive
         // port carries one transfer at a time, and the waves below run 6 sessions at once. At r=4
@@ -64,7 +69,7 @@ describe('sandbox with FTPS required (the default)', () => {
     expect(sb.ftps).toBe('required');
     expect(sb.certificateFile).toBeDefined();
     for (const b of sb.backends) {
-      const conf = fs.readFileSync(b.vsftpd.confPath, 'utf8');
+      const conf = fs.readFileSync(b.server.confPath, 'utf8');
       expect(conf).toMatch(/^force_local_logins_ssl=YES$/m);
       expect(conf).toMatch(/^force_local_data_ssl=YES$/m);
       expect(conf).toContain(`rsa_private_key_file=${b.tls?.keyFile}`);

@@ -27,12 +27,12 @@ describe('sandbox plan from the synthesized template', () => {
       'net.ipv4.tcp_keepalive_intvl=10',
       'net.ipv4.tcp_keepalive_probes=6',
     ]);
-    expect(plan.backends[2].vsftpdConf).toMatch(/^pasv_min_port=40008$/m);
-    expect(plan.backends[2].vsftpdConf).toMatch(/^pasv_address=\$\{LoadBalancerEip0\w+\.PublicIp\}$/m);
+    expect(plan.backends[2].serverConf).toMatch(/^pasv_min_port=40008$/m);
+    expect(plan.backends[2].serverConf).toMatch(/^pasv_address=\$\{LoadBalancerEip0\w+\.PublicIp\}$/m);
   });
 
   it('localizes only addresses and paths; the rest is the deployed file', () => {
-    const deployed = plan.backends[1].vsftpdConf;
+    const deployed = plan.backends[1].serverConf;
     const local = localizeVsftpdConf(deployed, {
       listenAddress: '198.18.17.2',
       pasvAddress: '198.18.0.2',
