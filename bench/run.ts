@@ -3,7 +3,8 @@
  * sandbox (real vsftpd, the emulated NLB, the real checker, FTPS as deployed by default):
  *
  *   1-3. failover: detection and recovery time / the configured bound, and sessions lost
- *   4.   concurrency capacity for N = 2 and r in {1, 2, 4, 8}, with a chart
+ *   4.   concurrency capacity for N = 2 and r in {1, 2, 4, 8}, with a chart (a burst: all start at once)
+ *   4b.  sustained concurrency, vsftpd and ProFTPD: C downloads held open at the same time
  *   5.   checker fan-out: one probe round for 16 backends / for 1
  *   6.   synth scaling: `cdk synth` N=12 / N=1, and nlb-ftp / an empty CDK app
  *   7.   checker artifact: bundle size and cold require()
@@ -23,6 +24,7 @@ import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { hasTool } from '../harness/prerequisites';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
+import { measureSustained, type SustainedFigures, sustainedRows } from '../harness/sustained';
 import { slotFromBanner } from '../lib/shared/names';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
@@ -324,6 +326,7 @@ interface Report {
   readonly artifact: ArtifactFigures;
   readonly failover: FailoverFigures;
   readonly capacity: CapacityFigures;
+  readonly sustained: readonly SustainedFigures[];
 }
 
 const fmt = (x: number, d = 2) => x.toFixed(d);
@@ -399,6 +402,18 @@ function rowsOf(rep: Report): Array<[string, Array<[string, string]>]> {
           ] as [string, string],
         ];
       }),
+    ],
+    [
+      '4b. Sustained concurrency (N=2, r=8: 16 passive ports; FTPS; C downloads held open at once, 10 new a second, each 2 MB read at 64 KB/s, SHA-256 checked)',
+      [
+        ...rep.sustained.flatMap((f) =>
+          f.steps.map((st): [string, string] => [
+            `${f.server}: C=${st.concurrency}`,
+            `${st.intact}/${st.concurrency} intact, ${st.maxOpenAtOnce} open at once${st.firstError ? `; first error: ${st.firstError}` : ''}`,
+          ]),
+        ),
+        ...sustainedRows(rep.sustained),
+      ],
     ],
     ['5. Checker fan-out (one probe round, real vsftpd on loopback)', fanoutRows(rep.fanout)],
     [
@@ -505,6 +520,17 @@ async function main(): Promise<void> {
     opts.quick ? [1, 4, 16, 32] : [1, 2, 4, 8, 16, 32, 64, 128],
   );
 
+  const sustained = await measureSustained({
+    servers: ['vsftpd', 'proftpd'],
+    concurrencies: opts.quick ? [16, 32, 64] : [16, 32, 64, 128, 200, 256],
+    backends: 2,
+    portsPerBackend: 8,
+    fileBytes: 2 * 1024 * 1024,
+    bytesPerSecond: 64 * 1024,
+    startSpacingMs: 100,
+    log,
+  });
+
   const rep: Report = {
     options: opts,
     machine: machine(),
@@ -515,6 +541,7 @@ async function main(): Promise<void> {
     artifact,
     failover,
     capacity,
+    sustained,
   };
   const sections = rowsOf(rep);
   for (const [title, rows] of sections) printTable(title, rows);

@@ -486,8 +486,8 @@ export class Sandbox {
    * parked in kernel buffers: vsftpd then sends 226 only as the transfer really ends, as it does
    * for a file much larger than the buffers. `false` restores the values found before.
    */
-  setSmallBuffers(on: boolean): void {
-    const small = '4096 8192 16384';
+  setSmallBuffers(on: boolean, maxBytes = 16384): void {
+    const small = `4096 ${Math.min(8192, maxBytes)} ${maxBytes}`;
     const set = (ns: string, key: string, value: string) => nsExec(ns, 'sysctl', ['-qw', `${key}=${value}`]);
     const get = (ns: string, key: string) => nsExec(ns, 'sysctl', ['-n', key]).trim().replace(/\s+/g, ' ');
     const targets: Array<[string, string]> = [

@@ -161,6 +161,8 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     '# data connections must come from the client of the control connection',
     'AllowForeignAddress off',
     `MaxInstances ${s.maxClients}`,
+    // ProFTPD's default listen backlog is small; a burst of logins must queue, not be refused (255 is its maximum).
+    'TCPBackLog 255',
     `MaxClientsPerHost ${s.maxPerIp}`,
     'TimeoutLogin 60',
     'TimeoutIdle 300',

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { synth } from '../../harness/synth';
+import { renderProftpdConf } from '../../lib/backend/proftpd-conf';
 import { renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
 import { planPorts } from '../../lib/shared/port-plan';
-import { localizeVsftpdConf, planFromTemplate, type TemplateJson } from '../../sandbox/template-plan';
+import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type TemplateJson } from '../../sandbox/template-plan';
 
 describe('sandbox plan from the synthesized template', () => {
   const s = synth({ backendCount: 3, passivePortsPerBackend: 4 });
@@ -71,5 +72,49 @@ describe('sandbox plan from the synthesized template', () => {
         logFile: '/l',
       }),
     ).toThrow(/enables FTPS: give certFile and keyFile/);
+  });
+});
+
+describe('sandbox plan from a ProFTPD template', () => {
+  const s = synth({ ftpServer: 'proftpd', backendCount: 2, passivePortsPerBackend: 4 });
+  const plan = planFromTemplate(s.json as unknown as TemplateJson);
+
+  it('reads proftpd.conf, its range and FTPS mode from each slot', () => {
+    expect(plan.backends.map((b) => [b.server, b.slot, b.minPort, b.maxPort, b.ftps])).toEqual([
+      ['proftpd', 0, 40000, 40003, 'required'],
+      ['proftpd', 1, 40004, 40007, 'required'],
+    ]);
+  });
+
+  it('localizes only addresses and paths: the result equals the renderer given the local ones', () => {
+    const paths = {
+      pamServiceName: 'nlbftp-sbx-1',
+      usersRoot: '/tmp/x/users',
+      transferLog: '/tmp/x/xferlog',
+      systemLog: '/tmp/x/proftpd.log',
+      pidFile: '/tmp/x/pid',
+      scoreboardFile: '/tmp/x/scoreboard',
+      modulePath: '/opt/p/usr/lib/proftpd',
+      user: 'nobody',
+      group: 'nogroup',
+      certFile: '/tmp/x/tls.crt',
+      keyFile: '/tmp/x/tls.key',
+    };
+    const local = localizeProftpdConf(plan.backends[1].serverConf, { listenAddress: '198.18.17.2', pasvAddress: '198.18.0.2', paths });
+    const expected = renderProftpdConf({
+      slot: 1,
+      pasvAddress: '198.18.0.2',
+      pasvMinPort: 40004,
+      pasvMaxPort: 40007,
+      maxClients: 200,
+      maxPerIp: 20,
+      listenAddress: '198.18.17.2',
+      paths,
+      ftps: { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
+    });
+    expect(local).toBe(expected);
+    expect(() =>
+      localizeProftpdConf(plan.backends[1].serverConf, { listenAddress: 'a', pasvAddress: 'b', paths: { ...paths, certFile: undefined } }),
+    ).toThrow(/enables FTPS/);
   });
 });

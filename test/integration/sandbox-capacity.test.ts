@@ -1,0 +1,43 @@
+/**
+ * The capacity that ProFTPD exists for, end to end through the sandbox: with 2 backends x 4 passive
+ * ports (8 NLB passive listeners), 32 FTPS downloads of a 32 MB file held open at the same time all
+ * arrive intact. vsftpd, which holds a port for a whole transfer, cannot carry more than 8 here
+ * (bench/RESULTS.md).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTools } from '../../harness/prerequisites';
+import { measureSustained } from '../../harness/sustained';
+import { cleanupSandbox } from '../../sandbox/cluster';
+import { missingProftpd } from '../../sandbox/local-proftpd';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+
+describe('sandbox with proftpd: sustained concurrency', () => {
+  const lines: string[] = [];
+  beforeAll(() => {
+    requireTools(['ip', 'iptables', 'curl', 'nsenter', 'openssl']);
+    const noProftpd = missingProftpd();
+    if (noProftpd) throw new Error(noProftpd);
+    cleanupSandbox();
+  });
+  afterAll(() => {
+    console.log(lines.join('\n'));
+    expectNoSandboxLeftovers();
+  });
+
+  it('carries 32 FTPS downloads of 32 MB held open at once on 8 passive ports, every file intact', async () => {
+    const [f] = await measureSustained({
+      servers: ['proftpd'],
+      concurrencies: [32],
+      backends: 2,
+      portsPerBackend: 4,
+      fileBytes: 32 * 1024 * 1024,
+      // 16 s each; the 32 starts take 3.2 s, so all 32 are open together for most of the run.
+      bytesPerSecond: 2 * 1024 * 1024,
+      startSpacingMs: 100,
+      log: (m) => lines.push(m),
+    });
+    expect(f.passivePorts).toBe(8);
+    expect(f.steps[0].intact, lines.join('\n')).toBe(32);
+    expect(f.steps[0].maxOpenAtOnce).toBe(32);
+  }, 240_000);
+});
