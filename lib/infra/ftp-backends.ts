@@ -6,19 +6,45 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { renderBootScript, renderProftpdBootScript } from '../backend/user-data';
-import type { Config } from '../config';
-import { azIndexForSlot, CONTROL_PORT, type PortPlan, type SlotPorts } from '../shared/port-plan';
+import { type FtpServerName, renderBootScript, renderProftpdBootScript } from '../backend/user-data';
+import type { FtpsSettings } from '../shared/ftps';
+import { azIndexForSlot, CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 
+/** What each backend's FTP server is told; the same for every slot. */
+export interface FtpServerSettings {
+  /** @default 'vsftpd' (Amazon Linux 2023); 'proftpd' runs Ubuntu 24.04 */
+  readonly server?: FtpServerName;
+  /** Sessions at once per backend. @default 200 */
+  readonly maxClients?: number;
+  /** Sessions at once per client address. @default 20 */
+  readonly maxPerIp?: number;
+  /** @default FTPS required, TLS session reuse required, TLS 1.2 at most */
+  readonly ftps?: FtpsSettings;
+  /** net.ipv4.tcp_keepalive_time, below the NLB idle timeout. @default 60 */
+  readonly keepaliveSeconds?: number;
+}
+
 export interface FtpBackendsProps {
+  /** Backends go in its private subnets, slot i in AZ i mod AZs. */
   readonly vpc: ec2.IVpc;
-  readonly config: Config;
-  readonly plan: PortPlan;
+  /** Each slot and its passive range. */
+  readonly slots: readonly SlotPorts[];
+  /** Instance names and alarm names start with it. */
+  readonly namePrefix: string;
+  /** @default 't4g.small' */
+  readonly instanceType?: string;
+  /** Client ranges the NLB passes through (client IPs are preserved). @default ['0.0.0.0/0'] */
+  readonly allowedCidrs?: readonly string[];
+  /** @default vsftpd, 200 sessions, 20 per address, FTPS required, keepalive 60 s */
+  readonly server?: FtpServerSettings;
+  /** The shared FTP root (EFS), mounted at /srv/ftp. */
   readonly fileSystem: efs.FileSystem;
+  /** FTP users (JSON user -> password), read at boot and every 5 minutes. */
   readonly usersSecret: secretsmanager.ISecret;
+  /** The health-check account (`{username, password}`), made a user like the others. */
   readonly healthCheckSecret: secretsmanager.ISecret;
   /** The FTPS certificate; unset when `ftps` is off. */
   readonly certificate?: FtpsCertificate;
@@ -49,7 +75,9 @@ export class FtpBackends extends Construct {
 
   constructor(scope: Construct, id: string, props: FtpBackendsProps) {
     super(scope, id);
-    const { vpc, config, plan, fileSystem } = props;
+    const { vpc, fileSystem } = props;
+    const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0'];
+    const srv = props.server ?? {};
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -71,9 +99,9 @@ export class FtpBackends extends Construct {
     // Root on the instance creates the users' directories, so it needs root access, not squash.
     fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
 
-    const instanceType = new ec2.InstanceType(config.instanceType);
+    const instanceType = new ec2.InstanceType(props.instanceType ?? 't4g.small');
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
-    const proftpd = config.ftpServer === 'proftpd';
+    const proftpd = srv.server === 'proftpd';
     const machineImage = proftpd
       ? // Amazon Linux 2023 ships no ProFTPD; Ubuntu 24.04 LTS does (with mod_tls), and Canonical
         // publishes its current AMI as a public SSM parameter, resolved at deploy time.
@@ -82,7 +110,7 @@ export class FtpBackends extends Construct {
     const renderBoot = proftpd ? renderProftpdBootScript : renderBootScript;
     const privateSubnets = vpc.privateSubnets;
 
-    this.backends = plan.slots.map((ports) => {
+    this.backends = props.slots.map((ports) => {
       const slot = ports.slot;
       const azIndex = azIndexForSlot(slot, privateSubnets.length);
       const scope = new Construct(this, `Slot${slot}`);
@@ -93,7 +121,7 @@ export class FtpBackends extends Construct {
         allowAllOutbound: false,
       });
       // The NLB preserves client IPs, so the backend sees the clients themselves.
-      for (const cidr of config.allowedCidrs) {
+      for (const cidr of allowedCidrs) {
         securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr} (client IP preserved)`);
         securityGroup.addIngressRule(
           ec2.Peer.ipv4(cidr),
@@ -106,7 +134,7 @@ export class FtpBackends extends Construct {
       // Ubuntu's package mirrors are plain HTTP (apt verifies every package's signature).
       if (proftpd) securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP for apt (signed packages)');
       fileSystem.connections.allowDefaultPortFrom(securityGroup, `NFS from backend slot ${slot}`);
-      if (config.allowedCidrs.includes('0.0.0.0/0')) {
+      if (allowedCidrs.includes('0.0.0.0/0')) {
         acknowledge(securityGroup, [
           {
             id: 'AwsSolutions-EC23',
@@ -122,16 +150,16 @@ export class FtpBackends extends Construct {
             pasvAddress: props.pasvAddressForAz(azIndex),
             pasvMinPort: ports.minPort,
             pasvMaxPort: ports.maxPort,
-            maxClients: config.maxClientsPerBackend,
-            maxPerIp: config.maxSessionsPerIp,
-            ftps: { mode: config.ftps, requireSslReuse: config.ftpsRequireSslReuse, maxTlsVersion: config.ftpsMaxTlsVersion },
+            maxClients: srv.maxClients ?? 200,
+            maxPerIp: srv.maxPerIp ?? 20,
+            ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
           },
           certificateSecretArn: props.certificate?.secret.secretArn,
           region: Aws.REGION,
           fileSystemId: fileSystem.fileSystemId,
           usersSecretArn: props.usersSecret.secretArn,
           healthSecretArn: props.healthCheckSecret.secretArn,
-          keepaliveSeconds: config.tcpKeepaliveSeconds,
+          keepaliveSeconds: srv.keepaliveSeconds ?? 60,
         }),
       );
 
@@ -155,7 +183,7 @@ export class FtpBackends extends Construct {
             volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
           },
         ],
-        instanceName: `${config.stackName}-slot${slot}`,
+        instanceName: `${props.namePrefix}-slot${slot}`,
         // 1-minute instance metrics, to match the 1-minute alarms.
         detailedMonitoring: true,
       });
@@ -173,7 +201,7 @@ export class FtpBackends extends Construct {
 
       // Recover on host failure: same instance ID, private IP and EBS, so target groups stay valid.
       new cloudwatch.Alarm(scope, 'RecoverAlarm', {
-        alarmName: `${config.stackName}-slot${slot}-host-recovery`,
+        alarmName: `${props.namePrefix}-slot${slot}-host-recovery`,
         alarmDescription: `EC2 system status check failed for nlb-ftp slot ${slot}; EC2 recovers the instance onto new hardware automatically.`,
         metric: new cloudwatch.Metric({
           namespace: 'AWS/EC2',

@@ -102,8 +102,17 @@ export class NlbFtpStack extends Stack {
     }
     this.backends = new FtpBackends(this, 'Backends', {
       vpc: this.vpc,
-      config,
-      plan,
+      slots: plan.slots,
+      namePrefix: config.stackName,
+      instanceType: config.instanceType,
+      allowedCidrs: config.allowedCidrs,
+      server: {
+        server: config.ftpServer,
+        maxClients: config.maxClientsPerBackend,
+        maxPerIp: config.maxSessionsPerIp,
+        ftps: { mode: config.ftps, requireSslReuse: config.ftpsRequireSslReuse, maxTlsVersion: config.ftpsMaxTlsVersion },
+        keepaliveSeconds: config.tcpKeepaliveSeconds,
+      },
       fileSystem: this.storage.fileSystem,
       usersSecret: this.secrets.usersSecret,
       healthCheckSecret: this.secrets.healthCheckSecret,
