@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { resourcesOfType, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
-import { CheckerEnv, decodeInventory } from '../../lib/shared/contract';
+import { CheckerEnv, checkerEnvironment, decodeInventory, encodeInventory } from '../../lib/shared/contract';
 
 type Props = Record<string, unknown>;
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
@@ -83,7 +83,9 @@ describe('health checker in the stack', () => {
     const inv = flatten(env[CheckerEnv.inventory]);
     for (const slot of [0, 1, 2])
       expect(inv).toMatch(
-        new RegExp(`\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}"\\]`),
+        new RegExp(
+          `\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}",${40000 + slot * 8},${40007 + slot * 8}\\]`,
+        ),
       );
   });
 
@@ -95,11 +97,31 @@ describe('health checker in the stack', () => {
 });
 
 describe('inventory encoding', () => {
-  it('fits Lambda 4 KB environment even at the maximum of 49 backends', () => {
-    const worst = Array.from({ length: 49 }, (_, i) => ({ slot: i, instanceId: 'i-0123456789abcdef0', privateIp: '100.100.100.100' }));
-    const text = JSON.stringify(worst.map((b) => [b.slot, b.instanceId, b.privateIp]));
-    expect(text.length).toBeLessThan(2600);
-    expect(decodeInventory(text)).toEqual(worst);
+  it('fits Lambda 4 KB environment even at the maximum of 49 backends, passive ranges included', () => {
+    const worst = Array.from({ length: 49 }, (_, i) => ({
+      slot: i,
+      instanceId: 'i-0123456789abcdef0',
+      privateIp: '100.100.100.100',
+      passivePorts: { min: 65000 + i, max: 65000 + i },
+    }));
+    const arn = (name: string) => `arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:${name}-AbCdEf`;
+    const env = checkerEnvironment({
+      backends: worst,
+      controlTargetGroupArn:
+        'arn:aws:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/NlbFtp-Contr-ABCDEFGHIJKL/0123456789abcdef',
+      healthSecretArn: arn('NlbFtpSecretsHealthCheckSecret0123456789AB'),
+      stateTable: 'NlbFtp-HealthCheckerState0123456789AB-ABCDEFGHIJKL',
+      intervalSeconds: 60,
+      timeoutSeconds: 30,
+      fallThreshold: 10,
+      riseThreshold: 10,
+      budgetSeconds: 60,
+      ftps: { mode: 'required', certificateSecretArn: arn('NlbFtpFtpsCertificateSecret0123456789AB') },
+    });
+    // Lambda: 4 KB for all environment variables, names and values together.
+    const total = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0) + 'POWERTOOLS_SERVICE_NAME'.length + 64;
+    expect(total).toBeLessThan(4096);
+    expect(decodeInventory(encodeInventory(worst))).toEqual(worst);
   });
 
   it('rejects a malformed inventory with the entry index', () => {
