@@ -10,6 +10,7 @@
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildApp } from '../harness/synth';
@@ -56,7 +57,8 @@ async function roundMs(inventory: readonly BackendRef[]): Promise<number> {
 
 export interface FanoutFigures {
   /** What the 16 vsftpd servers hash the health password with (see below). */
-  readonly hash: 'yescrypt' | 'sha512';
+  /** `latency`: SHA-512 hashes and 50 ms round trip to every backend (see measureFanout). */
+  readonly hash: FanoutVariant;
   /** Median wall time of one round, by number of backends K. */
   readonly roundMs: Readonly<Record<1 | 4 | 16, number>>;
   /** The same 16 probes one after another. */
@@ -71,9 +73,36 @@ export interface FanoutFigures {
  * each backend pays it on its own CPU. The `sha512` variant swaps in a SHA-512 hash for the
  * health account (this bench only) to show the checker's own concurrency.
  */
+export type FanoutVariant = 'yescrypt' | 'sha512' | 'latency';
+
+/** One-way delay of the latency variant: 25 ms each way, a 50 ms round trip, as across AZs and busy hosts. */
+const ONE_WAY_DELAY_MS = 25;
+
+/**
+ * A TCP relay that holds every chunk for `delayMs` in each direction, on the backend's port 21 and
+ * its passive range, so a probe is network-bound. (The kernel here has no netem qdisc:
+ * `tc qdisc add ... netem` answers "Specified qdisc kind is unknown".)
+ */
+function delayRelay(listenHost: string, ports: readonly number[], targetHost: string, delayMs: number): net.Server[] {
+  return ports.map((port) => {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(port, targetHost);
+      const relay = (from: net.Socket, to: net.Socket) => {
+        from.on('data', (d) => setTimeout(() => to.writable && to.write(d), delayMs));
+        from.on('end', () => setTimeout(() => to.end(), delayMs));
+        from.on('error', () => to.destroy());
+      };
+      relay(client, upstream);
+      relay(upstream, client);
+    });
+    server.listen(port, listenHost);
+    return server;
+  });
+}
+
 export async function measureFanout(opts: {
   repeats: number;
-  hashes: ReadonlyArray<'yescrypt' | 'sha512'>;
+  hashes: readonly FanoutVariant[];
   log?: (m: string) => void;
 }): Promise<FanoutFigures[]> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
@@ -102,27 +131,42 @@ export async function measureFanout(opts: {
       inventory.push({ slot, instanceId: `i-bench${slot}`, privateIp: ip });
     }
     const out: FanoutFigures[] = [];
+    const relays: net.Server[] = [];
     for (const hash of opts.hashes) {
+      let targets = inventory;
+      if (hash === 'latency') {
+        // On AWS each backend hashes on its own CPU: use the cheap hash so only the network is left.
+        const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
+        execFileSync('usermod', ['-p', sha512, BENCH_USER]);
+        targets = inventory.map((b) => {
+          const ip = b.privateIp.replace('127.18.5.', '127.18.6.');
+          const ports = slotPorts(b.slot, { passivePortsPerBackend: 3, passivePortStart: 44000 });
+          relays.push(...delayRelay(ip, [21, ...ports.ports], b.privateIp, ONE_WAY_DELAY_MS));
+          return { ...b, privateIp: ip };
+        });
+        log(`  latency variant: every backend behind a relay adding ${2 * ONE_WAY_DELAY_MS} ms round trip`);
+      }
       if (hash === 'sha512') {
         const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
         execFileSync('usermod', ['-p', sha512, BENCH_USER]);
       }
-      await roundMs(inventory); // warm up: first logins load PAM modules and libraries
+      await roundMs(targets); // warm up: first logins load PAM modules and libraries
       const roundMsByK = {} as Record<1 | 4 | 16, number>;
       for (const k of [1, 4, 16] as const) {
         const times: number[] = [];
-        for (let i = 0; i < opts.repeats; i++) times.push(await roundMs(inventory.slice(0, k)));
+        for (let i = 0; i < opts.repeats; i++) times.push(await roundMs(targets.slice(0, k)));
         roundMsByK[k] = median(times);
         log(`  checker fan-out (${hash}), K=${k}: ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
       }
       const seq: number[] = [];
       for (let i = 0; i < opts.repeats; i++) {
         const t0 = performance.now();
-        for (const b of inventory) await roundMs([b]);
+        for (const b of targets) await roundMs([b]);
         seq.push(performance.now() - t0);
       }
       out.push({ hash, roundMs: roundMsByK, sequential16Ms: median(seq), repeats: opts.repeats });
     }
+    for (const r of relays) r.close();
     return out;
   } finally {
     for (const v of servers) await v.dispose();
@@ -133,6 +177,12 @@ export async function measureFanout(opts: {
 
 export function fanoutRows(figures: readonly FanoutFigures[]): Array<[string, string]> {
   const rows: Array<[string, string]> = [];
+  // The figure that says whether the checker fans out: probes bound by the network, as on AWS.
+  const lat = figures.find((f) => f.hash === 'latency');
+  if (lat) {
+    const r = lat.roundMs[16] / lat.roundMs[1];
+    rows.push([`ratio K=16/K=1 (latency-bound): ${r.toFixed(2)}`, `target <= 1.3: ${r <= 1.3 ? 'OK' : 'OVER TARGET'}`]);
+  }
   for (const f of figures) {
     for (const k of [1, 4, 16] as const)
       rows.push([`probe round, ${f.hash}, K=${k} (median of ${f.repeats})`, `${f.roundMs[k].toFixed(0)} ms`]);
@@ -212,7 +262,7 @@ export function printTable(title: string, rows: ReadonlyArray<readonly [string, 
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('bench:checker needs root: it starts vsftpd on port 21.');
   const rows = [
-    ...fanoutRows(await measureFanout({ repeats: REPEATS, hashes: ['yescrypt', 'sha512'] })),
+    ...fanoutRows(await measureFanout({ repeats: REPEATS, hashes: ['yescrypt', 'sha512', 'latency'] })),
     ...artifactRows(measureArtifact(REPEATS)),
   ];
   printTable(`nlb-ftp checker benchmark (${os.cpus().length} cores, node ${process.version}, ${new Date().toISOString()})`, rows);

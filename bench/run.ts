@@ -510,7 +510,11 @@ async function main(): Promise<void> {
 
   log(`nlb-ftp benchmark (${opts.quick ? 'quick' : 'full'})`);
   const synth = measureSynth(opts.quick ? 1 : 3);
-  const fanout = await measureFanout({ repeats: opts.quick ? 3 : 7, hashes: opts.quick ? ['yescrypt'] : ['yescrypt', 'sha512'], log });
+  const fanout = await measureFanout({
+    repeats: opts.quick ? 3 : 7,
+    hashes: opts.quick ? ['yescrypt', 'latency'] : ['yescrypt', 'sha512', 'latency'],
+    log,
+  });
   const artifact = measureArtifact(opts.quick ? 3 : 7);
   const failover = await measureFailover(opts.quick ? 2 : 5);
   const rs = opts.quick ? [1, 4] : [1, 2, 4, 8];

@@ -70,9 +70,15 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     expect(sb.certificateFile).toBeDefined();
     for (const b of sb.backends) {
       const conf = fs.readFileSync(b.server.confPath, 'utf8');
-      expect(conf).toMatch(/^force_local_logins_ssl=YES$/m);
-      expect(conf).toMatch(/^force_local_data_ssl=YES$/m);
-      expect(conf).toContain(`rsa_private_key_file=${b.tls?.keyFile}`);
+      if (server === 'proftpd') {
+        // TLSRequired on: control and data connections alike.
+        expect(conf).toMatch(/^ {2}TLSRequired on$/m);
+        expect(conf).toContain(`TLSRSACertificateKeyFile ${b.tls?.keyFile}`);
+      } else {
+        expect(conf).toMatch(/^force_local_logins_ssl=YES$/m);
+        expect(conf).toMatch(/^force_local_data_ssl=YES$/m);
+        expect(conf).toContain(`rsa_private_key_file=${b.tls?.keyFile}`);
+      }
       expect(fs.statSync(b.tls?.keyFile as string).mode & 0o777).toBe(0o600);
     }
     const rules = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-t', 'nat', '-S'], { encoding: 'utf8' });
@@ -103,10 +109,14 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     );
   }, 240_000);
 
-  it('refuses a plain-FTP login through the NLB with 530, and never runs the listing', async () => {
+  it('refuses a plain-FTP login through the NLB, and never runs the listing', async () => {
     const r = await run('curl', ['-sS', '-v', '--max-time', '10', '-u', `${target.user}:${target.password}`, `ftp://${target.host}/`]);
     expect(r.code).toBe(67); // curl: "login denied"
-    expect(r.stderr).toMatch(/< 530 Non-anonymous sessions must use encryption/);
+    // vsftpd refuses the password, ProFTPD the user name already (the password is never sent).
+    expect(r.stderr).toMatch(
+      server === 'proftpd' ? /< 550 SSL\/TLS required on the control channel/ : /< 530 Non-anonymous sessions must use encryption/,
+    );
+    if (server === 'proftpd') expect(r.stderr).not.toMatch(/> PASS /);
     expect(r.stderr).not.toMatch(/< 150 /);
   });
 
