@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { hasTool } from '../harness/prerequisites';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
-import { measureSustained, type SustainedFigures, sustainedRows } from '../harness/sustained';
+import { measureSustained, SUSTAINED_BENCH, type SustainedFigures, sustainedRows } from '../harness/sustained';
 import { slotFromBanner } from '../lib/shared/names';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
@@ -527,11 +527,7 @@ async function main(): Promise<void> {
   const sustained = await measureSustained({
     servers: ['vsftpd', 'proftpd'],
     concurrencies: opts.quick ? [16, 32, 64] : [16, 32, 64, 128, 200, 256],
-    backends: 2,
-    portsPerBackend: 8,
-    fileBytes: 2 * 1024 * 1024,
-    bytesPerSecond: 64 * 1024,
-    startSpacingMs: 100,
+    ...SUSTAINED_BENCH,
     log,
   });
 

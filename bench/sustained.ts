@@ -8,7 +8,7 @@
  * Reports, per server: the largest C with every file intact, that per passive port, the most
  * downloads seen open at once, and the first error. Figures are printed, never asserted.
  */
-import { measureSustained, sustainedRows } from '../harness/sustained';
+import { measureSustained, SUSTAINED_BENCH, sustainedRows } from '../harness/sustained';
 import { cleanupSandbox } from '../sandbox/cluster';
 
 {
@@ -22,13 +22,7 @@ import { cleanupSandbox } from '../sandbox/cluster';
   measureSustained({
     servers: process.argv.includes('--proftpd') ? ['proftpd'] : ['vsftpd', 'proftpd'],
     concurrencies: quick ? [16, 32, 64] : [16, 32, 64, 128, 200, 256],
-    backends: 2,
-    portsPerBackend: 8,
-    // Each download lasts 32 s; 256 starts 100 ms apart (10 new clients a second) take 25.6 s,
-    // so all are open together.
-    fileBytes: 2 * 1024 * 1024,
-    bytesPerSecond: 64 * 1024,
-    startSpacingMs: 100,
+    ...SUSTAINED_BENCH,
     log,
   })
     .then((figs) => {

@@ -117,6 +117,15 @@ const median = (xs: readonly number[]) => {
   return s.length === 0 ? 0 : s[Math.floor(s.length / 2)];
 };
 
+/** The benchmark's settings (16 passive ports; each download ~32 s; 10 new clients a second). */
+export const SUSTAINED_BENCH: Omit<SustainedOptions, 'servers' | 'concurrencies' | 'log'> = {
+  backends: 2,
+  portsPerBackend: 8,
+  fileBytes: 2 * 1024 * 1024,
+  bytesPerSecond: 64 * 1024,
+  startSpacingMs: 100,
+};
+
 export async function measureSustained(o: SustainedOptions): Promise<SustainedFigures[]> {
   const out: SustainedFigures[] = [];
   const content = Buffer.alloc(o.fileBytes);

@@ -8,24 +8,15 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { renderPamService } from '../lib/backend/vsftpd-conf';
+import { renderPamService, type VsftpdSlotSettings } from '../lib/backend/vsftpd-conf';
 import { CONTROL_PORT } from '../lib/shared/contract';
-import type { FtpsSettings } from '../lib/shared/ftps';
 
 /** Every PAM file, user and temp dir made here starts with this, so `--down` can find leftovers. */
 export const LOCAL_PREFIX = 'nlbftp';
 
 export type FtpServerKind = 'vsftpd' | 'proftpd';
 
-export interface LocalServerOptions<P> {
-  readonly slot: number;
-  /** IPv4 in PASV replies (the NLB's address in the sandbox). */
-  readonly pasvAddress: string;
-  readonly pasvMinPort: number;
-  readonly pasvMaxPort: number;
-  readonly maxClients: number;
-  readonly maxPerIp: number;
-  readonly ftps?: FtpsSettings;
+export interface LocalServerOptions<P> extends Omit<VsftpdSlotSettings, 'paths' | 'listenAddress'> {
   /**
    * The config text to run, given the local paths (e.g. the deployed config from the template with
    * only addresses and paths substituted). Default: render from these settings.

@@ -13,7 +13,7 @@
 import { CONTROL_PORT } from '../shared/contract';
 import type { FtpsSettings } from '../shared/ftps';
 import { bannerFor } from '../shared/names';
-import { FTPS_CIPHERS } from './vsftpd-conf';
+import { FTPS_CIPHERS, type VsftpdSlotSettings } from './vsftpd-conf';
 
 /** Filesystem locations; the defaults are those of the EC2 backends (Ubuntu). */
 export interface ProftpdPaths {
@@ -49,21 +49,9 @@ export const EC2_PROFTPD_PATHS: ProftpdPaths = {
   keyFile: '/etc/proftpd/nlb-ftp.key',
 };
 
-export interface ProftpdSlotSettings {
-  readonly slot: number;
-  /** IPv4 put in PASV (227) replies: the NLB's static IP in this backend's AZ. EPSV does not use it. */
-  readonly pasvAddress: string;
-  readonly pasvMinPort: number;
-  readonly pasvMaxPort: number;
-  /** Sessions at once on this backend (MaxInstances). */
-  readonly maxClients: number;
-  /** Sessions at once from one client address (MaxClientsPerHost). */
-  readonly maxPerIp: number;
-  /** Address to bind port 21 to; unset binds all addresses (EC2). */
-  readonly listenAddress?: string;
+/** The same slot settings as vsftpd's, with ProFTPD's own paths. */
+export interface ProftpdSlotSettings extends Omit<VsftpdSlotSettings, 'paths'> {
   readonly paths?: ProftpdPaths;
-  /** Unset or mode `off`: plain FTP. */
-  readonly ftps?: FtpsSettings;
 }
 
 function quote(v: string): string {

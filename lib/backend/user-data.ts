@@ -157,6 +157,73 @@ print(d["username"] + "\\t" + d["password"])'
 ${certificate}`;
 }
 
+/** NFS options of the ProFTPD backends' EFS mount, through the local stunnel (efs-utils' own defaults). */
+const PROFTPD_EFS_MOUNT_OPTIONS =
+  'nfsvers=4.1,port=20049,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev,nofail,x-systemd.requires=nlb-ftp-efs-tls.service';
+
+/** Add the shared root to fstab once, then mount it, retrying for 5 minutes; fail the boot if it never mounts. */
+function mountEfs(fsType: string, fstabLine: string, server: string): string {
+  return `mkdir -p '${FTP_ROOT}'
+if ! grep -q ' ${FTP_ROOT} ${fsType} ' /etc/fstab; then
+  # _netdev: wait for the network at boot; nofail: a slow EFS must not hang boot (${server} waits instead).
+  echo '${fstabLine}' >>/etc/fstab
+fi
+for attempt in $(seq 1 30); do
+  if mountpoint -q '${FTP_ROOT}'; then break; fi
+  mount '${FTP_ROOT}' || { log "EFS mount attempt $attempt failed; retrying in 10 s"; sleep 10; }
+done
+mountpoint -q '${FTP_ROOT}'
+`;
+}
+
+/** Step 1 of both boot scripts: TCP keepalive below the NLB idle timeout. */
+function keepaliveStep(p: BootScriptParams, server: FtpServerName): string {
+  const who =
+    server === 'proftpd'
+      ? '# ProFTPD sets SO_KEEPALIVE on control connections (SocketOptions keepalive on); probes keep them\n# alive through the NLB while a long transfer leaves the control connection idle.'
+      : '# vsftpd sets SO_KEEPALIVE on control connections; probes keep them alive through the NLB\n# while a long transfer leaves the control connection idle.';
+  return `log "1/6 TCP keepalive below the NLB idle timeout"
+cat >/etc/sysctl.d/90-nlb-ftp.conf <<'NLBFTP_EOF'
+${who}
+net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
+net.ipv4.tcp_keepalive_intvl = 10
+net.ipv4.tcp_keepalive_probes = 6
+NLBFTP_EOF
+sysctl --system >/dev/null
+`;
+}
+
+/** Step 5 of both boot scripts: the users and certificate sync, run once now and every 5 minutes. */
+function usersStep(p: BootScriptParams, server: FtpServerName, ftpsOn: boolean): string {
+  return `log "5/6 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
+cat >/usr/local/sbin/nlb-ftp-apply-users <<'NLBFTP_EOF'
+${renderApplyUsersScript({ ftpRoot: FTP_ROOT, allowFile: ALLOW_FILE }).trimEnd()}
+NLBFTP_EOF
+cat >/usr/local/sbin/nlb-ftp-sync <<'NLBFTP_EOF'
+${renderSyncScript(p, server).trimEnd()}
+NLBFTP_EOF
+chmod 0700 /usr/local/sbin/nlb-ftp-apply-users /usr/local/sbin/nlb-ftp-sync
+cat >/etc/systemd/system/nlb-ftp-sync.service <<'NLBFTP_EOF'
+[Unit]
+Description=nlb-ftp: apply FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager
+RequiresMountsFor=${FTP_ROOT}
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/nlb-ftp-sync
+NLBFTP_EOF
+cat >/etc/systemd/system/nlb-ftp-sync.timer <<'NLBFTP_EOF'
+[Unit]
+Description=nlb-ftp: pick up changed FTP users${ftpsOn ? ' and certificate' : ''} every 5 minutes
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=5min
+[Install]
+WantedBy=timers.target
+NLBFTP_EOF
+/usr/local/sbin/nlb-ftp-sync
+`;
+}
+
 /** The complete EC2 user data for one slot. */
 export function renderBootScript(p: BootScriptParams): string {
   const slot = p.vsftpd.slot;
@@ -168,16 +235,7 @@ set -euo pipefail
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
 
-log "1/6 TCP keepalive below the NLB idle timeout"
-cat >/etc/sysctl.d/90-nlb-ftp.conf <<'NLBFTP_EOF'
-# vsftpd sets SO_KEEPALIVE on control connections; probes keep them alive through the NLB
-# while a long transfer leaves the control connection idle.
-net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
-net.ipv4.tcp_keepalive_intvl = 10
-net.ipv4.tcp_keepalive_probes = 6
-NLBFTP_EOF
-sysctl --system >/dev/null
-
+${keepaliveStep(p, 'vsftpd')}
 log "2/6 packages"
 for attempt in 1 2 3 4 5; do
   if dnf install -y vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}; then break; fi
@@ -187,17 +245,7 @@ done
 rpm -q vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}
 
 log "3/6 shared storage (EFS ${p.fileSystemId})"
-mkdir -p '${FTP_ROOT}'
-if ! grep -q ' ${FTP_ROOT} efs ' /etc/fstab; then
-  # _netdev: wait for the network at boot; nofail: a slow EFS must not hang boot (vsftpd waits instead).
-  echo '${p.fileSystemId}:/ ${FTP_ROOT} efs _netdev,noresvport,tls,iam,nofail 0 0' >>/etc/fstab
-fi
-for attempt in $(seq 1 30); do
-  if mountpoint -q '${FTP_ROOT}'; then break; fi
-  mount '${FTP_ROOT}' || { log "EFS mount attempt $attempt failed; retrying in 10 s"; sleep 10; }
-done
-mountpoint -q '${FTP_ROOT}'
-
+${mountEfs('efs', `${p.fileSystemId}:/ ${FTP_ROOT} efs _netdev,noresvport,tls,iam,nofail 0 0`, 'vsftpd')}
 log "4/6 vsftpd configuration"
 install -d -m 0755 /etc/vsftpd
 cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'
@@ -231,33 +279,7 @@ RestartSec=2
 KillMode=process
 NLBFTP_EOF
 
-log "5/6 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
-cat >/usr/local/sbin/nlb-ftp-apply-users <<'NLBFTP_EOF'
-${renderApplyUsersScript({ ftpRoot: FTP_ROOT, allowFile: ALLOW_FILE }).trimEnd()}
-NLBFTP_EOF
-cat >/usr/local/sbin/nlb-ftp-sync <<'NLBFTP_EOF'
-${renderSyncScript(p).trimEnd()}
-NLBFTP_EOF
-chmod 0700 /usr/local/sbin/nlb-ftp-apply-users /usr/local/sbin/nlb-ftp-sync
-cat >/etc/systemd/system/nlb-ftp-sync.service <<'NLBFTP_EOF'
-[Unit]
-Description=nlb-ftp: apply FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager
-RequiresMountsFor=${FTP_ROOT}
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/nlb-ftp-sync
-NLBFTP_EOF
-cat >/etc/systemd/system/nlb-ftp-sync.timer <<'NLBFTP_EOF'
-[Unit]
-Description=nlb-ftp: pick up changed FTP users${ftpsOn ? ' and certificate' : ''} every 5 minutes
-[Timer]
-OnBootSec=1min
-OnUnitActiveSec=5min
-[Install]
-WantedBy=timers.target
-NLBFTP_EOF
-/usr/local/sbin/nlb-ftp-sync
-
+${usersStep(p, 'vsftpd', ftpsOn)}
 log "6/6 start vsftpd"
 systemctl daemon-reload
 systemctl enable --now vsftpd.service nlb-ftp-sync.timer
@@ -285,16 +307,7 @@ exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
 export DEBIAN_FRONTEND=noninteractive
 
-log "1/6 TCP keepalive below the NLB idle timeout"
-cat >/etc/sysctl.d/90-nlb-ftp.conf <<'NLBFTP_EOF'
-# ProFTPD sets SO_KEEPALIVE on control connections (SocketOptions keepalive on); probes keep them
-# alive through the NLB while a long transfer leaves the control connection idle.
-net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
-net.ipv4.tcp_keepalive_intvl = 10
-net.ipv4.tcp_keepalive_probes = 6
-NLBFTP_EOF
-sysctl --system >/dev/null
-
+${keepaliveStep(p, 'proftpd')}
 log "2/6 packages"
 # The package would start ProFTPD with Debian's sample config: keep it stopped until ours is written.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -345,17 +358,7 @@ WantedBy=multi-user.target
 NLBFTP_EOF
 systemctl daemon-reload
 systemctl enable --now nlb-ftp-efs-tls.service
-mkdir -p '${FTP_ROOT}'
-if ! grep -q ' ${FTP_ROOT} nfs4 ' /etc/fstab; then
-  # _netdev: wait for the network at boot; nofail: a slow EFS must not hang boot (ProFTPD waits instead).
-  echo '127.0.0.1:/ ${FTP_ROOT} nfs4 nfsvers=4.1,port=20049,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev,nofail,x-systemd.requires=nlb-ftp-efs-tls.service 0 0' >>/etc/fstab
-fi
-for attempt in $(seq 1 30); do
-  if mountpoint -q '${FTP_ROOT}'; then break; fi
-  mount '${FTP_ROOT}' || { log "EFS mount attempt $attempt failed; retrying in 10 s"; sleep 10; }
-done
-mountpoint -q '${FTP_ROOT}'
-
+${mountEfs('nfs4', `127.0.0.1:/ ${FTP_ROOT} nfs4 ${PROFTPD_EFS_MOUNT_OPTIONS} 0 0`, 'ProFTPD')}
 log "4/6 ProFTPD configuration"
 install -d -m 0755 /etc/proftpd /var/log/proftpd
 cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'
@@ -385,33 +388,7 @@ RestartSec=2
 KillMode=process
 NLBFTP_EOF
 
-log "5/6 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
-cat >/usr/local/sbin/nlb-ftp-apply-users <<'NLBFTP_EOF'
-${renderApplyUsersScript({ ftpRoot: FTP_ROOT, allowFile: ALLOW_FILE }).trimEnd()}
-NLBFTP_EOF
-cat >/usr/local/sbin/nlb-ftp-sync <<'NLBFTP_EOF'
-${renderSyncScript(p, 'proftpd').trimEnd()}
-NLBFTP_EOF
-chmod 0700 /usr/local/sbin/nlb-ftp-apply-users /usr/local/sbin/nlb-ftp-sync
-cat >/etc/systemd/system/nlb-ftp-sync.service <<'NLBFTP_EOF'
-[Unit]
-Description=nlb-ftp: apply FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager
-RequiresMountsFor=${FTP_ROOT}
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/nlb-ftp-sync
-NLBFTP_EOF
-cat >/etc/systemd/system/nlb-ftp-sync.timer <<'NLBFTP_EOF'
-[Unit]
-Description=nlb-ftp: pick up changed FTP users${ftpsOn ? ' and certificate' : ''} every 5 minutes
-[Timer]
-OnBootSec=1min
-OnUnitActiveSec=5min
-[Install]
-WantedBy=timers.target
-NLBFTP_EOF
-/usr/local/sbin/nlb-ftp-sync
-
+${usersStep(p, 'proftpd', ftpsOn)}
 log "6/6 start ProFTPD"
 /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf
 systemctl daemon-reload
