@@ -11,7 +11,7 @@
 import { measureSustained, SUSTAINED_BENCH, sustainedRows } from '../harness/sustained';
 import { cleanupSandbox } from '../sandbox/cluster';
 
-{
+function main(): void {
   const quick = process.argv.includes('--quick');
   const log = (m: string) => process.stderr.write(`${m}\n`);
   process.on('SIGINT', () => {
@@ -34,3 +34,5 @@ import { cleanupSandbox } from '../sandbox/cluster';
       process.exit(1);
     });
 }
+
+main();

@@ -22,8 +22,9 @@ import { createSelfSignedCertificate } from '../lib/shared/self-signed-certifica
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LocalProftpd, missingProftpd } from './local-proftpd';
+import { LOCAL_PREFIX } from './local-server';
 import type { AnyLocalServer, FtpServerKind } from './local-servers';
-import { LOCAL_PREFIX, LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
+import { LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
 import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
 import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 

@@ -9,7 +9,7 @@
  * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds.
  * - Idle flows expire after the idle timeout; a later packet of that flow is answered with a reset.
  */
-import { portOpen } from './local-vsftpd';
+import { portOpen } from './local-server';
 import { nsExec, sh } from './netns';
 import type { SandboxPlan } from './template-plan';
 

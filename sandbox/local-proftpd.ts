@@ -28,6 +28,12 @@ export function missingProftpd(): string | undefined {
     : `Missing ProFTPD: run \`bash .ci/install-proftpd\` (it unpacks Debian's proftpd-core and proftpd-mod-crypto into ${PROFTPD_PREFIX}, beside vsftpd).`;
 }
 
+/** Fail (never skip) with that sentence when ProFTPD is missing: tests must always run both servers. */
+export function requireProftpd(): void {
+  const missing = missingProftpd();
+  if (missing) throw new Error(missing);
+}
+
 /** One ProFTPD process with a rendered config. */
 export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
   private readonly install: { readonly binary: string; readonly modulePath: string };

@@ -11,17 +11,12 @@ export type AnyLocalServer = LocalVsftpd | LocalProftpd;
 
 /**
  * A local server of the given kind. `ftpRoot` is the LocalUsers root (ProFTPD jails users in
- * `<ftpRoot>/users/<name>`; vsftpd reads the jail from the home directory). `confText` receives
- * the server's own local paths.
+ * `<ftpRoot>/users/<name>`; vsftpd reads the jail from the home directory). Each renders its own
+ * config from the settings.
  */
 export function createLocalServer(
   kind: FtpServerKind,
-  opts: Omit<LocalServerOptions<never>, 'confText'> & {
-    readonly ftpRoot: string;
-    // biome-ignore lint/suspicious/noExplicitAny: each server passes its own paths type
-    readonly confText?: (paths: any) => string;
-    readonly openSslConf?: string;
-  },
+  opts: Omit<LocalServerOptions<never>, 'confText'> & { readonly ftpRoot: string },
 ): AnyLocalServer {
   const usersRoot = path.join(opts.ftpRoot, 'users');
   return kind === 'proftpd' ? new LocalProftpd({ ...opts, usersRoot }) : new LocalVsftpd(opts);

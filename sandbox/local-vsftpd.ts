@@ -11,8 +11,6 @@ import { renderApplyUsersScript } from '../lib/backend/user-data';
 import { renderOpenSslConf, renderVsftpdConf, type VsftpdPaths } from '../lib/backend/vsftpd-conf';
 import { LocalFtpServer, type LocalServerOptions } from './local-server';
 
-export { killByPattern, LOCAL_PREFIX, portOpen } from './local-server';
-
 /** Local FTP accounts made with the project's own apply-users script, and removed on dispose. */
 export class LocalUsers {
   readonly allowFile: string;

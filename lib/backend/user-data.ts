@@ -176,6 +176,30 @@ mountpoint -q '${FTP_ROOT}'
 `;
 }
 
+/**
+ * The systemd drop-in of either server: wait for the shared file system, restart on failure, and
+ * restart only the listener (KillMode=process). `execLines` says how to run the server.
+ */
+function serverUnitDropIn(server: FtpServerName, execLines: string): string {
+  return `install -d -m 0755 /etc/systemd/system/${server}.service.d
+cat >/etc/systemd/system/${server}.service.d/nlb-ftp.conf <<'NLBFTP_EOF'
+[Unit]
+# Never serve FTP from an empty local directory: wait for the shared file system.
+RequiresMountsFor=${FTP_ROOT}
+After=network-online.target
+Wants=network-online.target
+[Service]
+Type=simple
+${execLines}
+Restart=always
+RestartSec=2
+# A restart (new certificate, new config) replaces only the listener; sessions in progress,
+# which are separate processes, finish their transfers.
+KillMode=process
+NLBFTP_EOF
+`;
+}
+
 /** Step 1 of both boot scripts: TCP keepalive below the NLB idle timeout. */
 function keepaliveStep(p: BootScriptParams, server: FtpServerName): string {
   const who =
@@ -261,24 +285,7 @@ NLBFTP_EOF
 }cat >/etc/pam.d/${EC2_VSFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
 ${renderPamService(ALLOW_FILE).trimEnd()}
 NLBFTP_EOF
-install -d -m 0755 /etc/systemd/system/vsftpd.service.d
-cat >/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf <<'NLBFTP_EOF'
-[Unit]
-# Never serve FTP from an empty local directory: wait for the shared file system.
-RequiresMountsFor=${FTP_ROOT}
-After=network-online.target
-Wants=network-online.target
-[Service]
-Type=simple
-ExecStart=
-ExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}
-Restart=always
-RestartSec=2
-# A restart (new certificate, new config) replaces only the listener; sessions in progress,
-# which are separate processes, finish their transfers.
-KillMode=process
-NLBFTP_EOF
-
+${serverUnitDropIn('vsftpd', `ExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`)}
 ${usersStep(p, 'vsftpd', ftpsOn)}
 log "6/6 start vsftpd"
 systemctl daemon-reload
@@ -367,27 +374,10 @@ NLBFTP_EOF
 cat >/etc/pam.d/${EC2_PROFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
 ${renderPamService(ALLOW_FILE).trimEnd()}
 NLBFTP_EOF
-install -d -m 0755 /etc/systemd/system/proftpd.service.d
-cat >/etc/systemd/system/proftpd.service.d/nlb-ftp.conf <<'NLBFTP_EOF'
-[Unit]
-# Never serve FTP from an empty local directory: wait for the shared file system.
-RequiresMountsFor=${FTP_ROOT}
-After=network-online.target
-Wants=network-online.target
-[Service]
-Type=simple
-ExecStartPre=
-ExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf
-ExecStart=
-ExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf
-PIDFile=
-Restart=always
-RestartSec=2
-# A restart (new certificate, new config) replaces only the listener; sessions in progress,
-# which are separate processes, finish their transfers.
-KillMode=process
-NLBFTP_EOF
-
+${serverUnitDropIn(
+  'proftpd',
+  'ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=',
+)}
 ${usersStep(p, 'proftpd', ftpsOn)}
 log "6/6 start ProFTPD"
 /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf

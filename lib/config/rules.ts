@@ -77,55 +77,52 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
     });
   }
 
-  if (c.tcpKeepaliveSeconds >= c.controlIdleTimeoutSeconds) {
-    const field = blame('tcpKeepaliveSeconds', 'controlIdleTimeoutSeconds');
-    const involves = ['tcpKeepaliveSeconds', 'controlIdleTimeoutSeconds'];
+  /**
+   * `low` must stay strictly below `high`. Reports the one the user changed (the other is named
+   * with its value, and "the default" when untouched), with the value that would work.
+   */
+  const below = (
+    low: [field: string, value: number],
+    high: [field: string, value: number],
+    why: string,
+    keepHighAdvice: (highValue: number) => string,
+  ) => {
+    if (low[1] < high[1]) return;
+    const field = blame(low[0], high[0]);
+    const involves = [low[0], high[0]];
     problems.push(
-      field === 'tcpKeepaliveSeconds'
+      field === low[0]
         ? {
             field,
-            value: c.tcpKeepaliveSeconds,
+            value: low[1],
             source: src(field),
             involves,
-            message: `must be below ${other('controlIdleTimeoutSeconds', c.controlIdleTimeoutSeconds)}, or the NLB drops idle control connections during long transfers`,
-            nearest: String(c.controlIdleTimeoutSeconds - 1),
+            message: `must be below ${other(high[0], high[1])}${why}`,
+            nearest: String(high[1] - 1),
           }
         : {
             field,
-            value: c.controlIdleTimeoutSeconds,
+            value: high[1],
             source: src(field),
             involves,
-            message:
-              `must be above ${other('tcpKeepaliveSeconds', c.tcpKeepaliveSeconds)}, or the NLB drops idle control connections during long transfers; ` +
-              `to keep ${c.controlIdleTimeoutSeconds}, also set tcpKeepaliveSeconds below it, e.g. ${Math.max(5, c.controlIdleTimeoutSeconds - 15)}`,
-            nearest: String(c.tcpKeepaliveSeconds + 1),
+            message: `must be above ${other(low[0], low[1])}${why}; to keep ${high[1]}, ${keepHighAdvice(high[1])}`,
+            nearest: String(low[1] + 1),
           },
     );
-  }
+  };
+  below(
+    ['tcpKeepaliveSeconds', c.tcpKeepaliveSeconds],
+    ['controlIdleTimeoutSeconds', c.controlIdleTimeoutSeconds],
+    ', or the NLB drops idle control connections during long transfers',
+    (idle) => `also set tcpKeepaliveSeconds below it, e.g. ${Math.max(5, idle - 15)}`,
+  );
   const hc = c.healthCheck;
-  if (hc.enabled && hc.timeoutSeconds >= hc.intervalSeconds) {
-    const field = blame('healthCheck.timeoutSeconds', 'healthCheck.intervalSeconds');
-    const involves = ['healthCheck.timeoutSeconds', 'healthCheck.intervalSeconds'];
-    problems.push(
-      field === 'healthCheck.timeoutSeconds'
-        ? {
-            field,
-            value: hc.timeoutSeconds,
-            source: src(field),
-            involves,
-            message: `must be below ${other('healthCheck.intervalSeconds', hc.intervalSeconds)} so a round ends before the next starts`,
-            nearest: String(hc.intervalSeconds - 1),
-          }
-        : {
-            field,
-            value: hc.intervalSeconds,
-            source: src(field),
-            involves,
-            message:
-              `must be above ${other('healthCheck.timeoutSeconds', hc.timeoutSeconds)} so a round ends before the next starts; ` +
-              `to keep ${hc.intervalSeconds}, also set healthCheck.timeoutSeconds to ${Math.max(1, hc.intervalSeconds - 1)} or less`,
-            nearest: String(hc.timeoutSeconds + 1),
-          },
+  if (hc.enabled) {
+    below(
+      ['healthCheck.timeoutSeconds', hc.timeoutSeconds],
+      ['healthCheck.intervalSeconds', hc.intervalSeconds],
+      ' so a round ends before the next starts',
+      (interval) => `also set healthCheck.timeoutSeconds to ${Math.max(1, interval - 1)} or less`,
     );
   }
   if (c.minHealthyBackends !== undefined && c.minHealthyBackends > n) {

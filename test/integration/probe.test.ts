@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { probeBackend } from '../../lambda/health-checker/probe';
-import { missingProftpd } from '../../sandbox/local-proftpd';
+import { requireProftpd } from '../../sandbox/local-proftpd';
 import { createLocalServer } from '../../sandbox/local-servers';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { createNamespace, deleteNamespace, linkNamespaces, nsExec } from '../../sandbox/netns';
@@ -137,8 +137,7 @@ describe('FTP login probe against real vsftpd', () => {
 describe('FTP login probe against real ProFTPD with its passive range in use', () => {
   it('fails the data step when the server offers a port outside the slot range (no NLB listener there)', async () => {
     requireTools(['python3']);
-    const noProftpd = missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    requireProftpd();
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-probe-range-'));
     const users = new LocalUsers(root, { [USER]: PASS });
     const server = createLocalServer('proftpd', {

@@ -8,15 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { measureSustained } from '../../harness/sustained';
 import { cleanupSandbox } from '../../sandbox/cluster';
-import { missingProftpd } from '../../sandbox/local-proftpd';
+import { requireProftpd } from '../../sandbox/local-proftpd';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 describe('sandbox with proftpd: sustained concurrency', () => {
   const lines: string[] = [];
   beforeAll(() => {
     requireTools(['ip', 'iptables', 'curl', 'nsenter', 'openssl']);
-    const noProftpd = missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    requireProftpd();
     cleanupSandbox();
   });
   afterAll(() => {

@@ -29,7 +29,7 @@ import {
   NLB_NS,
   Sandbox,
 } from '../../sandbox/cluster';
-import { missingProftpd } from '../../sandbox/local-proftpd';
+import { requireProftpd } from '../../sandbox/local-proftpd';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -48,8 +48,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter']);
-    const noProftpd = server === 'proftpd' && missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    if (server === 'proftpd') requireProftpd();
     cleanupSandbox(); // a previous crashed run must not break this one
     sb = await Sandbox.up({
       context: {

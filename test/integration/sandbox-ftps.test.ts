@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../../harness/sessions';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
-import { missingProftpd } from '../../sandbox/local-proftpd';
+import { requireProftpd } from '../../sandbox/local-proftpd';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -38,8 +38,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter', 'openssl']);
-    const noProftpd = server === 'proftpd' && missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    if (server === 'proftpd') requireProftpd();
     cleanupSandbox();
     sb = await Sandbox.up({
       context: {

@@ -14,7 +14,7 @@ import { requireTools } from '../../harness/prerequisites';
 import { slotFromBanner } from '../../lib/shared/names';
 
 import { slotPorts } from '../../lib/shared/port-plan';
-import { missingProftpd } from '../../sandbox/local-proftpd';
+import { requireProftpd } from '../../sandbox/local-proftpd';
 import { type AnyLocalServer, createLocalServer, FTP_SERVERS } from '../../sandbox/local-servers';
 import { LocalUsers } from '../../sandbox/local-vsftpd';
 
@@ -31,8 +31,7 @@ describe.each(FTP_SERVERS)('rendered config on Debian %s', (kind) => {
 
   beforeAll(async () => {
     requireTools(['vsftpd', 'curl']);
-    const noProftpd = kind === 'proftpd' && missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    if (kind === 'proftpd') requireProftpd();
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-rend-'));
     users = new LocalUsers(root, { [USER]: PASS });
     users.apply();
@@ -127,8 +126,7 @@ const SIZE = 32 * 1024 * 1024;
 describe('ProFTPD shares its passive ports between transfers (vsftpd does not)', () => {
   it.each(FTP_SERVERS)('%s: with 2 passive ports, 4 downloads held open at once plus a listing', async (kind) => {
     requireTools(['vsftpd', 'curl']);
-    const noProftpd = kind === 'proftpd' && missingProftpd();
-    if (noProftpd) throw new Error(noProftpd);
+    if (kind === 'proftpd') requireProftpd();
     // Each server its own address: nothing of one run can answer for the other.
     const addr = kind === 'vsftpd' ? '127.18.1.10' : '127.18.1.11';
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-share-'));
