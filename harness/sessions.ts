@@ -22,6 +22,29 @@ export interface SessionResult {
   readonly detail: string;
   /** The client sent AUTH TLS and PROT P: control and data were encrypted. */
   readonly encrypted: boolean;
+  /**
+   * The first attempt got ProFTPD's transient `425 PASV/EPSV: Address already in use` and this
+   * result is the one retry (see PASV_BIND_RACE). Never set for vsftpd.
+   */
+  readonly retriedAfterPasvRace?: boolean;
+}
+
+/**
+ * ProFTPD 1.3.8 binds a passive port with SO_REUSEADDR and calls listen() a moment later. Two
+ * sessions of one backend that pick the same free port in that moment both bind; the second
+ * listen() fails and that client gets `425 PASV: Address already in use` (or EPSV). Nothing was
+ * transferred; the next PASV picks a port again. Clients that retry a 4xx (lftp's default,
+ * `curl --retry`, FileZilla) recover; the README's ProFTPD section says so. The sessions here
+ * retry exactly this reply once, and say so in the result, so that every other failure still fails.
+ */
+export const PASV_BIND_RACE = /425 (PASV|EPSV): Address already in use/;
+
+/** Run a session; if it failed only because of the ProFTPD bind race, run it once more. */
+export async function retryOnPasvRace(attempt: () => Promise<SessionResult & { readonly transcript: string }>): Promise<SessionResult> {
+  const { transcript, ...first } = await attempt();
+  if (first.ok || !PASV_BIND_RACE.test(transcript)) return first;
+  const { transcript: _again, ...second } = await attempt();
+  return { ...second, startedAt: first.startedAt, retriedAfterPasvRace: true };
 }
 
 const encryptedSession = (verbose: string) => /(> |---> )AUTH (TLS|SSL)/.test(verbose) && /(> |---> )PROT P/.test(verbose);
@@ -62,13 +85,17 @@ export function removeSessionFiles(): void {
  * One full session: login, list, upload a unique file, download `download` and compare it with
  * `expected`. curl runs all of it on one control connection.
  */
-export async function fullSession(
+export function fullSession(t: Target, kind: SessionKind, download: string, expected: Buffer, timeoutMs = 20_000): Promise<SessionResult> {
+  return retryOnPasvRace(() => fullSessionOnce(t, kind, download, expected, timeoutMs));
+}
+
+async function fullSessionOnce(
   t: Target,
   kind: SessionKind,
   download: string,
   expected: Buffer,
-  timeoutMs = 20_000,
-): Promise<SessionResult> {
+  timeoutMs: number,
+): Promise<SessionResult & { readonly transcript: string }> {
   const n = ++seq;
   const upload = path.join(scratch(), `up-${n}.txt`);
   const out = path.join(scratch(), `down-${n}`);
@@ -78,6 +105,7 @@ export async function fullSession(
   let slot: number | undefined;
   let detail = '';
   let encrypted = false;
+  let transcript = '';
   const base = `ftp://${t.host}`;
   if (kind === 'lftp') {
     const script = [
@@ -96,6 +124,7 @@ export async function fullSession(
     ok = r.code === 0;
     slot = slotFromBanner(r.stderr);
     encrypted = encryptedSession(r.stderr);
+    transcript = r.stderr;
     detail = r.code === 0 ? '' : r.stderr.slice(-300);
   } else {
     // Three transfers on one control connection: curl reuses it across --next.
@@ -129,6 +158,7 @@ export async function fullSession(
     ok = r.code === 0;
     slot = slotFromBanner(r.stderr);
     encrypted = encryptedSession(r.stderr);
+    transcript = r.stderr;
     detail =
       r.code === 0
         ? ''
@@ -146,11 +176,15 @@ export async function fullSession(
   }
   fs.rmSync(upload, { force: true });
   fs.rmSync(out, { force: true });
-  return { kind, ok, startedAt, endedAt: Date.now(), slot, detail, encrypted };
+  return { kind, ok, startedAt, endedAt: Date.now(), slot, detail, encrypted, transcript };
 }
 
 /** A short session (login + EPSV listing), for load during drills. */
-export async function shortSession(t: Target, timeoutMs = 10_000): Promise<SessionResult> {
+export function shortSession(t: Target, timeoutMs = 10_000): Promise<SessionResult> {
+  return retryOnPasvRace(() => shortSessionOnce(t, timeoutMs));
+}
+
+async function shortSessionOnce(t: Target, timeoutMs: number): Promise<SessionResult & { readonly transcript: string }> {
   const startedAt = Date.now();
   const r = await run(
     'curl',
@@ -165,6 +199,7 @@ export async function shortSession(t: Target, timeoutMs = 10_000): Promise<Sessi
     slot: slotFromBanner(r.stderr),
     detail: r.code ? r.stderr.slice(-200) : '',
     encrypted: encryptedSession(r.stderr),
+    transcript: r.stderr,
   };
 }
 

@@ -72,7 +72,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
   afterAll(async () => {
     await sb?.down();
     removeSessionFiles();
-    console.log(report.filter((l) => l.startsWith('drill')).join('\n'));
+    console.log(report.filter((l) => l.startsWith('drill') || l.includes(' retried ')).join('\n'));
     expectNoSandboxLeftovers();
   }, 60_000);
 
@@ -96,6 +96,10 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     expect(results).toHaveLength(60);
     const failed = results.filter((r) => !r.ok);
     expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+    // ProFTPD's bind/listen race (PASV_BIND_RACE) is retried once and counted; vsftpd never answers it.
+    const retried = results.filter((r) => r.retriedAfterPasvRace).length;
+    report.push(`${server} sessions retried after 425 Address already in use: ${retried} of ${results.length}`);
+    expect(retried).toBeLessThanOrEqual(server === 'proftpd' ? 3 : 0);
     const slots = new Set(results.map((r) => r.slot).filter((s) => s !== undefined));
     expect([...slots].sort()).toEqual([0, 1, 2]);
     for (const k of kinds) expect(results.filter((r) => r.kind === k).length).toBe(20);

@@ -60,7 +60,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
   afterAll(async () => {
     await sb?.down();
     removeSessionFiles();
-    console.log(report.filter((l) => l.startsWith('ftps')).join('\n'));
+    console.log(report.filter((l) => l.startsWith('ftps') || l.includes(' retried ')).join('\n'));
     expectNoSandboxLeftovers();
   }, 60_000);
 
@@ -96,6 +96,10 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     }
     const failed = results.filter((r) => !r.ok);
     expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+    // ProFTPD's bind/listen race (PASV_BIND_RACE) is retried once and counted; vsftpd never answers it.
+    const retried = results.filter((r) => r.retriedAfterPasvRace).length;
+    report.push(`${server} sessions retried after 425 Address already in use: ${retried} of ${results.length}`);
+    expect(retried).toBeLessThanOrEqual(server === 'proftpd' ? 3 : 0);
     expect(results.filter((r) => !r.encrypted)).toEqual([]);
     for (const k of kinds) {
       const mine = results.filter((r) => r.kind === k);
