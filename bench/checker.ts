@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { buildApp } from '../harness/synth';
 import { runRound } from '../lambda/health-checker/checker';
 import { probeBackend } from '../lambda/health-checker/probe';
+import { fixedLocator, slotsOf } from '../lambda/health-checker/slot-locator';
 import { parseConfig } from '../lib/config';
 import { type BackendRef, checkerEnvironment } from '../lib/shared/contract';
 import { slotPorts } from '../lib/shared/port-plan';
@@ -41,13 +42,14 @@ async function roundMs(inventory: readonly BackendRef[]): Promise<number> {
   const out = await runRound(
     {
       registry: { describe: async () => registered, register: async () => {}, deregister: async () => {} },
+      locator: fixedLocator(inventory),
       store: { load: async () => ({ version: 0, counters: {} }), save: async () => true },
       credentials: { get: async () => ({ username: BENCH_USER, password: PASS }), invalidate() {} },
       probe: probeBackend,
       log: quiet,
       metrics: noMetrics,
     },
-    { inventory, thresholds: { fall: 2, rise: 2 }, intervalMs: 10_000, stepTimeoutMs: 5000 },
+    { slots: slotsOf(inventory), thresholds: { fall: 2, rise: 2 }, intervalMs: 10_000, stepTimeoutMs: 5000 },
   );
   const ms = performance.now() - t0;
   const failed = out.results.filter((r) => !r.ok);
@@ -224,7 +226,7 @@ export function measureArtifact(repeats: number): ArtifactFigures {
   const env = {
     ...process.env,
     ...checkerEnvironment({
-      backends: [{ slot: 0, instanceId: 'i-0', privateIp: '127.0.0.1' }],
+      slots: [{ slot: 0, passiveTargetGroup: 'targetgroup/x-s0/0', passivePorts: { min: 40000, max: 40003 } }],
       controlTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0',
       healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf',
       stateTable: 't',

@@ -46,3 +46,12 @@ export function resourcesOfType(s: Synthesized, type: string): Array<[string, Re
     .filter(([, r]) => r.Type === type)
     .map(([id, r]) => [id, r.Properties ?? {}]);
 }
+
+/** Each slot's launch template, with its user data as written (Fn::Base64 unwrapped, intrinsics left in). */
+export function launchTemplates(s: Synthesized): Array<[string, { UserData: unknown } & Record<string, unknown>]> {
+  return resourcesOfType(s, 'AWS::EC2::LaunchTemplate').map(([id, p]) => {
+    const data = (p.LaunchTemplateData ?? {}) as Record<string, unknown>;
+    const ud = data.UserData as Record<string, unknown> | undefined;
+    return [id, { ...data, UserData: ud && 'Fn::Base64' in ud ? ud['Fn::Base64'] : ud }];
+  });
+}

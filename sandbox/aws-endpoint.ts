@@ -1,16 +1,17 @@
 /**
- * A small local stand-in for the three AWS APIs the health checker calls, on 127.0.0.1 only:
- * ELBv2 (query protocol: DescribeTargetHealth, RegisterTargets, DeregisterTargets), Secrets
- * Manager (GetSecretValue) and DynamoDB (GetItem, PutItem with the checker's condition).
- * The real SDK clients reach it through the standard AWS_ENDPOINT_URL setting; registering or
- * deregistering here changes the emulated NLB's port-21 target set.
+ * A small local stand-in for the four AWS APIs the health checker calls, on 127.0.0.1 only:
+ * ELBv2 (query protocol: DescribeTargetHealth of the port-21 and the passive target groups,
+ * RegisterTargets and DeregisterTargets on port 21), EC2 (DescribeInstances by instance-id
+ * filter), Secrets Manager (GetSecretValue) and DynamoDB (GetItem, PutItem with the checker's
+ * condition). The real SDK clients reach it through the standard AWS_ENDPOINT_URL setting;
+ * registering or deregistering here changes the emulated NLB's port-21 target set.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface EndpointCall {
-  readonly service: 'elbv2' | 'secretsmanager' | 'dynamodb';
+  readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb';
   readonly action: string;
   readonly at: number;
   readonly targets?: readonly string[];
@@ -24,6 +25,10 @@ export interface TargetGroupModel {
   health(instanceId: string): string;
   /** Called after every change of `registered`. */
   onChange(): void;
+  /** Passive target group ARN -> the instance IDs it holds now; undefined for an unknown ARN. */
+  passiveMembers(arn: string): readonly string[] | undefined;
+  /** An instance as EC2 describes it; undefined once it is gone. */
+  instance(id: string): { readonly privateIp: string; readonly state: string; readonly tags: Record<string, string> } | undefined;
 }
 
 type Item = Record<string, Record<string, string>>;
@@ -74,7 +79,9 @@ export class LocalAwsEndpoint {
     const target = String(req.headers['x-amz-target'] ?? '');
     if (target.startsWith('secretsmanager.')) return this.secretsManager(target.split('.')[1], body, res);
     if (target.startsWith('DynamoDB_20120810.')) return this.dynamo(target.split('.')[1], body, res);
-    return this.elbv2(new URLSearchParams(body), res);
+    const params = new URLSearchParams(body);
+    if (params.get('Action') === 'DescribeInstances') return this.ec2(params, res);
+    return this.elbv2(params, res);
   }
 
   private json(res: http.ServerResponse, status: number, payload: unknown, type = 'application/x-amz-json-1.1'): boolean {
@@ -129,6 +136,30 @@ export class LocalAwsEndpoint {
     return this.json(res, 400, { __type: 'com.amazon.coral.validate#ValidationException', message: `unsupported action ${action}` }, type);
   }
 
+  private ec2(params: URLSearchParams, res: http.ServerResponse): boolean {
+    this.calls.push({ service: 'ec2', action: 'DescribeInstances', at: Date.now() });
+    const ids: string[] = [];
+    for (let f = 1; params.has(`Filter.${f}.Name`); f++) {
+      if (params.get(`Filter.${f}.Name`) !== 'instance-id') continue;
+      for (let v = 1; params.has(`Filter.${f}.Value.${v}`); v++) ids.push(params.get(`Filter.${f}.Value.${v}`) as string);
+    }
+    const items = ids
+      .map((id) => [id, this.targetGroup.instance(id)] as const)
+      .filter(([, i]) => i !== undefined)
+      .map(([id, i]) => {
+        const tags = Object.entries(i?.tags ?? {})
+          .map(([k, v]) => `<item><key>${xmlEscape(k)}</key><value>${xmlEscape(v)}</value></item>`)
+          .join('');
+        return `<item><reservationId>r-${xmlEscape(id)}</reservationId><instancesSet><item><instanceId>${xmlEscape(id)}</instanceId><instanceState><code>16</code><name>${xmlEscape(i?.state ?? '')}</name></instanceState><privateIpAddress>${xmlEscape(i?.privateIp ?? '')}</privateIpAddress><tagSet>${tags}</tagSet></item></instancesSet></item>`;
+      })
+      .join('');
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(
+      `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`,
+    );
+    return true;
+  }
+
   private elbv2(params: URLSearchParams, res: http.ServerResponse): boolean {
     const action = params.get('Action') ?? '';
     const targets: string[] = [];
@@ -141,6 +172,17 @@ export class LocalAwsEndpoint {
       res.end(xml);
       return true;
     };
+    const passive = tg.passiveMembers(params.get('TargetGroupArn') ?? '');
+    if (passive && action === 'DescribeTargetHealth') {
+      // The sandbox's passive target groups answer only who is in them, healthy (its NLB forwards regardless).
+      const members = passive
+        .map((id) => `<member><Target><Id>${xmlEscape(id)}</Id></Target><TargetHealth><State>healthy</State></TargetHealth></member>`)
+        .join('');
+      return reply(
+        200,
+        `<DescribeTargetHealthResponse xmlns="${ELB_NS}"><DescribeTargetHealthResult><TargetHealthDescriptions>${members}</TargetHealthDescriptions></DescribeTargetHealthResult>${requestId}</DescribeTargetHealthResponse>`,
+      );
+    }
     if (params.get('TargetGroupArn') !== tg.arn) {
       return reply(
         400,

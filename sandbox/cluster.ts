@@ -14,10 +14,11 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
 import { buildApp } from '../harness/synth';
 import { type Config, loadConfig } from '../lib/config';
-import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames } from '../lib/shared/contract';
+import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
@@ -42,7 +43,10 @@ export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
 const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
 export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
 const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
-const instanceIdOf = (slot: number) => `i-0sandbox${String(slot).padStart(8, '0')}`;
+/** The sandbox's instance IDs: slot, then how many times the slot's group has replaced it. */
+const instanceIdOf = (slot: number, generation = 0) => `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;
+/** The full name of a slot's (first) passive target group, as the checker's inventory carries it. */
+const passiveTargetGroupOf = (stack: string, slot: number) => `targetgroup/${stack}-s${slot}p/${String(slot).padStart(16, '0')}`;
 
 export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'vsftpd', 'curl', 'lftp', 'nsenter'];
 
@@ -94,7 +98,8 @@ export interface SandboxOptions {
 export interface SandboxBackend {
   readonly slot: number;
   readonly logicalId: string;
-  readonly instanceId: string;
+  /** The slot's current instance: its Auto Scaling group gives a replacement a new ID. */
+  instanceId: string;
   readonly ip: string;
   readonly namespace: string;
   readonly minPort: number;
@@ -140,6 +145,11 @@ export class Sandbox {
   private root = '';
   private users?: LocalUsers;
   private brokenAllow = '';
+  private healthPassword = '';
+  /** Instances as EC2 describes them, current and terminated; the slots' passive target group members. */
+  private readonly instances = new Map<string, { privateIp: string; state: string; tags: Record<string, string> }>();
+  private readonly passiveMembers = new Map<string, string[]>();
+  private readonly generations = new Map<number, number>();
   private checker?: ChildProcess;
   private readonly savedBuffers = new Map<string, string>();
   private readonly log: (m: string) => void;
@@ -226,6 +236,7 @@ export class Sandbox {
     this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
     this.demo.password = randomBytes(12).toString('base64url');
     const healthPassword = randomBytes(18).toString('base64url');
+    this.healthPassword = healthPassword;
     this.users = new LocalUsers(this.root, { [DEMO_USER]: this.demo.password, [HEALTH_CHECK_USER]: healthPassword });
     this.writeState({ users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [this.root] });
     this.users.apply();
@@ -320,18 +331,22 @@ export class Sandbox {
     const certificateSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-ftps-SbXaBc`;
     const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: healthPassword })]]);
     if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
-    const byInstance = new Map(this.backends.map((b) => [b.instanceId, b.logicalId]));
+    const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
     const registered = new Set(this.backends.map((b) => b.instanceId));
+    const passiveArn = (slot: number) => targetGroupArn(tgArn, passiveTargetGroupOf(this.config.stackName, slot));
+    for (const b of this.backends) {
+      this.instances.set(b.instanceId, { privateIp: b.ip, state: 'running', tags: {} });
+      this.passiveMembers.set(passiveArn(b.slot), [b.instanceId]);
+    }
+    this.controlRegistered = registered;
     this.aws = new LocalAwsEndpoint(
       {
         arn: tgArn,
         registered,
-        health: (id) => this.nlb.stateOf(byInstance.get(id) ?? ''),
-        onChange: () => {
-          this.nlb.registered.clear();
-          for (const id of registered) this.nlb.registered.add(byInstance.get(id) as string);
-          this.nlb.apply();
-        },
+        health: (id) => this.nlb.stateOf(logicalOf(id) ?? ''),
+        onChange: () => this.applyControl(),
+        passiveMembers: (arn) => this.passiveMembers.get(arn),
+        instance: (id) => this.instances.get(id),
       },
       secrets,
     );
@@ -347,10 +362,9 @@ export class Sandbox {
       const env = {
         ...process.env,
         ...checkerEnvironment({
-          backends: this.backends.map((b) => ({
+          slots: this.backends.map((b) => ({
             slot: b.slot,
-            instanceId: b.instanceId,
-            privateIp: b.ip,
+            passiveTargetGroup: passiveTargetGroupOf(this.config.stackName, b.slot),
             passivePorts: { min: b.minPort, max: b.maxPort },
           })),
           controlTargetGroupArn: tgArn,
@@ -396,6 +410,96 @@ export class Sandbox {
   /** FTPS as the deployed vsftpd.conf sets it. */
   get ftps(): 'off' | 'optional' | 'required' {
     return this.plan.backends[0]?.ftps ?? 'off';
+  }
+
+  private controlRegistered = new Set<string>();
+
+  /** Mirror the port-21 target group's instance IDs onto the emulated NLB's backends. */
+  private applyControl(): void {
+    this.nlb.registered.clear();
+    for (const id of this.controlRegistered) {
+      const logical = this.backends.find((b) => b.instanceId === id)?.logicalId;
+      if (logical) this.nlb.registered.add(logical);
+    }
+    this.nlb.apply();
+  }
+
+  /**
+   * Kill a backend's instance outright and do what its Auto Scaling group does about it: once the
+   * NLB's TCP check marks it unhealthy (health check type ELB), terminate it, which deregisters it
+   * from every target group; launch a replacement under a new instance ID; run its "boot" (start
+   * the server) and the boot script's readiness check (a local FTP login as the health account);
+   * then complete the lifecycle hook, which registers it in the port-21 and the slot's passive
+   * target groups. Returns when that happened. The replacement keeps the namespace's address (on
+   * AWS it gets a new private IP, which the checker reads from DescribeInstances every round).
+   */
+  async killAndReplace(slot: number): Promise<{ oldId: string; newId: string; killed: number; unhealthy: number; registered: number }> {
+    const b = this.backend(slot);
+    const oldId = b.instanceId;
+    const killed = Date.now();
+    await b.server.stop();
+    this.instances.set(oldId, { ...(this.instances.get(oldId) as { privateIp: string; tags: Record<string, string> }), state: 'stopped' });
+    this.log(`drill replace: slot ${slot} instance ${oldId} killed`);
+    const deadline = Date.now() + 120_000;
+    while (this.nlb.stateOf(b.logicalId) !== 'unhealthy') {
+      if (Date.now() > deadline) throw new Error(`slot ${slot}: the NLB never marked ${oldId} unhealthy`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const unhealthy = Date.now();
+    // Terminate: out of every target group, gone from EC2's point of view (terminated).
+    this.instances.set(oldId, {
+      ...(this.instances.get(oldId) as { privateIp: string; tags: Record<string, string> }),
+      state: 'terminated',
+    });
+    const passiveArn = [...this.passiveMembers.entries()].find(([, ids]) => ids.includes(oldId))?.[0];
+    if (passiveArn) this.passiveMembers.set(passiveArn, []);
+    this.controlRegistered.delete(oldId);
+    this.applyControl();
+    // Launch the replacement: pending, outside the target groups until its readiness check passes.
+    const generation = (this.generations.get(slot) ?? 0) + 1;
+    this.generations.set(slot, generation);
+    const newId = instanceIdOf(slot, generation);
+    this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
+    this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
+    await b.server.start();
+    this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
+    await this.localLogin(b);
+    b.instanceId = newId;
+    if (passiveArn) this.passiveMembers.set(passiveArn, [newId]);
+    this.controlRegistered.add(newId);
+    this.applyControl();
+    const registered = Date.now();
+    this.log(
+      `drill replace: slot ${slot} ${newId} passed its readiness login and is registered (${registered - killed} ms after the kill)`,
+    );
+    return { oldId, newId, killed, unhealthy, registered };
+  }
+
+  /** The boot script's readiness check: an FTP (FTPS) login as the health account on the backend itself. */
+  private async localLogin(b: SandboxBackend): Promise<void> {
+    const tls = this.ftps === 'off' ? [] : ['--ssl-reqd', '--insecure'];
+    for (let attempt = 1; attempt <= 30; attempt++) {
+      const r = await run('curl', [
+        '-sS',
+        '--max-time',
+        '5',
+        ...tls,
+        '--netrc-file',
+        this.healthNetrc(b.ip),
+        `ftp://${b.ip}/`,
+        '-o',
+        '/dev/null',
+      ]);
+      if (r.code === 0) return;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    throw new Error(`slot ${b.slot}: the replacement never passed its readiness login`);
+  }
+
+  private healthNetrc(host: string): string {
+    const file = path.join(this.root, '.health.netrc');
+    fs.writeFileSync(file, `machine ${host} login ${HEALTH_CHECK_USER} password ${this.healthPassword}\n`, { mode: 0o600 });
+    return file;
   }
 
   /** Slots currently registered in the port-21 target group. */

@@ -13,7 +13,7 @@ type Resource = { Type: string; Properties?: Record<string, unknown> };
 export type TemplateJson = { Resources: Record<string, Resource> };
 
 export interface PlanBackend {
-  /** Logical ID of the EC2 instance. */
+  /** Logical ID of the slot's Auto Scaling group (whose launch template holds the user data). */
   readonly logicalId: string;
   readonly slot: number;
   /** Which FTP server the user data installs. */
@@ -34,7 +34,7 @@ export interface PlanBackend {
 export interface PlanForward {
   readonly listenerPort: number;
   readonly targetGroup: string;
-  /** Each target: instance logical ID and the port it receives on. */
+  /** Each target: the backend's logical ID (its Auto Scaling group) and the port it receives on. */
   readonly targets: ReadonlyArray<{ readonly backend: string; readonly port: number }>;
 }
 
@@ -64,8 +64,12 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
   const res = template.Resources;
   const byType = (t: string) => Object.entries(res).filter(([, r]) => r.Type === t);
 
-  const backends = byType('AWS::EC2::Instance').map(([logicalId, r]): PlanBackend => {
-    const script = flatten(r.Properties?.UserData);
+  const groups = byType('AWS::AutoScaling::AutoScalingGroup');
+  const backends = groups.map(([logicalId, r]): PlanBackend => {
+    const ltRef = (r.Properties?.LaunchTemplate as { LaunchTemplateId?: unknown } | undefined)?.LaunchTemplateId;
+    if (!ltRef) throw new Error(`group ${logicalId} has no launch template`);
+    const lt = res[refOf(ltRef)];
+    const script = flatten((lt?.Properties?.LaunchTemplateData as { UserData?: unknown } | undefined)?.UserData);
     const server = script.includes("cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'") ? 'proftpd' : 'vsftpd';
     const serverConf = heredoc(script, server === 'proftpd' ? '/etc/proftpd/proftpd.conf' : '/etc/vsftpd/vsftpd.conf');
     const slot = Number(/^# (?:vsftpd|proftpd)\.conf for nlb-ftp backend slot (\d+)\./m.exec(serverConf)?.[1]);
@@ -93,7 +97,10 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const actions = p.DefaultActions as Array<{ Type: string; TargetGroupArn: unknown }>;
     const tgId = refOf(actions[0].TargetGroupArn);
     const tg = res[tgId]?.Properties ?? {};
-    const targets = ((tg.Targets as Array<{ Id: unknown; Port: number }>) ?? []).map((t) => ({ backend: refOf(t.Id), port: t.Port }));
+    // Each group registers its instance, on the target group's port, in every group it lists.
+    const targets = groups
+      .filter(([, g]) => ((g.Properties?.TargetGroupARNs as unknown[]) ?? []).some((a) => refOf(a) === tgId))
+      .map(([id]) => ({ backend: id, port: tg.Port as number }));
     return { listenerPort: p.Port as number, targetGroup: tgId, targets };
   });
   const control = forwards.find((f) => f.listenerPort === CONTROL_PORT);

@@ -3,14 +3,16 @@
  * the outside world (probe, target group, state, secret, logs, metrics, clock) is passed in, so
  * the same code runs in Lambda, in the local sandbox and in tests.
  */
-import type { BackendRef, HealthCheckCredentials } from '../../lib/shared/contract';
+import type { BackendRef, HealthCheckCredentials, SlotRef } from '../../lib/shared/contract';
 import { type Decision, decide, type Thresholds } from './decision';
 import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget, ProbeTls } from './probe';
+import type { SlotLocator } from './slot-locator';
 import type { StateStore } from './state-store';
 import type { TargetRegistry } from './target-registry';
 
 export interface CheckerSettings {
-  readonly inventory: readonly BackendRef[];
+  /** The slots; each round finds their current instances through `CheckerDeps.locator`. */
+  readonly slots: readonly SlotRef[];
   readonly thresholds: Thresholds;
   readonly intervalMs: number;
   readonly stepTimeoutMs: number;
@@ -32,6 +34,8 @@ export interface CheckerMetrics {
 
 export interface CheckerDeps {
   readonly registry: TargetRegistry;
+  /** Each slot's current instance, read every round: a replaced instance is probed in the next one. */
+  readonly locator: SlotLocator;
   readonly store: StateStore;
   readonly credentials: { get(): Promise<HealthCheckCredentials>; invalidate(): void };
   /** Set when backends speak FTPS: what the probe trusts and pins (from the certificate secret). */
@@ -53,22 +57,26 @@ export interface RoundOutcome {
 export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<RoundOutcome> {
   const probeOpts: ProbeOptions = { stepTimeoutMs: s.stepTimeoutMs, totalTimeoutMs: Math.max(s.stepTimeoutMs, s.intervalMs - 500) };
 
-  const [stored, registered, results] = await Promise.all([
-    deps.store.load(),
-    deps.registry.describe(),
-    probeAll(deps, s.inventory, probeOpts),
-  ]);
+  const [stored, registered, located] = await Promise.all([deps.store.load(), deps.registry.describe(), deps.locator.locate(s.slots)]);
+  const inventory = located.backends;
+  for (const m of located.missing) {
+    // Booting or being replaced: no evidence either way, so neither a failure nor a reason to fail open.
+    const log = /instances in its passive/.test(m.reason) ? deps.log.warn : deps.log.info;
+    log.call(deps.log, 'slot not probed', { slot: m.slot, reason: m.reason });
+  }
+  const results = await probeAll(deps, inventory, probeOpts);
 
   const decision = decide({
-    inventory: s.inventory,
+    inventory,
     previous: stored.counters,
     registered: new Set(registered.keys()),
     results,
     thresholds: s.thresholds,
+    heldOut: located.heldOut,
   });
 
   for (const r of results) {
-    const b = s.inventory.find((x) => x.slot === r.slot);
+    const b = inventory.find((x) => x.slot === r.slot);
     deps.log.info('probe', {
       slot: r.slot,
       instanceId: b?.instanceId,
@@ -81,9 +89,10 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     });
     deps.metrics.probe(r.slot, r.ok, r.latencyMs);
   }
-  if (results.every((r) => !r.ok && r.errorClass === 'auth')) deps.credentials.invalidate();
+  const allFailedWith = (c: string) => results.length > 0 && results.every((r) => !r.ok && r.errorClass === c);
+  if (allFailedWith('auth')) deps.credentials.invalidate();
   // Every backend refusing the certificate: it may have been rotated; read it again next round.
-  if (results.every((r) => !r.ok && r.errorClass === 'tls')) deps.tls?.invalidate();
+  if (allFailedWith('tls')) deps.tls?.invalidate();
 
   let applied = true;
   const acts = decision.register.length + decision.deregister.length > 0;
@@ -102,6 +111,11 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
   for (const b of decision.deregister)
     deps.log.warn('deregistered from the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
   for (const b of decision.register) deps.log.info('registered in the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of inventory) {
+    if (located.heldOut.has(b.instanceId) && !registered.has(b.instanceId)) {
+      deps.log.info('out of rotation (tagged): not registered', { slot: b.slot, instanceId: b.instanceId });
+    }
+  }
   for (const b of decision.heldByFailOpen) {
     deps.log.error(
       'fail-open: backend keeps failing but stays registered, because removing it would empty the target group or no backend passed',

@@ -9,7 +9,11 @@
  * - Fail-open: if no backend passed this round, the fault is more likely the checker's (its network,
  *   its secret) or cluster-wide, and removing backends cannot help: nothing is deregistered.
  *   Otherwise deregistrations never leave the target group empty; the least-failing backend stays.
- * - Targets the inventory does not know are never touched.
+ * - Targets the inventory does not know are never touched. The inventory is this round's located
+ *   backends: a slot with no instance (booting, being replaced) is neither probed nor counted, and
+ *   its stored counters wait unchanged.
+ * - Counters belong to an instance: when a slot's instance changes, its counters start from zero.
+ * - An instance tagged out of rotation is never registered (it may still be deregistered).
  */
 import type { BackendRef } from '../../lib/shared/contract';
 
@@ -18,10 +22,12 @@ export interface Thresholds {
   readonly rise: number;
 }
 
-/** Consecutive-result counters for one slot. Both are capped at their threshold. */
+/** Consecutive-result counters for one slot's instance. Both are capped at their threshold. */
 export interface SlotCounters {
   readonly failures: number;
   readonly successes: number;
+  /** The instance they count for: a replaced instance starts from zero. Unset in older state. */
+  readonly instanceId?: string;
 }
 
 export type CounterState = Readonly<Record<number, SlotCounters>>;
@@ -38,6 +44,8 @@ export interface DecisionInput {
   readonly registered: ReadonlySet<string>;
   readonly results: readonly RoundResult[];
   readonly thresholds: Thresholds;
+  /** Instances tagged out of rotation (a roll, maintenance): never registered. */
+  readonly heldOut?: ReadonlySet<string>;
 }
 
 export interface Decision {
@@ -60,20 +68,28 @@ export function decide(input: DecisionInput): Decision {
   const { inventory, previous, registered, thresholds } = input;
   const resultBySlot = new Map(input.results.map((r) => [r.slot, r.ok]));
 
-  const next: Record<number, SlotCounters> = {};
+  const heldOut = input.heldOut ?? new Set<string>();
+  const next: Record<number, SlotCounters> = { ...previous };
+  const previousFor = (b: BackendRef): SlotCounters => {
+    const p = previous[b.slot];
+    return p && (p.instanceId === undefined || p.instanceId === b.instanceId) ? p : ZERO;
+  };
   for (const b of inventory) {
-    const prev = previous[b.slot] ?? ZERO;
+    const prev = previousFor(b);
     const ok = resultBySlot.get(b.slot);
+    const instanceId = b.instanceId;
     if (ok === undefined) {
-      next[b.slot] = prev; // not probed this round: no evidence either way
+      next[b.slot] = { ...prev, instanceId }; // not probed this round: no evidence either way
     } else if (ok) {
-      next[b.slot] = { failures: 0, successes: Math.min(prev.successes + 1, thresholds.rise) };
+      next[b.slot] = { failures: 0, successes: Math.min(prev.successes + 1, thresholds.rise), instanceId };
     } else {
-      next[b.slot] = { failures: Math.min(prev.failures + 1, thresholds.fall), successes: 0 };
+      next[b.slot] = { failures: Math.min(prev.failures + 1, thresholds.fall), successes: 0, instanceId };
     }
   }
 
-  const register = inventory.filter((b) => !registered.has(b.instanceId) && next[b.slot].successes >= thresholds.rise);
+  const register = inventory.filter(
+    (b) => !registered.has(b.instanceId) && !heldOut.has(b.instanceId) && next[b.slot].successes >= thresholds.rise,
+  );
   const candidates = inventory.filter((b) => registered.has(b.instanceId) && next[b.slot].failures >= thresholds.fall);
   const healthyCount = inventory.filter((b) => resultBySlot.get(b.slot) === true).length;
   const registeredBefore = inventory.filter((b) => registered.has(b.instanceId)).length;
@@ -91,8 +107,9 @@ export function decide(input: DecisionInput): Decision {
   }
 
   const stateChanged = inventory.some((b) => {
-    const p = previous[b.slot] ?? ZERO;
-    return p.failures !== next[b.slot].failures || p.successes !== next[b.slot].successes;
+    const p = previous[b.slot];
+    const n = next[b.slot];
+    return !p || p.failures !== n.failures || p.successes !== n.successes || p.instanceId !== n.instanceId;
   });
 
   return {

@@ -7,12 +7,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CheckerEnv, decodeInventory, MetricNames } from '../../lib/shared/contract';
 import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRounds } from './checker';
 import { cachedCertificate, cachedCredentials } from './credentials';
 import { probeBackend } from './probe';
+import { AwsSlotLocator } from './slot-locator';
 import { DynamoStateStore } from './state-store';
 import { ElbTargetRegistry } from './target-registry';
 
@@ -44,7 +46,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
   }
   return {
     certificateSecretArn: ftps === 'off' ? undefined : str(CheckerEnv.certificateSecretArn),
-    inventory: decodeInventory(str(CheckerEnv.inventory)),
+    slots: decodeInventory(str(CheckerEnv.inventory)),
     targetGroupArn: str(CheckerEnv.controlTargetGroupArn),
     secretArn: str(CheckerEnv.healthSecretArn),
     tableName: str(CheckerEnv.stateTable),
@@ -85,8 +87,10 @@ const config = readEnv(process.env);
 const logger = new Logger();
 const metrics = new Metrics({ namespace: MetricNames.namespace });
 const secrets = new SecretsManagerClient({});
+const elb = new ElasticLoadBalancingV2Client({});
 const deps: CheckerDeps = {
-  registry: new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), config.targetGroupArn),
+  registry: new ElbTargetRegistry(elb, config.targetGroupArn),
+  locator: new AwsSlotLocator(elb, new EC2Client({}), config.targetGroupArn),
   store: new DynamoStateStore(new DynamoDBClient({}), config.tableName),
   credentials: cachedCredentials(secrets, config.secretArn),
   tls: config.certificateSecretArn ? cachedCertificate(secrets, config.certificateSecretArn) : undefined,

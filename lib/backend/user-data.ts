@@ -89,6 +89,84 @@ export interface BootScriptParams {
   readonly certificateSecretArn?: string;
   /** net.ipv4.tcp_keepalive_time: below the NLB idle timeout (vsftpd sets SO_KEEPALIVE). */
   readonly keepaliveSeconds: number;
+  /**
+   * The slot's Auto Scaling group and its launch lifecycle hook: the script reports CONTINUE after
+   * a local FTP (FTPS) login, ABANDON on any failure. Unset: no report (the script still fails loudly).
+   */
+  readonly readiness?: { readonly groupName: string; readonly hookName: string };
+}
+
+/**
+ * Right after `log()`: how the script reports to its Auto Scaling group, and the trap that reports
+ * ABANDON when any step fails (set -e), so the group replaces the instance instead of leaving a
+ * half-configured one out of service. Without the AWS CLI yet (Ubuntu, before step 2) the report
+ * cannot be sent and the hook's timeout, whose default result is ABANDON, does the same.
+ */
+function readinessPrelude(p: BootScriptParams): string {
+  const r = p.readiness;
+  if (!r) return '';
+  return `imds() {
+  local token
+  token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
+    curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+report() {
+  local iid
+  iid=$(imds instance-id) || { log "cannot read the instance ID; the lifecycle hook will time out instead"; return 0; }
+  command -v aws >/dev/null || PATH="$PATH:/snap/bin"
+  aws autoscaling complete-lifecycle-action --region '${p.region}' --auto-scaling-group-name '${r.groupName}' \
+    --lifecycle-hook-name '${r.hookName}' --instance-id "$iid" --lifecycle-action-result "$1" >/dev/null ||
+    log "could not report $1; the lifecycle hook will time out instead"
+}
+trap 'rc=$?; if [ "$rc" -ne 0 ]; then log "FAILED (exit $rc): reporting ABANDON so that Auto Scaling replaces this instance"; report ABANDON; fi' EXIT
+`;
+}
+
+/**
+ * The last step: log in over FTP (FTPS when enabled) on 127.0.0.1 as the health-check account,
+ * as the checker will, retrying while the server starts; only then report CONTINUE, which puts the
+ * instance into its target groups. Python's ftplib: no password in any command line. The local
+ * check does not verify the certificate (it names the NLB, not 127.0.0.1); clients and the checker do.
+ */
+function readinessStep(p: BootScriptParams, ftpsOn: boolean): string {
+  if (!p.readiness) return '';
+  return `log "7/7 readiness: a local FTP${ftpsOn ? 'S' : ''} login as the health-check account"
+python3 - <<'NLBFTP_EOF'
+import ftplib, json, ssl, subprocess, sys, time
+out = subprocess.run(
+    ["aws", "secretsmanager", "get-secret-value", "--region", "${p.region}", "--secret-id", "${p.healthSecretArn}",
+     "--query", "SecretString", "--output", "text"],
+    check=True, capture_output=True, text=True).stdout
+account = json.loads(out)
+last = "no attempt"
+for attempt in range(1, 31):
+    try:
+${
+  ftpsOn
+    ? `        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        ftp = ftplib.FTP_TLS(context=context, timeout=10)
+        ftp.connect("127.0.0.1", 21)
+        ftp.auth()
+        ftp.login(account["username"], account["password"])
+        ftp.prot_p()`
+    : `        ftp = ftplib.FTP(timeout=10)
+        ftp.connect("127.0.0.1", 21)
+        ftp.login(account["username"], account["password"])`
+}
+        ftp.pwd()
+        ftp.quit()
+        print("nlb-ftp readiness: logged in on attempt %d" % attempt)
+        sys.exit(0)
+    except Exception as err:  # the server's reply or the socket error; never the password
+        last = "%s: %s" % (type(err).__name__, err)
+        time.sleep(2)
+print("nlb-ftp readiness: no login after 30 attempts: " + last, file=sys.stderr)
+sys.exit(1)
+NLBFTP_EOF
+report CONTINUE
+`;
 }
 
 function ftpsEnabled(p: BootScriptParams): boolean {
@@ -206,7 +284,7 @@ function keepaliveStep(p: BootScriptParams, server: FtpServerName): string {
     server === 'proftpd'
       ? '# ProFTPD sets SO_KEEPALIVE on control connections (SocketOptions keepalive on); probes keep them\n# alive through the NLB while a long transfer leaves the control connection idle.'
       : '# vsftpd sets SO_KEEPALIVE on control connections; probes keep them alive through the NLB\n# while a long transfer leaves the control connection idle.';
-  return `log "1/6 TCP keepalive below the NLB idle timeout"
+  return `log "1/7 TCP keepalive below the NLB idle timeout"
 cat >/etc/sysctl.d/90-nlb-ftp.conf <<'NLBFTP_EOF'
 ${who}
 net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
@@ -219,7 +297,7 @@ sysctl --system >/dev/null
 
 /** Step 5 of both boot scripts: the users and certificate sync, run once now and every 5 minutes. */
 function usersStep(p: BootScriptParams, server: FtpServerName, ftpsOn: boolean): string {
-  return `log "5/6 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
+  return `log "5/7 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
 cat >/usr/local/sbin/nlb-ftp-apply-users <<'NLBFTP_EOF'
 ${renderApplyUsersScript({ ftpRoot: FTP_ROOT, allowFile: ALLOW_FILE }).trimEnd()}
 NLBFTP_EOF
@@ -258,9 +336,9 @@ export function renderBootScript(p: BootScriptParams): string {
 set -euo pipefail
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-
+${readinessPrelude(p)}
 ${keepaliveStep(p, 'vsftpd')}
-log "2/6 packages"
+log "2/7 packages"
 for attempt in 1 2 3 4 5; do
   if dnf install -y vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}; then break; fi
   log "dnf attempt $attempt failed; retrying in 15 s"
@@ -268,9 +346,9 @@ for attempt in 1 2 3 4 5; do
 done
 rpm -q vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}
 
-log "3/6 shared storage (EFS ${p.fileSystemId})"
+log "3/7 shared storage (EFS ${p.fileSystemId})"
 ${mountEfs('efs', `${p.fileSystemId}:/ ${FTP_ROOT} efs _netdev,noresvport,tls,iam,nofail 0 0`, 'vsftpd')}
-log "4/6 vsftpd configuration"
+log "4/7 vsftpd configuration"
 install -d -m 0755 /etc/vsftpd
 cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'
 ${renderVsftpdConf({ ...p.vsftpd, paths: EC2_VSFTPD_PATHS }).trimEnd()}
@@ -287,10 +365,10 @@ ${renderPamService(ALLOW_FILE).trimEnd()}
 NLBFTP_EOF
 ${serverUnitDropIn('vsftpd', `ExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`)}
 ${usersStep(p, 'vsftpd', ftpsOn)}
-log "6/6 start vsftpd"
+log "6/7 start vsftpd"
 systemctl daemon-reload
 systemctl enable --now vsftpd.service nlb-ftp-sync.timer
-log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, pasv_address ${p.vsftpd.pasvAddress}"
+${readinessStep(p, ftpsOn)}log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, pasv_address ${p.vsftpd.pasvAddress}"
 `;
 }
 
@@ -312,10 +390,10 @@ export function renderProftpdBootScript(p: BootScriptParams): string {
 set -euo pipefail
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-export DEBIAN_FRONTEND=noninteractive
+${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
 
 ${keepaliveStep(p, 'proftpd')}
-log "2/6 packages"
+log "2/7 packages"
 # The package would start ProFTPD with Debian's sample config: keep it stopped until ours is written.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
@@ -332,7 +410,7 @@ command -v aws >/dev/null || snap install aws-cli --classic
 export PATH="$PATH:/snap/bin"
 aws --version
 
-log "3/6 shared storage (EFS ${p.fileSystemId}, NFS over TLS through stunnel)"
+log "3/7 shared storage (EFS ${p.fileSystemId}, NFS over TLS through stunnel)"
 cat >/etc/stunnel/nlb-ftp-efs.conf <<'NLBFTP_EOF'
 # NFS to EFS over TLS, as amazon-efs-utils does it: the mount talks to 127.0.0.1:20049.
 foreground = no
@@ -366,7 +444,7 @@ NLBFTP_EOF
 systemctl daemon-reload
 systemctl enable --now nlb-ftp-efs-tls.service
 ${mountEfs('nfs4', `127.0.0.1:/ ${FTP_ROOT} nfs4 ${PROFTPD_EFS_MOUNT_OPTIONS} 0 0`, 'ProFTPD')}
-log "4/6 ProFTPD configuration"
+log "4/7 ProFTPD configuration"
 install -d -m 0755 /etc/proftpd /var/log/proftpd
 cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'
 ${renderProftpdConf({ ...p.vsftpd, paths: EC2_PROFTPD_PATHS }).trimEnd()}
@@ -379,10 +457,10 @@ ${serverUnitDropIn(
   'ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=',
 )}
 ${usersStep(p, 'proftpd', ftpsOn)}
-log "6/6 start ProFTPD"
+log "6/7 start ProFTPD"
 /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf
 systemctl daemon-reload
 systemctl enable --now proftpd.service nlb-ftp-sync.timer
-log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, MasqueradeAddress ${p.vsftpd.pasvAddress}"
+${readinessStep(p, ftpsOn)}log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, MasqueradeAddress ${p.vsftpd.pasvAddress}"
 `;
 }

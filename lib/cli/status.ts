@@ -1,26 +1,33 @@
 /**
- * `npm run status`: one table of a deployed stack's backends (slot, AZ, instance, passive range,
- * NLB target health, last login probe, alarm state), then the cluster alarms and the endpoint.
- * Reads CloudFormation outputs, ELBv2 target health and CloudWatch alarms and metrics.
+ * `npm run status`: one table of a deployed stack's backends (slot, AZ, current instance, launch
+ * template version, passive range, NLB target health, last login probe, alarm state), then the
+ * cluster alarms and the endpoint. Reads CloudFormation outputs, the slots' Auto Scaling groups,
+ * ELBv2 target health and CloudWatch alarms and metrics.
  * No aws-cdk-lib import: it runs against a deployed stack, not a synthesized one.
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConfigError, loadConfig } from '../config';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
+import { defaultClients, describeSlotGroups, FleetError, readStackOutputs } from './fleet';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;
   readonly elb: ElasticLoadBalancingV2Client;
   readonly cw: CloudWatchClient;
+  readonly asg: AutoScalingClient;
 }
 
 export interface BackendStatus {
   readonly slot: number;
   readonly az: string;
-  readonly instanceId: string;
+  /** The slot's instance(s) now: `i-... v3`, with the lifecycle state unless in service. */
+  readonly instance: string;
+  /** `v3`, or `v2 -> v3` when a roll would move the slot to a newer launch template version. */
+  readonly template: string;
   readonly passiveRange: string;
   readonly targetHealth: string;
   readonly lastProbe: string;
@@ -36,33 +43,14 @@ export interface StatusReport {
 }
 
 /** An expected failure: printed as one sentence, never with a stack trace. */
-export class StatusError extends Error {}
+export { FleetError as StatusError } from './fleet';
 
 export async function collectStatus(clients: StatusClients, stackName: string, now = new Date()): Promise<StatusReport> {
-  let outputs: Record<string, string>;
-  try {
-    const out = await clients.cfn.send(new DescribeStacksCommand({ StackName: stackName }));
-    const stack = out.Stacks?.[0];
-    if (!stack) throw new StatusError(`Stack ${stackName} does not exist in this account and region.`);
-    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
-  } catch (err) {
-    const e = err as Error;
-    if (e.name === 'ValidationError' && /does not exist/.test(e.message)) {
-      throw new StatusError(`Stack ${stackName} does not exist in this account and region; deploy it or pass --stack NAME.`);
-    }
-    throw err;
-  }
+  const stack = await readStackOutputs(clients.cfn, stackName);
+  const { outputs, slots } = stack;
 
-  const slots = Object.keys(outputs)
-    .map((k) => new RegExp(`^${OutputNames.slotInstanceId(0).replace('0', '(\\d+)')}$`).exec(k))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-  if (slots.length === 0 || !outputs[OutputNames.controlTargetGroupArn]) {
-    throw new StatusError(`Stack ${stackName} has no nlb-ftp outputs; is it an nlb-ftp stack?`);
-  }
-
-  const [health, alarms, probes] = await Promise.all([
+  const [groups, health, alarms, probes] = await Promise.all([
+    describeSlotGroups(clients.asg, stack),
     clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
     clients.cw.send(
@@ -110,17 +98,24 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
     }
   }
 
-  const backends = slots.map((slot): BackendStatus => {
-    const instanceId = outputs[OutputNames.slotInstanceId(slot)];
+  const backends = groups.map(({ slot, instances, version }): BackendStatus => {
+    const serving = instances.find((i) => i.lifecycle === 'InService') ?? instances[0];
+    const instance =
+      instances.length === 0
+        ? 'none (launching)'
+        : instances.map((i) => `${i.id}${i.lifecycle === 'InService' ? '' : ` ${i.lifecycle}`}`).join(', ');
+    const template =
+      !serving?.version || !version || serving.version === version ? `v${version ?? '?'}` : `v${serving.version} -> v${version}`;
     const prefix = AlarmNames.slotPrefix(stackName, slot);
     const mine = [...alarmState].filter(([name]) => name.startsWith(prefix));
     const firing = mine.filter(([, s]) => s === 'ALARM').map(([n]) => n.replace(prefix, ''));
     return {
       slot,
       az: outputs[OutputNames.slotAz(slot)] ?? '?',
-      instanceId,
+      instance,
+      template,
       passiveRange: outputs[OutputNames.slotPassiveRange(slot)] ?? '?',
-      targetHealth: targetState.get(instanceId) ?? 'deregistered',
+      targetHealth: serving ? (targetState.get(serving.id) ?? 'deregistered') : 'no instance',
       lastProbe: lastProbe.get(slot) ?? 'no data',
       alarms: mine.length === 0 ? 'none' : firing.length === 0 ? 'OK' : `ALARM: ${firing.join(', ')}`,
     };
@@ -138,8 +133,8 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
 }
 
 export function renderStatus(r: StatusReport): string {
-  const header = ['SLOT', 'AZ', 'INSTANCE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
-  const rows = r.backends.map((b) => [String(b.slot), b.az, b.instanceId, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
+  const header = ['SLOT', 'AZ', 'INSTANCE', 'TEMPLATE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
+  const rows = r.backends.map((b) => [String(b.slot), b.az, b.instance, b.template, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) =>
     cells
@@ -161,7 +156,7 @@ export function renderStatus(r: StatusReport): string {
 /** One sentence for the errors people actually hit; anything else keeps its own message. */
 export function explain(err: unknown): string {
   const e = err as Error;
-  if (err instanceof StatusError || err instanceof ConfigError) return e.message;
+  if (err instanceof FleetError || err instanceof ConfigError) return e.message;
   if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')) {
     return 'No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.';
   }
@@ -191,7 +186,7 @@ export async function runStatus(argv: readonly string[], clients?: StatusClients
       else return { code: 2, stdout: '', stderr: `Unknown argument ${argv[i]}. ${USAGE}\n` };
     }
     stackName ??= loadConfig({ context: {}, cwd }).stackName;
-    const c = clients ?? { cfn: new CloudFormationClient({}), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
+    const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
     return { code: 0, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
   } catch (err) {
     return { code: 1, stdout: '', stderr: `${explain(err)}\n` };

@@ -27,8 +27,8 @@ export type BudgetInput = Pick<
 
 /** Resources of one backend slot with r passive ports. */
 export function resourcesPerSlot(r: number, c: Pick<BudgetInput, 'healthCheck'>): number {
-  // Instance, role profile, security group and its rules, recovery alarm, NLB alarm, outputs-free
-  // wiring: 11; each passive port: a listener and a target group; the checker adds 2 ingress and
+  // Launch template, Auto Scaling group, security group and its rules, no-instance alarm, NLB
+  // alarm: 11; each passive port: a listener and a target group; the checker adds 2 ingress and
   // 2 egress rules and the login alarm.
   return 11 + 2 * r + (c.healthCheck.enabled ? 5 : 0);
 }
@@ -38,7 +38,8 @@ export function fixedResources(c: Omit<BudgetInput, 'backendCount' | 'passivePor
   const nat = Math.min(c.natGateways, azCount);
   const selfSignedCertificate = c.ftps !== 'off' && c.ftpsCertificateSecretArn === undefined;
   return (
-    27 +
+    // Includes the backends' one shared instance profile.
+    28 +
     // Per AZ: public and private subnet, route tables, associations, routes, the NLB's Elastic IP.
     10 * azCount +
     // Each NAT gateway beyond the first: the gateway and its Elastic IP.

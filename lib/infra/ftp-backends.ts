@@ -1,6 +1,6 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, Duration, Stack, Tags } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -56,8 +56,32 @@ export interface Backend {
   readonly slot: number;
   readonly ports: SlotPorts;
   readonly azIndex: number;
-  readonly instance: ec2.Instance;
+  /** The Auto Scaling group's name: `<namePrefix>-slot<N>`. */
+  readonly groupName: string;
+  /** Exactly one instance, replaced when it fails; attach it to the slot's target groups. */
+  readonly group: autoscaling.AutoScalingGroup;
+  readonly launchTemplate: ec2.LaunchTemplate;
   readonly securityGroup: ec2.SecurityGroup;
+  /** In alarm while the slot has no in-service instance. */
+  readonly noInstanceAlarm: cloudwatch.Alarm;
+}
+
+/** The lifecycle hook that holds a new instance out of service until its boot script says so. */
+export const READY_HOOK = 'nlbftp-ready';
+/**
+ * How long a boot may take before the group gives up on it (ABANDON) and launches another.
+ * Measured boots end well inside it (README, "Upgrades and repairs"): dnf or apt, the EFS mount
+ * and the first users sync take a few minutes; the margin covers a slow package mirror's retries.
+ */
+export const BOOT_TIMEOUT_SECONDS = 900;
+/** After the boot check passed: the NLB needs 3 healthy checks 10 s apart (30 s) to mark it healthy. */
+export const HEALTH_CHECK_GRACE_SECONDS = 120;
+/** A boot timeout and then some: one failed boot is repaired silently, the second alarms. */
+export const NO_INSTANCE_ALARM_MINUTES = 20;
+
+/** The Auto Scaling group of a slot; the boot script, the roll command and the IAM policy use it. */
+export function slotGroupName(namePrefix: string, slot: number): string {
+  return `${namePrefix}-slot${slot}`;
 }
 
 /** Canonical's public SSM parameter for the current Ubuntu 24.04 LTS server AMI (gp3 root volume). */
@@ -99,6 +123,7 @@ export class FtpBackends extends Construct {
     // Root on the instance creates the users' directories, so it needs root access, not squash.
     fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
 
+    const instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const instanceType = new ec2.InstanceType(props.instanceType ?? 't4g.small');
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
     const proftpd = srv.server === 'proftpd';
@@ -160,22 +185,21 @@ export class FtpBackends extends Construct {
           usersSecretArn: props.usersSecret.secretArn,
           healthSecretArn: props.healthCheckSecret.secretArn,
           keepaliveSeconds: srv.keepaliveSeconds ?? 60,
+          readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
         }),
       );
 
-      const instance = new ec2.Instance(scope, 'Instance', {
-        vpc,
-        vpcSubnets: { subnets: [privateSubnets[azIndex]] },
-        instanceType,
+      const launchTemplate = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
+        // A new AMI or boot script becomes a new version of this template; CloudFormation never
+        // replaces a running backend for it. `npm run roll` moves slots onto it one at a time.
         machineImage,
-        role: this.role,
+        instanceType,
+        // One profile for every slot's template (private subnets assign no public IPs).
+        instanceProfile,
         securityGroup,
         userData,
-        // A changed config means a new boot script; replace rather than leave a stale vsftpd.conf.
-        userDataCausesReplacement: true,
-        httpTokens: ec2.HttpTokens.REQUIRED,
+        requireImdsv2: true,
         httpPutResponseHopLimit: 1,
-        associatePublicIpAddress: false,
         blockDevices: [
           {
             // Amazon Linux's root device is xvda, Ubuntu's sda1.
@@ -183,40 +207,109 @@ export class FtpBackends extends Construct {
             volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
           },
         ],
-        instanceName: `${props.namePrefix}-slot${slot}`,
         // 1-minute instance metrics, to match the 1-minute alarms.
         detailedMonitoring: true,
       });
-      acknowledge(instance, [
+
+      const groupName = slotGroupName(props.namePrefix, slot);
+      Tags.of(launchTemplate).add('Name', groupName);
+      const group = new autoscaling.AutoScalingGroup(scope, 'Group', {
+        autoScalingGroupName: groupName,
+        vpc,
+        vpcSubnets: { subnets: [privateSubnets[azIndex]] },
+        launchTemplate,
+        // Exactly one instance per slot: the slot's passive ports must reach one machine only.
+        minCapacity: 1,
+        maxCapacity: 1,
+        // EC2 status checks, and the NLB's TCP check of port 21 on the slot's target groups. The
+        // grace period starts only after the boot script's readiness check has passed (the
+        // lifecycle hook below), so it only has to cover the NLB's first healthy checks.
+        healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
+          additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
+          gracePeriod: Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
+        }),
+        groupMetrics: [new autoscaling.GroupMetrics(autoscaling.GroupMetric.IN_SERVICE_INSTANCES)],
+      });
+      // The group holds every new instance (first boot, replacement, roll) out of the target
+      // groups until its boot script has logged in over FTP (FTPS) and says CONTINUE; a failed
+      // boot says ABANDON, or stays silent until the timeout, and the group replaces it. In the
+      // group itself (not a separate resource) so that it also covers the very first instance.
+      (group.node.defaultChild as autoscaling.CfnAutoScalingGroup).lifecycleHookSpecificationList = [
         {
-          id: 'AwsSolutions-EC29',
+          lifecycleHookName: READY_HOOK,
+          lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+          heartbeatTimeout: BOOT_TIMEOUT_SECONDS,
+          defaultResult: 'ABANDON',
+        },
+      ];
+      // The boot script mounts EFS; mount targets must exist first.
+      group.node.addDependency(fileSystem.mountTargetsAvailable);
+      // The boot script installs the certificate; the self-signed one must be in its secret first.
+      if (props.certificate?.ready) group.node.addDependency(props.certificate.ready);
+      acknowledge(group, [
+        {
+          id: 'AwsSolutions-AS3',
           reason:
-            'CloudFormation replaces a backend when its boot script changes (userDataCausesReplacement); termination protection would block that update. Files live on EFS (retained, backed up), not on the instance.',
+            'Scaling notifications would only repeat the per-slot alarm on in-service instances (`<stack>-slotN-no-instance`), which goes to the same SNS topic.',
         },
       ]);
-      // The boot script mounts EFS; mount targets must exist first.
-      instance.node.addDependency(fileSystem.mountTargetsAvailable);
-      // The boot script installs the certificate; the self-signed one must be in its secret first.
-      if (props.certificate?.ready) instance.node.addDependency(props.certificate.ready);
 
-      // Recover on host failure: same instance ID, private IP and EBS, so target groups stay valid.
-      new cloudwatch.Alarm(scope, 'RecoverAlarm', {
-        alarmName: `${props.namePrefix}-slot${slot}-host-recovery`,
-        alarmDescription: `EC2 system status check failed for nlb-ftp slot ${slot}; EC2 recovers the instance onto new hardware automatically.`,
+      // A slot with no in-service instance for longer than a boot: its boots keep failing.
+      const noInstanceAlarm = new cloudwatch.Alarm(scope, 'NoInstanceAlarm', {
+        alarmName: `${props.namePrefix}-slot${slot}-no-instance`,
+        alarmDescription:
+          `Backend slot ${slot} (Auto Scaling group ${groupName}) has had no in-service instance for ${NO_INSTANCE_ALARM_MINUTES} minutes: ` +
+          'its instances keep failing the boot check (ABANDON) or cannot launch. See the group activity history and /var/log/nlb-ftp-boot.log (console output).',
         metric: new cloudwatch.Metric({
-          namespace: 'AWS/EC2',
-          metricName: 'StatusCheckFailed_System',
-          dimensionsMap: { InstanceId: instance.instanceId },
+          namespace: 'AWS/AutoScaling',
+          metricName: 'GroupInServiceInstances',
+          dimensionsMap: { AutoScalingGroupName: groupName },
           statistic: 'Maximum',
           period: Duration.minutes(1),
         }),
         threshold: 1,
-        evaluationPeriods: 2,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }).addAlarmAction(new cwActions.Ec2Action(cwActions.Ec2InstanceAction.RECOVER));
+        evaluationPeriods: NO_INSTANCE_ALARM_MINUTES,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        // No data means the group reports nothing: the slot has nothing in service either.
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      noInstanceAlarm.node.addDependency(group);
 
-      return { slot, ports, azIndex, instance, securityGroup };
+      return { slot, ports, azIndex, groupName, group, launchTemplate, securityGroup, noInstanceAlarm };
     });
+
+    // The boot script reports its own readiness to its own group, and to no other.
+    acknowledge(
+      this.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "An Auto Scaling group's ARN contains a UUID that is not known before the group exists; the grant names each slot's group exactly, and the wildcard stands only for that UUID.",
+          appliesTo: this.backends.map(
+            (b) =>
+              `Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${b.groupName}`,
+          ),
+        },
+      ],
+      { children: true },
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReportReadinessToOwnSlotGroup',
+        actions: ['autoscaling:CompleteLifecycleAction'],
+        resources: this.backends.map((b) =>
+          Arn.format(
+            {
+              service: 'autoscaling',
+              resource: 'autoScalingGroup',
+              resourceName: `*:autoScalingGroupName/${b.groupName}`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            },
+            Stack.of(this),
+          ),
+        ),
+      }),
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
+import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { Construct } from 'constructs';
 import { CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
 import { acknowledge } from './nag';
@@ -38,7 +38,8 @@ export interface FtpLoadBalancerProps {
 /** What the load balancer needs to know about one backend. */
 export interface BackendAttachment {
   readonly ports: SlotPorts;
-  readonly instance: ec2.Instance;
+  /** The slot's Auto Scaling group (one instance): it registers whatever instance it runs. */
+  readonly group: autoscaling.AutoScalingGroup;
   readonly securityGroup: ec2.ISecurityGroup;
 }
 
@@ -142,8 +143,8 @@ export class FtpLoadBalancer extends Construct {
 
   /** Wire one backend: a member of the port-21 group, and sole member of its passive ports' groups. */
   attach(backend: BackendAttachment): void {
-    const { instance, ports } = backend;
-    this.controlTargetGroup.addTarget(new targets.InstanceTarget(instance, CONTROL_PORT));
+    const { group, ports } = backend;
+    this.controlTargetGroup.addTarget(group);
 
     for (const port of ports.ports) {
       // Logical IDs are keyed by port, so adding slots never renames existing resources.
@@ -157,7 +158,7 @@ export class FtpLoadBalancer extends Construct {
         // A passive port is closed until a client sends PASV/EPSV, so a check on the traffic port
         // would always fail; port 21 tells whether this backend is up.
         healthCheck: this.healthCheck(),
-        targets: [new targets.InstanceTarget(instance, port)],
+        targets: [group],
       });
       const listener = this.nlb.addListener(`Passive${port}`, {
         port,

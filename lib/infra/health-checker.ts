@@ -15,11 +15,11 @@ import type { FtpsCertificate } from './ftps-certificate';
 import { acknowledge } from './nag';
 import { NlbFtpFunction } from './nlb-ftp-function';
 
-/** One backend as the checker needs it: where to probe, and which security group lets it in. */
+/** One slot as the checker needs it: where to find its instance, and which security group lets it in. */
 export interface CheckedBackend {
   readonly slot: number;
-  readonly instanceId: string;
-  readonly privateIp: string;
+  /** One of the slot's passive target groups: it holds only the slot's current instance. */
+  readonly passiveTargetGroup: elbv2.NetworkTargetGroup;
   /** The slot's passive range: EPSV listings come back on it. */
   readonly minPort: number;
   readonly maxPort: number;
@@ -58,7 +58,8 @@ export interface HealthCheckerProps {
 export const CHECKER_BUDGET_SECONDS = 60;
 
 /**
- * A Lambda that logs in over FTP to every backend, at its private IP, every
+ * A Lambda that finds each slot's current instance (in the slot's passive target group), logs in
+ * over FTP to it, at its private IP, every
  * `healthCheck.intervalSeconds`, and deregisters from / registers in the port-21 target group
  * the backends that keep failing / recover. At most one invocation runs at a time.
  */
@@ -118,10 +119,9 @@ export class HealthChecker extends Construct {
       securityGroups: [this.securityGroup],
       environment: {
         ...checkerEnvironment({
-          backends: props.backends.map(({ slot, instanceId, privateIp, minPort, maxPort }) => ({
+          slots: props.backends.map(({ slot, passiveTargetGroup, minPort, maxPort }) => ({
             slot,
-            instanceId,
-            privateIp,
+            passiveTargetGroup: passiveTargetGroup.targetGroupFullName,
             passivePorts: { min: minPort, max: maxPort },
           })),
           controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
@@ -158,7 +158,7 @@ export class HealthChecker extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'elasticloadbalancing:DescribeTargetHealth supports no resource-level permissions, so "*" is the narrowest grant; register/deregister are scoped to the port-21 target group ARN.',
+            'elasticloadbalancing:DescribeTargetHealth and ec2:DescribeInstances support no resource-level permissions, so "*" is the narrowest grant; register/deregister are scoped to the port-21 target group ARN.',
           appliesTo: ['Resource::*'],
         },
         {
@@ -180,9 +180,10 @@ export class HealthChecker extends Construct {
     );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'DescribeTargetHealth',
-        actions: ['elasticloadbalancing:DescribeTargetHealth'],
-        // ELBv2 Describe* actions support no resource-level permissions: "*" is the narrowest possible.
+        sid: 'FindEachSlotsInstance',
+        // Which instance each slot's passive target group holds, and its private IP and tags.
+        actions: ['elasticloadbalancing:DescribeTargetHealth', 'ec2:DescribeInstances'],
+        // ELBv2 and EC2 Describe* actions support no resource-level permissions: "*" is the narrowest possible.
         resources: ['*'],
       }),
     );

@@ -120,7 +120,7 @@ export class NlbFtpStack extends Stack {
       pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
     });
     for (const b of this.backends.backends) {
-      this.loadBalancer.attach({ ports: b.ports, instance: b.instance, securityGroup: b.securityGroup });
+      this.loadBalancer.attach({ ports: b.ports, group: b.group, securityGroup: b.securityGroup });
     }
 
     if (config.healthCheck.enabled) {
@@ -128,8 +128,8 @@ export class NlbFtpStack extends Stack {
         vpc: this.vpc,
         backends: this.backends.backends.map((b) => ({
           slot: b.slot,
-          instanceId: b.instance.instanceId,
-          privateIp: b.instance.instancePrivateIp,
+          // The slot's passive target groups hold only its current instance: the checker reads it there.
+          passiveTargetGroup: this.loadBalancer.passiveTargetGroup(b.ports.minPort),
           minPort: b.ports.minPort,
           maxPort: b.ports.maxPort,
           securityGroup: b.securityGroup,
@@ -174,11 +174,14 @@ export class NlbFtpStack extends Stack {
         value: `${b.ports.minPort}-${b.ports.maxPort}`,
         description: `Passive ports of backend slot ${b.slot} (${n} backends)`,
       });
-      new CfnOutput(this, OutputNames.slotInstanceId(b.slot), {
-        value: b.instance.instanceId,
-        description: `EC2 instance of slot ${b.slot}`,
+      new CfnOutput(this, OutputNames.slotGroup(b.slot), {
+        value: b.group.autoScalingGroupName,
+        description: `Auto Scaling group (one instance) of slot ${b.slot}`,
       });
-      new CfnOutput(this, OutputNames.slotAz(b.slot), { value: b.instance.instanceAvailabilityZone, description: `AZ of slot ${b.slot}` });
+      new CfnOutput(this, OutputNames.slotAz(b.slot), {
+        value: this.vpc.privateSubnets[b.azIndex].availabilityZone,
+        description: `AZ of slot ${b.slot}`,
+      });
     }
     new CfnOutput(this, OutputNames.controlTargetGroupArn, {
       value: lb.controlTargetGroup.targetGroupArn,

@@ -4,7 +4,7 @@
  */
 import type { FtpsMode } from './ftps';
 
-/** One backend as the checker sees it. */
+/** One backend as the checker probes it: a slot's current instance, found at run time. */
 export interface BackendRef {
   readonly slot: number;
   readonly instanceId: string;
@@ -17,36 +17,60 @@ export interface BackendRef {
 }
 
 /**
- * The inventory travels in one environment variable as compact tuples `[slot, instanceId, ip]`.
- * N is at most 49 (the NLB listener limit), so it stays under ~2.5 KB, inside Lambda's 4 KB
- * environment limit; `test/unit/health-checker-stack.test.ts` checks the worst case.
+ * One slot as the stack describes it to the checker. Its instance is not known at synth time (its
+ * Auto Scaling group replaces it when it fails, `npm run roll` when it is updated), but the slot's
+ * passive target groups hold only that slot's current instance, so one of them names it.
  */
-export type InventoryTuple = readonly [number, string, string] | readonly [number, string, string, number, number];
-
-export function encodeInventory(backends: readonly BackendRef[]): string {
-  return JSON.stringify(
-    backends.map(
-      (b): InventoryTuple =>
-        b.passivePorts ? [b.slot, b.instanceId, b.privateIp, b.passivePorts.min, b.passivePorts.max] : [b.slot, b.instanceId, b.privateIp],
-    ),
-  );
+export interface SlotRef {
+  readonly slot: number;
+  /** The full name (`targetgroup/<name>/<id>`) of one of the slot's passive target groups. */
+  readonly passiveTargetGroup: string;
+  readonly passivePorts: { readonly min: number; readonly max: number };
 }
 
-export function decodeInventory(text: string): BackendRef[] {
+/**
+ * The inventory travels in one environment variable as compact tuples
+ * `[slot, passiveTargetGroupFullName, minPort, maxPort]`; the target group's ARN is rebuilt from
+ * the port-21 group's ARN (same account and region). A full name is at most 63 characters, so 24
+ * slots (the most one stack can hold) stay near 2.3 KB, inside Lambda's 4 KB environment limit;
+ * `test/unit/health-checker-stack.test.ts` checks the worst case.
+ */
+export type InventoryTuple = readonly [number, string, number, number];
+
+export function encodeInventory(slots: readonly SlotRef[]): string {
+  return JSON.stringify(slots.map((s): InventoryTuple => [s.slot, s.passiveTargetGroup, s.passivePorts.min, s.passivePorts.max]));
+}
+
+export function decodeInventory(text: string): SlotRef[] {
   const raw: unknown = JSON.parse(text);
   if (!Array.isArray(raw)) throw new Error('inventory must be a JSON array');
   return raw.map((t, i) => {
     const ok =
       Array.isArray(t) &&
+      t.length === 4 &&
       typeof t[0] === 'number' &&
       typeof t[1] === 'string' &&
-      typeof t[2] === 'string' &&
-      (t.length === 3 || (t.length === 5 && typeof t[3] === 'number' && typeof t[4] === 'number'));
-    if (!ok)
-      throw new Error(`inventory entry ${i} must be [slot, instanceId, privateIp] or [slot, instanceId, privateIp, minPort, maxPort]`);
-    return { slot: t[0], instanceId: t[1], privateIp: t[2], ...(t.length === 5 ? { passivePorts: { min: t[3], max: t[4] } } : {}) };
+      t[1].startsWith('targetgroup/') &&
+      typeof t[2] === 'number' &&
+      typeof t[3] === 'number';
+    if (!ok) throw new Error(`inventory entry ${i} must be [slot, "targetgroup/<name>/<id>", minPort, maxPort]`);
+    return { slot: t[0], passiveTargetGroup: t[1], passivePorts: { min: t[2], max: t[3] } };
   });
 }
+
+/** The ARN of a target group of the same account and region as `sibling`, from its full name. */
+export function targetGroupArn(sibling: string, fullName: string): string {
+  const at = sibling.indexOf(':targetgroup/');
+  if (at < 0) throw new Error(`not a target group ARN: ${sibling}`);
+  return `${sibling.slice(0, at + 1)}${fullName}`;
+}
+
+/**
+ * The EC2 tag that takes an instance out of the checker's hands: it never registers an instance
+ * that carries it (it may still deregister it). `npm run roll` sets it on the instance it drains;
+ * operators can set it for maintenance. Its value says who set it and why.
+ */
+export const OUT_OF_ROTATION_TAG = 'nlbftp:out-of-rotation';
 
 /** The FTP control port: the port-21 listener, target group and health checks. */
 export const CONTROL_PORT = 21;
@@ -71,7 +95,7 @@ export const CheckerEnv = {
 
 /** What the checker needs to know; `checkerEnvironment` encodes it, the handler's `readEnv` decodes it. */
 export interface CheckerEnvSettings {
-  readonly backends: readonly BackendRef[];
+  readonly slots: readonly SlotRef[];
   readonly controlTargetGroupArn: string;
   readonly healthSecretArn: string;
   readonly stateTable: string;
@@ -87,7 +111,7 @@ export interface CheckerEnvSettings {
 /** The checker's environment variables, for the stack, the sandbox, the benchmarks and the tests alike. */
 export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string> {
   return {
-    [CheckerEnv.inventory]: encodeInventory(s.backends),
+    [CheckerEnv.inventory]: encodeInventory(s.slots),
     [CheckerEnv.controlTargetGroupArn]: s.controlTargetGroupArn,
     [CheckerEnv.healthSecretArn]: s.healthSecretArn,
     [CheckerEnv.stateTable]: s.stateTable,

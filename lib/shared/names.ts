@@ -42,7 +42,7 @@ export const OutputNames = {
   elasticIps: 'ElasticIps',
   controlTargetGroupArn: 'ControlTargetGroupArn',
   slotPassiveRange: (slot: number) => `Slot${slot}PassiveRange`,
-  slotInstanceId: (slot: number) => `Slot${slot}InstanceId`,
+  slotGroup: (slot: number) => `Slot${slot}Group`,
   slotAz: (slot: number) => `Slot${slot}Az`,
 } as const;
 

@@ -9,6 +9,7 @@ type Statement = { Effect?: string; Action?: string | string[]; Resource?: unkno
 /** Actions whose APIs accept no resource-level permission, so `*` is the narrowest grant. */
 export const ACTIONS_WITHOUT_RESOURCE_SCOPE = new Set([
   'elasticloadbalancing:DescribeTargetHealth',
+  'ec2:DescribeInstances',
   'ec2:DescribeNetworkInterfaces',
   'ec2:CreateNetworkInterface',
   'ec2:DeleteNetworkInterface',

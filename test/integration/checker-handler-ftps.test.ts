@@ -28,11 +28,12 @@ const OTHER = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: [
 
 let certSecret = JSON.stringify(STORED);
 const aws = awsFakes(
-  BACKENDS.map((b) => b.instanceId),
+  BACKENDS,
   {
     [HEALTH_ARN]: () => JSON.stringify({ username: USER, password: PASS }),
     [CERT_ARN]: () => certSecret,
   },
+  TG_ARN,
 );
 const { elb } = aws;
 const resetAwsFakes = aws.reset;

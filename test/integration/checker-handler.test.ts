@@ -11,6 +11,7 @@ import { DeregisterTargetsCommand, DescribeTargetHealthCommand, RegisterTargetsC
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
+import { OUT_OF_ROTATION_TAG } from '../../lib/shared/contract';
 import { LocalUsers, type LocalVsftpd } from '../../sandbox/local-vsftpd';
 import { awsFakes, captureOutput, type Handler, importHandler, probeLines, startBackends } from '../helpers/checker-harness';
 
@@ -24,10 +25,7 @@ const BACKENDS = [
 ];
 
 /** A fake port-21 target group and state table that behave like the real ones. */
-const aws = awsFakes(
-  BACKENDS.map((b) => b.instanceId),
-  { [SECRET_ARN]: () => JSON.stringify({ username: USER, password: PASS }) },
-);
+const aws = awsFakes(BACKENDS, { [SECRET_ARN]: () => JSON.stringify({ username: USER, password: PASS }) }, TG_ARN);
 const { elb, ddb, sm, registered } = aws;
 const resetAwsFakes = aws.reset;
 
@@ -112,7 +110,8 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     await invoke();
     expect(mutatingElbCalls()).toHaveLength(0);
     expect(ddb.commandCalls(PutItemCommand)).toHaveLength(0);
-    expect(elb.commandCalls(DescribeTargetHealthCommand).length).toBe(2);
+    // One read of the port-21 group per round (and one of each slot's passive group, to find its instance).
+    expect(elb.commandCalls(DescribeTargetHealthCommand).filter((c) => c.args[0].input.TargetGroupArn === TG_ARN)).toHaveLength(2);
   });
 
   it('fail-open: with every backend failing, nothing is deregistered', async () => {
@@ -151,5 +150,76 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0); // cached since the first test
     expect(all).not.toContain(PASS);
     expect(all).toContain('"message":"probe"');
+  });
+
+  it('a slot whose instance was replaced under a new ID and IP is probed and managed from the next round, with no redeploy', async () => {
+    const next = { slot: 1, instanceId: 'i-0eeeeeeeeeeeeeee1', privateIp: '127.18.4.3' };
+    const [replacement] = await startBackends([next], { allowFile: users.allowFile, passivePortStart: 42000 });
+    try {
+      await servers[1].stop(); // the old instance is gone: only the replacement can answer for slot 1
+      aws.replace(1, next);
+      resetAwsFakes();
+      const first = probeLines(await invoke());
+      expect(first.find((p) => p.slot === 1)).toMatchObject({ instanceId: next.instanceId, ok: true });
+      expect(mutatingElbCalls()).toHaveLength(0);
+      // Its counters start from zero and belong to the new instance.
+      expect(aws.state.item?.counters?.S).toContain(next.instanceId);
+
+      // Managed like the old one: two failed rounds deregister it, with its new ID...
+      await replacement.stop();
+      resetAwsFakes();
+      await invoke();
+      await invoke();
+      expect(elb.commandCalls(DeregisterTargetsCommand).map((c) => c.args[0].input)).toEqual([
+        { TargetGroupArn: TG_ARN, Targets: [{ Id: next.instanceId, Port: 21 }] },
+      ]);
+      // ...and two good rounds register it again.
+      await replacement.start();
+      resetAwsFakes();
+      await invoke();
+      await invoke();
+      expect(elb.commandCalls(RegisterTargetsCommand).map((c) => c.args[0].input)).toEqual([
+        { TargetGroupArn: TG_ARN, Targets: [{ Id: next.instanceId, Port: 21 }] },
+      ]);
+    } finally {
+      await replacement.dispose();
+      aws.replace(1, BACKENDS[1]);
+      await servers[1].start();
+    }
+  });
+
+  it('a slot with no instance yet (booting) is skipped: the round completes, nothing fails open, nothing changes', async () => {
+    aws.replace(1); // slot 1's group is between instances
+    try {
+      resetAwsFakes();
+      const out = (await invoke()) + (await invoke()) + (await invoke());
+      expect(out).toMatch(/"message":"slot not probed"[^\n]*"slot":1/);
+      expect(probeLines(out).map((p) => p.slot)).toEqual([0, 0, 0]);
+      expect(out).not.toContain('fail-open');
+      expect(out.match(/"CheckerHeartbeat"/g)).toHaveLength(3);
+      expect(mutatingElbCalls()).toHaveLength(0);
+    } finally {
+      aws.replace(1, BACKENDS[1]);
+    }
+  });
+
+  it('never registers an instance tagged out of rotation (a roll draining it), and registers it once the tag is gone', async () => {
+    const id = BACKENDS[1].instanceId;
+    resetAwsFakes();
+    await invoke(); // slot 1 healthy again, counters at rise
+    registered.delete(id); // npm run roll deregistered it from port 21 to drain it
+    aws.tag(id, OUT_OF_ROTATION_TAG, 'npm run roll: draining');
+    resetAwsFakes();
+    const out = (await invoke()) + (await invoke());
+    expect(elb.commandCalls(RegisterTargetsCommand)).toHaveLength(0);
+    expect(out).toContain('out of rotation (tagged): not registered');
+    aws.tag(id, OUT_OF_ROTATION_TAG, ''); // still tagged (any value)
+    await invoke();
+    expect(elb.commandCalls(RegisterTargetsCommand)).toHaveLength(0);
+    aws.untag(id, OUT_OF_ROTATION_TAG);
+    await invoke();
+    expect(elb.commandCalls(RegisterTargetsCommand).map((c) => c.args[0].input)).toEqual([
+      { TargetGroupArn: TG_ARN, Targets: [{ Id: id, Port: 21 }] },
+    ]);
   });
 });

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
-import { resourcesOfType, synth } from '../../harness/synth';
+import { launchTemplates, synth } from '../../harness/synth';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -64,7 +64,7 @@ describe('shellcheck', () => {
     ['ProFTPD on Ubuntu, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const }, 1],
   ])('passes on the user data of every slot, and on the scripts it installs: %s', (_name, config, n) => {
     const s = synth(config);
-    const instances = resourcesOfType(s, 'AWS::EC2::Instance');
+    const instances = launchTemplates(s);
     expect(instances).toHaveLength(n);
     let checked = 0;
     for (const [id, p] of instances) {

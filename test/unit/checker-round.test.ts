@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CheckerDeps, runRound } from '../../lambda/health-checker/checker';
 import type { ProbeOptions, ProbeResult } from '../../lambda/health-checker/probe';
+import { fixedLocator, slotsOf } from '../../lambda/health-checker/slot-locator';
 
 const inventory = [
   { slot: 0, instanceId: 'i-0', privateIp: '10.0.0.10' },
@@ -22,6 +23,7 @@ function fakes(tlsGet: () => Promise<{ ca?: string; fingerprint256?: string }>) 
       register: async (ids: readonly string[]) => void mutations.push(...ids.map((i) => `+${i}`)),
       deregister: async (ids: readonly string[]) => void mutations.push(...ids.map((i) => `-${i}`)),
     },
+    locator: fixedLocator(inventory),
     store: { load: async () => ({ version: 0, counters: {} }), save: async () => true } as unknown as CheckerDeps['store'],
     credentials: { get: async () => ({ username: 'u', password: 'p' }), invalidate() {} },
     tls: {
@@ -44,7 +46,7 @@ function fakes(tlsGet: () => Promise<{ ca?: string; fingerprint256?: string }>) 
   return { deps, seen, logs, mutations, invalidatedCount: () => invalidated };
 }
 
-const settings = { inventory, thresholds: { fall: 1, rise: 1 }, intervalMs: 10_000, stepTimeoutMs: 5_000 };
+const settings = { slots: slotsOf(inventory), thresholds: { fall: 1, rise: 1 }, intervalMs: 10_000, stepTimeoutMs: 5_000 };
 
 describe('checker round with FTPS', () => {
   it('passes the certificate to verify against to every probe', async () => {

@@ -4,6 +4,7 @@
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -22,14 +23,14 @@ function loadBalancerWithSlots(props: Partial<ConstructorParameters<typeof FtpLo
   const lb = new FtpLoadBalancer(stack, 'Lb', { vpc, passivePorts: { minPort: 40000, maxPort: 40003 }, namePrefix: 'Bare', ...props });
   for (const slot of [0, 1]) {
     const securityGroup = new ec2.SecurityGroup(stack, `Sg${slot}`, { vpc });
-    const instance = new ec2.Instance(stack, `I${slot}`, {
+    const group = new autoscaling.AutoScalingGroup(stack, `G${slot}`, {
       vpc,
       instanceType: new ec2.InstanceType('t4g.small'),
       machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-12345678' }),
       securityGroup,
     });
     const minPort = 40000 + slot * 2;
-    lb.attach({ ports: { slot, minPort, maxPort: minPort + 1, ports: [minPort, minPort + 1] }, instance, securityGroup });
+    lb.attach({ ports: { slot, minPort, maxPort: minPort + 1, ports: [minPort, minPort + 1] }, group, securityGroup });
   }
   return { stack, lb, template: () => Template.fromStack(stack) };
 }
@@ -62,9 +63,14 @@ describe('FtpLoadBalancer alone', () => {
     expect([...lb.passiveTargetGroups.keys()]).toEqual([40000, 40001, 40002, 40003]);
     const template = loadBalancerWithSlots().template();
     const groups = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup');
-    const passive = Object.values(groups).filter((g) => g.Properties.Port !== 21);
+    const passive = Object.entries(groups).filter(([, g]) => g.Properties.Port !== 21);
     expect(passive).toHaveLength(4);
-    for (const g of passive) expect(g.Properties.Targets).toHaveLength(1);
+    // The slots' Auto Scaling groups name the target groups; each passive group is named by exactly one.
+    const asgs = Object.values(template.findResources('AWS::AutoScaling::AutoScalingGroup'));
+    for (const [id] of passive) {
+      const holders = asgs.filter((a) => (a.Properties.TargetGroupARNs as Array<{ Ref: string }>).some((r) => r.Ref === id));
+      expect(holders, id).toHaveLength(1);
+    }
   });
 
   it('applies the props it is given', () => {

@@ -84,7 +84,7 @@ describe('health decision', () => {
 
   it('reports no state change for a steady cluster, so nothing is written', () => {
     const inventory = inv(2);
-    const steady = { 0: { failures: 0, successes: 2 }, 1: { failures: 0, successes: 2 } };
+    const steady = { 0: { failures: 0, successes: 2, instanceId: 'i-0' }, 1: { failures: 0, successes: 2, instanceId: 'i-1' } };
     const d = decide({
       inventory,
       previous: steady,
@@ -109,7 +109,77 @@ describe('health decision', () => {
       ],
       thresholds: { fall: 3, rise: 3 },
     });
-    expect(r.next).toEqual({ 0: { failures: 0, successes: 3 }, 1: { failures: 3, successes: 0 } });
+    expect(r.next).toEqual({ 0: { failures: 0, successes: 3, instanceId: 'i-0' }, 1: { failures: 3, successes: 0, instanceId: 'i-1' } });
+  });
+
+  it("starts a replaced instance from zero: the old instance's failures do not count against it", () => {
+    const d = decide({
+      inventory: [
+        { slot: 0, instanceId: 'i-0', privateIp: '10.0.0.1' },
+        { slot: 1, instanceId: 'i-new', privateIp: '10.0.0.9' },
+      ],
+      previous: { 0: { failures: 0, successes: 2, instanceId: 'i-0' }, 1: { failures: 1, successes: 0, instanceId: 'i-old' } },
+      registered: new Set(['i-0', 'i-new']),
+      results: [
+        { slot: 0, ok: true },
+        { slot: 1, ok: false },
+      ],
+      thresholds: T,
+    });
+    // One failure of the new instance, not the old one's second: nothing is deregistered yet.
+    expect(d.next[1]).toEqual({ failures: 1, successes: 0, instanceId: 'i-new' });
+    expect(d.deregister).toEqual([]);
+    expect(d.stateChanged).toBe(true);
+  });
+
+  it('keeps the counters of a slot that has no instance this round, and never counts it', () => {
+    const d = decide({
+      inventory: [{ slot: 0, instanceId: 'i-0', privateIp: '10.0.0.1' }],
+      previous: { 0: { failures: 0, successes: 2, instanceId: 'i-0' }, 1: { failures: 2, successes: 0, instanceId: 'i-1' } },
+      registered: new Set(['i-0']),
+      results: [{ slot: 0, ok: false }],
+      thresholds: T,
+    });
+    expect(d.next[1]).toEqual({ failures: 2, successes: 0, instanceId: 'i-1' });
+    // Slot 0 is the only probed backend and it failed: fail-open holds it, the missing slot plays no part.
+    expect(d).toMatchObject({ healthyCount: 0, registeredAfter: 1 });
+  });
+
+  it('never registers an instance tagged out of rotation, and may still deregister one', () => {
+    const base = {
+      inventory: inv(2),
+      previous: { 0: { failures: 0, successes: 2, instanceId: 'i-0' }, 1: { failures: 1, successes: 0, instanceId: 'i-1' } },
+      thresholds: T,
+    };
+    const held = decide({
+      ...base,
+      registered: new Set(['i-1']),
+      results: [
+        { slot: 0, ok: true },
+        { slot: 1, ok: false },
+      ],
+      heldOut: new Set(['i-0']),
+    });
+    expect(held.register).toEqual([]);
+    const free = decide({
+      ...base,
+      registered: new Set(['i-1']),
+      results: [
+        { slot: 0, ok: true },
+        { slot: 1, ok: false },
+      ],
+    });
+    expect(free.register.map((b) => b.instanceId)).toEqual(['i-0']);
+    const out = decide({
+      ...base,
+      registered: new Set(['i-0', 'i-1']),
+      results: [
+        { slot: 0, ok: true },
+        { slot: 1, ok: false },
+      ],
+      heldOut: new Set(['i-1']),
+    });
+    expect(out.deregister.map((b) => b.instanceId)).toEqual(['i-1']);
   });
 
   it('never touches a target the inventory does not know', () => {

@@ -3,7 +3,7 @@
  * certificate, and that no certificate or key material is in the template.
  */
 import { describe, expect, it } from 'vitest';
-import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
 import { CheckerEnv } from '../../lib/shared/contract';
 
@@ -11,7 +11,7 @@ type Statement = { Action: string | string[]; Resource: unknown };
 const MY_CERT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-example-com-AbCdEf';
 
 function userData(s: Synthesized): string[] {
-  return resourcesOfType(s, 'AWS::EC2::Instance').map(([, p]) => flatten(p.UserData));
+  return launchTemplates(s).map(([, p]) => flatten(p.UserData));
 }
 
 /** The vsftpd.conf heredoc of one user data script. */
@@ -119,7 +119,9 @@ describe('the self-signed certificate (no ftpsCertificateSecretArn)', () => {
   it('is in the secret before any backend boots or the checker runs', () => {
     const [crId] = Object.entries(s.json.Resources).find(([, r]) => r.Type === 'Custom::NlbFtpSelfSignedCertificate') as [string, unknown];
     const deps = (id: string) => ([] as string[]).concat((s.json.Resources[id] as { DependsOn?: string[] }).DependsOn ?? []);
-    for (const [id] of resourcesOfType(s, 'AWS::EC2::Instance')) expect(deps(id)).toContain(crId);
+    const groups = resourcesOfType(s, 'AWS::AutoScaling::AutoScalingGroup');
+    expect(groups.length).toBeGreaterThan(0);
+    for (const [id] of groups) expect(deps(id)).toContain(crId);
     const [fnId] = resourcesOfType(s, 'AWS::Lambda::Function').find(([id]) => id.startsWith('HealthCheckerFunction')) as [string, unknown];
     expect(deps(fnId)).toContain(crId);
   });

@@ -2,7 +2,9 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { resourcesOfType, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
-import { CheckerEnv, checkerEnvironment, decodeInventory, encodeInventory } from '../../lib/shared/contract';
+import { parseConfig } from '../../lib/config';
+import { largestBackendCount } from '../../lib/config/resource-budget';
+import { CheckerEnv, checkerEnvironment, decodeInventory, encodeInventory, targetGroupArn } from '../../lib/shared/contract';
 
 type Props = Record<string, unknown>;
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
@@ -37,9 +39,9 @@ describe('health checker in the stack', () => {
     expect(reg).toHaveLength(1);
     expect(actions(reg[0]).sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets']);
     expect(refOf(reg[0].Resource)).toMatch(/^LoadBalancerControlTargetGroup/);
-    // Describe is the only ELBv2 action on "*", because the API has no resource-level permissions.
+    // Only the two Describe actions are on "*", because those APIs have no resource-level permissions.
     const star = statements.filter((st) => JSON.stringify(st.Resource) === '"*"');
-    expect(star.flatMap(actions)).toEqual(['elasticloadbalancing:DescribeTargetHealth']);
+    expect(star.flatMap(actions).sort()).toEqual(['ec2:DescribeInstances', 'elasticloadbalancing:DescribeTargetHealth']);
   });
 
   it('reads only the health-check and FTPS certificate secrets, and only its own state table', () => {
@@ -73,7 +75,7 @@ describe('health checker in the stack', () => {
     expect((s.json.Resources[logGroupId].Properties as Props).RetentionInDays).toBe(30);
   });
 
-  it('gets the inventory, thresholds and target group from the stack', () => {
+  it('gets the inventory (each slot by its first passive target group), thresholds and target group from the stack', () => {
     const env = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(env[CheckerEnv.fallThreshold]).toBe('2');
     expect(env[CheckerEnv.riseThreshold]).toBe('2');
@@ -84,7 +86,7 @@ describe('health checker in the stack', () => {
     for (const slot of [0, 1, 2])
       expect(inv).toMatch(
         new RegExp(
-          `\\[${slot},"\\$\\{Ref:BackendsSlot${slot}Instance\\w+\\}","\\$\\{BackendsSlot${slot}Instance\\w+\\.PrivateIp\\}",${40000 + slot * 8},${40007 + slot * 8}\\]`,
+          `\\[${slot},"\\$\\{LoadBalancerPassive${40000 + slot * 8}TargetGroup\\w+\\.TargetGroupFullName\\}",${40000 + slot * 8},${40007 + slot * 8}\\]`,
         ),
       );
   });
@@ -97,16 +99,18 @@ describe('health checker in the stack', () => {
 });
 
 describe('inventory encoding', () => {
-  it('fits Lambda 4 KB environment even at the maximum of 49 backends, passive ranges included', () => {
-    const worst = Array.from({ length: 49 }, (_, i) => ({
+  it('fits Lambda 4 KB environment at the most slots one stack can hold, with the longest target group names', () => {
+    // 24 slots is the largest deployable N (config-budget.test.ts); a target group's full name is at most
+    // `targetgroup/` + 32 characters + `/` + 16 hex digits.
+    const worst = Array.from({ length: largestBackendCount(parseConfig({}), 1) }, (_, i) => ({
       slot: i,
-      instanceId: 'i-0123456789abcdef0',
-      privateIp: '100.100.100.100',
+      passiveTargetGroup: `targetgroup/${'N'.repeat(32)}/0123456789abcdef`,
       passivePorts: { min: 65000 + i, max: 65000 + i },
     }));
+    expect(worst).toHaveLength(24);
     const arn = (name: string) => `arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:${name}-AbCdEf`;
     const env = checkerEnvironment({
-      backends: worst,
+      slots: worst,
       controlTargetGroupArn:
         'arn:aws:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/NlbFtp-Contr-ABCDEFGHIJKL/0123456789abcdef',
       healthSecretArn: arn('NlbFtpSecretsHealthCheckSecret0123456789AB'),
@@ -126,5 +130,14 @@ describe('inventory encoding', () => {
 
   it('rejects a malformed inventory with the entry index', () => {
     expect(() => decodeInventory('[[0,"i-1"]]')).toThrow(/entry 0/);
+    expect(() => decodeInventory('[[0,"i-0123",40000,40003]]')).toThrow(/entry 0 must be \[slot, "targetgroup/);
+  });
+
+  it('rebuilds a passive target group ARN from the port-21 group ARN and a full name', () => {
+    const control = 'arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/NlbFtp-Contr/0123456789abcdef';
+    expect(targetGroupArn(control, 'targetgroup/NlbFtp-P4000/fedcba9876543210')).toBe(
+      'arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/NlbFtp-P4000/fedcba9876543210',
+    );
+    expect(() => targetGroupArn('arn:aws:s3:::bucket', 'targetgroup/x/0')).toThrow(/not a target group ARN/);
   });
 });

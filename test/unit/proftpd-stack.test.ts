@@ -78,14 +78,19 @@ describe('ftpServer=proftpd', () => {
 });
 
 describe('leaving ftpServer unset', () => {
-  it('keeps every instance, Elastic IP, NLB and file system of the previous version as they were (no replacement)', () => {
+  it('keeps every Elastic IP, NLB and file system of v0.1 as they were; only its instances go, replaced once by Auto Scaling groups', () => {
     const before = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/stateful-resources-v0.1.json'), 'utf8')) as Record<
       string,
       { type: string; sha256: string }
     >;
     for (const input of [{}, { ftpServer: 'vsftpd' as const }]) {
       const now = synth(input).json.Resources;
+      // v0.1's per-slot instances are the one deliberate replacement (README, "Upgrades and repairs").
+      const instances = Object.entries(before).filter(([, r]) => r.type === 'AWS::EC2::Instance');
+      expect(instances.length).toBeGreaterThan(0);
+      for (const [id] of instances) expect(now[id], id).toBeUndefined();
       for (const [id, { type, sha256 }] of Object.entries(before)) {
+        if (type === 'AWS::EC2::Instance') continue;
         expect(now[id]?.Type, id).toBe(type);
         expect(
           createHash('sha256')

@@ -18,46 +18,49 @@ function listenerTargets(s: Synthesized): Map<number, string> {
   return out;
 }
 
-function targetsOf(s: Synthesized, tgId: string): Array<{ instance: string; port: number }> {
-  const tg = s.json.Resources[tgId].Properties as Props;
-  return (tg.Targets as Array<{ Id: unknown; Port: number }>).map((t) => ({ instance: refOf(t.Id), port: t.Port }));
+/** Each slot's Auto Scaling group logical ID, by slot (found by the group name). */
+function groupIdsBySlot(s: Synthesized): string[] {
+  const byName = new Map(resourcesOfType(s, 'AWS::AutoScaling::AutoScalingGroup').map(([id, p]) => [p.AutoScalingGroupName, id]));
+  return s.stack.backends.backends.map((b) => byName.get(`${s.stack.config.stackName}-slot${b.slot}`) as string);
 }
 
-/** Instance logical IDs by slot, found by their Name tag (the IDs carry a hash of the user data). */
-function instanceIdsBySlot(s: Synthesized): string[] {
-  const byName = new Map(
-    resourcesOfType(s, 'AWS::EC2::Instance').map(([id, p]) => [
-      (p.Tags as Array<{ Key: string; Value: string }>).find((t) => t.Key === 'Name')?.Value,
-      id,
-    ]),
-  );
-  return s.stack.backends.backends.map((b) => byName.get(`${s.stack.config.stackName}-slot${b.slot}`) as string);
+/** The target groups (logical IDs) a group registers its instance in. */
+function targetGroupsOf(s: Synthesized, groupId: string): string[] {
+  return ((s.json.Resources[groupId].Properties as Props).TargetGroupARNs as unknown[]).map(refOf);
+}
+
+/** The launch template data of a group's launch template. */
+function launchDataOf(s: Synthesized, groupId: string): Props {
+  const lt = refOf(((s.json.Resources[groupId].Properties as Props).LaunchTemplate as Props).LaunchTemplateId);
+  return (s.json.Resources[lt].Properties as Props).LaunchTemplateData as Props;
 }
 
 describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
   const s = synth({ backendCount: n });
   const plan = planPorts(s.stack.config);
-  const instances = instanceIdsBySlot(s);
+  const groups = groupIdsBySlot(s);
 
   it('has exactly 1 + N*r listeners, all TCP', () => {
     s.template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1 + n * 8);
     for (const [, p] of resourcesOfType(s, 'AWS::ElasticLoadBalancingV2::Listener')) expect(p.Protocol).toBe('TCP');
   });
 
-  it('forwards port 21 to one target group holding every instance', () => {
-    const targets = targetsOf(s, listenerTargets(s).get(21) as string);
-    expect(targets.map((t) => t.instance).sort()).toEqual([...instances].sort());
-    expect(targets.every((t) => t.port === 21)).toBe(true);
+  it('forwards port 21 to one target group that every slot registers in', () => {
+    const control = listenerTargets(s).get(21) as string;
+    expect((s.json.Resources[control].Properties as Props).Port).toBe(21);
+    for (const g of groups) expect(targetGroupsOf(s, g)).toContain(control);
   });
 
-  it('forwards every passive port only to its own slot instance, on that port', () => {
+  it('forwards every passive port only to its own slot, on that port: each slot registers in exactly 21 and its own range', () => {
     const byPort = listenerTargets(s);
     for (const slot of plan.slots) {
-      for (const port of slot.ports) {
+      const own = slot.ports.map((port) => {
         const tgId = byPort.get(port);
         expect(tgId, `no listener on ${port}`).toBeDefined();
-        expect(targetsOf(s, tgId as string)).toEqual([{ instance: instances[slot.slot], port }]);
-      }
+        expect((s.json.Resources[tgId as string].Properties as Props).Port).toBe(port);
+        return tgId as string;
+      });
+      expect(targetGroupsOf(s, groups[slot.slot]).sort()).toEqual([byPort.get(21) as string, ...own].sort());
     }
     expect(byPort.size).toBe(1 + n * 8);
   });
@@ -83,15 +86,15 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
       .sort();
     expect(eips).toHaveLength(2);
     for (const b of s.stack.backends.backends) {
-      const props = s.json.Resources[instances[b.slot]].Properties as Props;
-      const ud = flatten(props.UserData);
+      const ud = flatten(launchDataOf(s, groups[b.slot]).UserData);
       expect(ud).toContain(`pasv_min_port=${b.ports.minPort}\n`);
       expect(ud).toContain(`pasv_max_port=${b.ports.maxPort}\n`);
       expect(ud).toContain(`pasv_address=\${${eips[b.slot % 2]}.PublicIp}\n`);
       expect(ud).toContain(`ftpd_banner=nlb-ftp backend slot ${b.slot} ready`);
-      // The backend's subnet is in the same AZ as the EIP it advertises.
-      const subnet = refOf((props.NetworkInterfaces as Array<{ SubnetId: unknown }>)[0].SubnetId);
-      expect(subnet).toBe(`VpcPrivateSubnet${(b.slot % 2) + 1}Subnet${subnet.slice(-8)}`);
+      // The backend's group launches in one subnet, in the same AZ as the EIP it advertises.
+      const subnets = ((s.json.Resources[groups[b.slot]].Properties as Props).VPCZoneIdentifier as unknown[]).map(refOf);
+      expect(subnets).toHaveLength(1);
+      expect(subnets[0]).toBe(`VpcPrivateSubnet${(b.slot % 2) + 1}Subnet${subnets[0].slice(-8)}`);
     }
   });
 
@@ -115,8 +118,8 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
   });
 
   it('requires IMDSv2 with hop limit 1, encrypts the root volume and uses no SSH key', () => {
-    for (const id of instances) {
-      const p = s.json.Resources[id].Properties as Props;
+    for (const id of groups) {
+      const p = launchDataOf(s, id);
       expect(p.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
       expect(p.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: expect.objectContaining({ Encrypted: true }) }]);
       expect(p.KeyName).toBeUndefined();
@@ -131,10 +134,46 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
     });
   });
 
-  it('recovers each instance on host failure', () => {
-    const alarms = resourcesOfType(s, 'AWS::CloudWatch::Alarm').filter(([, p]) => p.MetricName === 'StatusCheckFailed_System');
-    expect(alarms).toHaveLength(n);
-    for (const [, p] of alarms) expect(flatten(p.AlarmActions)).toContain(':automate:');
+  it('runs each slot as an Auto Scaling group of exactly one instance that replaces a failed one, and no bare instance', () => {
+    expect(resourcesOfType(s, 'AWS::EC2::Instance')).toEqual([]);
+    expect(resourcesOfType(s, 'AWS::AutoScaling::AutoScalingGroup')).toHaveLength(n);
+    for (const id of groups) {
+      const r = s.json.Resources[id] as { Properties: Props; UpdatePolicy?: Props; CreationPolicy?: Props };
+      expect(r.Properties).toMatchObject({ MinSize: '1', MaxSize: '1', HealthCheckType: 'ELB', HealthCheckGracePeriod: 120 });
+      expect(r.Properties.DesiredCapacity ?? '1').toBe('1');
+      // New instances stay out of the target groups until their boot script's FTP login passed.
+      expect(r.Properties.LifecycleHookSpecificationList).toEqual([
+        {
+          LifecycleHookName: 'nlbftp-ready',
+          LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+          HeartbeatTimeout: 900,
+          DefaultResult: 'ABANDON',
+        },
+      ]);
+      // No rolling or replacing update: a deploy never replaces a running backend.
+      expect(r.UpdatePolicy?.AutoScalingRollingUpdate).toBeUndefined();
+      expect(r.UpdatePolicy?.AutoScalingReplacingUpdate).toBeUndefined();
+    }
+  });
+
+  it('alarms when a slot has no in-service instance for longer than a boot', () => {
+    const alarms = resourcesOfType(s, 'AWS::CloudWatch::Alarm').filter(([, p]) => p.MetricName === 'GroupInServiceInstances');
+    expect(alarms.map(([, p]) => p.AlarmName).sort()).toEqual(plan.slots.map((p) => `NlbFtp-slot${p.slot}-no-instance`).sort());
+    for (const [, p] of alarms)
+      expect(p).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
+  });
+
+  it('lets each boot script report readiness to its own group only', () => {
+    const statements = resourcesOfType(s, 'AWS::IAM::Policy').flatMap(
+      ([, p]) => (p.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown }> }).Statement,
+    );
+    const lifecycle = statements.filter((st) => JSON.stringify(st.Action).includes('autoscaling:'));
+    expect(lifecycle).toHaveLength(1);
+    expect(lifecycle[0].Action).toBe('autoscaling:CompleteLifecycleAction');
+    const arns = (Array.isArray(lifecycle[0].Resource) ? lifecycle[0].Resource : [lifecycle[0].Resource]).map(flatten);
+    expect(arns.map((a) => a.replace(/^.*autoScalingGroupName\//, '')).sort()).toEqual(
+      plan.slots.map((p) => `NlbFtp-slot${p.slot}`).sort(),
+    );
   });
 });
 
@@ -171,7 +210,8 @@ describe('scaling', () => {
     const two = synth({ backendCount: 2 }).json.Resources;
     const three = synth({ backendCount: 3 }).json.Resources;
     const kinds = [
-      'AWS::EC2::Instance',
+      'AWS::AutoScaling::AutoScalingGroup',
+      'AWS::EC2::LaunchTemplate',
       'AWS::ElasticLoadBalancingV2::Listener',
       'AWS::ElasticLoadBalancingV2::TargetGroup',
       'AWS::EC2::EIP',
@@ -185,8 +225,22 @@ describe('scaling', () => {
       expect(three[id], `${id} disappeared when scaling to 3`).toBeDefined();
       if (JSON.stringify(three[id]) !== JSON.stringify(two[id])) changed.push(id);
     }
-    // The only change allowed: slot 2 joins the port-21 target group.
-    expect(changed).toEqual([expect.stringMatching(/^LoadBalancerControlTargetGroup/)]);
+    // Slot 2's group names the target groups it joins, so nothing existing changes at all.
+    expect(changed).toEqual([]);
+  });
+
+  it.each([
+    ['tcpKeepaliveSeconds', { tcpKeepaliveSeconds: 120 }],
+    ['ftpsMaxTlsVersion', { ftpsMaxTlsVersion: '1.3' as const }],
+    ['ftpsRequireSslReuse', { ftpsRequireSslReuse: false }],
+    ['maxClientsPerBackend', { maxClientsPerBackend: 150 }],
+  ])('changing %s changes only the launch templates: no group, target group or listener is touched', (_name, change) => {
+    const before = synth({}).json.Resources;
+    const after = synth(change).json.Resources;
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    const changed = Object.keys(before).filter((id) => JSON.stringify(before[id]) !== JSON.stringify(after[id]));
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.map((id) => before[id].Type)).toEqual(changed.map(() => 'AWS::EC2::LaunchTemplate'));
   });
 });
 

@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -9,10 +10,12 @@ import { runStatus } from '../../lib/cli/status';
 const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const cw = mockClient(CloudWatchClient);
+const asg = mockClient(AutoScalingClient);
 const clients = {
   cfn: new CloudFormationClient({ region: 'eu-west-1' }),
   elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
   cw: new CloudWatchClient({ region: 'eu-west-1' }),
+  asg: new AutoScalingClient({ region: 'eu-west-1' }),
 };
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
 const NOW = new Date();
@@ -21,15 +24,45 @@ const outputs = {
   NlbDnsName: 'NlbFtp-abc.elb.eu-west-1.amazonaws.com',
   ElasticIps: '203.0.113.10,203.0.113.11',
   ControlTargetGroupArn: TG,
-  Slot0InstanceId: 'i-0aaa',
+  Slot0Group: 'NlbFtp-slot0',
   Slot0Az: 'eu-west-1a',
   Slot0PassiveRange: '40000-40007',
-  Slot1InstanceId: 'i-0bbb',
+  Slot1Group: 'NlbFtp-slot1',
   Slot1Az: 'eu-west-1b',
   Slot1PassiveRange: '40008-40015',
 };
 
-function cluster(opts: { registered: string[]; alarms: Record<string, string>; probe: Record<number, number> }) {
+type Instance = { id: string; state?: string; version?: string };
+
+function cluster(opts: {
+  registered: string[];
+  alarms: Record<string, string>;
+  probe: Record<number, number>;
+  /** Each slot's instances; default one in-service instance on the group's version 3. */
+  groups?: Record<number, Instance[]>;
+}) {
+  const groups = opts.groups ?? { 0: [{ id: 'i-0aaa' }], 1: [{ id: 'i-0bbb' }] };
+  asg.on(DescribeAutoScalingGroupsCommand).resolves({
+    AutoScalingGroups: Object.entries(groups).map(([slot, instances]) => ({
+      AutoScalingGroupName: `NlbFtp-slot${slot}`,
+      LaunchTemplate: { LaunchTemplateId: `lt-${slot}`, Version: '3' },
+      MinSize: 1,
+      MaxSize: 1,
+      DesiredCapacity: 1,
+      DefaultCooldown: 300,
+      AvailabilityZones: ['eu-west-1a'],
+      HealthCheckType: 'ELB',
+      CreatedTime: NOW,
+      Instances: instances.map((i) => ({
+        InstanceId: i.id,
+        LifecycleState: (i.state ?? 'InService') as 'InService',
+        HealthStatus: 'Healthy',
+        AvailabilityZone: 'eu-west-1a',
+        ProtectedFromScaleIn: false,
+        LaunchTemplate: { LaunchTemplateId: `lt-${slot}`, Version: i.version ?? '3' },
+      })),
+    })),
+  });
   cfn.on(DescribeStacksCommand).resolves({
     Stacks: [
       {
@@ -77,15 +110,16 @@ describe('npm run status', () => {
     cfn.reset();
     elb.reset();
     cw.reset();
+    asg.reset();
   });
 
   it('shows a healthy cluster with every alarm OK', async () => {
     cluster({ registered: ['i-0aaa', 'i-0bbb'], alarms: allOk, probe: { 0: 1, 1: 1 } });
     const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^SLOT\s+AZ\s+INSTANCE\s+PASSIVE\s+NLB TARGET \(21\)\s+LAST LOGIN PROBE\s+ALARMS$/m);
-    expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0aaa\s+40000-40007\s+healthy\s+pass \(1 min ago\)\s+OK$/);
-    expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0bbb\s+40008-40015\s+healthy\s+pass \(1 min ago\)\s+OK$/);
+    expect(r.stdout).toMatch(/^SLOT\s+AZ\s+INSTANCE\s+TEMPLATE\s+PASSIVE\s+NLB TARGET \(21\)\s+LAST LOGIN PROBE\s+ALARMS$/m);
+    expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0aaa\s+v3\s+40000-40007\s+healthy\s+pass \(1 min ago\)\s+OK$/);
+    expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0bbb\s+v3\s+40008-40015\s+healthy\s+pass \(1 min ago\)\s+OK$/);
     expect(r.stdout).toContain('Cluster: ftp-service-degraded OK, too-few-healthy-backends OK, checker-broken OK');
     expect(r.stdout).toContain('Endpoint: ftp://NlbFtp-abc.elb.eu-west-1.amazonaws.com/  (static IPs: 203.0.113.10,203.0.113.11)');
   });
@@ -101,6 +135,44 @@ describe('npm run status', () => {
     expect(rowOf(r.stdout, 1)).toMatch(/deregistered\s+FAIL \(1 min ago\)\s+ALARM: ftp-login-failing$/);
     expect(rowOf(r.stdout, 0)).toMatch(/healthy\s+pass/);
     expect(r.stdout).toContain('ftp-service-degraded ALARM');
+  });
+
+  it('shows the current instance of each slot from its group, a replacement booting, and a slot a roll would update', async () => {
+    cluster({
+      registered: ['i-0new'],
+      alarms: allOk,
+      probe: { 0: 1, 1: 1 },
+      groups: {
+        0: [{ id: 'i-0new' }],
+        1: [
+          { id: 'i-0old', version: '2' },
+          { id: 'i-0next', state: 'Pending:Wait' },
+        ],
+      },
+    });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0new\s+v3\s+40000-40007\s+healthy/);
+    expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0old, i-0next Pending:Wait\s+v2 -> v3\s+40008-40015\s+deregistered/);
+  });
+
+  it('for a stack of the instance-based version: says to deploy this version first', async () => {
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'NlbFtp',
+          CreationTime: NOW,
+          StackStatus: 'UPDATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'ControlTargetGroupArn', OutputValue: TG },
+            { OutputKey: 'Slot0InstanceId', OutputValue: 'i-0aaa' },
+          ],
+        },
+      ],
+    });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('still has instance-based backends');
   });
 
   it('without credentials: exits 1 with one sentence and no stack trace', async () => {

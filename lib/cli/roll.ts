@@ -1,0 +1,357 @@
+/**
+ * `npm run roll`: move every slot onto its launch template's current version (a new AMI, a new
+ * boot script), one slot at a time, with the service up throughout.
+ *
+ * For each slot whose instance runs an older version than its group's:
+ *  1. Refuse unless every other slot is serving (healthy in the port-21 target group): never two
+ *     slots out of rotation at once.
+ *  2. Launch the new instance beside the old one, outside the load balancer: the group's
+ *     AddToLoadBalancer process is suspended and its size raised to 2, the old instance protected
+ *     from scale-in. The new instance's boot script logs in over FTP (FTPS) locally and completes
+ *     the group's launch lifecycle hook; a failed boot is abandoned by the group.
+ *  3. If the new instance fails its boot check or does not come up in time: terminate it, restore
+ *     the group, stop, and say why. The old instance never left service.
+ *  4. Swap: tag the old instance out of rotation (so the health checker does not put it back),
+ *     deregister it from port 21, let its sessions drain, move the slot's passive target groups
+ *     from the old instance to the new one, register the new one on port 21, and wait until the
+ *     NLB reports it healthy. If it never does, swap back and stop.
+ *  5. Terminate the old instance, restore the group's size and processes, and go on to the next slot.
+ *
+ * All AWS access goes through the clients passed in, so the tests drive it with mocked clients.
+ * No aws-cdk-lib import.
+ */
+import {
+  type AutoScalingClient,
+  ResumeProcessesCommand,
+  SetInstanceProtectionCommand,
+  SuspendProcessesCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CreateTagsCommand, DeleteTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ConfigError, loadConfig } from '../config';
+import { CONTROL_PORT, OUT_OF_ROTATION_TAG } from '../shared/contract';
+import { OutputNames } from '../shared/names';
+import { defaultClients, describeSlotGroups, FleetError, readStackOutputs, type SlotGroup, type StackOutputs } from './fleet';
+
+export interface RollClients {
+  readonly cfn: CloudFormationClient;
+  readonly asg: AutoScalingClient;
+  readonly elb: ElasticLoadBalancingV2Client;
+  readonly ec2: EC2Client;
+}
+
+export interface RollOptions {
+  readonly stackName: string;
+  /** Print the plan and change nothing. */
+  readonly dryRun: boolean;
+  /** Only these slots (default: every slot that needs it). */
+  readonly slots?: readonly number[];
+  /** How long sessions on the old instance may finish after it stops taking new ones. @default 60 */
+  readonly drainSeconds: number;
+  /** How long a new instance may take to pass its boot check. @default 20 (the group's boot timeout is 15) */
+  readonly bootTimeoutMinutes: number;
+  /** How long the NLB may take to report the new instance healthy on port 21. @default 5 */
+  readonly healthyTimeoutMinutes: number;
+  /** Seconds between polls. @default 10 */
+  readonly pollSeconds: number;
+}
+
+export const ROLL_DEFAULTS = { drainSeconds: 60, bootTimeoutMinutes: 20, healthyTimeoutMinutes: 5, pollSeconds: 10 } as const;
+
+export interface RollIo {
+  readonly log: (line: string) => void;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly now: () => number;
+}
+
+/** A roll that stopped on purpose: its message says what happened and what still serves. */
+export class RollStopped extends Error {}
+
+/** A bad command line: the message names the flag. */
+export class UsageError extends Error {}
+
+export interface SlotPlan {
+  readonly slot: number;
+  readonly group: string;
+  readonly instance: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly action: 'roll' | 'up to date';
+}
+
+export function planRoll(groups: readonly SlotGroup[], only?: readonly number[]): SlotPlan[] {
+  return groups
+    .filter((g) => !only || only.includes(g.slot))
+    .map((g) => {
+      const inService = g.instances.filter((i) => i.lifecycle === 'InService');
+      const current = inService[0];
+      const stale = inService.length !== 1 || g.instances.length !== 1 || current.version !== g.version;
+      return {
+        slot: g.slot,
+        group: g.name,
+        instance: g.instances.map((i) => i.id).join(', ') || 'none',
+        from: current?.version,
+        to: g.version,
+        action: stale ? 'roll' : 'up to date',
+      };
+    });
+}
+
+export async function roll(c: RollClients, o: RollOptions, io: RollIo): Promise<{ rolled: number[]; upToDate: number[] }> {
+  const stack = await readStackOutputs(c.cfn, o.stackName);
+  if (o.slots) {
+    const unknown = o.slots.filter((s) => !stack.slots.includes(s));
+    if (unknown.length > 0) throw new FleetError(`--slot ${unknown.join(', ')}: stack ${o.stackName} has slots ${stack.slots.join(', ')}.`);
+  }
+  const controlArn = stack.outputs[OutputNames.controlTargetGroupArn];
+  const plan = planRoll(await describeSlotGroups(c.asg, stack), o.slots);
+  for (const p of plan) {
+    io.log(
+      p.action === 'roll'
+        ? `slot ${p.slot}: ${p.instance} runs launch template v${p.from ?? '?'}; roll to v${p.to ?? '?'}`
+        : `slot ${p.slot}: ${p.instance} is up to date (v${p.to ?? '?'})`,
+    );
+  }
+  const todo = plan.filter((p) => p.action === 'roll');
+  const upToDate = plan.filter((p) => p.action === 'up to date').map((p) => p.slot);
+  if (o.dryRun || todo.length === 0) {
+    io.log(o.dryRun ? `dry run: ${todo.length} slot(s) would be rolled, one at a time; nothing changed` : 'nothing to roll');
+    return { rolled: [], upToDate };
+  }
+  const rolled: number[] = [];
+  for (const [k, p] of todo.entries()) {
+    io.log(`[${k + 1}/${todo.length}] slot ${p.slot} (${p.group})`);
+    await rollSlot(c, o, io, stack, controlArn, p.slot);
+    rolled.push(p.slot);
+  }
+  io.log(`done: rolled slot(s) ${rolled.join(', ')}`);
+  return { rolled, upToDate };
+}
+
+async function controlHealth(c: RollClients, controlArn: string): Promise<Map<string, string>> {
+  const out = await c.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: controlArn }));
+  const m = new Map<string, string>();
+  for (const d of out.TargetHealthDescriptions ?? []) {
+    if (d.Target?.Id && (d.Target.Port ?? CONTROL_PORT) === CONTROL_PORT) m.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
+  }
+  return m;
+}
+
+async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: StackOutputs, controlArn: string, slot: number): Promise<void> {
+  const say = (m: string) => io.log(`  slot ${slot}: ${m}`);
+  const groups = await describeSlotGroups(c.asg, stack);
+  const g = groups.find((x) => x.slot === slot) as SlotGroup;
+  const old = g.instances.find((i) => i.lifecycle === 'InService');
+  if (!old || g.instances.length !== 1) {
+    throw new RollStopped(
+      `slot ${slot}: expected one in-service instance, found ${g.instances.map((i) => `${i.id} ${i.lifecycle}`).join(', ') || 'none'}; ` +
+        'wait for the group to settle (npm run status) and run roll again.',
+    );
+  }
+
+  // 1. Never two slots out of rotation: every other slot must be serving before this one leaves.
+  const health = await controlHealth(c, controlArn);
+  for (const other of groups) {
+    if (other.slot === slot) continue;
+    const serving = other.instances.find((i) => i.lifecycle === 'InService');
+    const state = serving ? (health.get(serving.id) ?? 'not registered') : 'no instance';
+    if (state !== 'healthy') {
+      throw new RollStopped(
+        `slot ${other.slot} is not serving (${serving?.id ?? 'no instance'}: ${state}); rolling slot ${slot} now would take a second slot out of rotation. Nothing changed.`,
+      );
+    }
+  }
+  if (health.get(old.id) !== 'healthy') say(`note: ${old.id} is ${health.get(old.id) ?? 'not registered'} on port 21 already`);
+  const passiveArns = g.targetGroupArns.filter((a) => a !== controlArn);
+
+  // 2. The new instance, beside the old one and outside the load balancer.
+  say(`launching a v${g.version ?? '?'} instance beside ${old.id} (outside the load balancer)`);
+  await c.asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [old.id], ProtectedFromScaleIn: true }));
+  await c.asg.send(new SuspendProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
+  await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MaxSize: 2, DesiredCapacity: 2 }));
+
+  const restoreGroup = async () => {
+    // Back to one instance: the unprotected new one goes, the protected old one stays.
+    await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
+    await c.asg.send(
+      new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [old.id], ProtectedFromScaleIn: false }),
+    );
+    await c.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
+  };
+
+  const started = io.now();
+  const deadline = started + o.bootTimeoutMinutes * 60_000;
+  let fresh: string | undefined;
+  let lastState = '';
+  for (;;) {
+    const now = (await describeSlotGroups(c.asg, stack)).find((x) => x.slot === slot) as SlotGroup;
+    const candidate = now.instances.find((i) => i.id !== old.id);
+    if (candidate) {
+      if (fresh && candidate.id !== fresh) {
+        await restoreGroup();
+        throw new RollStopped(
+          `slot ${slot}: the new instance ${fresh} failed its boot check (abandoned: its FTP login did not pass) and the group launched another; ` +
+            `roll stopped, ${old.id} still serving. See ${fresh}'s console output or /var/log/nlb-ftp-boot.log.`,
+        );
+      }
+      fresh = candidate.id;
+      if (candidate.lifecycle !== lastState) {
+        lastState = candidate.lifecycle;
+        say(`${candidate.id} ${candidate.lifecycle} (${Math.round((io.now() - started) / 1000)} s)`);
+      }
+      if (candidate.lifecycle === 'InService') break;
+      if (/^Terminat/.test(candidate.lifecycle)) {
+        await restoreGroup();
+        throw new RollStopped(
+          `slot ${slot}: the new instance ${candidate.id} failed its boot check (${candidate.lifecycle}: its local FTP login did not pass); ` +
+            `roll stopped, ${old.id} still serving. See ${candidate.id}'s console output or /var/log/nlb-ftp-boot.log.`,
+        );
+      }
+    } else if (fresh) {
+      await restoreGroup();
+      throw new RollStopped(
+        `slot ${slot}: the new instance ${fresh} was terminated before passing its boot check; roll stopped, ${old.id} still serving.`,
+      );
+    }
+    if (io.now() >= deadline) {
+      await restoreGroup();
+      throw new RollStopped(
+        `slot ${slot}: no new instance passed its boot check within ${o.bootTimeoutMinutes} min${fresh ? ` (${fresh} was ${lastState})` : ''}; ` +
+          `roll stopped, ${old.id} still serving.`,
+      );
+    }
+    await io.sleep(o.pollSeconds * 1000);
+  }
+  const neu = fresh as string;
+  say(`${neu} passed its boot check (local FTP login) after ${Math.round((io.now() - started) / 1000)} s`);
+
+  // 4. Swap. From here until the new instance is healthy, this slot is the one out of rotation.
+  const tag = [{ Key: OUT_OF_ROTATION_TAG, Value: 'npm run roll: draining' }];
+  await c.ec2.send(new CreateTagsCommand({ Resources: [old.id], Tags: tag }));
+  await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: old.id, Port: CONTROL_PORT }] }));
+  say(`${old.id} takes no new sessions; draining for ${o.drainSeconds} s`);
+  for (let left = o.drainSeconds; left > 0; left -= Math.min(left, 30)) {
+    await io.sleep(Math.min(left, 30) * 1000);
+    if (left - 30 > 0) say(`draining, ${left - 30} s left`);
+  }
+  const moveTo = async (from: string, to: string) => {
+    for (const arn of passiveArns) {
+      await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: from }] }));
+      await c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: to }] }));
+    }
+    await c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: to, Port: CONTROL_PORT }] }));
+  };
+  await moveTo(old.id, neu);
+  say(`${neu} registered on port 21 and ${passiveArns.length} passive port(s); waiting for the NLB to report it healthy`);
+  const healthyBy = io.now() + o.healthyTimeoutMinutes * 60_000;
+  for (;;) {
+    const state = (await controlHealth(c, controlArn)).get(neu);
+    if (state === 'healthy') break;
+    if (io.now() >= healthyBy) {
+      say(`${neu} is still ${state ?? 'not registered'}; swapping back to ${old.id}`);
+      await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] }));
+      await moveTo(neu, old.id);
+      await c.ec2.send(new DeleteTagsCommand({ Resources: [old.id], Tags: [{ Key: OUT_OF_ROTATION_TAG }] }));
+      await restoreGroup();
+      throw new RollStopped(
+        `slot ${slot}: ${neu} passed its boot check but the NLB never reported it healthy on port 21 within ${o.healthyTimeoutMinutes} min; ` +
+          `swapped back, roll stopped, ${old.id} serving again.`,
+      );
+    }
+    await io.sleep(o.pollSeconds * 1000);
+  }
+
+  // 5. The old instance goes; the group is back to one instance and its usual processes.
+  await c.asg.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: old.id, ShouldDecrementDesiredCapacity: true }));
+  await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
+  await c.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
+  say(`serving on ${neu} (v${g.version ?? '?'}); ${old.id} terminated`);
+}
+
+const USAGE =
+  'usage: npm run roll -- [--stack NAME] [--dry-run] [--slot N]... [--drain-seconds S] [--boot-timeout-minutes M] [--healthy-timeout-minutes M]';
+
+export interface RollRun {
+  readonly code: number;
+  readonly output: string;
+}
+
+/** Parse the command line; a bad flag or value names itself. */
+export function parseRollArgs(argv: readonly string[], cwd: string): RollOptions | { help: true } {
+  let stackName: string | undefined;
+  let dryRun = false;
+  const slots: number[] = [];
+  const nums: Record<string, number> = { ...ROLL_DEFAULTS };
+  const flags: Record<string, keyof typeof ROLL_DEFAULTS> = {
+    '--drain-seconds': 'drainSeconds',
+    '--boot-timeout-minutes': 'bootTimeoutMinutes',
+    '--healthy-timeout-minutes': 'healthyTimeoutMinutes',
+    '--poll-seconds': 'pollSeconds',
+  };
+  const value = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min)
+      throw new UsageError(`${flag} needs a whole number of at least ${min}, got ${v ?? 'nothing'}. ${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].includes('=') ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
+    const next = () => inline ?? argv[++i];
+    if (flag === '--help' || flag === '-h') return { help: true };
+    else if (flag === '--dry-run') dryRun = true;
+    else if (flag === '--stack') stackName = next();
+    else if (flag === '--slot') slots.push(value('--slot', next(), 0));
+    else if (flag in flags) nums[flags[flag]] = value(flag, next(), flag === '--drain-seconds' ? 0 : 1);
+    else throw new UsageError(`Unknown argument ${argv[i]}. ${USAGE}`);
+  }
+  return {
+    stackName: stackName ?? loadConfig({ context: {}, cwd }).stackName,
+    dryRun,
+    slots: slots.length > 0 ? slots : undefined,
+    drainSeconds: nums.drainSeconds,
+    bootTimeoutMinutes: nums.bootTimeoutMinutes,
+    healthyTimeoutMinutes: nums.healthyTimeoutMinutes,
+    pollSeconds: nums.pollSeconds,
+  };
+}
+
+/** The whole command, without touching process: testable with mocked SDK clients. */
+export async function runRoll(
+  argv: readonly string[],
+  io: Partial<RollIo> = {},
+  clients?: RollClients,
+  cwd = process.cwd(),
+): Promise<RollRun> {
+  const lines: string[] = [];
+  const log = (l: string) => {
+    lines.push(l);
+    io.log?.(l);
+  };
+  try {
+    const opts = parseRollArgs(argv, cwd);
+    if ('help' in opts) {
+      log(USAGE);
+      return { code: 0, output: lines.join('\n') };
+    }
+    const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), ec2: new EC2Client({}) };
+    await roll(c, opts, {
+      log,
+      sleep: io.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+      now: io.now ?? Date.now,
+    });
+    return { code: 0, output: lines.join('\n') };
+  } catch (err) {
+    const e = err as Error;
+    const expected = err instanceof RollStopped || err instanceof FleetError || err instanceof ConfigError || err instanceof UsageError;
+    log(expected ? `roll stopped: ${e.message}` : `roll failed: ${e.name}: ${e.message}`);
+    return { code: 1, output: lines.join('\n') };
+  }
+}
