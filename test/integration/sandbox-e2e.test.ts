@@ -9,11 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import {
+  backgroundLoad,
   fullSession,
   removeSessionFiles,
   runDrill,
   type SessionKind,
   type SessionResult,
+  shortSession,
   slowCurlDownload,
   split,
   type Target,
@@ -244,6 +246,39 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     }
     await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes('"HealthyBackends":3')), 20_000, 'recovery after all-broken');
   });
+
+  it('drill 7: a backend killed outright is replaced by its Auto Scaling group under a new instance ID; the checker manages the new ID and sessions after it serves all succeed', async () => {
+    const from = sb.checkerLines.length;
+    const load = backgroundLoad(target, 300);
+    const r = await sb.killAndReplace(1);
+    const logical = sb.backend(1).logicalId;
+    const serving = await waitFor(() => sb.nlb.controlMembers.includes(logical), 20_000, 'the replacement serving on port 21');
+    // The checker finds the new instance in the slot's passive target group and probes it.
+    await waitFor(
+      () => sb.checkerLines.slice(from).some((l) => l.includes(`"instanceId":"${r.newId}"`) && l.includes('"ok":true')),
+      (2 * HC.interval + HC.timeout) * 1000,
+      `a passing probe of ${r.newId}`,
+    );
+    await sleep(3000);
+    const during = await load.stop();
+    const after = during.filter((x) => x.startedAt >= serving);
+    // And the new instance really takes sessions: start sessions until one lands on slot 1.
+    for (let i = 0; i < 40 && !after.some((x) => x.slot === 1); i++) after.push(await shortSession(target));
+    expect(after.filter((x) => !x.ok)).toEqual([]);
+    expect(after.some((x) => x.slot === 1)).toBe(true);
+    expect(r.newId).not.toBe(r.oldId);
+    const lines = sb.checkerLines.slice(from);
+    // Between instances the slot was skipped, never counted as failing, and nothing failed open.
+    expect(lines.some((l) => l.includes('"message":"slot not probed"') && l.includes('"slot":1'))).toBe(true);
+    expect(lines.some((l) => /"FailOpenHold":[1-9]/.test(l))).toBe(false);
+    expect(lines.some((l) => l.includes('"message":"registered in the port-21 target group"') && l.includes(r.oldId))).toBe(false);
+    expect(sb.registeredSlots()).toEqual([0, 1, 2]);
+    report.push(
+      `drill replace: ${r.oldId} killed; NLB unhealthy after ${((r.unhealthy - r.killed) / 1000).toFixed(1)} s; ` +
+        `${r.newId} booted, passed its login and registered after ${((r.registered - r.killed) / 1000).toFixed(1)} s; ` +
+        `serving (NLB healthy) ${((serving - r.killed) / 1000).toFixed(1)} s after the kill; sessions after: ${after.length} ok, 0 failed`,
+    );
+  }, 120_000);
 
   it('drill 6: a transfer lasting 3x the idle timeout ends with 226 thanks to keepalive, and fails without it', async () => {
     // A few seconds over 3x the idle timeout: the reader's pacing is approximate (64 KB chunks).
