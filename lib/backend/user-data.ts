@@ -118,7 +118,14 @@ report() {
     --lifecycle-hook-name '${r.hookName}' --instance-id "$iid" --lifecycle-action-result "$1" >/dev/null ||
     log "could not report $1; the lifecycle hook will time out instead"
 }
-trap 'rc=$?; if [ "$rc" -ne 0 ]; then log "FAILED (exit $rc): reporting ABANDON so that Auto Scaling replaces this instance"; report ABANDON; fi' EXIT
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    log "FAILED (exit $rc): reporting ABANDON so that Auto Scaling replaces this instance"
+    report ABANDON
+  fi
+}
+trap on_exit EXIT
 `;
 }
 

@@ -196,7 +196,7 @@ describe('health checker handler (real probes, mocked AWS)', () => {
       expect(out).toMatch(/"message":"slot not probed"[^\n]*"slot":1/);
       expect(probeLines(out).map((p) => p.slot)).toEqual([0, 0, 0]);
       expect(out).not.toContain('fail-open');
-      expect(out.match(/"CheckerHeartbeat"/g)).toHaveLength(3);
+      expect(out.match(/"CheckerHeartbeat":1/g)).toHaveLength(3);
       expect(mutatingElbCalls()).toHaveLength(0);
     } finally {
       aws.replace(1, BACKENDS[1]);
