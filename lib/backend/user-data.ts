@@ -145,8 +145,9 @@ out = subprocess.run(
      "--query", "SecretString", "--output", "text"],
     check=True, capture_output=True, text=True).stdout
 account = json.loads(out)
+ATTEMPTS = 30  # 2 s apart, while the server starts
 last = "no attempt"
-for attempt in range(1, 31):
+for attempt in range(1, ATTEMPTS + 1):
     try:
 ${
   ftpsOn
@@ -169,7 +170,7 @@ ${
     except Exception as err:  # the server's reply or the socket error; never the password
         last = "%s: %s" % (type(err).__name__, err)
         time.sleep(2)
-print("nlb-ftp readiness: no login after 30 attempts: " + last, file=sys.stderr)
+print("nlb-ftp readiness: no login after %d attempts: %s" % (ATTEMPTS, last), file=sys.stderr)
 sys.exit(1)
 NLBFTP_EOF
 report CONTINUE

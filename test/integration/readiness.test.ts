@@ -1,0 +1,147 @@
+/**
+ * The boot script's readiness step, run for real: its Python login check against a real vsftpd on
+ * 127.0.0.1:21 (plain FTP and FTPS required), in a network namespace of its own, with `aws` and
+ * the instance metadata replaced by stubs (nothing leaves the namespace). It must report CONTINUE
+ * only after the login passed, and ABANDON (through the exit trap) when it never does.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTools } from '../../harness/prerequisites';
+import { renderBootScript } from '../../lib/backend/user-data';
+import type { FtpsSettings } from '../../lib/shared/ftps';
+import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
+import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { createNamespace, deleteNamespace } from '../../sandbox/netns';
+
+const NS = 'nlbftp-readiness';
+const USER = 'nlbftprdy';
+const PASS = 'Readiness-Check-S3cret-19';
+const GROUP = 'NlbFtp-slot0';
+const HOOK = 'nlbftp-ready';
+
+/** The boot script's own lines from `imds()` to the trap, and its readiness step, for these settings. */
+function readinessParts(ftps: FtpsSettings): { prelude: string; step: string } {
+  const script = renderBootScript({
+    vsftpd: { slot: 0, pasvAddress: '127.0.0.1', pasvMinPort: 40000, pasvMaxPort: 40003, maxClients: 10, maxPerIp: 10, ftps },
+    region: 'eu-west-1',
+    fileSystemId: 'fs-0123456789abcdef0',
+    usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
+    healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
+    certificateSecretArn: ftps.mode === 'off' ? undefined : 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert-AbCdEf',
+    keepaliveSeconds: 60,
+    readiness: { groupName: GROUP, hookName: HOOK },
+  });
+  const prelude = script.slice(script.indexOf('imds() {'), script.indexOf('trap on_exit EXIT') + 'trap on_exit EXIT'.length);
+  const start = script.indexOf('log "7/7 readiness');
+  const step = script.slice(start, script.indexOf('report CONTINUE', start) + 'report CONTINUE'.length);
+  return { prelude, step };
+}
+
+describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
+  let dir: string;
+  let users: LocalUsers;
+  let tls: { certFile: string; keyFile: string };
+
+  beforeAll(() => {
+    requireTools(['vsftpd', 'python3', 'ip']);
+    deleteNamespace(NS);
+    createNamespace(NS);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-readiness-'));
+    users = new LocalUsers(dir, { [USER]: PASS });
+    users.apply();
+    const pair = createSelfSignedCertificate({ commonName: 'nlb-ftp-test', names: ['198.18.0.2'] });
+    tls = { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem') };
+    fs.writeFileSync(tls.certFile, pair.certificate);
+    fs.writeFileSync(tls.keyFile, pair.privateKey, { mode: 0o600 });
+  });
+
+  afterAll(() => {
+    deleteNamespace(NS);
+    users?.dispose();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Run the prelude, a stubbed `imds`, and the readiness step in the namespace; `aws` is a stub
+   * that answers the health secret with `password` and records every other call.
+   */
+  function runStep(ftps: FtpsSettings, password: string, attempts?: number) {
+    const { prelude, step } = readinessParts(ftps);
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const calls = path.join(bin, 'calls.log');
+    fs.writeFileSync(
+      path.join(bin, 'aws'),
+      `#!/bin/bash\nif [ "$1 $2" = "secretsmanager get-secret-value" ]; then\n  printf '%s\\n' '${JSON.stringify({ username: USER, password })}'\nelse\n  echo "$*" >>'${calls}'\nfi\n`,
+      { mode: 0o755 },
+    );
+    // Fewer attempts only to keep the failing case short; the login check itself is unchanged.
+    const checked = attempts ? step.replace('ATTEMPTS = 30', `ATTEMPTS = ${attempts}`) : step;
+    if (attempts) expect(checked).not.toBe(step);
+    const script = [
+      'set -euo pipefail',
+      'log() { echo "boot: $*"; }',
+      prelude,
+      // The instance metadata service is not here (and nothing may leave the namespace).
+      'imds() { echo i-0readiness000001; }',
+      checked,
+      'log "ready"',
+    ].join('\n');
+    const r = spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', script], {
+      encoding: 'utf8',
+      // A system PATH, as on the instance (a pyenv shim would put its own `aws` before the stub).
+      env: { ...process.env, PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
+      timeout: 60_000,
+    });
+    return { code: r.status, out: `${r.stdout}${r.stderr}`, calls: fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8') : '' };
+  }
+
+  describe.each([
+    ['plain FTP', { mode: 'off' } as FtpsSettings],
+    ['FTPS required', { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' } as FtpsSettings],
+  ])('%s', (_name, ftps) => {
+    let server: LocalVsftpd;
+
+    beforeAll(async () => {
+      server = new LocalVsftpd({
+        slot: 0,
+        listenAddress: '127.0.0.1',
+        pasvAddress: '127.0.0.1',
+        pasvMinPort: 40000,
+        pasvMaxPort: 40003,
+        maxClients: 10,
+        maxPerIp: 10,
+        allowFile: users.allowFile,
+        netns: NS,
+        ...(ftps.mode === 'off' ? {} : { ftps, tlsFiles: tls }),
+      });
+      await server.start();
+    });
+
+    afterAll(async () => {
+      await server?.dispose();
+    });
+
+    it('reports CONTINUE to its own group and hook after the login passed, and never prints the password', () => {
+      const r = runStep(ftps, PASS);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/nlb-ftp readiness: logged in on attempt \d+/);
+      expect(r.calls.trim()).toBe(
+        `autoscaling complete-lifecycle-action --region eu-west-1 --auto-scaling-group-name ${GROUP} --lifecycle-hook-name ${HOOK} --instance-id i-0readiness000001 --lifecycle-action-result CONTINUE`,
+      );
+      expect(r.out).not.toContain(PASS);
+    });
+
+    it('reports ABANDON, and exits non-zero, when the login never passes', () => {
+      const r = runStep(ftps, 'not-the-password', 2);
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain('nlb-ftp readiness: no login after 2 attempts');
+      expect(r.out).toMatch(/FAILED \(exit 1\): reporting ABANDON/);
+      expect(r.calls).toContain('--lifecycle-action-result ABANDON');
+      expect(r.calls).not.toContain('CONTINUE');
+      expect(r.out).not.toContain('not-the-password');
+    });
+  });
+});
