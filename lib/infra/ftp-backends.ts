@@ -90,8 +90,11 @@ export function ubuntuAmiParameter(arm: boolean): string {
 }
 
 /**
- * One EC2 instance per slot running vsftpd (or ProFTPD), each with its own passive range and security group.
- * Instances live in private subnets; clients reach them only through the NLB.
+ * One Auto Scaling group of exactly one instance per slot, running vsftpd (or ProFTPD), each with
+ * its own launch template, passive range and security group. A failed instance is replaced in the
+ * same slot; a new AMI or boot script is a new launch template version, never a replacement on
+ * deploy (`npm run roll` moves slots onto it). Instances live in private subnets; clients reach
+ * them only through the NLB.
  */
 export class FtpBackends extends Construct {
   readonly backends: Backend[];
