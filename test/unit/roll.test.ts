@@ -17,7 +17,13 @@ async function roll(f: FakeFleet, args: string[]) {
   const lines: string[] = [];
   const r = await runRoll(
     ['--stack', 'NlbFtp', ...args],
-    { log: (l) => lines.push(l), sleep: async (ms) => void (now += ms), now: () => now },
+    {
+      log: (l) => lines.push(l),
+      sleep: async (ms) => {
+        now += ms;
+      },
+      now: () => now,
+    },
     f.clients,
     os.tmpdir(),
   );
