@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildApp } from '../harness/synth';
+import { synthWithCheckerBundle } from '../harness/synth';
 import { runRound } from '../lambda/health-checker/checker';
 import { probeBackend } from '../lambda/health-checker/probe';
 import { fixedLocator, slotsOf } from '../lambda/health-checker/slot-locator';
@@ -198,20 +198,6 @@ export function fanoutRows(figures: readonly FanoutFigures[]): Array<[string, st
   return rows;
 }
 
-/** Synthesize the real stack with bundling, and return the checker's asset directory. */
-function bundleChecker(): string {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-cdkout-'));
-  const { app, stack } = buildApp(parseConfig({}), { outdir, bundle: true, stackId: 'NlbFtpBench' });
-  const assembly = app.synth();
-  const template = JSON.parse(fs.readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'));
-  const fn = Object.entries(template.Resources as Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>).find(
-    ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('HealthCheckerFunction'),
-  );
-  const key = fn?.[1].Properties.Code?.S3Key;
-  if (!key) throw new Error('checker function not found in the template');
-  return path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
-}
-
 export interface ArtifactFigures {
   readonly bundleBytes: number;
   readonly coldRequireMs: number;
@@ -220,8 +206,9 @@ export interface ArtifactFigures {
 
 export function measureArtifact(repeats: number): ArtifactFigures {
   process.stderr.write('bundling the checker with the stack (esbuild) ...\n');
-  const dir = bundleChecker();
-  const file = path.join(dir, 'index.js');
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-cdkout-'));
+  const file = synthWithCheckerBundle(parseConfig({}), outdir).checkerBundle;
+  if (!file) throw new Error('the default stack has no health checker function');
   const bytes = fs.statSync(file).size;
   const env = {
     ...process.env,
@@ -244,7 +231,7 @@ export function measureArtifact(repeats: number): ArtifactFigures {
   const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) times.push(Number(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' })));
-  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  fs.rmSync(outdir, { recursive: true, force: true });
   return { bundleBytes: bytes, coldRequireMs: median(times), repeats };
 }
 

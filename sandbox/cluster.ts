@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
-import { buildApp } from '../harness/synth';
+import { buildApp, synthWithCheckerBundle } from '../harness/synth';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
@@ -90,7 +90,7 @@ export interface SandboxOptions {
   readonly nlbHealth?: Partial<NlbHealthSettings>;
   /** The emulated NLB's idle timeout; default twice the backends' keepalive probe gap (min 10 s). */
   readonly idleTimeoutSeconds?: number;
-  /** Run the health checker (default: `healthCheck.enabled`). */
+  /** Run the health checker (default: when the stack has one, that is `healthCheck.enabled`). */
   readonly checker?: boolean;
   readonly log?: (message: string) => void;
 }
@@ -115,11 +115,19 @@ interface StateRecord {
   dirs: string[];
 }
 
-function synthTemplate(config: Config): TemplateJson {
+/**
+ * The template, and the checker's bundled Lambda code as `cdk deploy` would upload it (when the
+ * stack has a checker and it will run; bundling is skipped otherwise).
+ */
+function synthTemplate(config: Config, withChecker: boolean): { template: TemplateJson; checkerCode?: string } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
   try {
-    const { app, stack } = buildApp(config, { outdir });
-    return app.synth().getStackByName(stack.stackName).template as TemplateJson;
+    if (!withChecker) {
+      const { app, stack } = buildApp(config, { outdir });
+      return { template: app.synth().getStackByName(stack.stackName).template as TemplateJson };
+    }
+    const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
+    return { template: template as TemplateJson, checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8') };
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
@@ -151,6 +159,8 @@ export class Sandbox {
   private readonly passiveMembers = new Map<string, string[]>();
   private readonly generations = new Map<number, number>();
   private checker?: ChildProcess;
+  /** The checker Lambda's bundled index.js from the synthesized assembly (esbuild, as deployed). */
+  private checkerCode?: string;
   private readonly savedBuffers = new Map<string, string>();
   private readonly log: (m: string) => void;
 
@@ -187,7 +197,9 @@ export class Sandbox {
       T,
       `synthesizing the stack (${this.config.backendCount} backends, ${this.config.passivePortsPerBackend} passive ports each)`,
     );
-    this.plan = planFromTemplate(synthTemplate(this.config));
+    const synthesized = synthTemplate(this.config, this.opts.checker ?? true);
+    this.plan = planFromTemplate(synthesized.template);
+    this.checkerCode = synthesized.checkerCode;
     // Linux probes after tcp_keepalive_time, then every tcp_keepalive_intvl whether or not the
     // previous probe was answered, so both must be below the idle timeout for keepalives to work.
     const sysctl = (name: string) => Number(this.plan.backends[0].keepaliveSysctls.find((x) => x.startsWith(`${name}=`))?.split('=')[1]);
@@ -353,12 +365,15 @@ export class Sandbox {
     const url = await this.aws.start();
 
     const hcfg = this.config.healthCheck;
-    if (this.opts.checker ?? hcfg.enabled) {
+    if ((this.opts.checker ?? true) && this.checkerCode) {
       this.step(
         7,
         T,
-        `starting the health checker (real handler, every ${hcfg.intervalSeconds} s, fall ${hcfg.fallThreshold}, rise ${hcfg.riseThreshold})`,
+        `starting the health checker (its bundled Lambda code, every ${hcfg.intervalSeconds} s, fall ${hcfg.fallThreshold}, rise ${hcfg.riseThreshold})`,
       );
+      const checkerFile = path.join(this.root, 'checker', 'index.js');
+      fs.mkdirSync(path.dirname(checkerFile), { recursive: true });
+      fs.writeFileSync(checkerFile, this.checkerCode);
       const env = {
         ...process.env,
         ...checkerEnvironment({
@@ -386,6 +401,7 @@ export class Sandbox {
         AWS_SECRET_ACCESS_KEY: 'sandbox',
         AWS_EC2_METADATA_DISABLED: 'true',
         NODE_NO_WARNINGS: '1',
+        NLBFTP_CHECKER_BUNDLE: checkerFile,
       };
       const runner = path.join(__dirname, 'checker-runner.ts');
       this.checker = spawn(process.execPath, ['--import', 'tsx', runner], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -433,7 +449,15 @@ export class Sandbox {
    * target groups. Returns when that happened. The replacement keeps the namespace's address (on
    * AWS it gets a new private IP, which the checker reads from DescribeInstances every round).
    */
-  async killAndReplace(slot: number): Promise<{ oldId: string; newId: string; killed: number; unhealthy: number; registered: number }> {
+  async killAndReplace(
+    slot: number,
+    /**
+     * Called while the replacement is pending, before its server starts: stands for the minutes a
+     * real boot takes (the sandbox's own boot is only as long as this). Drills use it to wait for
+     * what must happen while a slot has no instance.
+     */
+    booting: () => Promise<void> = async () => undefined,
+  ): Promise<{ oldId: string; newId: string; killed: number; unhealthy: number; registered: number }> {
     const b = this.backend(slot);
     const oldId = b.instanceId;
     const killed = Date.now();
@@ -461,6 +485,7 @@ export class Sandbox {
     const newId = instanceIdOf(slot, generation);
     this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
     this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
+    await booting();
     await b.server.start();
     this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
     await this.localLogin(b);

@@ -35,6 +35,9 @@ export class NlbFtpFunction extends NodejsFunction {
         minify: true,
         target: 'node22',
         format: OutputFormat.CJS,
+        // The SDK clients' ES module builds, so esbuild can drop the commands and shapes the code
+        // never uses (their CommonJS builds are one file each). Halves the EC2 client in the checker.
+        mainFields: ['module', 'main'],
         externalModules: [],
         forceDockerBundling: false,
         ...props.bundling,
