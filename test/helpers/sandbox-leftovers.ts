@@ -8,6 +8,10 @@ import { listNamespaces } from '../../sandbox/netns';
 export function expectNoSandboxLeftovers(): void {
   expect(listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))).toEqual([]);
   expect(execFileSync('bash', ['-c', 'pgrep -af "vsftpd|checker-runner" || true'], { encoding: 'utf8' })).not.toMatch(/nlbftp/);
+  // ProFTPD rewrites its command line ("proftpd: (accepting connections)"), so a leftover one is
+  // found by what it holds open: the log files in its nlbftp-proftpd-* directory.
+  const proftpdFiles = 'for p in $(pgrep -x proftpd); do ls -l /proc/$p/fd 2>/dev/null; done | grep -o "/[^ ]*nlbftp-[^ ]*" || true';
+  expect(execFileSync('bash', ['-c', proftpdFiles], { encoding: 'utf8' })).toBe('');
   expect(fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${SANDBOX_PREFIX}`))).toEqual([]);
   expect(execFileSync('bash', ['-c', `ip link show | grep ${SANDBOX_PREFIX} || true`], { encoding: 'utf8' })).toBe('');
 }
