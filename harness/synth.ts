@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -12,6 +13,39 @@ export const CDK_JSON_CONTEXT = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.
 /** Context that skips Lambda bundling: esbuild would only slow down synths that look at wiring. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] } as const;
 
+let scratch: string | undefined;
+
+/** True while a process with this PID exists (signal 0 only checks). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Where a synth without an outdir writes. Left to itself CDK makes a new `cdk.outXXXXXX` in the
+ * temp directory for every such App and never removes it (thousands per test run). These go in one
+ * `nlbftp-synth-<pid>-*` directory per process, removed when it exits; test workers can be killed
+ * before their exit handlers run, so the first synth of a process also removes the directories of
+ * processes that are gone.
+ */
+export function scratchOutdir(): string {
+  if (!scratch) {
+    const tmp = os.tmpdir();
+    for (const name of fs.readdirSync(tmp)) {
+      const pid = Number(/^nlbftp-synth-(\d+)-/.exec(name)?.[1]);
+      if (pid && !alive(pid)) fs.rmSync(path.join(tmp, name), { recursive: true, force: true });
+    }
+    const dir = fs.mkdtempSync(path.join(tmp, `nlbftp-synth-${process.pid}-`));
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    scratch = dir;
+  }
+  return fs.mkdtempSync(path.join(scratch, 'out-'));
+}
+
 /**
  * The one way the sandbox, the tests and the benchmarks build the real stack: cdk.json's feature
  * flags, a validated config, bundling only when asked. Returns the app (synthesize it once).
@@ -20,7 +54,7 @@ export function buildApp(
   config: Config,
   opts: { bundle?: boolean; outdir?: string; stackId?: string } = {},
 ): { app: App; stack: NlbFtpStack } {
-  const app = new App({ outdir: opts.outdir, context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : NO_BUNDLING) } });
+  const app = new App({ outdir: opts.outdir ?? scratchOutdir(), context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : NO_BUNDLING) } });
   const stack = new NlbFtpStack(app, opts.stackId ?? config.stackName, { config });
   return { app, stack };
 }

@@ -8,11 +8,12 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { scratchOutdir } from '../../harness/synth';
 import { FtpLoadBalancer } from '../../lib/infra/ftp-load-balancer';
 import { FtpMonitoring } from '../../lib/infra/monitoring/ftp-monitoring';
 
 function bareStack(): { stack: Stack; vpc: ec2.Vpc } {
-  const stack = new Stack(new App(), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const stack = new Stack(new App({ outdir: scratchOutdir() }), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
   return { stack, vpc };
 }

@@ -12,7 +12,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { CDK_JSON_CONTEXT, NO_BUNDLING, resourcesOfType, synth } from '../../harness/synth';
+import { CDK_JSON_CONTEXT, NO_BUNDLING, resourcesOfType, scratchOutdir, synth } from '../../harness/synth';
 import { type ConfigInput, parseConfig } from '../../lib/config';
 import { NlbFtpStack } from '../../lib/infra/nlb-ftp-stack';
 import { findSecrets, logGroupsWithoutRetention, sshExposure, wildcardGrants } from '../helpers/hardening';
@@ -25,7 +25,7 @@ const CONTEXT = {
 };
 
 function nagFindings(build: (app: App) => Stack): string[] {
-  const app = new App({ context: CONTEXT });
+  const app = new App({ outdir: scratchOutdir(), context: CONTEXT });
   const stack = build(app);
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: false }));
   const a = Annotations.fromStack(stack);
@@ -120,7 +120,7 @@ describe('hardening', () => {
   });
 
   it('the checks catch a deliberately broken stack', () => {
-    const app = new App({ context: CONTEXT });
+    const app = new App({ outdir: scratchOutdir(), context: CONTEXT });
     const broken = brokenStack(app);
     const json = app.synth().getStackByName(broken.stackName).template as { Resources: Parameters<typeof sshExposure>[0] };
     expect(sshExposure(json.Resources)).toEqual([expect.stringContaining('port 22')]);
