@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
 import { buildApp, synthWithCheckerBundle } from '../harness/synth';
+import { EC2_FTP_NAMESPACE, type FtpNamespace, renderFtpNamespaceEnv } from '../lib/backend/user-data';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
@@ -26,7 +27,7 @@ import { LocalProftpd, missingProftpd } from './local-proftpd';
 import { LOCAL_PREFIX } from './local-server';
 import type { AnyLocalServer, FtpServerKind } from './local-servers';
 import { LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
-import { createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { assertSandboxAddress, createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
 import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 
 export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
@@ -43,6 +44,14 @@ export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
 const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
 export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
 const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
+/** The FTP server's own namespace inside a ProFTPD instance: the user data's, renamed and readdressed for the sandbox. */
+const serverNamespaceOf = (slot: number): FtpNamespace => ({
+  name: `${backendNs(slot)}-ftp`,
+  hostIf: EC2_FTP_NAMESPACE.hostIf,
+  nsIf: EC2_FTP_NAMESPACE.nsIf,
+  hostAddr: `198.19.${200 + slot}.1`,
+  nsAddr: `198.19.${200 + slot}.2`,
+});
 /** The sandbox's instance IDs: slot, then how many times the slot's group has replaced it. */
 const instanceIdOf = (slot: number, generation = 0) => `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;
 /** The full name of a slot's (first) passive target group, as the checker's inventory carries it. */
@@ -102,6 +111,8 @@ export interface SandboxBackend {
   instanceId: string;
   readonly ip: string;
   readonly namespace: string;
+  /** Where the FTP server runs: the instance's namespace (vsftpd) or the one its user data makes inside it (ProFTPD). */
+  readonly serverNamespace: string;
   readonly minPort: number;
   readonly maxPort: number;
   /** The backend's FTP server process (vsftpd or ProFTPD, as the template says). */
@@ -185,6 +196,28 @@ export class Sandbox {
     }
   }
 
+  /**
+   * Run the user data's own namespace script, byte for byte, inside the emulated instance
+   * (nsenter, so that `ip netns add` registers the inner namespace where the sandbox finds it),
+   * with the user data's sysctl file and a settings file naming sandbox addresses.
+   */
+  private makeServerNamespace(slot: number, spec: { readonly script: string; readonly sysctls: string }): void {
+    const ns = serverNamespaceOf(slot);
+    assertSandboxAddress(ns.hostAddr);
+    assertSandboxAddress(ns.nsAddr);
+    const dir = fs.mkdtempSync(path.join(this.root, `.ftp-namespace-${slot}-`));
+    const b = this.plan.backends.find((x) => x.slot === slot) as SandboxPlan['backends'][number];
+    const files = { script: path.join(dir, 'nlb-ftp-namespace'), sysctls: path.join(dir, 'sysctl.conf'), env: path.join(dir, 'env') };
+    fs.writeFileSync(files.script, spec.script, { mode: 0o755 });
+    fs.writeFileSync(files.sysctls, spec.sysctls);
+    fs.writeFileSync(files.env, renderFtpNamespaceEnv(ns, { min: b.minPort, max: b.maxPort }, files.sysctls));
+    const out = execFileSync('nsenter', [`--net=/run/netns/${backendNs(slot)}`, files.script, 'up'], {
+      encoding: 'utf8',
+      env: { ...process.env, NLBFTP_NS_ENV: files.env },
+    });
+    this.log(out.trim());
+  }
+
   private step(n: number, total: number, what: string): void {
     this.log(`[${n}/${total}] ${what}`);
   }
@@ -240,9 +273,11 @@ export class Sandbox {
         prefix: 24,
       });
       nsExec(ns, 'ip', ['route', 'add', 'default', 'via', backendGw(b.slot)]);
-      // The same keepalive sysctls as the EC2 boot script (they are per network namespace).
-      nsExec(ns, 'sysctl', ['-qw', ...b.keepaliveSysctls]);
+      // The instance's own sysctls from the user data (keepalive, reserved passive ports): they are
+      // per network namespace, and this namespace is the instance.
+      nsExec(ns, 'sysctl', ['-qw', ...b.hostSysctls]);
       routeVia(`198.18.${16 + b.slot}.0/24`, NLB_IP);
+      if (b.serverNamespace) this.makeServerNamespace(b.slot, b.serverNamespace);
     }
 
     this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
@@ -271,16 +306,19 @@ export class Sandbox {
       const conf = b.serverConf;
       const tls = this.certificate ? this.installCertificate(b.slot, this.certificate) : undefined;
       const { minPort, maxPort } = b;
+      // ProFTPD runs in the namespace its user data makes inside the instance, as on EC2.
+      const serverNs = b.serverNamespace ? serverNamespaceOf(b.slot) : undefined;
+      const listenAddress = serverNs?.nsAddr ?? backendIp(b.slot);
       const common = {
         slot: b.slot,
-        listenAddress: backendIp(b.slot),
+        listenAddress,
         pasvAddress: NLB_IP,
         pasvMinPort: minPort,
         pasvMaxPort: maxPort,
         maxClients: this.config.maxClientsPerBackend,
         maxPerIp: this.config.maxSessionsPerIp,
         allowFile: this.users.allowFile,
-        netns: backendNs(b.slot),
+        netns: serverNs?.name ?? backendNs(b.slot),
         tag: `sbx-${b.slot}`,
         tlsFiles: tls,
       };
@@ -289,7 +327,7 @@ export class Sandbox {
           ? new LocalProftpd({
               ...common,
               usersRoot: path.join(this.root, 'users'),
-              confText: (paths) => localizeProftpdConf(conf, { listenAddress: backendIp(b.slot), pasvAddress: NLB_IP, paths }),
+              confText: (paths) => localizeProftpdConf(conf, { listenAddress, pasvAddress: NLB_IP, paths }),
             })
           : new LocalVsftpd({
               ...common,
@@ -312,6 +350,7 @@ export class Sandbox {
         instanceId: instanceIdOf(b.slot),
         ip: backendIp(b.slot),
         namespace: backendNs(b.slot),
+        serverNamespace: serverNs?.name ?? backendNs(b.slot),
         minPort,
         maxPort,
         server: local,
@@ -557,15 +596,18 @@ export class Sandbox {
     this.backend(slot).server.setAllowFile((this.users as LocalUsers).allowFile);
   }
 
-  /** Silently drop this backend's passive range at its own firewall. */
+  /**
+   * Silently drop this backend's passive range at its own firewall (raw PREROUTING: before the
+   * DNAT into ProFTPD's namespace, so it holds for both servers).
+   */
   blockPassive(slot: number): void {
     const b = this.backend(slot);
-    nsExec(b.namespace, 'iptables', ['-I', 'INPUT', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
+    nsExec(b.namespace, 'iptables', ['-t', 'raw', '-I', 'PREROUTING', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
   }
 
   unblockPassive(slot: number): void {
     const b = this.backend(slot);
-    nsExec(b.namespace, 'iptables', ['-D', 'INPUT', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
+    nsExec(b.namespace, 'iptables', ['-t', 'raw', '-D', 'PREROUTING', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
   }
 
   /** Write a backend's copy of the certificate and key, as the boot script does (key 0600). */
@@ -622,7 +664,7 @@ export class Sandbox {
     const get = (ns: string, key: string) => nsExec(ns, 'sysctl', ['-n', key]).trim().replace(/\s+/g, ' ');
     const targets: Array<[string, string]> = [
       [CLIENT_NS, 'net.ipv4.tcp_rmem'],
-      ...this.backends.map((b): [string, string] => [b.namespace, 'net.ipv4.tcp_wmem']),
+      ...this.backends.map((b): [string, string] => [b.serverNamespace, 'net.ipv4.tcp_wmem']),
     ];
     for (const [ns, key] of targets) {
       const id = `${ns}/${key}`;
@@ -638,7 +680,7 @@ export class Sandbox {
 
   /** Change the backends' TCP keepalive at run time (the drill that proves it matters). */
   setKeepalive(seconds: number): void {
-    for (const b of this.backends) nsExec(b.namespace, 'sysctl', ['-qw', `net.ipv4.tcp_keepalive_time=${seconds}`]);
+    for (const b of this.backends) nsExec(b.serverNamespace, 'sysctl', ['-qw', `net.ipv4.tcp_keepalive_time=${seconds}`]);
   }
 
   /** A file in the demo user's directory, for downloads. */

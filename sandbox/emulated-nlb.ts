@@ -8,6 +8,8 @@
  * - Each passive port goes to its single backend.
  * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds.
  * - Idle flows expire after the idle timeout; a later packet of that flow is answered with a reset.
+ * - A connection to a port with no listener is dropped without a word, as the NLB does: the client
+ *   hangs until its own connect timeout, so a wrong passive-port offer shows here as it would on AWS.
  */
 import { portOpen } from './local-server';
 import { nsExec, sh } from './netns';
@@ -67,7 +69,9 @@ export class EmulatedNlb {
     }
     rules.push('COMMIT', '*filter');
     // A packet of a flow whose state expired (idle timeout) is invalid: answer it with a reset.
-    rules.push('-A FORWARD -p tcp -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset', 'COMMIT', '');
+    rules.push('-A FORWARD -p tcp -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset');
+    // Whatever DNAT did not send on is addressed to the NLB itself, on a port without a listener.
+    rules.push(`-A INPUT -d ${this.o.publicIp}/32 -p tcp -j DROP`, 'COMMIT', '');
     nsExec(ns, 'iptables-restore', [], { input: rules.join('\n') });
     // Conntrack is per namespace: this is the NLB's idle timeout. No mid-stream pickup of flows.
     nsExec(ns, 'sysctl', ['-qw', `net.netfilter.nf_conntrack_tcp_timeout_established=${this.o.idleTimeoutSeconds}`]);

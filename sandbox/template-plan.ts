@@ -7,6 +7,7 @@
 
 import { flatten, refOf } from '../harness/template';
 import type { ProftpdPaths } from '../lib/backend/proftpd-conf';
+import { FTP_NAMESPACE_ENV, HOST_SYSCTL_FILE, unpackBootScript } from '../lib/backend/user-data';
 import { CONTROL_PORT } from '../lib/shared/contract';
 
 type Resource = { Type: string; Properties?: Record<string, unknown> };
@@ -25,6 +26,13 @@ export interface PlanBackend {
   readonly maxPort: number;
   /** Every net.ipv4.tcp_keepalive_* sysctl the user data sets, e.g. `net.ipv4.tcp_keepalive_intvl=10`. */
   readonly keepaliveSysctls: readonly string[];
+  /** Every sysctl of the instance's own sysctl.d file (keepalive, reserved passive ports), as `key=value`. */
+  readonly hostSysctls: readonly string[];
+  /**
+   * ProFTPD only: the server's own network namespace as the user data makes it: the script that
+   * makes it and the namespace's sysctl file, byte for byte (the sandbox supplies only the settings file).
+   */
+  readonly serverNamespace?: { readonly script: string; readonly sysctls: string };
   /** FTPS as the deployed server config sets it. */
   readonly ftps: 'off' | 'optional' | 'required';
   /** The OpenSSL settings the vsftpd unit points OPENSSL_CONF at, when it does. */
@@ -69,17 +77,34 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const ltRef = (r.Properties?.LaunchTemplate as { LaunchTemplateId?: unknown } | undefined)?.LaunchTemplateId;
     if (!ltRef) throw new Error(`group ${logicalId} has no launch template`);
     const lt = res[refOf(ltRef)];
-    const script = flatten((lt?.Properties?.LaunchTemplateData as { UserData?: unknown } | undefined)?.UserData);
+    // The boot script the packed user data runs, its values as `${Ref:X}` placeholders.
+    const script = unpackBootScript(flatten((lt?.Properties?.LaunchTemplateData as { UserData?: unknown } | undefined)?.UserData));
     const server = script.includes("cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'") ? 'proftpd' : 'vsftpd';
     const serverConf = heredoc(script, server === 'proftpd' ? '/etc/proftpd/proftpd.conf' : '/etc/vsftpd/vsftpd.conf');
     const slot = Number(/^# (?:vsftpd|proftpd)\.conf for nlb-ftp backend slot (\d+)\./m.exec(serverConf)?.[1]);
     if (!Number.isInteger(slot)) throw new Error(`cannot read the slot of ${logicalId}`);
-    const keepaliveSysctls = [...script.matchAll(/^(net\.ipv4\.tcp_keepalive_\w+) = (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
+    const hostSysctls = [...heredoc(script, HOST_SYSCTL_FILE).matchAll(/^([a-z0-9_.]+) = (.+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
+    const keepaliveSysctls = hostSysctls.filter((x) => x.startsWith('net.ipv4.tcp_keepalive_'));
     if (server === 'proftpd') {
       const range = /^PassivePorts (\d+) (\d+)$/m.exec(serverConf);
       const tlsOn = /^ {2}TLSEngine on$/m.test(serverConf);
       const ftps = !tlsOn ? 'off' : /^ {2}TLSRequired on$/m.test(serverConf) ? 'required' : 'optional';
-      return { logicalId, slot, server, serverConf, minPort: Number(range?.[1]), maxPort: Number(range?.[2]), keepaliveSysctls, ftps };
+      const env = heredoc(script, FTP_NAMESPACE_ENV);
+      const sysctlFile = /^SYSCTL_FILE=(\S+)$/m.exec(env)?.[1];
+      if (!sysctlFile) throw new Error(`${logicalId}: ${FTP_NAMESPACE_ENV} names no SYSCTL_FILE`);
+      const serverNamespace = { script: heredoc(script, '/usr/local/sbin/nlb-ftp-namespace'), sysctls: heredoc(script, sysctlFile) };
+      return {
+        logicalId,
+        slot,
+        server,
+        serverConf,
+        minPort: Number(range?.[1]),
+        maxPort: Number(range?.[2]),
+        keepaliveSysctls,
+        hostSysctls,
+        ftps,
+        serverNamespace,
+      };
     }
     const ftps = !/^ssl_enable=YES$/m.test(serverConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(serverConf) ? 'required' : 'optional';
     const unit = heredoc(script, '/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf');
@@ -87,7 +112,7 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const openSslConf = openSslFile ? heredoc(script, openSslFile) : undefined;
     const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(serverConf)?.[1]);
     const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(serverConf)?.[1]);
-    return { logicalId, slot, server, serverConf, minPort, maxPort, keepaliveSysctls, ftps, openSslConf };
+    return { logicalId, slot, server, serverConf, minPort, maxPort, keepaliveSysctls, hostSysctls, ftps, openSslConf };
   });
   backends.sort((a, b) => a.slot - b.slot);
 

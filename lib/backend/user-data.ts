@@ -6,17 +6,77 @@
  * Passwords never pass through the template or these scripts: the instance reads them from
  * Secrets Manager at boot and pipes them straight into chpasswd. The scripts never use `set -x`.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { CONTROL_PORT } from '../shared/contract';
 import { RESERVED_USER_NAMES, RESERVED_USER_PREFIXES } from '../shared/users';
 import { EC2_PROFTPD_PATHS, renderProftpdConf } from './proftpd-conf';
 import { EC2_VSFTPD_PATHS, renderOpenSslConf, renderPamService, renderVsftpdConf, type VsftpdSlotSettings } from './vsftpd-conf';
 
 export type FtpServerName = 'vsftpd' | 'proftpd';
 
+/** EC2: user data is limited to 16 KB in raw form (before base64). */
+export const USER_DATA_MAX_BYTES = 16_384;
+
+/** Where the packed user data leaves the boot script it ran, readable, on the instance. */
+export const BOOT_SCRIPT_FILE = '/var/lib/nlb-ftp/boot.sh';
+
+const placeholder = (i: number) => `@@NLBFTP_VALUE_${i}@@`;
+
+/**
+ * The user data for a boot script: the script gzip-compressed and base64-encoded (a third of its
+ * size), with each value only known at deploy time (`values`: CloudFormation tokens as they appear
+ * in `script`) taken out and set in plain text in front, where CloudFormation fills it in. At boot
+ * the values go back in, the script is saved at BOOT_SCRIPT_FILE and runs. Values are ARNs, IDs,
+ * addresses and names: none holds a quote or a secret.
+ */
+export function packBootScript(script: string, values: readonly string[]): string {
+  const distinct = [...new Set(values)];
+  let body = script;
+  distinct.forEach((v, i) => {
+    body = body.split(v).join(placeholder(i));
+  });
+  const b64 = zlib
+    .gzipSync(Buffer.from(body, 'utf8'), { level: 9 })
+    .toString('base64')
+    .replace(/.{1,76}/g, '$&\n');
+  const header = /^#!\/bin\/bash\n(# .*\n)+/.exec(script)?.[0].replace(/^#!\/bin\/bash\n/, '') ?? '';
+  return `#!/bin/bash
+${header}# Packed by nlb-ftp: EC2 user data holds 16 KB, so the boot script is gzip+base64 below and the
+# values CloudFormation fills in are set here. It is saved readable at ${BOOT_SCRIPT_FILE} and run.
+set -euo pipefail
+${distinct.map((v, i) => `v${i}='${v}'`).join('\n')}
+boot=$(base64 -d <<'NLBFTP_EOF' | gunzip
+${b64}NLBFTP_EOF
+)
+${distinct.map((_, i) => `boot=\${boot//${placeholder(i)}/"$v${i}"}`).join('\n')}
+install -d -m 0700 ${path.posix.dirname(BOOT_SCRIPT_FILE)}
+printf '%s\n' "$boot" >${BOOT_SCRIPT_FILE}
+chmod 0700 ${BOOT_SCRIPT_FILE}
+exec /bin/bash ${BOOT_SCRIPT_FILE}
+`;
+}
+
+/**
+ * The boot script that packed user data runs, given the user data as text (its values filled in
+ * with whatever stands for them: real values, or `${Ref:X}` from harness/template's flatten).
+ * User data that is not packed is returned as it is.
+ */
+export function unpackBootScript(userData: string): string {
+  const m = /^boot=\$\(base64 -d <<'NLBFTP_EOF' \| gunzip\n([A-Za-z0-9+/=\n]*?)NLBFTP_EOF\n\)$/m.exec(userData);
+  if (!m) return userData;
+  let script = zlib.gunzipSync(Buffer.from(m[1].replace(/\n/g, ''), 'base64')).toString('utf8');
+  for (const v of userData.matchAll(/^v(\d+)='([^'\n]*)'$/gm)) script = script.split(placeholder(Number(v[1]))).join(v[2]);
+  return script;
+}
+
 /** Where the boot script writes vsftpd's OpenSSL settings (with FTPS); the unit points OPENSSL_CONF at it. */
 export const OPENSSL_CONF_FILE = '/etc/vsftpd/openssl.cnf';
 
 export const FTP_ROOT = '/srv/ftp';
-export const ALLOW_FILE = '/etc/vsftpd/nlb-ftp.users';
+/** The PAM allow-list of FTP users: in nlb-ftp's own directory, which the users script creates. */
+export const ALLOW_FILE = '/etc/nlb-ftp/ftp-users';
 
 export interface ApplyUsersPaths {
   /** Shared root (EFS on EC2); each user gets users/NAME (jail) and users/NAME/files (writable). */
@@ -59,6 +119,12 @@ while IFS=$'\\t' read -r user pass; do
     echo "nlb-ftp users: ERROR: skipping $user: an account of that name already exists (UID $existing) that nlb-ftp did not create" >&2
     continue
   fi
+  # A group of that name that is not the user's own (users, wheel, video...): groupadd would fail
+  # and stop the whole sync, so skip the one name instead.
+  if gid=$(getent group "$user" | cut -d: -f3) && [[ -n "$gid" && "$gid" != "$uid" ]]; then
+    echo "nlb-ftp users: ERROR: skipping $user: a group of that name already exists (GID $gid); rename the user" >&2
+    continue
+  fi
   if ! id -u "$user" >/dev/null 2>&1; then
     if getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; then
       echo "nlb-ftp users: skipping $user: its UID $uid is taken by another account; rename the user" >&2
@@ -74,7 +140,7 @@ while IFS=$'\\t' read -r user pass; do
   printf '%s\\n' "$user" >>"$allow"
   count=$((count + 1))
 done
-install -m 0644 "$allow" "$ALLOW_FILE"
+install -D -m 0644 "$allow" "$ALLOW_FILE"
 echo "nlb-ftp users: $count FTP user(s) applied"
 `;
 }
@@ -135,9 +201,9 @@ trap on_exit EXIT
  * instance into its target groups. Python's ftplib: no password in any command line. The local
  * check does not verify the certificate (it names the NLB, not 127.0.0.1); clients and the checker do.
  */
-function readinessStep(p: BootScriptParams, ftpsOn: boolean): string {
+function readinessStep(p: BootScriptParams, ftpsOn: boolean, host = '127.0.0.1'): string {
   if (!p.readiness) return '';
-  return `log "7/7 readiness: a local FTP${ftpsOn ? 'S' : ''} login as the health-check account"
+  return `log "7/7 readiness: a local FTP${ftpsOn ? 'S' : ''} login on ${host} as the health-check account"
 python3 - <<'NLBFTP_EOF'
 import ftplib, json, ssl, subprocess, sys, time
 out = subprocess.run(
@@ -155,12 +221,12 @@ ${
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         ftp = ftplib.FTP_TLS(context=context, timeout=10)
-        ftp.connect("127.0.0.1", 21)
+        ftp.connect("${host}", 21)
         ftp.auth()
         ftp.login(account["username"], account["password"])
         ftp.prot_p()`
     : `        ftp = ftplib.FTP(timeout=10)
-        ftp.connect("127.0.0.1", 21)
+        ftp.connect("${host}", 21)
         ftp.login(account["username"], account["password"])`
 }
         ftp.pwd()
@@ -266,14 +332,14 @@ mountpoint -q '${FTP_ROOT}'
  * The systemd drop-in of either server: wait for the shared file system, restart on failure, and
  * restart only the listener (KillMode=process). `execLines` says how to run the server.
  */
-function serverUnitDropIn(server: FtpServerName, execLines: string): string {
+function serverUnitDropIn(server: FtpServerName, execLines: string, unitLines?: string): string {
   return `install -d -m 0755 /etc/systemd/system/${server}.service.d
 cat >/etc/systemd/system/${server}.service.d/nlb-ftp.conf <<'NLBFTP_EOF'
 [Unit]
 # Never serve FTP from an empty local directory: wait for the shared file system.
 RequiresMountsFor=${FTP_ROOT}
 After=network-online.target
-Wants=network-online.target
+Wants=network-online.target${unitLines ? `\n${unitLines}` : ''}
 [Service]
 Type=simple
 ${execLines}
@@ -286,20 +352,101 @@ NLBFTP_EOF
 `;
 }
 
-/** Step 1 of both boot scripts: TCP keepalive below the NLB idle timeout. */
+/** The instance's own sysctls (keepalive, reserved passive ports). */
+export const HOST_SYSCTL_FILE = '/etc/sysctl.d/90-nlb-ftp.conf';
+
+/** TCP keepalive below the NLB idle timeout, as sysctl.d lines (per network namespace, so set in each). */
+function keepaliveSysctlLines(p: BootScriptParams): string {
+  return `net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
+net.ipv4.tcp_keepalive_intvl = 10
+net.ipv4.tcp_keepalive_probes = 6`;
+}
+
+/** Step 1 of both boot scripts: TCP keepalive below the NLB idle timeout; the passive range reserved. */
 function keepaliveStep(p: BootScriptParams, server: FtpServerName): string {
   const who =
     server === 'proftpd'
       ? '# ProFTPD sets SO_KEEPALIVE on control connections (SocketOptions keepalive on); probes keep them\n# alive through the NLB while a long transfer leaves the control connection idle.'
       : '# vsftpd sets SO_KEEPALIVE on control connections; probes keep them alive through the NLB\n# while a long transfer leaves the control connection idle.';
-  return `log "1/7 TCP keepalive below the NLB idle timeout"
-cat >/etc/sysctl.d/90-nlb-ftp.conf <<'NLBFTP_EOF'
+  return `log "1/7 TCP keepalive below the NLB idle timeout; passive ports reserved"
+cat >${HOST_SYSCTL_FILE} <<'NLBFTP_EOF'
 ${who}
-net.ipv4.tcp_keepalive_time = ${p.keepaliveSeconds}
-net.ipv4.tcp_keepalive_intvl = 10
-net.ipv4.tcp_keepalive_probes = 6
+${keepaliveSysctlLines(p)}
+# The passive range lies inside Linux's ephemeral range (32768-60999): keep outbound connections
+# (AWS CLI, stunnel, SSM agent) from taking one of its ports as their source port.
+net.ipv4.ip_local_reserved_ports = ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}
 NLBFTP_EOF
 sysctl --system >/dev/null
+`;
+}
+
+/** ProFTPD's own network namespace on the instance: names and the veth pair's /30 (link-local). */
+export interface FtpNamespace {
+  readonly name: string;
+  readonly hostIf: string;
+  readonly nsIf: string;
+  readonly hostAddr: string;
+  readonly nsAddr: string;
+}
+
+export const EC2_FTP_NAMESPACE: FtpNamespace = {
+  name: 'nlb-ftp',
+  hostIf: 'nlbftp-host',
+  nsIf: 'nlbftp0',
+  hostAddr: '169.254.21.1',
+  nsAddr: '169.254.21.2',
+};
+
+export const FTP_NAMESPACE_ENV = '/etc/nlb-ftp/ftp-namespace.env';
+export const FTP_NAMESPACE_SYSCTLS = '/etc/nlb-ftp/ftp-namespace.sysctl.conf';
+
+/** The script that makes the FTP server's namespace (a real file, shellchecked in the repository). */
+export const FTP_NAMESPACE_SCRIPT = fs.readFileSync(path.join(__dirname, 'scripts', 'ftp-namespace.sh'), 'utf8');
+
+/** The settings file the namespace script reads. */
+export function renderFtpNamespaceEnv(ns: FtpNamespace, range: { readonly min: number; readonly max: number }, sysctlFile: string): string {
+  return `NS=${ns.name}
+HOST_IF=${ns.hostIf}
+NS_IF=${ns.nsIf}
+HOST_ADDR=${ns.hostAddr}
+NS_ADDR=${ns.nsAddr}
+PORTS=${CONTROL_PORT},${range.min}:${range.max}
+SYSCTL_FILE=${sysctlFile}
+`;
+}
+
+/**
+ * Step 1b of the ProFTPD boot: the server's own network namespace, whose ephemeral port range is
+ * exactly the slot's passive range (see scripts/ftp-namespace.sh for why), made at every boot.
+ * The script is lib/backend/scripts/ftp-namespace.sh byte for byte.
+ */
+function ftpNamespaceStep(p: BootScriptParams): string {
+  return `log "1/7 ProFTPD's own network namespace: passive ports never leave ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}"
+install -d -m 0755 /etc/nlb-ftp
+cat >${FTP_NAMESPACE_SYSCTLS} <<'NLBFTP_EOF'
+# ProFTPD's fallback bind (INPORT_ANY) draws from this range: exactly the slot's PassivePorts.
+net.ipv4.ip_local_port_range = ${p.vsftpd.pasvMinPort} ${p.vsftpd.pasvMaxPort}
+${keepaliveSysctlLines(p)}
+NLBFTP_EOF
+cat >${FTP_NAMESPACE_ENV} <<'NLBFTP_EOF'
+${renderFtpNamespaceEnv(EC2_FTP_NAMESPACE, { min: p.vsftpd.pasvMinPort, max: p.vsftpd.pasvMaxPort }, FTP_NAMESPACE_SYSCTLS).trimEnd()}
+NLBFTP_EOF
+cat >/usr/local/sbin/nlb-ftp-namespace <<'NLBFTP_EOF'
+${FTP_NAMESPACE_SCRIPT.trimEnd()}
+NLBFTP_EOF
+chmod 0755 /usr/local/sbin/nlb-ftp-namespace
+cat >/etc/systemd/system/nlb-ftp-namespace.service <<'NLBFTP_EOF'
+[Unit]
+Description=nlb-ftp: ProFTPD's own network namespace (passive ports never leave the slot's range)
+Before=proftpd.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/nlb-ftp-namespace up
+ExecStop=/usr/local/sbin/nlb-ftp-namespace down
+[Install]
+WantedBy=multi-user.target
+NLBFTP_EOF
 `;
 }
 
@@ -400,17 +547,17 @@ exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
 ${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
 
-${keepaliveStep(p, 'proftpd')}
+${keepaliveStep(p, 'proftpd')}${ftpNamespaceStep(p)}
 log "2/7 packages"
 # The package would start ProFTPD with Debian's sample config: keep it stopped until ours is written.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
 for attempt in 1 2 3 4 5; do
-  if apt-get update -q && apt-get install -y -q proftpd-core proftpd-mod-crypto nfs-common stunnel4 openssl python3 ca-certificates; then break; fi
+  if apt-get update -q && apt-get install -y -q proftpd-core proftpd-mod-crypto nfs-common stunnel4 openssl python3 ca-certificates iptables; then break; fi
   log "apt attempt $attempt failed; retrying in 15 s"
   sleep 15
 done
-dpkg -s proftpd-core proftpd-mod-crypto nfs-common stunnel4 >/dev/null
+dpkg -s proftpd-core proftpd-mod-crypto nfs-common stunnel4 iptables >/dev/null
 rm -f /usr/sbin/policy-rc.d
 systemctl disable --now proftpd.service || true
 command -v aws >/dev/null || PATH="$PATH:/snap/bin"
@@ -462,13 +609,15 @@ ${renderPamService(ALLOW_FILE).trimEnd()}
 NLBFTP_EOF
 ${serverUnitDropIn(
   'proftpd',
-  'ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=',
+  `ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=\nNetworkNamespacePath=/run/netns/${EC2_FTP_NAMESPACE.name}`,
+  // The namespace's unit makes it first; restarting that unit restarts ProFTPD inside the new one.
+  'Requires=nlb-ftp-namespace.service\nAfter=nlb-ftp-namespace.service',
 )}
 ${usersStep(p, 'proftpd', ftpsOn)}
 log "6/7 start ProFTPD"
 /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf
 systemctl daemon-reload
-systemctl enable --now proftpd.service nlb-ftp-sync.timer
-${readinessStep(p, ftpsOn)}log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, MasqueradeAddress ${p.vsftpd.pasvAddress}"
+systemctl enable --now nlb-ftp-namespace.service proftpd.service nlb-ftp-sync.timer
+${readinessStep(p, ftpsOn, EC2_FTP_NAMESPACE.nsAddr)}log "ready: passive ports ${p.vsftpd.pasvMinPort}-${p.vsftpd.pasvMaxPort}, MasqueradeAddress ${p.vsftpd.pasvAddress}"
 `;
 }

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Aws, Duration, Stack, Tags } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, Duration, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -6,8 +6,9 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type FtpServerName, renderBootScript, renderProftpdBootScript } from '../backend/user-data';
+import { type FtpServerName, packBootScript, renderBootScript, renderProftpdBootScript, USER_DATA_MAX_BYTES } from '../backend/user-data';
 import type { FtpsSettings } from '../shared/ftps';
+import { ubuntuAmiParameter } from '../shared/images';
 import { azIndexForSlot, CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
@@ -82,11 +83,6 @@ export const NO_INSTANCE_ALARM_MINUTES = 20;
 /** The Auto Scaling group of a slot; the boot script, the roll command and the IAM policy use it. */
 export function slotGroupName(namePrefix: string, slot: number): string {
   return `${namePrefix}-slot${slot}`;
-}
-
-/** Canonical's public SSM parameter for the current Ubuntu 24.04 LTS server AMI (gp3 root volume). */
-export function ubuntuAmiParameter(arm: boolean): string {
-  return `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arm ? 'arm64' : 'amd64'}/hvm/ebs-gp3/ami-id`;
 }
 
 /**
@@ -172,24 +168,26 @@ export class FtpBackends extends Construct {
       }
 
       const userData = ec2.UserData.custom(
-        renderBoot({
-          vsftpd: {
-            slot,
-            pasvAddress: props.pasvAddressForAz(azIndex),
-            pasvMinPort: ports.minPort,
-            pasvMaxPort: ports.maxPort,
-            maxClients: srv.maxClients ?? 200,
-            maxPerIp: srv.maxPerIp ?? 20,
-            ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
-          },
-          certificateSecretArn: props.certificate?.secret.secretArn,
-          region: Aws.REGION,
-          fileSystemId: fileSystem.fileSystemId,
-          usersSecretArn: props.usersSecret.secretArn,
-          healthSecretArn: props.healthCheckSecret.secretArn,
-          keepaliveSeconds: srv.keepaliveSeconds ?? 60,
-          readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
-        }),
+        packedUserData(
+          renderBoot({
+            vsftpd: {
+              slot,
+              pasvAddress: props.pasvAddressForAz(azIndex),
+              pasvMinPort: ports.minPort,
+              pasvMaxPort: ports.maxPort,
+              maxClients: srv.maxClients ?? 200,
+              maxPerIp: srv.maxPerIp ?? 20,
+              ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
+            },
+            certificateSecretArn: props.certificate?.secret.secretArn,
+            region: Aws.REGION,
+            fileSystemId: fileSystem.fileSystemId,
+            usersSecretArn: props.usersSecret.secretArn,
+            healthSecretArn: props.healthCheckSecret.secretArn,
+            keepaliveSeconds: srv.keepaliveSeconds ?? 60,
+            readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
+          }),
+        ),
       );
 
       const launchTemplate = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
@@ -247,6 +245,9 @@ export class FtpBackends extends Construct {
       ];
       // The boot script mounts EFS; mount targets must exist first.
       group.node.addDependency(fileSystem.mountTargetsAvailable);
+      // The first boot installs packages and calls AWS APIs: the subnet's route to its NAT gateway
+      // must exist before the group launches anything.
+      group.node.addDependency(privateSubnets[azIndex].internetConnectivityEstablished);
       // The boot script installs the certificate; the self-signed one must be in its secret first.
       if (props.certificate?.ready) group.node.addDependency(props.certificate.ready);
       acknowledge(group, [
@@ -315,4 +316,26 @@ export class FtpBackends extends Construct {
       }),
     );
   }
+}
+
+/**
+ * The boot script as user data: packed (compressed, with the deploy-time values set in front),
+ * because EC2 refuses user data over 16 KB. The values are CDK tokens in the rendered text.
+ * The literal part is checked here; test/unit/user-data-size.test.ts bounds the whole.
+ */
+const MAX_VALUE_BYTES = 600;
+
+function packedUserData(script: string): string {
+  const values = [...new Set(script.match(/\$\{Token\[[^\]]+\]\}/g) ?? [])];
+  for (const v of values) if (!Token.isUnresolved(v)) throw new Error(`not a token: ${v}`);
+  const packed = packBootScript(script, values);
+  const literal = Buffer.byteLength(values.reduce((text, v) => text.split(v).join(''), packed));
+  // Each value appears once: the longest is a Secrets Manager ARN (a name of up to 512 characters).
+  const worst = literal + values.length * MAX_VALUE_BYTES;
+  if (worst > USER_DATA_MAX_BYTES) {
+    throw new Error(
+      `packed user data is ${literal} bytes plus ${values.length} values (up to ${worst}); EC2 allows ${USER_DATA_MAX_BYTES}`,
+    );
+  }
+  return packed;
 }

@@ -189,4 +189,24 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     expect(shadowAfter).toEqual(shadowBefore);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/Evil-Pass|Good-Pass/);
   });
+
+  it('skips a name that exists only as a group (groupadd would exit 9 and stop the boot), and applies the rest', () => {
+    const group = 'nlbt-grouponly';
+    spawnSync('groupdel', [group]);
+    const made = spawnSync('groupadd', ['-g', '1235', group], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    try {
+      const script = path.join(dir, 'apply-group.sh');
+      // The allow-list's directory does not exist yet, as /etc/nlb-ftp on a fresh image: the script makes it.
+      const allow = path.join(dir, 'fresh', 'etc', 'ftp-users');
+      fs.writeFileSync(script, renderApplyUsersScript({ ftpRoot: path.join(dir, 'root'), allowFile: allow }), { mode: 0o700 });
+      const r = spawnSync('bash', [script], { input: `${group}\tPass-Group-1\nnlbt-newuser\tGood-Pass-3\n`, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`ERROR: skipping ${group}: a group of that name already exists (GID 1235)`);
+      expect(fs.readFileSync(allow, 'utf8')).toBe('nlbt-newuser\n');
+      expect(spawnSync('id', ['-u', group]).status).not.toBe(0);
+    } finally {
+      spawnSync('groupdel', [group]);
+    }
+  });
 });

@@ -5,13 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
+import { unpackBootScript } from '../../lib/backend/user-data';
 import { CheckerEnv } from '../../lib/shared/contract';
 
 type Statement = { Action: string | string[]; Resource: unknown };
 const MY_CERT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-example-com-AbCdEf';
 
 function userData(s: Synthesized): string[] {
-  return launchTemplates(s).map(([, p]) => flatten(p.UserData));
+  return launchTemplates(s).map(([, p]) => unpackBootScript(flatten(p.UserData)));
 }
 
 /** The vsftpd.conf heredoc of one user data script. */

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resourcesOfType, synth } from '../../harness/synth';
 import { flatten } from '../../harness/template';
+import { unpackBootScript } from '../../lib/backend/user-data';
 import { type ConfigError, loadConfig, parseConfig } from '../../lib/config';
 
 describe('ftpServer=proftpd', () => {
@@ -30,7 +31,7 @@ describe('ftpServer=proftpd', () => {
       .map(([id]) => id)
       .filter((id) => id.startsWith('LoadBalancerEip'));
     for (const [, p] of instances) {
-      const script = flatten(p.UserData);
+      const script = unpackBootScript(flatten(p.UserData));
       const slot = Number(/proftpd\.conf for nlb-ftp backend slot (\d+)/.exec(script)?.[1]);
       const min = 40000 + slot * 4;
       expect(script).toContain(`PassivePorts ${min} ${min + 3}`);

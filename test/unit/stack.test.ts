@@ -2,6 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
+import { unpackBootScript } from '../../lib/backend/user-data';
 import { planPorts } from '../../lib/shared/port-plan';
 
 type Props = Record<string, unknown>;
@@ -86,7 +87,7 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
       .sort();
     expect(eips).toHaveLength(2);
     for (const b of s.stack.backends.backends) {
-      const ud = flatten(launchDataOf(s, groups[b.slot]).UserData);
+      const ud = unpackBootScript(flatten(launchDataOf(s, groups[b.slot]).UserData));
       expect(ud).toContain(`pasv_min_port=${b.ports.minPort}\n`);
       expect(ud).toContain(`pasv_max_port=${b.ports.maxPort}\n`);
       expect(ud).toContain(`pasv_address=\${${eips[b.slot % 2]}.PublicIp}\n`);

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { launchTemplates, synth } from '../../harness/synth';
+import { unpackBootScript } from '../../lib/backend/user-data';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -68,9 +69,12 @@ describe('shellcheck', () => {
     expect(instances).toHaveLength(n);
     let checked = 0;
     for (const [id, p] of instances) {
-      const script = substitute(p.UserData);
-      const scripts: Array<[string, string]> = [[id, script], ...embeddedScripts(script)];
-      expect(scripts.length).toBeGreaterThanOrEqual(3);
+      // The user data itself (the packed wrapper), the boot script it runs, and what that installs.
+      const userData = substitute(p.UserData);
+      const script = unpackBootScript(userData);
+      expect(script).not.toBe(userData);
+      const scripts: Array<[string, string]> = [[`${id}-user-data`, userData], [id, script], ...embeddedScripts(script)];
+      expect(scripts.length).toBeGreaterThanOrEqual(4);
       for (const [name, body] of scripts) {
         const file = path.join(dir, `${id}-${path.basename(name)}.sh`);
         fs.writeFileSync(file, body);
