@@ -118,10 +118,18 @@ export class LocalAwsEndpoint {
       const key = `${input.TableName}/${JSON.stringify({ pk: input.Item.pk })}`;
       const current = this.items.get(key);
       if (input.ConditionExpression) {
-        if (input.ConditionExpression !== 'attribute_not_exists(pk) OR version = :v') {
+        // The checker's conditions only: its versioned state, and its round lease (take, give back).
+        const values = input.ExpressionAttributeValues ?? {};
+        const holds: Record<string, () => boolean> = {
+          'attribute_not_exists(pk) OR version = :v': () => !current || current.version?.N === values[':v']?.N,
+          'attribute_not_exists(pk) OR expiresAt < :now': () => !current || Number(current.expiresAt?.N) < Number(values[':now']?.N),
+          'holder = :me': () => current !== undefined && current.holder?.S === values[':me']?.S,
+        };
+        const check = holds[input.ConditionExpression];
+        if (!check) {
           return this.json(res, 400, { __type: 'com.amazon.coral.validate#ValidationException', message: 'unsupported condition' }, type);
         }
-        if (current && current.version?.N !== input.ExpressionAttributeValues?.[':v']?.N) {
+        if (!check()) {
           return this.json(
             res,
             400,

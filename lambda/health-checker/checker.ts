@@ -7,7 +7,7 @@ import type { BackendRef, HealthCheckCredentials, SlotRef } from '../../lib/shar
 import { type Decision, decide, type Thresholds } from './decision';
 import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget, ProbeTls } from './probe';
 import type { SlotLocator } from './slot-locator';
-import type { StateStore } from './state-store';
+import type { RoundLease, StateStore } from './state-store';
 import type { TargetRegistry } from './target-registry';
 
 export interface CheckerSettings {
@@ -188,4 +188,32 @@ export async function runRounds(deps: CheckerDeps, s: CheckerSettings, budgetMs:
   }
   if (outcomes.length === 0 && failures > 0) throw lastError;
   return outcomes;
+}
+
+/**
+ * `runRounds` under the round lease: one invocation at a time runs rounds. An invocation that
+ * finds the lease held (the previous one is still inside its budget) logs it and returns no
+ * rounds: overlap is expected and harmless, so it is neither an error nor a missed heartbeat.
+ */
+export async function runRoundsUnderLease(
+  deps: CheckerDeps & { readonly lease: RoundLease },
+  s: CheckerSettings,
+  budgetMs: number,
+  holder: string,
+  /** How long past the budget the lease outlives a holder that died without releasing it. */
+  graceMs = 15_000,
+): Promise<{ outcomes: RoundOutcome[]; skipped: boolean }> {
+  const now = (deps.now ?? Date.now)();
+  if (!(await deps.lease.acquire(holder, now, now + budgetMs + graceMs))) {
+    deps.log.info('another invocation holds the round lease; skipping', { holder });
+    return { outcomes: [], skipped: true };
+  }
+  try {
+    return { outcomes: await runRounds(deps, s, budgetMs), skipped: false };
+  } finally {
+    await deps.lease.release(holder).catch((err: unknown) => {
+      // The lease then simply expires; the next invocation waits at most the grace for it.
+      deps.log.warn('could not release the round lease', { error: (err as Error).name ?? 'Error' });
+    });
+  }
 }

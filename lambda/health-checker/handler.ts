@@ -11,11 +11,11 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CheckerEnv, decodeInventory, MetricNames } from '../../lib/shared/contract';
-import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRounds } from './checker';
+import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRoundsUnderLease } from './checker';
 import { cachedCertificate, cachedCredentials } from './credentials';
 import { probeBackend } from './probe';
 import { AwsSlotLocator } from './slot-locator';
-import { DynamoStateStore } from './state-store';
+import { DynamoRoundLease, DynamoStateStore } from './state-store';
 import { ElbTargetRegistry } from './target-registry';
 
 export interface CheckerConfig extends CheckerSettings {
@@ -88,10 +88,12 @@ const logger = new Logger();
 const metrics = new Metrics({ namespace: MetricNames.namespace });
 const secrets = new SecretsManagerClient({});
 const elb = new ElasticLoadBalancingV2Client({});
-const deps: CheckerDeps = {
+const dynamo = new DynamoDBClient({});
+const deps: CheckerDeps & { lease: DynamoRoundLease } = {
+  lease: new DynamoRoundLease(dynamo, config.tableName),
   registry: new ElbTargetRegistry(elb, config.targetGroupArn),
   locator: new AwsSlotLocator(elb, new EC2Client({}), config.targetGroupArn),
-  store: new DynamoStateStore(new DynamoDBClient({}), config.tableName),
+  store: new DynamoStateStore(dynamo, config.tableName),
   credentials: cachedCredentials(secrets, config.secretArn),
   tls: config.certificateSecretArn ? cachedCertificate(secrets, config.certificateSecretArn) : undefined,
   probe: probeBackend,
@@ -99,9 +101,13 @@ const deps: CheckerDeps = {
   metrics: powertoolsMetrics(metrics),
 };
 
-export async function handler(_event: unknown, context?: { getRemainingTimeInMillis(): number }): Promise<{ rounds: number }> {
+export async function handler(
+  _event: unknown,
+  context?: { getRemainingTimeInMillis(): number; awsRequestId?: string },
+): Promise<{ rounds: number; skipped: boolean }> {
   // Leave a few seconds for the last round's API calls and the metric flush.
   const remaining = context ? context.getRemainingTimeInMillis() - 5000 : Number.POSITIVE_INFINITY;
-  const outcomes = await runRounds(deps, config, Math.min(config.budgetMs, remaining));
-  return { rounds: outcomes.length };
+  const holder = context?.awsRequestId ?? `pid-${process.pid}-${Date.now()}`;
+  const { outcomes, skipped } = await runRoundsUnderLease(deps, config, Math.min(config.budgetMs, remaining), holder);
+  return { rounds: outcomes.length, skipped };
 }

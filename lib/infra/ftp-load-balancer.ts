@@ -10,6 +10,12 @@ import { acknowledge } from './nag';
 export interface NlbHealthCheckProps {
   /** @default 10 seconds */
   readonly interval?: Duration;
+  /**
+   * How long a check waits for port 21; must be below `interval`. Left unset, a TCP check waits
+   * 10 s, which ELBv2 refuses with an interval of 5-9 s.
+   * @default 4 seconds
+   */
+  readonly timeout?: Duration;
   /** @default 3 */
   readonly healthyThreshold?: number;
   /** @default 2 */
@@ -85,6 +91,13 @@ export class FtpLoadBalancer extends Construct {
       description: 'nlb-ftp NLB: FTP control and passive ports from allowed clients',
       allowAllOutbound: false,
     });
+    // Its only egress rules name the backends' security groups, which CDK writes as separate
+    // SecurityGroupEgress resources and drops its "no traffic" placeholder; a group created without
+    // inline egress keeps AWS's allow-all rule. The placeholder, inline, replaces that rule, so the
+    // NLB may reach the backends' FTP ports and nothing else.
+    (this.securityGroup.node.defaultChild as ec2.CfnSecurityGroup).addPropertyOverride('SecurityGroupEgress', [
+      { CidrIp: '255.255.255.255/32', IpProtocol: 'icmp', FromPort: 252, ToPort: 86, Description: 'Disallow all traffic' },
+    ]);
     const passiveSpan = portRange(props.passivePorts.minPort, props.passivePorts.maxPort);
     for (const cidr of allowedCidrs) {
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr}`);
@@ -108,6 +121,10 @@ export class FtpLoadBalancer extends Construct {
       // One static IP per AZ that customers can allowlist; also the PASV address of that AZ's backends.
       subnetMappings: publicSubnets.map((subnet, i) => ({ subnet, allocationId: this.elasticIps[i].attrAllocationId })),
     });
+    // An internet-facing NLB needs the VPC's internet gateway attached first (else "VPC has no
+    // internet gateway", and deletion can hang). CDK adds that only for subnets chosen through
+    // vpcSubnets, which subnetMappings cannot be combined with: say it here.
+    for (const subnet of publicSubnets) this.nlb.node.addDependency(subnet.internetConnectivityEstablished);
     acknowledge(this.nlb, [
       {
         id: 'AwsSolutions-ELB2',
@@ -187,10 +204,16 @@ export class FtpLoadBalancer extends Construct {
 
   private healthCheck(): elbv2.HealthCheck {
     const hc = this.healthCheckProps;
+    const interval = hc.interval ?? Duration.seconds(10);
+    const timeout = hc.timeout ?? Duration.seconds(4);
+    if (timeout.toSeconds() >= interval.toSeconds()) {
+      throw new Error(`NLB health check timeout ${timeout.toSeconds()} s must be below its interval ${interval.toSeconds()} s`);
+    }
     return {
       protocol: elbv2.Protocol.TCP,
       port: String(CONTROL_PORT),
-      interval: hc.interval ?? Duration.seconds(10),
+      interval,
+      timeout,
       healthyThresholdCount: hc.healthyThreshold ?? 3,
       unhealthyThresholdCount: hc.unhealthyThreshold ?? 2,
     };

@@ -109,8 +109,9 @@ export class HealthChecker extends Construct {
       description: 'nlb-ftp: FTP login probes; deregisters failing backends from port 21, registers recovered ones',
       // Rounds for a minute, plus the last round's deadline and API calls.
       timeout: Duration.seconds(CHECKER_BUDGET_SECONDS + 15),
-      // One invocation at a time: two checkers must never act on the same target group at once.
-      reservedConcurrentExecutions: 1,
+      // One invocation at a time comes from a lease in the state table, not reserved concurrency:
+      // an account must keep 10 unreserved executions, so accounts whose quota is 10 (common when
+      // new) refuse any ReservedConcurrentExecutions and the deploy fails.
       // A schedule event that could not start on time is stale: the next one is a minute away.
       retryAttempts: 0,
       maxEventAge: Duration.seconds(60),

@@ -17,8 +17,11 @@ describe('health checker in the stack', () => {
     .flatMap(([, p]) => (p.PolicyDocument as { Statement: Statement[] }).Statement);
   const actions = (st: Statement) => (Array.isArray(st.Action) ? st.Action : [st.Action]);
 
-  it('runs on Node.js 22, ARM64, one invocation at a time, inside the VPC', () => {
-    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], ReservedConcurrentExecutions: 1 });
+  it('runs on Node.js 22, ARM64, inside the VPC, and reserves no concurrency', () => {
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+    // Lambda: an account keeps at least 10 unreserved concurrent executions, so on an account whose
+    // quota is 10 any ReservedConcurrentExecutions fails the deploy. One-at-a-time is the lease's job.
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
     const vpc = fn.VpcConfig as { SubnetIds: unknown[]; SecurityGroupIds: unknown[] };
     expect(vpc.SubnetIds.map(refOf).every((id) => id.startsWith('VpcPrivateSubnet'))).toBe(true);
     expect(vpc.SecurityGroupIds.map(refOf)).toEqual([expect.stringMatching(/^HealthCheckerSecurityGroup/)]);
@@ -100,14 +103,14 @@ describe('health checker in the stack', () => {
 
 describe('inventory encoding', () => {
   it('fits Lambda 4 KB environment at the most slots one stack can hold, with the longest target group names', () => {
-    // 24 slots is the largest deployable N (config-budget.test.ts); a target group's full name is at most
+    // 23 slots is the largest deployable N (config-budget.test.ts); a target group's full name is at most
     // `targetgroup/` + 32 characters + `/` + 16 hex digits.
     const worst = Array.from({ length: largestBackendCount(parseConfig({}), 1) }, (_, i) => ({
       slot: i,
       passiveTargetGroup: `targetgroup/${'N'.repeat(32)}/0123456789abcdef`,
       passivePorts: { min: 65000 + i, max: 65000 + i },
     }));
-    expect(worst).toHaveLength(24);
+    expect(worst).toHaveLength(23);
     const arn = (name: string) => `arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:${name}-AbCdEf`;
     const env = checkerEnvironment({
       slots: worst,

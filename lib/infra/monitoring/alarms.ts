@@ -1,6 +1,6 @@
 /**
  * The alarms: per slot (logins failing, NLB target unhealthy), cluster-wide (too few healthy,
- * checker broken, fail-open) and the one composite to page on. Every alarm is named after the
+ * checker broken, fail-open), each slot's no-instance alarm, and the one composite to page on. Every alarm is named after the
  * stack (AlarmNames) and notifies the topic on ALARM and OK.
  */
 import { Duration } from 'aws-cdk-lib';
@@ -20,6 +20,12 @@ export interface MonitoredSlot {
   readonly maxPort: number;
   /** A target group that holds only this slot (one of its passive ports): its health is the slot's. */
   readonly targetGroup: elbv2.NetworkTargetGroup;
+  /**
+   * The slot's own "no instance in service" alarm, made with its Auto Scaling group: it gets the
+   * topic as its action and joins the composite, like every other alarm here.
+   * @default none
+   */
+  readonly noInstanceAlarm?: cloudwatch.Alarm;
 }
 
 export interface AlarmSetProps {
@@ -37,6 +43,7 @@ export interface AlarmSetProps {
 export interface SlotAlarms {
   readonly loginFailing?: cloudwatch.Alarm;
   readonly targetUnhealthy: cloudwatch.Alarm;
+  readonly noInstance?: cloudwatch.Alarm;
 }
 
 export interface AlarmSet {
@@ -61,7 +68,7 @@ export function createAlarms(scope: Construct, p: AlarmSetProps): AlarmSet {
   const fall = p.fallThreshold;
 
   const slotAlarms = new Map<number, SlotAlarms>();
-  for (const { slot, minPort, maxPort, targetGroup } of p.slots) {
+  for (const { slot, minPort, maxPort, targetGroup, noInstanceAlarm } of p.slots) {
     let loginFailing: cloudwatch.Alarm | undefined;
     if (p.checkerFunction) {
       // Failed rounds in a minute = rounds probed - rounds passed.
@@ -97,7 +104,9 @@ export function createAlarms(scope: Construct, p: AlarmSetProps): AlarmSet {
         `The NLB's own TCP check of port 21 on backend slot ${slot} is failing (vsftpd down or the instance unreachable). ` +
         'This works even when the health checker is down. Check the instance status checks and `systemctl status vsftpd` through SSM.',
     });
-    slotAlarms.set(slot, { loginFailing, targetUnhealthy });
+    // A slot stuck in a boot loop must page like any other fault.
+    const noInstance = noInstanceAlarm ? notify(noInstanceAlarm) : undefined;
+    slotAlarms.set(slot, { loginFailing, targetUnhealthy, noInstance });
   }
 
   const tooFewHealthy = alarm('TooFewHealthy', AlarmNames.tooFewHealthy(p.stackName), {
@@ -116,6 +125,7 @@ export function createAlarms(scope: Construct, p: AlarmSetProps): AlarmSet {
   for (const a of slotAlarms.values()) {
     if (a.loginFailing) forDegraded.push(a.loginFailing);
     forDegraded.push(a.targetUnhealthy);
+    if (a.noInstance) forDegraded.push(a.noInstance);
   }
 
   const checker = p.checkerFunction ? checkerAlarms(scope, p, p.checkerFunction, alarm, notify) : undefined;
@@ -168,7 +178,7 @@ function checkerAlarms(
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     alarmDescription:
       'The health checker Lambda failed or was throttled in the last 5 minutes. Read its log group for the error; throttles mean ' +
-      'an invocation overran a minute (reserved concurrency is 1).',
+      'the account ran out of concurrent executions (an overlapping invocation is no error: it skips under the round lease).',
   });
   const checkerBroken = notify(
     new cloudwatch.CompositeAlarm(scope, 'CheckerBroken', {

@@ -107,6 +107,7 @@ export class FtpMonitoring extends Construct {
     for (const a of this.slotAlarms.values()) {
       if (a.loginFailing) out.push(a.loginFailing);
       out.push(a.targetUnhealthy);
+      if (a.noInstance) out.push(a.noInstance);
     }
     return out;
   }
