@@ -13,6 +13,15 @@ export default defineConfig({
         },
       },
       {
+        // Exhaustive walks over configurations (many synths): CI runs them, the fast suite does not.
+        test: {
+          name: 'slow',
+          include: ['test/slow/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
         // Real vsftpd, curl, lftp and network namespaces: needs root and Debian's packages.
         test: {
           name: 'integration',

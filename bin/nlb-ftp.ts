@@ -4,13 +4,18 @@
  * never reaches CloudFormation: on error it prints every problem and exits non-zero.
  */
 import { App } from 'aws-cdk-lib';
-import { type Config, ConfigError, loadConfig } from '../lib/config';
+import { type Config, ConfigError, loadConfig, secretArnProblems } from '../lib/config';
 import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 
 const app = new App();
 let config: Config;
 try {
   config = loadConfig({ context: app.node.getAllContext() });
+  // Where the region is known at synth, a secret from elsewhere is refused now; otherwise the
+  // stack's CloudFormation Rule stops the deploy before any resource is made.
+  const region = process.env.CDK_DEFAULT_REGION;
+  const misplaced = region ? secretArnProblems(config, region) : [];
+  if (misplaced.length > 0) throw new ConfigError(misplaced);
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);

@@ -54,7 +54,13 @@ export function buildApp(
   config: Config,
   opts: { bundle?: boolean; outdir?: string; stackId?: string } = {},
 ): { app: App; stack: NlbFtpStack } {
-  const app = new App({ outdir: opts.outdir ?? scratchOutdir(), context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : NO_BUNDLING) } });
+  // analyticsReporting: the CLI adds an AWS::CDK::Metadata resource to every stack (version
+  // reporting); a bare App does not. Counting it here keeps tests and `cdk synth` at the same number.
+  const app = new App({
+    outdir: opts.outdir ?? scratchOutdir(),
+    analyticsReporting: true,
+    context: { ...CDK_JSON_CONTEXT, ...(opts.bundle ? {} : NO_BUNDLING) },
+  });
   const stack = new NlbFtpStack(app, opts.stackId ?? config.stackName, { config });
   return { app, stack };
 }

@@ -169,6 +169,35 @@ export const INSTANCE_FAMILIES: readonly string[] = [
   'z1d',
 ];
 
+/**
+ * Families that validate but cannot run a backend: Mac instances launch only on dedicated hosts,
+ * and the high-memory (u-*, u7i*) families have names aws-cdk-lib cannot parse for their
+ * architecture (synth fails with MalformedInstanceTypeIdentifier) and are bought as whole hosts.
+ * Returns why, or undefined for an ordinary family.
+ */
+export function unusableFamilyReason(family: string): string | undefined {
+  if (family.startsWith('mac')) return 'Mac instances launch only on dedicated hosts, which an Auto Scaling group of one cannot use';
+  if (/^u(-|\d)/.test(family)) return 'high-memory (u-*) instances are sold as dedicated hosts and are far beyond what FTP needs';
+  return undefined;
+}
+
+/**
+ * Graviton (arm64) or x86_64, read from the family as aws-cdk-lib reads it: a1, or a "g" among the
+ * letters after the generation (t4g, c7gn, m8gd). test/unit/config-hardening.test.ts holds the two equal.
+ */
+export function isArmInstanceType(instanceType: string): boolean {
+  const family = instanceType.split('.')[0];
+  if (family === 'a1') return true;
+  const features = /^[a-z]+\d{1,2}([a-z-]*)$/.exec(family)?.[1] ?? '';
+  return features.includes('g');
+}
+
+/** Burstable families have no bare-metal size (t4g.metal does not exist). */
+export function sizeMissingReason(family: string, size: string): string | undefined {
+  if (/^t\d/.test(family) && size.startsWith('metal')) return `burstable ${family} has no bare-metal size`;
+  return undefined;
+}
+
 export const INSTANCE_SIZES: readonly string[] = [
   'nano',
   'micro',

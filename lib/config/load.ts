@@ -139,7 +139,8 @@ export function loadConfig(opts: LoadOptions): Config {
   if (typeof explicitFile === 'string' || fs.existsSync(filePath)) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(fs.readFileSync(filePath, 'utf8'));
+      // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses.
+      parsed = JSON.parse(fs.readFileSync(filePath, 'utf8').replace(/^\uFEFF/, ''));
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
       throw new ConfigError([

@@ -38,8 +38,10 @@ export function fixedResources(c: Omit<BudgetInput, 'backendCount' | 'passivePor
   const nat = Math.min(c.natGateways, azCount);
   const selfSignedCertificate = c.ftps !== 'off' && c.ftpsCertificateSecretArn === undefined;
   return (
-    // Includes the backends' one shared instance profile.
-    28 +
+    // Includes the backends' one shared instance profile, and the AWS::CDK::Metadata resource that
+    // `cdk synth`/`cdk deploy` add (version reporting): a stack counted at exactly 500 without it
+    // fails through the CLI with 501.
+    29 +
     // Per AZ: public and private subnet, route tables, associations, routes, the NLB's Elastic IP.
     10 * azCount +
     // Each NAT gateway beyond the first: the gateway and its Elastic IP.

@@ -6,7 +6,7 @@
  */
 import { MAX_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
 import { reservedUserReason } from '../shared/users';
-import { INSTANCE_FAMILIES, INSTANCE_SIZES } from './instance-types';
+import { INSTANCE_FAMILIES, INSTANCE_SIZES, sizeMissingReason, unusableFamilyReason } from './instance-types';
 import { type ConfigProblem, closest, type SourceMap } from './problems';
 import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from './resource-budget';
 import type { Config } from './schema';
@@ -116,6 +116,12 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
     ', or the NLB drops idle control connections during long transfers',
     (idle) => `also set tcpKeepaliveSeconds below it, e.g. ${Math.max(5, idle - 15)}`,
   );
+  below(
+    ['nlbHealthCheck.timeoutSeconds', c.nlbHealthCheck.timeoutSeconds],
+    ['nlbHealthCheck.intervalSeconds', c.nlbHealthCheck.intervalSeconds],
+    ' (ELBv2 refuses a health-check timeout that is not smaller than its interval)',
+    (interval) => `also set nlbHealthCheck.timeoutSeconds to ${Math.max(2, interval - 1)} or less`,
+  );
   const hc = c.healthCheck;
   if (hc.enabled) {
     below(
@@ -208,7 +214,32 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
         : `"${size}" is not an EC2 instance size (${INSTANCE_SIZES.slice(0, 8).join(', ')}, ...)`,
       nearest: f && s ? `${f}.${s}` : undefined,
     });
+  } else {
+    const why = unusableFamilyReason(family) ?? sizeMissingReason(family, size);
+    if (why) {
+      problems.push({
+        field: 'instanceType',
+        value: c.instanceType,
+        source: src('instanceType'),
+        involves: ['instanceType'],
+        message: `cannot run a backend: ${why}`,
+        nearest: /^t\d/.test(family) ? `${family}.2xlarge` : 'm7g.large',
+      });
+    }
   }
+  c.allowedCidrs.forEach((cidr, i) => {
+    const network = networkOf(cidr);
+    if (network !== cidr) {
+      problems.push({
+        field: `allowedCidrs[${i}]`,
+        value: cidr,
+        source: src('allowedCidrs'),
+        involves: ['allowedCidrs'],
+        message: `has host bits set: it opens all of ${network}, which is likely not what was meant (give the network address, or /32 for one host)`,
+        nearest: network,
+      });
+    }
+  });
   const reserved = reservedUserReason(c.initialFtpUser);
   if (reserved) {
     problems.push({
@@ -221,4 +252,14 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
     });
   }
   return problems;
+}
+
+/** The network address of an IPv4 CIDR: `10.0.0.1/8` -> `10.0.0.0/8`. */
+export function networkOf(cidr: string): string {
+  const [ip, bits] = cidr.split('/');
+  const prefix = Number(bits);
+  const value = ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const net = (value & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((shift) => (net >>> shift) & 255).join('.')}/${prefix}`;
 }

@@ -54,6 +54,14 @@ const nlbHealthCheckSchema = z
       .max(300)
       .default(10)
       .describe("NLB TCP health check interval on port 21; 10 s notices a dead vsftpd 3x faster than the NLB's 30 s default"),
+    timeoutSeconds: z
+      .int()
+      .min(2)
+      .max(120)
+      .default(4)
+      .describe(
+        'Seconds the NLB waits for port 21 to answer; must stay below intervalSeconds (unset, a TCP check waits 10 s, longer than a 5-9 s interval). 4 s fits every interval and a TCP connect in the VPC takes milliseconds',
+      ),
     healthyThreshold: z.int().min(2).max(10).default(3).describe('Consecutive good TCP checks before the NLB routes to a target again'),
     unhealthyThreshold: z
       .int()
@@ -62,7 +70,7 @@ const nlbHealthCheckSchema = z
       .default(2)
       .describe('Consecutive failed TCP checks before the NLB stops routing to a target'),
   })
-  .default({ intervalSeconds: 10, healthyThreshold: 3, unhealthyThreshold: 2 })
+  .default({ intervalSeconds: 10, timeoutSeconds: 4, healthyThreshold: 3, unhealthyThreshold: 2 })
   .describe("The NLB's own TCP health check of port 21 (passive target groups use it too)");
 
 export const ConfigSchema = z.strictObject({
@@ -76,7 +84,7 @@ export const ConfigSchema = z.strictObject({
     .min(1)
     .max(MAX_PASSIVE_PORTS)
     .default(2)
-    .describe('Number of FTP server instances (slots); 2 survives the loss of one. With r it must fit the two budgets (at most 24)'),
+    .describe('Number of FTP server instances (slots); 2 survives the loss of one. With r it must fit the two budgets (at most 23)'),
   passivePortsPerBackend: z
     .int()
     .min(1)

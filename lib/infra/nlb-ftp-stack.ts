@@ -1,8 +1,8 @@
-import { Annotations, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, CfnRule, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { type Config, minHealthyBackendsOf } from '../config';
+import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS } from '../config';
 import { curlFtpsArgs, lftpFtpsSettings, OutputNames } from '../shared/names';
 
 import { planPorts } from '../shared/port-plan';
@@ -34,7 +34,9 @@ export class NlbFtpStack extends Stack {
   readonly monitoring: FtpMonitoring;
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
-    super(scope, id, props);
+    // CloudFormation refuses a template over 1,000,000 bytes, even from S3; indentation alone is
+    // about a fifth of this one (test/unit/config-budget.test.ts holds the worst case under it).
+    super(scope, id, { suppressTemplateIndentation: true, ...props });
     const config = props.config;
     this.config = config;
     const plan = planPorts(config);
@@ -67,6 +69,8 @@ export class NlbFtpStack extends Stack {
       );
     }
 
+    this.requireSecretsInThisRegion(config);
+
     this.storage = new SharedStorage(this, 'Storage', {
       vpc: this.vpc,
       removalPolicy,
@@ -87,6 +91,7 @@ export class NlbFtpStack extends Stack {
       idleTimeout: Duration.seconds(config.controlIdleTimeoutSeconds),
       healthCheck: {
         interval: Duration.seconds(config.nlbHealthCheck.intervalSeconds),
+        timeout: Duration.seconds(config.nlbHealthCheck.timeoutSeconds),
         healthyThreshold: config.nlbHealthCheck.healthyThreshold,
         unhealthyThreshold: config.nlbHealthCheck.unhealthyThreshold,
       },
@@ -145,7 +150,11 @@ export class NlbFtpStack extends Stack {
     this.monitoring = new FtpMonitoring(this, 'Monitoring', {
       stackName: config.stackName,
       // A slot's passive target groups hold only that slot, so their health is that backend's health.
-      slots: plan.slots.map((p) => ({ ...p, targetGroup: this.loadBalancer.passiveTargetGroup(p.minPort) })),
+      slots: plan.slots.map((p) => ({
+        ...p,
+        targetGroup: this.loadBalancer.passiveTargetGroup(p.minPort),
+        noInstanceAlarm: this.backends.backends.find((b) => b.slot === p.slot)?.noInstanceAlarm,
+      })),
       controlTargetGroup: this.loadBalancer.controlTargetGroup,
       loadBalancer: this.loadBalancer.nlb,
       checkerFunction: this.healthChecker?.function,
@@ -155,6 +164,27 @@ export class NlbFtpStack extends Stack {
     });
 
     this.addOutputs(plan.slots.length);
+  }
+
+  /**
+   * A secret named by ARN must be in the stack's partition and region. bin/nlb-ftp.ts refuses it
+   * at synth when the region is known; this Rule stops the deploy, before any resource is made,
+   * when it is not (an environment-agnostic synth).
+   */
+  private requireSecretsInThisRegion(config: Config): void {
+    for (const field of SECRET_ARN_FIELDS) {
+      const arn = config[field];
+      if (!arn) continue;
+      const at = arnLocation(arn);
+      new CfnRule(this, `${field[0].toUpperCase()}${field.slice(1)}InThisRegion`, {
+        assertions: [
+          {
+            assert: Fn.conditionAnd(Fn.conditionEquals(at.partition, Aws.PARTITION), Fn.conditionEquals(at.region, Aws.REGION)),
+            assertDescription: `${field} is in ${at.partition}/${at.region}: deploy the stack to that region, or copy the secret to this one and name the copy.`,
+          },
+        ],
+      });
+    }
   }
 
   private addOutputs(n: number): void {

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
+import { parseConfig } from '../../lib/config';
+import { stackResources } from '../../lib/config/resource-budget';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -82,7 +84,7 @@ describe('cdk synth from the command line, offline', () => {
     [['backend_count=3'], 'backend_count = 3 (from -c context): is not a setting of nlb-ftp; did you mean backendCount?'],
     [['natGateways=3', 'maxAzs=2'], 'natGateways = 3 (from -c context): cannot exceed maxAzs (2)'],
     [['instanceType=t4g.smal'], 'Nearest valid value: t4g.small.'],
-    [['backendCount=25', 'passivePortsPerBackend=1'], 'makes 518 CloudFormation resources'],
+    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 501 CloudFormation resources'],
   ])('refuses -c %j with one message, exit 1, no stack trace and nothing in the output directory', async (context, text) => {
     const r = await cdkSynth(...context);
     try {
@@ -91,6 +93,46 @@ describe('cdk synth from the command line, offline', () => {
       expect(r.stderr).toContain(text);
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(fs.readdirSync(r.out)).toEqual([]);
+    } finally {
+      fs.rmSync(r.out, { recursive: true, force: true });
+    }
+  });
+
+  it('the largest budget-table row (23 x 1) synthesizes through the CLI at the modelled count, AWS::CDK::Metadata included', async () => {
+    const r = await cdkSynth('backendCount=23', 'passivePortsPerBackend=1');
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
+      const resources = Object.values(t.Resources as Record<string, { Type: string }>);
+      expect(resources.filter((x) => x.Type === 'AWS::CDK::Metadata')).toHaveLength(1);
+      // CloudFormation: 500 resources per stack. The model counts exactly what the CLI writes.
+      expect(resources.length).toBe(stackResources(parseConfig({ backendCount: 23, passivePortsPerBackend: 1 })));
+      expect(resources.length).toBeLessThanOrEqual(500);
+    } finally {
+      fs.rmSync(r.out, { recursive: true, force: true });
+    }
+  });
+
+  it('the largest template (ProFTPD 21 x 2, 20 CIDRs, 20 names, 64-character stack name) is under 1,000,000 bytes as written', async () => {
+    const cidrs = Array.from({ length: 20 }, (_, i) => `203.0.${i}.0/24`);
+    const names = Array.from({ length: 20 }, (_, i) => `ftp${i}.a-rather-long-customer-domain-name.example.com`);
+    const stack = `S${'x'.repeat(63)}`;
+    const r = await cdkSynth(
+      'ftpServer=proftpd',
+      'backendCount=21',
+      'passivePortsPerBackend=2',
+      `allowedCidrs=${cidrs.join(',')}`,
+      `ftpsCertificateNames=${names.join(',')}`,
+      `stackName=${stack}`,
+      'alarmEmail=ops@example.com',
+    );
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      // CloudFormation refuses a template body over 1,000,000 bytes, even from S3; the CLI only warns.
+      const bytes = fs.statSync(path.join(r.out, `${stack}.template.json`)).size;
+      console.log(`largest template: ${bytes} bytes`);
+      expect(bytes).toBeLessThan(1_000_000);
+      expect(`${r.stdout}${r.stderr}`).not.toContain('Template size exceeds limit');
     } finally {
       fs.rmSync(r.out, { recursive: true, force: true });
     }

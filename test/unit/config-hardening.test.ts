@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../lib/config';
-import { INSTANCE_FAMILIES, INSTANCE_SIZES } from '../../lib/config/instance-types';
+import { ConfigError, formatProblems, loadConfig, secretArnProblems } from '../../lib/config';
+import { INSTANCE_FAMILIES, INSTANCE_SIZES, isArmInstanceType, unusableFamilyReason } from '../../lib/config/instance-types';
 import { RESERVED_USER_NAMES } from '../../lib/shared/users';
 
 function refusal(context: Record<string, unknown>, file?: unknown): ConfigError {
@@ -36,6 +36,14 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ initialFtpUser: 'nlbftp-health' }, ['initialFtpUser'], ['health-check account']],
   [{ initialFtpUser: 'systemd-network' }, ['initialFtpUser'], ['reserved']],
   [{ initialFtpUser: 'Root' }, ['initialFtpUser'], ['Linux user name']],
+  // Names that exist on the backend images: Ubuntu's and Debian's default accounts, and groups
+  // (groupadd exits 9 on a group name, which stopped the users sync and the boot).
+  [{ initialFtpUser: 'ubuntu' }, ['initialFtpUser'], ['system account']],
+  [{ initialFtpUser: 'admin' }, ['initialFtpUser'], ['system account']],
+  [{ initialFtpUser: 'users' }, ['initialFtpUser'], ['system account']],
+  [{ initialFtpUser: 'wheel' }, ['initialFtpUser'], ['system account']],
+  [{ initialFtpUser: 'video' }, ['initialFtpUser'], ['system account']],
+  [{ initialFtpUser: 'staff' }, ['initialFtpUser'], ['system account']],
   // Misspelt keys, with _ or - too.
   [{ backend_count: '3' }, ['backend_count'], ['is not a setting of nlb-ftp; did you mean backendCount?']],
   [{ 'backend-count': '3' }, ['backend-count'], ['did you mean backendCount?']],
@@ -51,6 +59,25 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ instanceType: 't4g.smal' }, ['instanceType'], ['is not an EC2 instance size', 'Nearest valid value: t4g.small.']],
   [{ instanceType: 't5g.small' }, ['instanceType'], ['is not an EC2 instance family', 'Nearest valid value: t4g.small.']],
   [{ instanceType: 'small' }, ['instanceType'], ['must be an EC2 instance type such as t4g.small']],
+  // Types that validated and then crashed synth (MalformedInstanceTypeIdentifier) or cannot launch.
+  [{ instanceType: 'u-6tb1.112xlarge' }, ['instanceType'], ['cannot run a backend', 'high-memory', 'Nearest valid value: m7g.large.']],
+  [{ instanceType: 'u7i-12tb.224xlarge' }, ['instanceType'], ['cannot run a backend', 'high-memory']],
+  [{ instanceType: 'mac2-m2.metal' }, ['instanceType'], ['cannot run a backend', 'dedicated hosts']],
+  [{ instanceType: 't4g.metal' }, ['instanceType'], ['no bare-metal size', 'Nearest valid value: t4g.2xlarge.']],
+  // A CIDR with host bits set opens more than it says.
+  [{ allowedCidrs: '10.0.0.1/8' }, ['allowedCidrs[0]'], ['host bits set', 'all of 10.0.0.0/8', 'Nearest valid value: 10.0.0.0/8.']],
+  [{ allowedCidrs: '["203.0.113.0/24","198.51.100.7/20"]' }, ['allowedCidrs[1]'], ['Nearest valid value: 198.51.96.0/20.']],
+  // The NLB's health-check timeout must stay below its interval.
+  [
+    { 'nlbHealthCheck.timeoutSeconds': '10' },
+    ['nlbHealthCheck.timeoutSeconds'],
+    ['must be below nlbHealthCheck.intervalSeconds (10, the default)', 'Nearest valid value: 9.'],
+  ],
+  [
+    { 'nlbHealthCheck.intervalSeconds': '5', 'nlbHealthCheck.timeoutSeconds': '5' },
+    ['nlbHealthCheck.timeoutSeconds'],
+    ['must be below nlbHealthCheck.intervalSeconds (5)'],
+  ],
   // Numbers: range and type in every message.
   [{ backendCount: 'three' }, ['backendCount'], ['must be a whole number from 1 to 49']],
   [{ backendCount: '' }, ['backendCount'], ['must be a whole number from 1 to 49']],
@@ -69,13 +96,9 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ ftpUsersSecretArn: ARN('useast1') }, ['ftpUsersSecretArn'], ['complete ARN of a Secrets Manager secret']],
   [{ ftpUsersSecretArn: ARN('us-east-1').replace('-AbCdEf', '') }, ['ftpUsersSecretArn'], ['6-character suffix']],
   // Budgets: the listener budget and CloudFormation's 500 resources, with values that fit both.
-  [{ backendCount: '49', passivePortsPerBackend: '1' }, ['backendCount'], ['makes 950 CloudFormation resources', 'backendCount <= 24']],
-  [{ backendCount: '25', passivePortsPerBackend: '1' }, ['backendCount'], ['500', 'backendCount <= 24', 'second stack']],
-  [
-    { backendCount: '24', passivePortsPerBackend: '2' },
-    ['backendCount'],
-    ['makes 548 CloudFormation resources', 'passivePortsPerBackend <= 1 or backendCount <= 21'],
-  ],
+  [{ backendCount: '49', passivePortsPerBackend: '1' }, ['backendCount'], ['makes 951 CloudFormation resources', 'backendCount <= 23']],
+  [{ backendCount: '24', passivePortsPerBackend: '1' }, ['backendCount'], ['makes 501', 'backendCount <= 23', 'second stack']],
+  [{ backendCount: '24', passivePortsPerBackend: '2' }, ['backendCount'], ['makes 549 CloudFormation resources', 'backendCount <= 21']],
   [{ passivePortsPerBackend: '25' }, ['passivePortsPerBackend'], ['needs 51 NLB listeners', 'passivePortsPerBackend <= 24']],
   // Documented minimums with the other setting left at its default: blame the one the user changed.
   [
@@ -107,6 +130,28 @@ describe('bad input is refused, naming the setting and what is allowed', () => {
     expect(err.message).not.toMatch(/ at .*\.ts:\d+/); // no stack trace
   });
 
+  it('accepts a config file that starts with a UTF-8 byte-order mark', () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-cfg-'));
+    try {
+      fs.writeFileSync(path.join(cwd, 'nlb-ftp.config.json'), '\uFEFF{"backendCount": 3}');
+      expect(loadConfig({ context: {}, cwd }).backendCount).toBe(3);
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a secret from another partition or region when the region is known, naming the copy to make', () => {
+    const config = loadConfig({
+      context: { ftpUsersSecretArn: 'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:users-AbCdEf' },
+      cwd: os.tmpdir(),
+    });
+    const problems = secretArnProblems(config, 'eu-west-1');
+    expect(problems.map((p) => p.field)).toEqual(['ftpUsersSecretArn']);
+    expect(formatProblems(problems)).toContain('is in aws-cn/cn-north-1, but the stack deploys to aws/eu-west-1');
+    expect(problems[0].nearest).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf');
+    expect(secretArnProblems(config, 'cn-north-1')).toEqual([]);
+  });
+
   it('shows a number too large for JSON as itself, not null', () => {
     const err = refusal({}, '{"backendCount": 1e309}');
     expect(err.message).toContain('backendCount = Infinity (a number too large to use) (from nlb-ftp.config.json)');
@@ -116,7 +161,7 @@ describe('bad input is refused, naming the setting and what is allowed', () => {
   it('lists the allowed keys of an object setting given the wrong type in a file', () => {
     const err = refusal({}, { nlbHealthCheck: [] });
     expect(err.message).toContain('nlbHealthCheck = []');
-    expect(err.message).toContain('intervalSeconds, healthyThreshold, unhealthyThreshold');
+    expect(err.message).toContain('intervalSeconds, timeoutSeconds, healthyThreshold, unhealthyThreshold');
   });
 
   it("ignores CDK's own context keys: feature flags, the CLI's settings and cached lookups", () => {
@@ -146,6 +191,16 @@ describe('the offline lists follow aws-cdk-lib', () => {
     );
     expect([...families].sort()).toEqual([...INSTANCE_FAMILIES].sort());
     expect([...new Set(Object.values(ec2.InstanceSize))].sort()).toEqual([...INSTANCE_SIZES].sort());
+  });
+
+  it('every family it accepts is one aws-cdk-lib can read an architecture from (synth never crashes on it)', () => {
+    const accepted = INSTANCE_FAMILIES.filter((f) => !unusableFamilyReason(f));
+    expect(accepted.length).toBeGreaterThan(100);
+    for (const f of accepted) {
+      const cdk = new ec2.InstanceType(`${f}.large`).architecture;
+      // The offline reading of the architecture (preflight's AMI check) is aws-cdk-lib's.
+      expect(isArmInstanceType(`${f}.large`), f).toBe(cdk === ec2.InstanceArchitecture.ARM_64);
+    }
   });
 
   it('accepts real instance types of both architectures', () => {

@@ -200,7 +200,7 @@ describe('valid configurations produce the expected plan', () => {
   it.each([
     [{ backendCount: 3 }, 25, [40000, 40007], [40016, 40023]],
     [{ backendCount: 6 }, 49, [40000, 40007], [40040, 40047]],
-    [{ backendCount: 24, passivePortsPerBackend: 1, passivePortStart: 50000 }, 25, [50000, 50000], [50023, 50023]],
+    [{ backendCount: 23, passivePortsPerBackend: 1, passivePortStart: 50000 }, 24, [50000, 50000], [50022, 50022]],
     [{ backendCount: 1, passivePortsPerBackend: 49, passivePortStart: 65487 }, 50, [65487, 65535], [65487, 65535]],
   ] as const)('%j', (input, listeners, first, last) => {
     const plan = planPorts(parseConfig(input));
