@@ -172,108 +172,182 @@ async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: Stack
   if (health.get(old.id) !== 'healthy') say(`note: ${old.id} is ${health.get(old.id) ?? 'not registered'} on port 21 already`);
   const passiveArns = g.targetGroupArns.filter((a) => a !== controlArn);
 
-  // 2. The new instance, beside the old one and outside the load balancer.
-  say(`launching a v${g.version ?? '?'} instance beside ${old.id} (outside the load balancer)`);
-  await c.asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [old.id], ProtectedFromScaleIn: true }));
-  await c.asg.send(new SuspendProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
-  await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MaxSize: 2, DesiredCapacity: 2 }));
+  // Every change below is undone, newest first, if anything after it fails: a planned stop, an
+  // SDK error (throttling, a lost connection) or a bug. Undo steps are idempotent, retried, and run
+  // each on its own, so one failing undo does not stop the rest; what could not be undone is named.
+  const undo: Array<{ readonly what: string; readonly run: () => Promise<unknown> }> = [];
+  const done = async (what: string, act: () => Promise<unknown>, revert: () => Promise<unknown>) => {
+    await act();
+    undo.push({ what, run: revert });
+  };
+  const unwind = async (): Promise<string[]> => {
+    const failed: string[] = [];
+    for (const u of undo.splice(0).reverse()) {
+      // Throttling and dropped connections pass: try each undo 3 times, 2 and 4 s apart.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await u.run();
+          break;
+        } catch (err) {
+          if (attempt === 3) {
+            failed.push(`${u.what} (${(err as Error).name}: ${(err as Error).message})`);
+            break;
+          }
+          await io.sleep(2000 * attempt);
+        }
+      }
+    }
+    return failed;
+  };
+  const resumeGroup = () =>
+    c.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
+  // Back to one instance: the unprotected new one goes, the protected old one stays.
+  const groupToOne = () =>
+    c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
 
-  const restoreGroup = async () => {
-    // Back to one instance: the unprotected new one goes, the protected old one stays.
-    await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
-    await c.asg.send(
-      new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [old.id], ProtectedFromScaleIn: false }),
+  try {
+    await rollSlotSteps();
+  } catch (err) {
+    const failed = await unwind();
+    if (failed.length > 0) {
+      say(`could not undo: ${failed.join('; ')}. Check the group with npm run status and fix these by hand.`);
+    } else {
+      say('every change made for this slot was undone');
+    }
+    throw err;
+  }
+  // Success: only the group's own restoration is left (the swap is kept).
+  const failed = await unwind();
+  if (failed.length > 0) {
+    throw new RollStopped(
+      `slot ${slot}: rolled, but could not restore the group: ${failed.join('; ')}. Fix these by hand (npm run status).`,
     );
-    await c.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
-  };
+  }
 
-  const started = io.now();
-  const deadline = started + o.bootTimeoutMinutes * 60_000;
-  let fresh: string | undefined;
-  let lastState = '';
-  for (;;) {
-    const now = (await describeSlotGroups(c.asg, stack)).find((x) => x.slot === slot) as SlotGroup;
-    const candidate = now.instances.find((i) => i.id !== old.id);
-    if (candidate) {
-      if (fresh && candidate.id !== fresh) {
-        await restoreGroup();
+  async function rollSlotSteps(): Promise<void> {
+    const o2 = old as NonNullable<typeof old>;
+    // 2. The new instance, beside the old one and outside the load balancer.
+    say(`launching a v${g.version ?? '?'} instance beside ${o2.id} (outside the load balancer)`);
+    await done(
+      `remove scale-in protection from ${o2.id}`,
+      () =>
+        c.asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [o2.id], ProtectedFromScaleIn: true })),
+      () =>
+        c.asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: g.name, InstanceIds: [o2.id], ProtectedFromScaleIn: false })),
+    );
+    await done(
+      `resume AddToLoadBalancer on ${g.name}`,
+      () => c.asg.send(new SuspendProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] })),
+      resumeGroup,
+    );
+    await done(
+      `set ${g.name} back to one instance`,
+      () => c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MaxSize: 2, DesiredCapacity: 2 })),
+      groupToOne,
+    );
+
+    const started = io.now();
+    const deadline = started + o.bootTimeoutMinutes * 60_000;
+    let fresh: string | undefined;
+    let lastState = '';
+    for (;;) {
+      const now = (await describeSlotGroups(c.asg, stack)).find((x) => x.slot === slot) as SlotGroup;
+      const candidate = now.instances.find((i) => i.id !== o2.id);
+      if (candidate) {
+        if (fresh && candidate.id !== fresh) {
+          throw new RollStopped(
+            `slot ${slot}: the new instance ${fresh} failed its boot check (abandoned: its FTP login did not pass) and the group launched another; ` +
+              `roll stopped, ${o2.id} still serving. See ${fresh}'s console output or /var/log/nlb-ftp-boot.log.`,
+          );
+        }
+        fresh = candidate.id;
+        if (candidate.lifecycle !== lastState) {
+          lastState = candidate.lifecycle;
+          say(`${candidate.id} ${candidate.lifecycle} (${Math.round((io.now() - started) / 1000)} s)`);
+        }
+        if (candidate.lifecycle === 'InService') break;
+        if (/^Terminat/.test(candidate.lifecycle)) {
+          throw new RollStopped(
+            `slot ${slot}: the new instance ${candidate.id} failed its boot check (${candidate.lifecycle}: its local FTP login did not pass); ` +
+              `roll stopped, ${o2.id} still serving. See ${candidate.id}'s console output or /var/log/nlb-ftp-boot.log.`,
+          );
+        }
+      } else if (fresh) {
         throw new RollStopped(
-          `slot ${slot}: the new instance ${fresh} failed its boot check (abandoned: its FTP login did not pass) and the group launched another; ` +
-            `roll stopped, ${old.id} still serving. See ${fresh}'s console output or /var/log/nlb-ftp-boot.log.`,
+          `slot ${slot}: the new instance ${fresh} was terminated before passing its boot check; roll stopped, ${o2.id} still serving.`,
         );
       }
-      fresh = candidate.id;
-      if (candidate.lifecycle !== lastState) {
-        lastState = candidate.lifecycle;
-        say(`${candidate.id} ${candidate.lifecycle} (${Math.round((io.now() - started) / 1000)} s)`);
-      }
-      if (candidate.lifecycle === 'InService') break;
-      if (/^Terminat/.test(candidate.lifecycle)) {
-        await restoreGroup();
+      if (io.now() >= deadline) {
         throw new RollStopped(
-          `slot ${slot}: the new instance ${candidate.id} failed its boot check (${candidate.lifecycle}: its local FTP login did not pass); ` +
-            `roll stopped, ${old.id} still serving. See ${candidate.id}'s console output or /var/log/nlb-ftp-boot.log.`,
+          `slot ${slot}: no new instance passed its boot check within ${o.bootTimeoutMinutes} min${fresh ? ` (${fresh} was ${lastState})` : ''}; ` +
+            `roll stopped, ${o2.id} still serving.`,
         );
       }
-    } else if (fresh) {
-      await restoreGroup();
-      throw new RollStopped(
-        `slot ${slot}: the new instance ${fresh} was terminated before passing its boot check; roll stopped, ${old.id} still serving.`,
-      );
+      await io.sleep(o.pollSeconds * 1000);
     }
-    if (io.now() >= deadline) {
-      await restoreGroup();
-      throw new RollStopped(
-        `slot ${slot}: no new instance passed its boot check within ${o.bootTimeoutMinutes} min${fresh ? ` (${fresh} was ${lastState})` : ''}; ` +
-          `roll stopped, ${old.id} still serving.`,
-      );
-    }
-    await io.sleep(o.pollSeconds * 1000);
-  }
-  const neu = fresh as string;
-  say(`${neu} passed its boot check (local FTP login) after ${Math.round((io.now() - started) / 1000)} s`);
+    const neu = fresh as string;
+    say(`${neu} passed its boot check (local FTP login) after ${Math.round((io.now() - started) / 1000)} s`);
 
-  // 4. Swap. From here until the new instance is healthy, this slot is the one out of rotation.
-  const tag = [{ Key: OUT_OF_ROTATION_TAG, Value: 'npm run roll: draining' }];
-  await c.ec2.send(new CreateTagsCommand({ Resources: [old.id], Tags: tag }));
-  await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: old.id, Port: CONTROL_PORT }] }));
-  say(`${old.id} takes no new sessions; draining for ${o.drainSeconds} s`);
-  for (let left = o.drainSeconds; left > 0; left -= Math.min(left, 30)) {
-    await io.sleep(Math.min(left, 30) * 1000);
-    if (left - 30 > 0) say(`draining, ${left - 30} s left`);
-  }
-  const moveTo = async (from: string, to: string) => {
+    // 4. Swap. From here until the new instance is healthy, this slot is the one out of rotation.
+    await done(
+      `remove the ${OUT_OF_ROTATION_TAG} tag from ${o2.id}`,
+      () =>
+        c.ec2.send(new CreateTagsCommand({ Resources: [o2.id], Tags: [{ Key: OUT_OF_ROTATION_TAG, Value: 'npm run roll: draining' }] })),
+      () => c.ec2.send(new DeleteTagsCommand({ Resources: [o2.id], Tags: [{ Key: OUT_OF_ROTATION_TAG }] })),
+    );
+    await done(
+      `register ${o2.id} on port 21 again`,
+      () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: o2.id, Port: CONTROL_PORT }] })),
+      () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: o2.id, Port: CONTROL_PORT }] })),
+    );
+    say(`${o2.id} takes no new sessions; draining for ${o.drainSeconds} s`);
+    for (let left = o.drainSeconds; left > 0; left -= Math.min(left, 30)) {
+      await io.sleep(Math.min(left, 30) * 1000);
+      if (left - 30 > 0) say(`draining, ${left - 30} s left`);
+    }
     for (const arn of passiveArns) {
-      await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: from }] }));
-      await c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: to }] }));
-    }
-    await c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: to, Port: CONTROL_PORT }] }));
-  };
-  await moveTo(old.id, neu);
-  say(`${neu} registered on port 21 and ${passiveArns.length} passive port(s); waiting for the NLB to report it healthy`);
-  const healthyBy = io.now() + o.healthyTimeoutMinutes * 60_000;
-  for (;;) {
-    const state = (await controlHealth(c, controlArn)).get(neu);
-    if (state === 'healthy') break;
-    if (io.now() >= healthyBy) {
-      say(`${neu} is still ${state ?? 'not registered'}; swapping back to ${old.id}`);
-      await c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] }));
-      await moveTo(neu, old.id);
-      await c.ec2.send(new DeleteTagsCommand({ Resources: [old.id], Tags: [{ Key: OUT_OF_ROTATION_TAG }] }));
-      await restoreGroup();
-      throw new RollStopped(
-        `slot ${slot}: ${neu} passed its boot check but the NLB never reported it healthy on port 21 within ${o.healthyTimeoutMinutes} min; ` +
-          `swapped back, roll stopped, ${old.id} serving again.`,
+      await done(
+        `put ${o2.id} back in passive target group ${arn}`,
+        () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: o2.id }] })),
+        () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: o2.id }] })),
+      );
+      await done(
+        `take ${neu} out of passive target group ${arn}`,
+        () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: neu }] })),
+        () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: neu }] })),
       );
     }
-    await io.sleep(o.pollSeconds * 1000);
-  }
+    await done(
+      `take ${neu} off port 21`,
+      () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] })),
+      () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] })),
+    );
+    say(`${neu} registered on port 21 and ${passiveArns.length} passive port(s); waiting for the NLB to report it healthy`);
+    const healthyBy = io.now() + o.healthyTimeoutMinutes * 60_000;
+    for (;;) {
+      const state = (await controlHealth(c, controlArn)).get(neu);
+      if (state === 'healthy') break;
+      if (io.now() >= healthyBy) {
+        say(`${neu} is still ${state ?? 'not registered'}; swapping back to ${o2.id}`);
+        throw new RollStopped(
+          `slot ${slot}: ${neu} passed its boot check but the NLB never reported it healthy on port 21 within ${o.healthyTimeoutMinutes} min; ` +
+            `swapped back, roll stopped, ${o2.id} serving again.`,
+        );
+      }
+      await io.sleep(o.pollSeconds * 1000);
+    }
 
-  // 5. The old instance goes; the group is back to one instance and its usual processes.
-  await c.asg.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: old.id, ShouldDecrementDesiredCapacity: true }));
-  await c.asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
-  await c.asg.send(new ResumeProcessesCommand({ AutoScalingGroupName: g.name, ScalingProcesses: ['AddToLoadBalancer'] }));
-  say(`serving on ${neu} (v${g.version ?? '?'}); ${old.id} terminated`);
+    // 5. The point of no return: the old instance goes. From here a failure keeps the swap and only
+    // the group's own settings are restored (one instance, AddToLoadBalancer running again).
+    await c.asg.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: o2.id, ShouldDecrementDesiredCapacity: true }));
+    undo.splice(
+      0,
+      undo.length,
+      { what: `resume AddToLoadBalancer on ${g.name}`, run: resumeGroup },
+      { what: `set ${g.name} back to one instance`, run: groupToOne },
+    );
+    say(`serving on ${neu} (v${g.version ?? '?'}); ${o2.id} terminated`);
+  }
 }
 
 const USAGE =

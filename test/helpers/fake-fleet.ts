@@ -64,6 +64,10 @@ export class FakeFleet {
   boot: (slot: number) => BootOutcome = () => 'pass';
   /** What the NLB reports for a newly registered target after its first check. */
   newTargetHealth: (id: string) => string = () => 'healthy';
+  /** Fail the Nth mutating call (1-based) with a ThrottlingException, before it changes anything. */
+  failOnCall?: number;
+  /** Mutating calls made so far, failed ones included. */
+  mutatingCalls = 0;
 
   readonly cfn = mockClient(CloudFormationClient);
   readonly asg = mockClient(AutoScalingClient);
@@ -108,6 +112,14 @@ export class FakeFleet {
   outOfRotation(): number[] {
     const control = this.targets.get(CONTROL) as Map<string, string>;
     return this.groups.filter((g) => !g.instances.some((i) => control.get(i.id) === 'healthy')).map((g) => g.slot);
+  }
+
+  /** Every mutating call passes here first: the injected SDK error, if this is the call to fail. */
+  private gate(): void {
+    this.mutatingCalls++;
+    if (this.mutatingCalls === this.failOnCall) {
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    }
   }
 
   private note(event: string): void {
@@ -220,6 +232,7 @@ export class FakeFleet {
       };
     });
     this.asg.on(UpdateAutoScalingGroupCommand).callsFake((input) => {
+      this.gate();
       const g = this.groupByName(input.AutoScalingGroupName);
       if (input.MinSize !== undefined) g.min = input.MinSize;
       if (input.MaxSize !== undefined) g.max = input.MaxSize;
@@ -229,22 +242,26 @@ export class FakeFleet {
       return {};
     });
     this.asg.on(SetInstanceProtectionCommand).callsFake((input) => {
+      this.gate();
       const g = this.groupByName(input.AutoScalingGroupName);
       for (const i of g.instances) if (input.InstanceIds.includes(i.id)) i.protectedFromScaleIn = input.ProtectedFromScaleIn;
       this.note(`protect ${input.InstanceIds.join(',')} ${input.ProtectedFromScaleIn}`);
       return {};
     });
     this.asg.on(SuspendProcessesCommand).callsFake((input) => {
+      this.gate();
       for (const p of input.ScalingProcesses ?? []) this.groupByName(input.AutoScalingGroupName).suspended.add(p);
       this.note(`suspend ${input.AutoScalingGroupName}`);
       return {};
     });
     this.asg.on(ResumeProcessesCommand).callsFake((input) => {
+      this.gate();
       for (const p of input.ScalingProcesses ?? []) this.groupByName(input.AutoScalingGroupName).suspended.delete(p);
       this.note(`resume ${input.AutoScalingGroupName}`);
       return {};
     });
     this.asg.on(TerminateInstanceInAutoScalingGroupCommand).callsFake((input) => {
+      this.gate();
       const g = this.groups.find((x) => x.instances.some((i) => i.id === input.InstanceId));
       if (!g) throw Object.assign(new Error(`no instance ${input.InstanceId}`), { name: 'ValidationError' });
       if (input.ShouldDecrementDesiredCapacity) g.desired--;
@@ -258,6 +275,7 @@ export class FakeFleet {
       return { TargetHealthDescriptions: [...m].map(([Id, State]) => ({ Target: { Id, Port: 21 }, TargetHealth: { State } })) };
     });
     this.elb.on(RegisterTargetsCommand).callsFake((input) => {
+      this.gate();
       for (const t of input.Targets) this.targets.get(input.TargetGroupArn)?.set(t.Id, 'initial');
       this.note(
         `register ${input.Targets.map((t: { Id: string }) => t.Id).join(',')} ${input.TargetGroupArn === CONTROL ? 'control' : 'passive'}`,
@@ -265,6 +283,7 @@ export class FakeFleet {
       return {};
     });
     this.elb.on(DeregisterTargetsCommand).callsFake((input) => {
+      this.gate();
       for (const t of input.Targets) this.targets.get(input.TargetGroupArn)?.delete(t.Id);
       this.note(
         `deregister ${input.Targets.map((t: { Id: string }) => t.Id).join(',')} ${input.TargetGroupArn === CONTROL ? 'control' : 'passive'}`,
@@ -272,6 +291,7 @@ export class FakeFleet {
       return {};
     });
     this.ec2.on(CreateTagsCommand).callsFake((input) => {
+      this.gate();
       for (const id of input.Resources) {
         const t = this.tags.get(id) ?? {};
         for (const tag of input.Tags) t[tag.Key] = tag.Value;
@@ -281,6 +301,7 @@ export class FakeFleet {
       return {};
     });
     this.ec2.on(DeleteTagsCommand).callsFake((input) => {
+      this.gate();
       for (const id of input.Resources) for (const tag of input.Tags ?? []) delete this.tags.get(id)?.[tag.Key];
       this.note(`untag ${input.Resources.join(',')}`);
       return {};

@@ -3,6 +3,7 @@
  * one slot at a time, never two out of rotation, and a failed new instance leaves the old one serving.
  */
 import * as os from 'node:os';
+import { ResumeProcessesCommand } from '@aws-sdk/client-auto-scaling';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runRoll } from '../../lib/cli/roll';
 import { OUT_OF_ROTATION_TAG } from '../../lib/shared/contract';
@@ -169,5 +170,63 @@ describe('npm run roll', () => {
     ]);
     const slot = await roll(fleet, ['--slot', '7']);
     expect(slot.lines.at(-1)).toBe('roll stopped: --slot 7: stack NlbFtp has slots 0, 1.');
+  });
+});
+
+describe('npm run roll on any error', () => {
+  /** The slot serves on exactly one instance, registered where it belongs, and its group is as deployed. */
+  function expectSlotIntact(f: FakeFleet, slot: number, context: string) {
+    const g = f.group(slot);
+    expect(
+      g.instances.map((i) => i.lifecycle),
+      context,
+    ).toEqual(['InService']);
+    const id = g.instances[0].id;
+    expect(f.members(CONTROL), context).toContain(id);
+    for (const arn of f.passiveOf(slot)) expect(f.members(arn), context).toEqual([id]);
+    expect({ min: g.min, max: g.max, desired: g.desired, suspended: [...g.suspended] }, context).toEqual({
+      min: 1,
+      max: 1,
+      desired: 1,
+      suspended: [],
+    });
+    expect(g.instances[0].protectedFromScaleIn, context).toBe(false);
+    expect(f.tags.get(id)?.[OUT_OF_ROTATION_TAG], context).toBeUndefined();
+  }
+
+  it('an SDK error at any step of a slot leaves it serving and its group as deployed (every step, one at a time)', async () => {
+    const clean = new FakeFleet(2, 2, '4', '5');
+    const ok = await roll(clean, ['--slot', '0', '--drain-seconds', '0']);
+    clean.restore();
+    expect(ok.code, ok.output).toBe(0);
+    const steps = clean.mutatingCalls;
+    expect(steps).toBeGreaterThanOrEqual(12);
+    for (let k = 1; k <= steps; k++) {
+      fleet = new FakeFleet(2, 2, '4', '5');
+      fleet.failOnCall = k;
+      const r = await roll(fleet, ['--slot', '0', '--drain-seconds', '0']);
+      const context = `SDK error at mutating call ${k} of ${steps}:\n${r.output}`;
+      // Before the old instance is terminated the error stops the roll; after it, the undo's retry
+      // finishes the group's restoration and the slot is rolled.
+      if (r.code === 0) expect(fleet.group(0).instances[0].version, context).toBe('5');
+      else expect(r.output, context).toContain('ThrottlingException');
+      expect(fleet.maxOutOfRotation, context).toBeLessThanOrEqual(1);
+      expectSlotIntact(fleet, 0, context);
+      expectSlotIntact(fleet, 1, context);
+      expect(r.output, context).not.toContain('could not undo');
+      fleet.restore();
+      fleet = undefined;
+    }
+  });
+
+  it('names what it could not undo when an error persists', async () => {
+    fleet = new FakeFleet(2, 2, '4', '5');
+    fleet.boot = () => 'hang';
+    // Every ResumeProcesses fails: the roll stops on the boot timeout and says what is left to do.
+    fleet.asg.on(ResumeProcessesCommand).rejects(Object.assign(new Error('Access denied'), { name: 'AccessDenied' }));
+    const stopped = await roll(fleet, ['--slot', '0', '--drain-seconds', '0', '--boot-timeout-minutes', '1']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.output).toContain('could not undo: resume AddToLoadBalancer on NlbFtp-slot0 (AccessDenied: Access denied)');
+    expect(stopped.output).toContain('no new instance passed its boot check');
   });
 });
