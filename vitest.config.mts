@@ -8,6 +8,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // One module graph per worker: aws-cdk-lib is imported once, not once per file (it was
+          // 90 of 250 s). Files that stub SDK clients restore them in afterAll.
+          isolate: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

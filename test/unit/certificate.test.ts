@@ -115,6 +115,8 @@ describe('certificate secret', () => {
 
 describe('certificate custom resource', () => {
   const sm = mockClient(SecretsManagerClient);
+  // The unit project shares modules between files (isolate: false): leave no stub behind.
+  afterAll(() => sm.restore());
   const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:nlb-ftp-cert-AbCdEf';
   const props = { SecretArn: secretArn, CommonName: NLB, Names: ['203.0.113.10'] };
   const base = {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { refOf } from '../../harness/template';
 import { ConfigError, parseConfig } from '../../lib/config';
+import { stackResources } from '../../lib/config/resource-budget';
 
 type Resources = Synthesized['json']['Resources'];
 
@@ -134,6 +135,15 @@ describe.each([
         ).toBe(true);
       }
     }
+  });
+});
+
+describe('the resource model (the exhaustive grid is in test/slow/config-budget.test.ts)', () => {
+  it('counts exactly what the defaults synthesize, AWS::CDK::Metadata included as the CLI adds it', () => {
+    const s = synth({ backendCount: 3, passivePortsPerBackend: 3 });
+    const types = Object.values(s.json.Resources).map((r) => r.Type);
+    expect(types.filter((t) => t === 'AWS::CDK::Metadata')).toHaveLength(1);
+    expect(stackResources(parseConfig({ backendCount: 3, passivePortsPerBackend: 3 }))).toBe(types.length);
   });
 });
 

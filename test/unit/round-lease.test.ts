@@ -5,13 +5,15 @@
  */
 import { ConditionalCheckFailedException, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CheckerDeps, runRoundsUnderLease } from '../../lambda/health-checker/checker';
 import { fixedLocator, slotsOf } from '../../lambda/health-checker/slot-locator';
 import { DynamoRoundLease, type RoundLease } from '../../lambda/health-checker/state-store';
 
 const ddb = mockClient(DynamoDBClient);
 beforeEach(() => ddb.reset());
+// The unit project shares modules between files (isolate: false): leave no stub behind.
+afterAll(() => ddb.restore());
 
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 

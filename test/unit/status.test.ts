@@ -4,13 +4,17 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { runStatus } from '../../lib/cli/status';
 
 const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const cw = mockClient(CloudWatchClient);
 const asg = mockClient(AutoScalingClient);
+// The unit project shares modules between files (isolate: false): leave no stub behind.
+afterAll(() => {
+  for (const m of [cfn, elb, cw, asg]) m.restore();
+});
 const clients = {
   cfn: new CloudFormationClient({ region: 'eu-west-1' }),
   elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),

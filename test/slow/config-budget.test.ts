@@ -1,14 +1,17 @@
 /**
- * The resource model equals the real template's count (AWS::CDK::Metadata included, as the CLI
- * writes it), the largest configurations fit, and the README's budget table lists only pairs that
- * synthesize. The exhaustive walks over every N x r and every setting's edges are in test/slow/.
+ * No configuration that validation accepts fails to synthesize (slow project: many synths). The
+ * resource model equals the real template's count (AWS::CDK::Metadata included, as the CLI writes
+ * it), every N x r pair within the listener budget and both edges of every numeric setting either
+ * synthesize under CloudFormation's 500 resources or are refused naming the setting, and the
+ * README's budget table lists only pairs that synthesize.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { synth } from '../../harness/synth';
-import { type Config, ConfigError, type ConfigInput, parseConfig } from '../../lib/config';
+import { type Config, ConfigError, type ConfigInput, parseConfig, settingsDoc } from '../../lib/config';
 import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from '../../lib/config/resource-budget';
+import { NLB_MAX_LISTENERS } from '../../lib/shared/limits';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf';
 
@@ -80,6 +83,45 @@ describe('README', () => {
       expect(largestPortsPerBackend(c, n), `N=${n}`).toBe(r);
       expect(used).toBe(n * r);
       expect(measured({ backendCount: n, passivePortsPerBackend: r }).count).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    }
+  });
+});
+
+describe('every N x r within the listener budget synthesizes or is refused cleanly', () => {
+  const pairs: Array<[number, number]> = [];
+  for (let n = 1; n < NLB_MAX_LISTENERS; n++) for (let r = 1; 1 + n * r <= NLB_MAX_LISTENERS; r++) pairs.push([n, r]);
+
+  it(`walks all ${pairs.length} pairs`, () => {
+    let accepted = 0;
+    for (const [n, r] of pairs) {
+      const input = { backendCount: n, passivePortsPerBackend: r };
+      const parsed = tryParse(input);
+      if (Array.isArray(parsed)) {
+        expect(parsed, `${n}x${r}`).toEqual([expect.stringMatching(/^(backendCount|passivePortsPerBackend)$/)]);
+        continue;
+      }
+      accepted++;
+      const { count } = measured(input);
+      expect(count, `${n}x${r}`).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+    }
+    console.log(`${accepted} of ${pairs.length} N x r pairs accepted, each synthesized under ${CFN_MAX_RESOURCES} resources`);
+    expect(accepted).toBeGreaterThan(100);
+  }, 300_000);
+});
+
+describe('the edges of every numeric setting synthesize or are refused cleanly', () => {
+  const numeric = settingsDoc().filter((d) => /^\d+ to \d+$/.test(d.allowed));
+  it.each(numeric.map((d) => [d.key, d.allowed]))('%s (%s)', (key, allowed) => {
+    const [min, max] = allowed.split(' to ').map(Number);
+    for (const value of [min, max]) {
+      const keys = key.split('.');
+      const input = (keys.length === 1 ? { [key]: value } : { [keys[0]]: { [keys[1]]: value } }) as ConfigInput;
+      const parsed = tryParse(input);
+      if (Array.isArray(parsed)) {
+        expect(parsed.length, `${key}=${value}`).toBeGreaterThan(0);
+      } else {
+        expect(measured(input).count, `${key}=${value}`).toBeLessThanOrEqual(CFN_MAX_RESOURCES);
+      }
     }
   });
 });
