@@ -70,8 +70,9 @@ export class EmulatedNlb {
     rules.push('COMMIT', '*filter');
     // A packet of a flow whose state expired (idle timeout) is invalid: answer it with a reset.
     rules.push('-A FORWARD -p tcp -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset');
-    // Whatever DNAT did not send on is addressed to the NLB itself, on a port without a listener.
-    rules.push(`-A INPUT -d ${this.o.publicIp}/32 -p tcp -j DROP`, 'COMMIT', '');
+    // A new connection that no DNAT rule sent on is for a port without a listener: the NLB drops
+    // it without a word. (Stray packets of flows conntrack no longer knows still get a reset.)
+    rules.push(`-A INPUT -d ${this.o.publicIp}/32 -p tcp -m conntrack --ctstate NEW -j DROP`, 'COMMIT', '');
     nsExec(ns, 'iptables-restore', [], { input: rules.join('\n') });
     // Conntrack is per namespace: this is the NLB's idle timeout. No mid-stream pickup of flows.
     nsExec(ns, 'sysctl', ['-qw', `net.netfilter.nf_conntrack_tcp_timeout_established=${this.o.idleTimeoutSeconds}`]);
