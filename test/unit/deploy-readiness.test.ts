@@ -4,8 +4,9 @@
  * backends, and resources are created after what they need (the template's dependency graph).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
-import { refOf } from '../../harness/template';
+import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
+import { unpackBootScript } from '../../lib/backend/user-data';
 import { ConfigError, parseConfig } from '../../lib/config';
 import { stackResources } from '../../lib/config/resource-budget';
 
@@ -144,6 +145,33 @@ describe('the resource model (the exhaustive grid is in test/slow/config-budget.
     const types = Object.values(s.json.Resources).map((r) => r.Type);
     expect(types.filter((t) => t === 'AWS::CDK::Metadata')).toHaveLength(1);
     expect(stackResources(parseConfig({ backendCount: 3, passivePortsPerBackend: 3 }))).toBe(types.length);
+  });
+});
+
+describe('secrets from elsewhere and reserved passive ports', () => {
+  it('a secret named by ARN gets a CloudFormation Rule that stops the deploy outside its partition and region', () => {
+    const arn = 'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:users-AbCdEf';
+    const t = synth({ ftpUsersSecretArn: arn }).json as { Rules?: Record<string, { Assertions: unknown[] }> };
+    const rule = t.Rules?.FtpUsersSecretArnInThisRegion;
+    expect(rule).toBeDefined();
+    const text = JSON.stringify(rule);
+    expect(text).toContain('"aws-cn"');
+    expect(text).toContain('"cn-north-1"');
+    expect(text).toContain('AWS::Region');
+    expect(text).toContain('AWS::Partition');
+    // No rule without such a secret.
+    expect((synth({}).json as { Rules?: Record<string, unknown> }).Rules?.FtpUsersSecretArnInThisRegion).toBeUndefined();
+  });
+
+  it.each(['vsftpd', 'proftpd'] as const)('every %s slot reserves its own passive range from outbound source ports', (server) => {
+    const s = synth({ ftpServer: server, backendCount: 2, passivePortsPerBackend: 4 });
+    const scripts = launchTemplates(s).map(([, p]) => unpackBootScript(flatten(p.UserData)));
+    expect(scripts).toHaveLength(2);
+    const reserved = scripts.map((b) => /^net\.ipv4\.ip_local_reserved_ports = (\d+)-(\d+)$/m.exec(b)?.slice(1).map(Number));
+    expect(reserved.sort()).toEqual([
+      [40000, 40003],
+      [40004, 40007],
+    ]);
   });
 });
 
