@@ -25,6 +25,7 @@ import { run } from '../harness/ftp-clients';
 import { hasTool } from '../harness/prerequisites';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
 import { measureSustained, SUSTAINED_BENCH, type SustainedFigures, sustainedRows } from '../harness/sustained';
+import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { slotFromBanner } from '../lib/shared/names';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
@@ -52,10 +53,19 @@ interface Options {
   readonly write: boolean;
 }
 
+const BENCH_COMMAND: CommandSpec = {
+  usage: 'npm run bench --',
+  summary: 'Every benchmark in the sandbox (root): failover timing, capacity, synth scaling, the checker fan-out. Prints figures.',
+  options: {
+    quick: { type: 'boolean', help: 'fewer rounds and sizes (minutes, not the full run)' },
+    write: { type: 'boolean', help: 'write the figures into bench/RESULTS.md and the README chart' },
+  },
+  examples: ['sudo npm run bench -- --quick', 'sudo npm run bench -- --write'],
+};
+
 function parseArgs(argv: readonly string[]): Options {
-  const known = new Set(['--quick', '--write']);
-  for (const a of argv) if (!known.has(a)) throw new Error(`Unknown argument ${a}. Usage: npm run bench -- [--quick] [--write]`);
-  return { quick: argv.includes('--quick'), write: argv.includes('--write') };
+  const v = parseOrExit(BENCH_COMMAND, argv);
+  return { quick: v.quick === true, write: v.write === true };
 }
 
 // ---- 6. synth scaling ---------------------------------------------------------------------------

@@ -8,11 +8,24 @@
  * Reports, per server: the largest C with every file intact, that per passive port, the most
  * downloads seen open at once, and the first error. Figures are printed, never asserted.
  */
+
 import { measureSustained, SUSTAINED_BENCH, sustainedRows } from '../harness/sustained';
+import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { cleanupSandbox } from '../sandbox/cluster';
 
+const SUSTAINED_COMMAND: CommandSpec = {
+  usage: 'npm run bench:sustained --',
+  summary: 'Sustained concurrency for both FTP servers in the sandbox (root): FTPS downloads held open at once, each file checked.',
+  options: {
+    quick: { type: 'boolean', help: 'C up to 64', default: 'C up to 256' },
+    proftpd: { type: 'boolean', help: 'ProFTPD only', default: 'both servers' },
+  },
+  examples: ['sudo npm run bench:sustained -- --quick', 'sudo npm run bench:sustained -- --proftpd'],
+};
+
 function main(): void {
-  const quick = process.argv.includes('--quick');
+  const args = parseOrExit(SUSTAINED_COMMAND, process.argv.slice(2));
+  const quick = args.quick === true;
   const log = (m: string) => process.stderr.write(`${m}\n`);
   process.on('SIGINT', () => {
     cleanupSandbox();
@@ -20,7 +33,7 @@ function main(): void {
   });
   cleanupSandbox();
   measureSustained({
-    servers: process.argv.includes('--proftpd') ? ['proftpd'] : ['vsftpd', 'proftpd'],
+    servers: args.proftpd === true ? ['proftpd'] : ['vsftpd', 'proftpd'],
     concurrencies: quick ? [16, 32, 64] : [16, 32, 64, 128, 200, 256],
     ...SUSTAINED_BENCH,
     log,

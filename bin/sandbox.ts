@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { ConfigError } from '../lib/config';
 /**
  * `npm run sandbox`: the whole nlb-ftp cluster on this Linux machine (root needed).
  *   npm run sandbox                      bring it up and keep it running until Ctrl-C / SIGTERM
@@ -7,29 +6,45 @@ import { ConfigError } from '../lib/config';
  *   npm run sandbox -- --idle-timeout 30 the emulated NLB's idle timeout in seconds
  *   npm run sandbox -- --down            remove leftovers of a crashed run
  */
+import { type CommandSpec, EXIT, helpText, parseOrExit, wholeNumber } from '../lib/cli/command';
+import { ConfigError } from '../lib/config';
 import { curlFtpsArgs, lftpFtpsSettings } from '../lib/shared/names';
 import { CLIENT_IP, cleanupSandbox, Sandbox } from '../sandbox/cluster';
 
-const USAGE = 'usage: npm run sandbox -- [--down] [-c key=value ...] [--idle-timeout SECONDS]';
+const SANDBOX_COMMAND: CommandSpec = {
+  usage: 'npm run sandbox --',
+  summary: 'The whole nlb-ftp cluster on this Linux machine (root): emulated NLB, real servers, the real checker. Ctrl-C removes it.',
+  options: {
+    context: { type: 'string', short: 'c', multiple: true, value: 'KEY=VALUE', help: 'a setting, as with cdk synth' },
+    'idle-timeout': { type: 'string', value: 'SECONDS', help: "the emulated NLB's idle timeout", default: 'twice the keepalive probe gap' },
+    down: { type: 'boolean', help: 'remove the leftovers of a crashed run, and exit' },
+  },
+  examples: ['sudo npm run sandbox', 'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3', 'sudo npm run sandbox -- --down'],
+};
 
-function parseArgs(argv: readonly string[]): { down: boolean; context: Record<string, string>; idle?: number } {
+function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Record<string, string>; idle?: number } {
+  const v = parseOrExit(SANDBOX_COMMAND, argv);
   const context: Record<string, string> = {};
-  let down = false;
-  let idle: number | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--down') down = true;
-    else if ((a === '-c' || a === '--context') && argv[i + 1]?.includes('=')) {
-      const [k, ...v] = (argv[++i] as string).split('=');
-      context[k] = v.join('=');
-    } else if (a === '--idle-timeout' && /^\d+$/.test(argv[i + 1] ?? '')) idle = Number(argv[++i]);
-    else throw new Error(`Unknown argument ${a}. ${USAGE}`);
+  for (const kv of (v.context as string[] | undefined) ?? []) {
+    const [k, value] = kv.split(/=(.*)/s, 2);
+    if (!kv.includes('=') || !k) {
+      process.stderr.write(`-c needs KEY=VALUE, got ${kv}\n${helpText(SANDBOX_COMMAND)}`);
+      process.exit(EXIT.usage);
+    }
+    context[k] = value;
   }
-  return { down, context, idle };
+  let idle: number | undefined;
+  try {
+    idle = v['idle-timeout'] === undefined ? undefined : wholeNumber('idle-timeout', v['idle-timeout'] as string, 1, 0);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${helpText(SANDBOX_COMMAND)}`);
+    process.exit(EXIT.usage);
+  }
+  return { down: v.down === true, context, idle };
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseSandboxArgs(process.argv.slice(2));
   if (args.down) {
     const removed = cleanupSandbox();
     console.log(removed.length ? `Removed: ${removed.join(', ')}` : 'Nothing to remove: no sandbox leftovers found.');

@@ -29,10 +29,10 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { type Config, ConfigError, loadConfig } from '../config';
+import { type Config, loadConfig } from '../config';
 import { isArmInstanceType } from '../config/instance-types';
 import { amiParameter } from '../shared/images';
-import { explain } from './status';
+import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand, UsageError } from './command';
 
 /** The bootstrap version the synthesized template's CheckBootstrapVersion rule asks for. */
 export const MIN_BOOTSTRAP_VERSION = 6;
@@ -265,7 +265,21 @@ export function renderChecks(r: { checks: readonly Check[]; deployed: boolean },
   return `${lines.join('\n')}\n`;
 }
 
-const USAGE = 'usage: npm run preflight -- [-c KEY=VALUE]...   (the same settings as cdk deploy, from nlb-ftp.config.json and -c)';
+export const PREFLIGHT_COMMAND: CommandSpec = {
+  usage: 'npm run preflight --',
+  summary:
+    'Read-only, with your credentials and region: what the first cdk deploy of this configuration needs from the account, and what to do about each gap.',
+  options: {
+    context: {
+      type: 'string',
+      short: 'c',
+      multiple: true,
+      value: 'KEY=VALUE',
+      help: 'a setting, as for cdk deploy (nlb-ftp.config.json is read too)',
+    },
+  },
+  examples: ['npm run preflight', 'npm run preflight -- -c backendCount=3 -c ftpServer=proftpd'],
+};
 
 /** The whole command, without touching process: testable with mocked SDK clients. Exit 0 ready, 1 problems, 2 usage. */
 export async function runPreflight(
@@ -273,25 +287,21 @@ export async function runPreflight(
   clients?: PreflightClients,
   cwd = process.cwd(),
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  let parsed: ReturnType<typeof parseCommand>;
   const context: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') return { code: 0, stdout: `${USAGE}\n`, stderr: '' };
-    if ((a === '-c' || a === '--context') && argv[i + 1]?.includes('=')) {
-      const [k, v] = argv[++i].split(/=(.*)/s, 2);
+  try {
+    parsed = parseCommand(PREFLIGHT_COMMAND, argv);
+    for (const kv of parsed.help ? [] : ((parsed.values.context as string[] | undefined) ?? [])) {
+      const [k, v] = kv.split(/=(.*)/s, 2);
+      if (!kv.includes('=') || !k) throw new UsageError(`-c needs KEY=VALUE, got ${kv}`);
       context[k] = v;
-    } else {
-      return { code: 2, stdout: '', stderr: `Unknown argument ${a}. ${USAGE}\n` };
     }
-  }
-  let cfg: Config;
-  try {
-    cfg = loadConfig({ context, cwd });
   } catch (err) {
-    if (err instanceof ConfigError) return { code: 1, stdout: '', stderr: `${err.message}\n` };
-    throw err;
+    return { code: EXIT.usage, stdout: '', stderr: `${(err as Error).message}\n${helpText(PREFLIGHT_COMMAND)}` };
   }
+  if (parsed.help) return { code: EXIT.ok, stdout: helpText(PREFLIGHT_COMMAND), stderr: '' };
   try {
+    const cfg = loadConfig({ context, cwd });
     const c = clients ?? {
       cfn: new CloudFormationClient({}),
       ec2: new EC2Client({}),
@@ -300,8 +310,8 @@ export async function runPreflight(
       ssm: new SSMClient({}),
     };
     const r = await preflight(c, cfg);
-    return { code: r.checks.every((x) => x.ok) ? 0 : 1, stdout: renderChecks(r, cfg), stderr: '' };
+    return { code: r.checks.every((x) => x.ok) ? EXIT.ok : EXIT.failed, stdout: renderChecks(r, cfg), stderr: '' };
   } catch (err) {
-    return { code: 1, stdout: '', stderr: `${explain(err).replace('Could not read the stack status', 'Preflight could not finish')}\n` };
+    return { code: EXIT.failed, stdout: '', stderr: `${explainAwsError(err)}\n` };
   }
 }

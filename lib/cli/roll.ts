@@ -39,6 +39,7 @@ import {
 import { ConfigError, loadConfig } from '../config';
 import { CONTROL_PORT, OUT_OF_ROTATION_TAG } from '../shared/contract';
 import { OutputNames } from '../shared/names';
+import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand, UsageError, wholeNumber } from './command';
 import { defaultClients, describeSlotGroups, FleetError, readStackOutputs, type SlotGroup, type StackOutputs } from './fleet';
 
 export interface RollClients {
@@ -74,9 +75,6 @@ export interface RollIo {
 
 /** A roll that stopped on purpose: its message says what happened and what still serves. */
 export class RollStopped extends Error {}
-
-/** A bad command line: the message names the flag. */
-export class UsageError extends Error {}
 
 export interface SlotPlan {
   readonly slot: number;
@@ -350,50 +348,58 @@ async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: Stack
   }
 }
 
-const USAGE =
-  'usage: npm run roll -- [--stack NAME] [--dry-run] [--slot N]... [--drain-seconds S] [--boot-timeout-minutes M] [--healthy-timeout-minutes M]';
-
 export interface RollRun {
   readonly code: number;
   readonly output: string;
 }
 
-/** Parse the command line; a bad flag or value names itself. */
+export const ROLL_COMMAND: CommandSpec = {
+  usage: 'npm run roll --',
+  summary:
+    "Move each slot onto its launch template's current version (a new AMI or boot script), one slot at a time, the service up throughout.",
+  options: {
+    stack: { type: 'string', value: 'NAME', help: 'the stack to roll', default: 'stackName from nlb-ftp.config.json, else NlbFtp' },
+    'dry-run': { type: 'boolean', help: 'print the plan and change nothing' },
+    slot: { type: 'string', multiple: true, value: 'N', help: 'roll only this slot', default: 'every slot that needs it' },
+    'drain-seconds': {
+      type: 'string',
+      value: 'S',
+      help: 'how long sessions on the old instance may finish',
+      default: String(ROLL_DEFAULTS.drainSeconds),
+    },
+    'boot-timeout-minutes': {
+      type: 'string',
+      value: 'M',
+      help: 'how long a new instance may take to pass its boot check',
+      default: String(ROLL_DEFAULTS.bootTimeoutMinutes),
+    },
+    'healthy-timeout-minutes': {
+      type: 'string',
+      value: 'M',
+      help: 'how long the NLB may take to report it healthy',
+      default: String(ROLL_DEFAULTS.healthyTimeoutMinutes),
+    },
+    'poll-seconds': { type: 'string', value: 'S', help: 'seconds between polls', default: String(ROLL_DEFAULTS.pollSeconds) },
+  },
+  examples: ['npm run roll -- --dry-run', 'npm run roll -- --slot 0 --drain-seconds 120'],
+};
+
+/** Parse the command line; a bad flag or value names itself (UsageError). */
 export function parseRollArgs(argv: readonly string[], cwd: string): RollOptions | { help: true } {
-  let stackName: string | undefined;
-  let dryRun = false;
-  const slots: number[] = [];
-  const nums: Record<string, number> = { ...ROLL_DEFAULTS };
-  const flags: Record<string, keyof typeof ROLL_DEFAULTS> = {
-    '--drain-seconds': 'drainSeconds',
-    '--boot-timeout-minutes': 'bootTimeoutMinutes',
-    '--healthy-timeout-minutes': 'healthyTimeoutMinutes',
-    '--poll-seconds': 'pollSeconds',
-  };
-  const value = (flag: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min)
-      throw new UsageError(`${flag} needs a whole number of at least ${min}, got ${v ?? 'nothing'}. ${USAGE}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].includes('=') ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
-    const next = () => inline ?? argv[++i];
-    if (flag === '--help' || flag === '-h') return { help: true };
-    else if (flag === '--dry-run') dryRun = true;
-    else if (flag === '--stack') stackName = next();
-    else if (flag === '--slot') slots.push(value('--slot', next(), 0));
-    else if (flag in flags) nums[flags[flag]] = value(flag, next(), flag === '--drain-seconds' ? 0 : 1);
-    else throw new UsageError(`Unknown argument ${argv[i]}. ${USAGE}`);
-  }
+  const parsed = parseCommand(ROLL_COMMAND, argv);
+  if (parsed.help) return { help: true };
+  const v = parsed.values;
+  const num = (flag: keyof typeof ROLL_COMMAND.options, min: number, fallback: number) =>
+    wholeNumber(flag, v[flag] as string | undefined, min, fallback);
+  const slots = ((v.slot as string[] | undefined) ?? []).map((s) => wholeNumber('slot', s, 0, 0));
   return {
-    stackName: stackName ?? loadConfig({ context: {}, cwd }).stackName,
-    dryRun,
+    stackName: (v.stack as string | undefined) ?? loadConfig({ context: {}, cwd }).stackName,
+    dryRun: v['dry-run'] === true,
     slots: slots.length > 0 ? slots : undefined,
-    drainSeconds: nums.drainSeconds,
-    bootTimeoutMinutes: nums.bootTimeoutMinutes,
-    healthyTimeoutMinutes: nums.healthyTimeoutMinutes,
-    pollSeconds: nums.pollSeconds,
+    drainSeconds: num('drain-seconds', 0, ROLL_DEFAULTS.drainSeconds),
+    bootTimeoutMinutes: num('boot-timeout-minutes', 1, ROLL_DEFAULTS.bootTimeoutMinutes),
+    healthyTimeoutMinutes: num('healthy-timeout-minutes', 1, ROLL_DEFAULTS.healthyTimeoutMinutes),
+    pollSeconds: num('poll-seconds', 1, ROLL_DEFAULTS.pollSeconds),
   };
 }
 
@@ -409,23 +415,34 @@ export async function runRoll(
     lines.push(l);
     io.log?.(l);
   };
+  let opts: RollOptions | { help: true };
   try {
-    const opts = parseRollArgs(argv, cwd);
-    if ('help' in opts) {
-      log(USAGE);
-      return { code: 0, output: lines.join('\n') };
+    opts = parseRollArgs(argv, cwd);
+  } catch (err) {
+    if (!(err instanceof UsageError)) {
+      log(explainAwsError(err));
+      return { code: EXIT.failed, output: lines.join('\n') };
     }
+    log(`${err.message}\n${helpText(ROLL_COMMAND)}`);
+    return { code: EXIT.usage, output: lines.join('\n') };
+  }
+  if ('help' in opts) {
+    log(helpText(ROLL_COMMAND));
+    return { code: EXIT.ok, output: lines.join('\n') };
+  }
+  try {
     const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), ec2: new EC2Client({}) };
     await roll(c, opts, {
       log,
       sleep: io.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
       now: io.now ?? Date.now,
     });
-    return { code: 0, output: lines.join('\n') };
+    return { code: EXIT.ok, output: lines.join('\n') };
   } catch (err) {
-    const e = err as Error;
-    const expected = err instanceof RollStopped || err instanceof FleetError || err instanceof ConfigError || err instanceof UsageError;
-    log(expected ? `roll stopped: ${e.message}` : `roll failed: ${e.name}: ${e.message}`);
-    return { code: 1, output: lines.join('\n') };
+    // A planned stop, or a stack or setting that is not what roll needs: said as is. Anything
+    // else (an AWS error): one sentence that says what to do.
+    const planned = err instanceof RollStopped || err instanceof FleetError || err instanceof ConfigError;
+    log(planned ? `roll stopped: ${(err as Error).message}` : `roll failed: ${explainAwsError(err)}`);
+    return { code: EXIT.failed, output: lines.join('\n') };
   }
 }

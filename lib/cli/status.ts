@@ -9,10 +9,11 @@ import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ConfigError, loadConfig } from '../config';
+import { loadConfig } from '../config';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
-import { defaultClients, describeSlotGroups, FleetError, readStackOutputs } from './fleet';
+import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand } from './command';
+import { defaultClients, describeSlotGroups, readStackOutputs } from './fleet';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;
@@ -153,19 +154,8 @@ export function renderStatus(r: StatusReport): string {
   ].join('\n');
 }
 
-/** One sentence for the errors people actually hit; anything else keeps its own message. */
-export function explain(err: unknown): string {
-  const e = err as Error;
-  if (err instanceof FleetError || err instanceof ConfigError) return e.message;
-  if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')) {
-    return 'No AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* environment variables) and try again.';
-  }
-  if (/region is missing/i.test(e.message ?? '')) return 'No AWS region set: export AWS_REGION (or AWS_DEFAULT_REGION) and try again.';
-  if (e.name === 'ExpiredToken' || e.name === 'ExpiredTokenException')
-    return 'Your AWS credentials have expired: refresh them and try again.';
-  if (e.name === 'AccessDenied' || e.name === 'AccessDeniedException') return `Access denied: ${e.message}`;
-  return `Could not read the stack status: ${e.message ?? String(err)}`;
-}
+/** One sentence for the errors people actually hit (shared by every command). */
+export const explain = explainAwsError;
 
 export interface StatusRun {
   readonly code: number;
@@ -173,22 +163,29 @@ export interface StatusRun {
   readonly stderr: string;
 }
 
-const USAGE = 'usage: npm run status -- [--stack NAME]';
+export const STATUS_COMMAND: CommandSpec = {
+  usage: 'npm run status --',
+  summary: "The health of a deployed nlb-ftp stack: each slot's instance, template version, NLB health, last login probe and alarms.",
+  options: {
+    stack: { type: 'string', value: 'NAME', help: 'the stack to read', default: 'stackName from nlb-ftp.config.json, else NlbFtp' },
+  },
+  examples: ['npm run status', 'npm run status -- --stack NlbFtp2'],
+};
 
-/** The whole command, without touching process: testable with mocked SDK clients. */
+/** The whole command, without touching process: testable with mocked SDK clients. Exit 0 ok, 1 failed, 2 usage. */
 export async function runStatus(argv: readonly string[], clients?: StatusClients, cwd = process.cwd()): Promise<StatusRun> {
+  let parsed: ReturnType<typeof parseCommand>;
   try {
-    let stackName: string | undefined;
-    for (let i = 0; i < argv.length; i++) {
-      if (argv[i] === '--stack' && argv[i + 1]) stackName = argv[++i];
-      else if (argv[i].startsWith('--stack=')) stackName = argv[i].slice('--stack='.length);
-      else if (argv[i] === '--help' || argv[i] === '-h') return { code: 0, stdout: `${USAGE}\n`, stderr: '' };
-      else return { code: 2, stdout: '', stderr: `Unknown argument ${argv[i]}. ${USAGE}\n` };
-    }
-    stackName ??= loadConfig({ context: {}, cwd }).stackName;
-    const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
-    return { code: 0, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
+    parsed = parseCommand(STATUS_COMMAND, argv);
   } catch (err) {
-    return { code: 1, stdout: '', stderr: `${explain(err)}\n` };
+    return { code: EXIT.usage, stdout: '', stderr: `${(err as Error).message}\n${helpText(STATUS_COMMAND)}` };
+  }
+  if (parsed.help) return { code: EXIT.ok, stdout: helpText(STATUS_COMMAND), stderr: '' };
+  try {
+    const stackName = (parsed.values.stack as string | undefined) ?? loadConfig({ context: {}, cwd }).stackName;
+    const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
+    return { code: EXIT.ok, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
+  } catch (err) {
+    return { code: EXIT.failed, stdout: '', stderr: `${explain(err)}\n` };
   }
 }

@@ -164,10 +164,9 @@ describe('npm run roll', () => {
     fleet = new FakeFleet(2, 1, '5', '5');
     expect((await roll(fleet, [])).lines.at(-1)).toBe('nothing to roll');
     const bad = await roll(fleet, ['--drain-seconds', 'soon']);
-    expect([bad.code, bad.lines.at(-1)]).toEqual([
-      1,
-      expect.stringContaining('--drain-seconds needs a whole number of at least 0, got soon'),
-    ]);
+    // A usage error exits 2, like every command's, and shows the help.
+    expect([bad.code, bad.output]).toEqual([2, expect.stringContaining('--drain-seconds needs a whole number of at least 0, got soon')]);
+    expect(bad.output).toContain('usage: npm run roll -- [options]');
     const slot = await roll(fleet, ['--slot', '7']);
     expect(slot.lines.at(-1)).toBe('roll stopped: --slot 7: stack NlbFtp has slots 0, 1.');
   });
@@ -209,7 +208,11 @@ describe('npm run roll on any error', () => {
       // Before the old instance is terminated the error stops the roll; after it, the undo's retry
       // finishes the group's restoration and the slot is rolled.
       if (r.code === 0) expect(fleet.group(0).instances[0].version, context).toBe('5');
-      else expect(r.output, context).toContain('ThrottlingException');
+      else {
+        // One sentence that says what to do; never the SDK's class name.
+        expect(r.output, context).toContain('AWS is throttling these calls: wait a minute and try again.');
+        expect(r.output, context).not.toContain('ThrottlingException');
+      }
       expect(fleet.maxOutOfRotation, context).toBeLessThanOrEqual(1);
       expectSlotIntact(fleet, 0, context);
       expectSlotIntact(fleet, 1, context);

@@ -199,9 +199,10 @@ describe('npm run status', () => {
     expect(r.stderr).not.toMatch(/\bat \w+ \(/);
   });
 
-  it('rejects an unknown argument with the usage', async () => {
+  it('rejects an unknown argument with exit 2, a did-you-mean and the usage', async () => {
     const r = await runStatus(['--stak', 'x'], clients, os.tmpdir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('usage: npm run status -- [--stack NAME]');
+    expect(r.stderr).toContain('unknown option --stak; did you mean --stack?');
+    expect(r.stderr).toContain('usage: npm run status -- [options]');
   });
 });
