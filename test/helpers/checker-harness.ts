@@ -90,7 +90,7 @@ export function awsFakes(backends: readonly BackendRef[], secrets: Record<string
   const ddb = mockClient(DynamoDBClient);
   const sm = mockClient(SecretsManagerClient);
   const registered = new Set(backends.map((b) => b.instanceId));
-  const state: { item?: Record<string, { S?: string; N?: string }> } = {};
+  const state: { item?: Record<string, { S?: string; N?: string }>; lease?: Record<string, { S?: string; N?: string }> } = {};
   /** Passive target group ARN -> the slot whose group it is. */
   const passiveSlot = new Map(slotsOf(backends).map((s) => [targetGroupArn(controlArn, s.passiveTargetGroup), s.slot]));
   /** What each slot's passive target group holds now (undefined: nothing, e.g. booting). */
@@ -145,10 +145,21 @@ export function awsFakes(backends: readonly BackendRef[], secrets: Record<string
     });
     ddb.on(GetItemCommand).callsFake(() => ({ Item: state.item }));
     ddb.on(PutItemCommand).callsFake((input) => {
-      const current = state.item?.version?.N;
-      if (current !== undefined && current !== input.ExpressionAttributeValues[':v'].N) {
-        throw new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
+      const refused = () => new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
+      const values = input.ExpressionAttributeValues ?? {};
+      if (input.Item.pk.S === 'checker-lease') {
+        // The round lease's two conditions, as DynamoDB evaluates them.
+        const held = state.lease;
+        if (input.ConditionExpression === 'holder = :me') {
+          if (held?.holder?.S !== values[':me'].S) throw refused();
+        } else if (held && Number(held.expiresAt?.N) >= Number(values[':now'].N)) {
+          throw refused();
+        }
+        state.lease = input.Item;
+        return {};
       }
+      const current = state.item?.version?.N;
+      if (current !== undefined && current !== values[':v'].N) throw refused();
       state.item = input.Item;
       return {};
     });

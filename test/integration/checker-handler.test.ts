@@ -109,7 +109,10 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     await invoke();
     await invoke();
     expect(mutatingElbCalls()).toHaveLength(0);
-    expect(ddb.commandCalls(PutItemCommand)).toHaveLength(0);
+    // The round lease is taken and given back each round; the state item is never rewritten.
+    const writes = ddb.commandCalls(PutItemCommand).map((c) => c.args[0].input.Item?.pk?.S);
+    expect(writes.filter((pk) => pk === 'checker-state')).toHaveLength(0);
+    expect(writes.filter((pk) => pk === 'checker-lease')).toHaveLength(4);
     // One read of the port-21 group per round (and one of each slot's passive group, to find its instance).
     expect(elb.commandCalls(DescribeTargetHealthCommand).filter((c) => c.args[0].input.TargetGroupArn === TG_ARN)).toHaveLength(2);
   });
@@ -128,13 +131,35 @@ describe('health checker handler (real probes, mocked AWS)', () => {
     }
   });
 
+  it('skips the round, quietly, while another invocation holds the round lease; runs once it lapses', async () => {
+    resetAwsFakes();
+    const other = { pk: { S: 'checker-lease' }, holder: { S: 'another-invocation' }, expiresAt: { N: String(Date.now() + 60_000) } };
+    aws.state.lease = other;
+    try {
+      const out = await invoke();
+      expect(out).toContain('another invocation holds the round lease; skipping');
+      expect(out).not.toContain('"level":"ERROR"');
+      expect(elb.commandCalls(DescribeTargetHealthCommand)).toHaveLength(0);
+      expect(aws.state.lease).toBe(other);
+      aws.state.lease = { ...other, expiresAt: { N: String(Date.now() - 1) } };
+      await invoke();
+      expect(elb.commandCalls(DescribeTargetHealthCommand).length).toBeGreaterThan(0);
+      expect(aws.state.lease?.expiresAt?.N).toBe('0'); // released by the holder that ran
+    } finally {
+      aws.state.lease = undefined;
+    }
+  });
+
   it('acts on nothing when another invocation wrote the state first', async () => {
     await servers[1].stop();
     try {
       resetAwsFakes();
       aws.state.item = undefined; // fresh counters: the next round is slot 1's first failure
       await invoke();
-      ddb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} }));
+      // Only the state write loses the race; the lease is free (the other invocation released it).
+      ddb
+        .on(PutItemCommand, { Item: { pk: { S: 'checker-state' } } })
+        .rejects(new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} }));
       const out = await invoke();
       expect(out).toContain('another checker invocation acted first');
       expect(mutatingElbCalls()).toHaveLength(0);
