@@ -24,7 +24,7 @@ import { createSelfSignedCertificate } from '../lib/shared/self-signed-certifica
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LocalProftpd, missingProftpd } from './local-proftpd';
-import { LOCAL_PREFIX } from './local-server';
+import { killByPattern, LOCAL_PREFIX } from './local-server';
 import type { AnyLocalServer, FtpServerKind } from './local-servers';
 import { LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
 import { assertSandboxAddress, createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
@@ -321,6 +321,7 @@ export class Sandbox {
         netns: serverNs?.name ?? backendNs(b.slot),
         tag: `sbx-${b.slot}`,
         tlsFiles: tls,
+        audit: { stack: this.config.stackName, instance: instanceIdOf(b.slot) },
       };
       const local: AnyLocalServer =
         b.server === 'proftpd'
@@ -766,5 +767,10 @@ export function cleanupSandbox(): string[] {
     }
   }
   fs.rmSync(STATE_FILE, { force: true });
+  // Audit converters of backends whose run was killed (their --fifo is in an nlbftp-* directory).
+  if (sh('pgrep', ['-f', 'nlb-ftp-audit.py --server .* --fifo [^ ]*/nlbftp-'], { allowFail: true })) {
+    killByPattern('nlb-ftp-audit.py --server .* --fifo [^ ]*/nlbftp-');
+    removed.push('audit converters');
+  }
   return removed;
 }

@@ -55,6 +55,7 @@ export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
       usersRoot: this.opts.usersRoot,
       transferLog: path.join(this.dir, 'xferlog'),
       systemLog: path.join(this.dir, 'proftpd.log'),
+      auditLog: path.join(this.dir, 'audit.fifo'),
       pidFile: path.join(this.dir, 'proftpd.pid'),
       scoreboardFile: path.join(this.dir, 'proftpd.scoreboard'),
       modulePath: this.install.modulePath,
@@ -62,6 +63,10 @@ export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
       group: 'nogroup',
       ...this.opts.tlsFiles,
     };
+  }
+
+  protected auditFifo(): string {
+    return this.paths().auditLog;
   }
 
   protected renderDefault(paths: ProftpdPaths): string {

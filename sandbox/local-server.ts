@@ -32,7 +32,12 @@ export interface LocalServerOptions<P> extends Omit<VsftpdSlotSettings, 'paths' 
   readonly tag?: string;
   /** PEM certificate and key files, for FTPS. */
   readonly tlsFiles?: { readonly certFile: string; readonly keyFile: string };
+  /** What the audit events name as the stack and the instance (EC2: the stack name and IMDS). */
+  readonly audit?: { readonly stack: string; readonly instance: string };
 }
+
+/** The audit converter the backends run (a real file, the same bytes the boot script installs). */
+export const AUDIT_SCRIPT = path.resolve(__dirname, '../lib/backend/scripts/nlb-ftp-audit.py');
 
 /** One FTP server process: its temp dir, config file and PAM service; start, stop, dispose. */
 export abstract class LocalFtpServer<P> {
@@ -40,7 +45,10 @@ export abstract class LocalFtpServer<P> {
   readonly confPath: string;
   readonly pamService: string;
   private proc?: ChildProcess;
+  private auditProc?: ChildProcess;
   private output = '';
+  /** The JSON audit events this backend wrote (the file the CloudWatch agent ships on EC2). */
+  readonly auditLog: string;
 
   constructor(
     readonly kind: FtpServerKind,
@@ -52,6 +60,37 @@ export abstract class LocalFtpServer<P> {
     // to /etc/pam.d/other.
     this.pamService = `${LOCAL_PREFIX}-${opts.tag ?? `${process.pid}-${opts.slot}-${path.basename(this.dir)}`}`.toLowerCase();
     this.confPath = path.join(this.dir, `${kind}.conf`);
+    this.auditLog = path.join(this.dir, 'audit.log');
+  }
+
+  /** The FIFO the server writes its log lines into (its rendered config names it). */
+  protected abstract auditFifo(): string;
+
+  /**
+   * The audit converter, started before the server as systemd orders them on EC2: it makes the
+   * FIFO's reader, so the server's writes never block, and writes JSON events to `auditLog`.
+   */
+  private async startAudit(): Promise<void> {
+    if (this.auditProc && this.auditProc.exitCode === null) return;
+    const fifo = this.auditFifo();
+    if (!fs.existsSync(fifo)) execFileSync('mkfifo', ['-m', '0600', fifo]);
+    const audit = this.opts.audit ?? { stack: 'sandbox', instance: `local-slot-${this.opts.slot}` };
+    const argv = [AUDIT_SCRIPT, '--server', this.kind, '--fifo', fifo, '--out', this.auditLog, '--allow-file', this.opts.allowFile];
+    argv.push('--stack', audit.stack, '--slot', String(this.opts.slot), '--instance', audit.instance);
+    this.auditProc = spawn('python3', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.auditProc.stderr?.on('data', (d) => {
+      this.output += d;
+    });
+    // What Type=notify gives on EC2: the server starts only once the FIFO has its reader (a
+    // server opening it before then is refused: vsftpd answers "500 OOPS" to the session).
+    const pid = this.auditProc.pid;
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (pid && openFiles(pid).includes(fifo)) return;
+      if (this.auditProc.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`the audit converter of ${this.kind} slot ${this.opts.slot} never opened ${fifo}: ${this.output.trim()}`);
   }
 
   /** The local paths substituted into the config. */
@@ -86,6 +125,7 @@ export abstract class LocalFtpServer<P> {
   }
 
   async start(timeoutMs = 5000): Promise<void> {
+    await this.startAudit();
     const { argv, env } = this.command();
     const cmd = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns, ...argv] : argv;
     // Its own process group, so stop() also ends the session processes it forked.
@@ -146,9 +186,27 @@ export abstract class LocalFtpServer<P> {
   /** Stop, and remove the PAM file and the temp dir. */
   async dispose(): Promise<void> {
     await this.stop();
+    this.auditProc?.kill('SIGKILL');
     fs.rmSync(path.join('/etc/pam.d', this.pamService), { force: true });
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The files a process holds open now (descriptors that close while being read are skipped). */
+function openFiles(pid: number): string[] {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  return fds.flatMap((fd) => {
+    try {
+      return [fs.readlinkSync(`/proc/${pid}/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 export function killByPattern(pattern: string): void {

@@ -85,9 +85,13 @@ export class LocalVsftpd extends LocalFtpServer<VsftpdPaths> {
     return {
       secureChrootDir: path.join(this.dir, 'empty'),
       pamServiceName: this.pamService,
-      logFile: path.join(this.dir, 'vsftpd.log'),
+      logFile: path.join(this.dir, 'audit.fifo'),
       ...this.opts.tlsFiles,
     };
+  }
+
+  protected auditFifo(): string {
+    return this.paths().logFile;
   }
 
   protected renderDefault(paths: VsftpdPaths): string {

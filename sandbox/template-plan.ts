@@ -218,6 +218,7 @@ export function localizeProftpdConf(conf: string, o: LocalizeProftpdOptions): st
     [/^AuthPAMConfig .*$/m, `AuthPAMConfig ${p.pamServiceName}`, true],
     [/^TransferLog .*$/m, `TransferLog ${p.transferLog}`, true],
     [/^SystemLog .*$/m, `SystemLog ${p.systemLog}`, true],
+    [/^ExtendedLog \S+ /m, `ExtendedLog ${p.auditLog} `, true],
     [/^PidFile .*$/m, `PidFile ${p.pidFile}`, true],
     [/^ScoreboardFile .*$/m, `ScoreboardFile ${p.scoreboardFile}`, true],
     [/^User .*$/m, `User ${p.user}`, true],

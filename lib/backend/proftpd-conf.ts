@@ -10,6 +10,8 @@
  * The same output runs on Ubuntu's ProFTPD (EC2) and on Debian's (tests, local sandbox); only
  * paths and the listen address differ, through `paths` and `listenAddress`.
  */
+
+import { AUDIT_FIFO, PROFTPD_AUDIT_CLASSES, PROFTPD_AUDIT_FORMAT } from '../shared/audit';
 import { CONTROL_PORT } from '../shared/contract';
 import type { FtpsSettings } from '../shared/ftps';
 import { bannerFor } from '../shared/names';
@@ -25,6 +27,8 @@ export interface ProftpdPaths {
   readonly transferLog: string;
   /** Server log (start-up, errors; never passwords). */
   readonly systemLog: string;
+  /** The audit lines (lib/shared/audit.ts): on EC2 the FIFO only the audit converter reads. */
+  readonly auditLog: string;
   readonly pidFile: string;
   readonly scoreboardFile: string;
   /** Where the DSO modules are (mod_tls); unset: the build's own directory. */
@@ -41,6 +45,7 @@ export const EC2_PROFTPD_PATHS: ProftpdPaths = {
   usersRoot: '/srv/ftp/users',
   transferLog: '/var/log/proftpd/xferlog',
   systemLog: '/var/log/proftpd/proftpd.log',
+  auditLog: AUDIT_FIFO,
   pidFile: '/run/proftpd.pid',
   scoreboardFile: '/run/proftpd.scoreboard',
   user: 'proftpd',
@@ -161,6 +166,10 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     // Logging: transfers and server events only; never commands (they could hold sensitive paths).
     `TransferLog ${paths.transferLog}`,
     `SystemLog ${paths.systemLog}`,
+    // The audit trail: logins, transfers, file operations and session ends, tab-separated, into the
+    // audit FIFO (nlb-ftp-audit turns each line into a JSON event). Never %J or %r: no arguments of PASS.
+    `LogFormat nlbftp-audit "${PROFTPD_AUDIT_FORMAT}"`,
+    `ExtendedLog ${paths.auditLog} ${PROFTPD_AUDIT_CLASSES} nlbftp-audit`,
     '<IfModule mod_tls.c>',
     ...ftpsBlock(s.ftps, paths).map((l) => `  ${l}`),
     '</IfModule>',

@@ -6,6 +6,7 @@
  * `listenAddress` inputs; every behaviour-bearing option is fixed here.
  */
 
+import { AUDIT_FIFO } from '../shared/audit';
 import { CONTROL_PORT } from '../shared/contract';
 import type { FtpsSettings } from '../shared/ftps';
 import { bannerFor } from '../shared/names';
@@ -16,7 +17,10 @@ export interface VsftpdPaths {
   readonly secureChrootDir: string;
   /** PAM service name, i.e. the file under /etc/pam.d. */
   readonly pamServiceName: string;
-  /** vsftpd's own transfer log (never contains passwords). */
+  /**
+   * Where vsftpd writes its log lines (logins, transfers, file operations; never passwords): on
+   * EC2 the audit FIFO, which only the audit converter reads, so no raw line is kept on disk.
+   */
   readonly logFile: string;
   /** PEM certificate (chain) for FTPS, mode 0644. */
   readonly certFile?: string;
@@ -27,7 +31,7 @@ export interface VsftpdPaths {
 export const EC2_VSFTPD_PATHS: VsftpdPaths = {
   secureChrootDir: '/usr/share/empty',
   pamServiceName: 'nlb-ftp',
-  logFile: '/var/log/vsftpd.log',
+  logFile: AUDIT_FIFO,
   certFile: '/etc/vsftpd/nlb-ftp.crt',
   keyFile: '/etc/vsftpd/nlb-ftp.key',
 };
@@ -150,7 +154,9 @@ export function renderVsftpdConf(s: VsftpdSlotSettings): string {
     ['idle_session_timeout', 300],
     ['data_connection_timeout', 300],
     ['accept_timeout', 60],
-    // Logging: transfers only. The protocol log could hold sensitive commands; keep it off.
+    // Logging: logins, transfers and file operations, in vsftpd's own format, into the audit FIFO
+    // (nlb-ftp-audit turns each line into a JSON event). The protocol log could hold sensitive
+    // commands; keep it off.
     ['xferlog_enable', 'YES'],
     ['xferlog_std_format', 'NO'],
     ['vsftpd_log_file', paths.logFile],

@@ -92,6 +92,7 @@ describe('sandbox plan from a ProFTPD template', () => {
       usersRoot: '/tmp/x/users',
       transferLog: '/tmp/x/xferlog',
       systemLog: '/tmp/x/proftpd.log',
+      auditLog: '/tmp/x/audit.fifo',
       pidFile: '/tmp/x/pid',
       scoreboardFile: '/tmp/x/scoreboard',
       modulePath: '/opt/p/usr/lib/proftpd',

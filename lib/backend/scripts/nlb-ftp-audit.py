@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""nlb-ftp audit: turn the FTP server's log lines into one JSON event per action.
+
+The server writes into a FIFO that only this program reads, so no raw server line is ever kept
+on disk; this program appends JSON lines to --out, which the CloudWatch agent ships. A user name
+is written only if it is on the FTP allow-list: a password typed as a user name goes nowhere.
+The schema is lib/shared/audit.ts. Raw lines are never printed, not even when they do not parse.
+"""
+import argparse, json, os, re, select, signal, socket, sys, time
+
+p = argparse.ArgumentParser()
+for flag in ("server", "fifo", "out", "allow-file", "stack", "slot", "instance"):
+    p.add_argument("--" + flag, required=True)
+args = p.parse_args()
+
+VSFTPD = re.compile(
+    r'^(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}) \[pid (\d+)\] (?:\[(.*)\] )?(OK|FAIL) '
+    r'(LOGIN|UPLOAD|DOWNLOAD|DELETE|RENAME|MKDIR|RMDIR): Client "([^"]*)"'
+    r'(?:, "(.*?)")?(?:, (\d+) bytes, ([\d.]+)Kbyte/sec)?$')
+VSFTPD_KIND = {"UPLOAD": ("upload", "STOR"), "DOWNLOAD": ("download", "RETR"), "DELETE": ("delete", "DELE"),
+               "RENAME": ("rename", "RNTO"), "MKDIR": ("mkdir", "MKD"), "RMDIR": ("rmdir", "RMD")}
+PROFTPD_KIND = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "download", "DELE": "delete",
+                "RNTO": "rename", "MKD": "mkdir", "XMKD": "mkdir", "RMD": "rmdir", "XRMD": "rmdir"}
+
+allowed, allowed_mtime = set(), None
+sessions = {}  # session process -> {"user", "ip", "port", "start", "bytes"}
+out = None
+unparsed = 0
+
+
+def known(name):
+    """The name if it is an FTP user now (the allow-list is re-read when it changes), else None."""
+    global allowed, allowed_mtime
+    try:
+        mtime = os.stat(args.allow_file).st_mtime
+        if mtime != allowed_mtime:
+            with open(args.allow_file) as f:
+                allowed, allowed_mtime = {l.strip() for l in f if l.strip()}, mtime
+    except OSError:
+        pass
+    return name if name in allowed else None
+
+
+def reopen(*_):
+    """Open --out (again, after logrotate's SIGHUP)."""
+    global out
+    if out:
+        out.close()
+    fd = os.open(args.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    out = os.fdopen(fd, "a", buffering=1)
+
+
+def emit(t, event, user, ip, port, command, path=None, from_path=None, nbytes=None, ms=None, ok=True, code=None, proto=None):
+    stamp = int(round(t * 1000))
+    out.write(json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp // 1000)) + ".%03dZ" % (stamp % 1000),
+        "event": event, "stack": args.stack, "slot": int(args.slot), "instance": args.instance, "server": args.server,
+        "user": user, "clientIp": ip, "clientPort": port, "command": command, "path": path, "fromPath": from_path,
+        "bytes": nbytes, "durationMs": ms, "result": "ok" if ok else "fail", "code": code, "protocol": proto,
+    }, separators=(",", ":")) + "\n")
+
+
+def end_session(key, t):
+    s = sessions.pop(key)
+    emit(t, "session-end", s["user"], s["ip"], s["port"], None, nbytes=s["bytes"], ms=int(round((t - s["start"]) * 1000)),
+         proto=s.get("proto"))
+
+
+def parent_of(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+def vsftpd_line(line):
+    m = VSFTPD.match(line)
+    if not m:
+        return " CONNECT: Client " in line  # a connection before login: no event of its own
+    stamp, pid, name, status, what, ip, arg, nbytes, rate = m.groups()
+    t, ok, user = time.mktime(time.strptime(stamp, "%a %b %d %H:%M:%S %Y")), status == "OK", known(name)
+    if what == "LOGIN":
+        emit(t, "login" if ok else "login-failed", user, ip, None, "PASS", ok=ok)
+        if ok:  # the privileged process that logged this line lives as long as the session
+            sessions[pid] = {"user": user, "ip": ip, "port": None, "start": t, "bytes": 0}
+        return True
+    event, command = VSFTPD_KIND[what]
+    key = pid if pid in sessions else parent_of(pid)
+    n = int(nbytes) if nbytes else None
+    if key in sessions and n:
+        sessions[key]["bytes"] += n
+    ms = int(round(n / (float(rate) * 1024) * 1000)) if n is not None and rate and float(rate) > 0 else (0 if n is not None else None)
+    path, from_path = arg, None
+    if event == "rename" and arg and " /" in arg:  # vsftpd logs "old new"; both are absolute
+        from_path, path = arg.split(" /", 1)
+        path = "/" + path
+    emit(t, event, user, ip, None, command, path, from_path, n, ms, ok)
+    return True
+
+
+def proftpd_line(line):
+    f = line.split("\t")
+    if len(f) != 13:
+        return False
+    stamp, pid, ip, port, user_in, name, command, code, path, from_path, nbytes, ms, proto = [None if v == "-" else v for v in f]
+    t, port = float(stamp), int(port) if port else None
+    code = int(code) if code and code.isdigit() else None
+    ok = code is not None and code < 400
+    if command == "EXIT":
+        if pid in sessions:
+            end_session(pid, t)
+        return True
+    if command in ("PASS", "USER"):
+        if command == "PASS" and ok:
+            user = known(user_in or name)
+            emit(t, "login", user, ip, port, "PASS", code=code, proto=proto)
+            sessions[pid] = {"user": user, "ip": ip, "port": port, "start": t, "bytes": 0, "proto": proto}
+        elif code is not None and code >= 500:  # 530 after PASS, or a USER refused at once
+            emit(t, "login-failed", known(name), ip, port, command, ok=False, code=code, proto=proto)
+        return True
+    event = PROFTPD_KIND.get(command)
+    if event is None:
+        return True  # RNFR, SITE and the like: the next line (RNTO...) is the event
+    n = int(nbytes) if nbytes and event in ("upload", "download") else None
+    if pid in sessions and n:
+        sessions[pid]["bytes"] += n
+    emit(t, event, known(user_in), ip, port, command, path, from_path if event == "rename" else None, n,
+         int(ms) if ms and n is not None else None, ok, code, proto)
+    return True
+
+
+def reap_vsftpd_sessions():
+    for key in [k for k in sessions if not os.path.exists("/proc/" + k)]:
+        end_session(key, time.time())
+
+
+def notify_ready():
+    """Tell systemd (Type=notify) that the FIFO has its reader: only then does the server start."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if addr:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect("\0" + addr[1:] if addr.startswith("@") else addr)
+            s.sendall(b"READY=1")
+
+
+def main():
+    global unparsed
+    reopen()
+    signal.signal(signal.SIGHUP, reopen)
+    # Read and write: the FIFO always has a reader while this runs, and never reports end of file.
+    fd = os.open(args.fifo, os.O_RDWR)
+    notify_ready()
+    handle = vsftpd_line if args.server == "vsftpd" else proftpd_line
+    buf = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            buf += os.read(fd, 65536)
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                try:
+                    understood = handle(raw.decode("utf-8", "replace"))
+                except (ValueError, KeyError):
+                    understood = False
+                if not understood:
+                    unparsed += 1
+                    print("nlb-ftp audit: %d line(s) not understood so far (never printed)" % unparsed, file=sys.stderr)
+        if args.server == "vsftpd":
+            reap_vsftpd_sessions()
+
+
+if __name__ == "__main__":
+    main()

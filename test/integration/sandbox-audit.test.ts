@@ -1,0 +1,157 @@
+/**
+ * The audit trail with the real servers, through the emulated NLB, FTPS required: a good login, a
+ * wrong password, a password typed as the user name, an upload, a download, a rename, a mkdir,
+ * an rmdir and a delete. The converter (lib/backend/scripts/nlb-ftp-audit.py, as the backends run
+ * it) must write one event per action in the schema of lib/shared/audit.ts, with the client's real
+ * IP; neither wrong secret may appear in any file on this machine; and the stack's metric-filter
+ * patterns must count these very events.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { AUDIT_FIELDS, AUDIT_FILTERS, type AuditEvent } from '../../lib/shared/audit';
+import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
+import { requireProftpd } from '../../sandbox/local-proftpd';
+import { filterMatches, filterValue } from '../helpers/filter-pattern';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+
+describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
+  let sb: Sandbox;
+  let events: AuditEvent[] = [];
+  let lines: string[] = [];
+  // Random, so that finding either on disk can only mean it was written there.
+  const wrongPassword = `Wrong-${randomBytes(9).toString('hex')}`;
+  const passwordAsUser = `pw${randomBytes(9).toString('hex')}`;
+  const payload = randomBytes(50_000);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-audit-test-'));
+
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'nsenter', 'curl', 'python3']);
+    if (server === 'proftpd') requireProftpd();
+    cleanupSandbox();
+    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    const curl = (user: string, pass: string, ...rest: string[]) =>
+      run('curl', ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '--max-time', '20', '-u', `${user}:${pass}`, ...rest]);
+    const url = `ftp://${sb.endpoint}/`;
+    const up = path.join(tmp, 'up.bin');
+    fs.writeFileSync(up, payload);
+    const { user, password } = sb.demo;
+    // In order, each its own session: a good login, the two bad ones, then the file operations.
+    const first = await curl(user, password, url);
+    expect(first.code, first.stderr).toBe(0);
+    expect((await curl(user, wrongPassword, url)).code).not.toBe(0);
+    expect((await curl(passwordAsUser, 'x', url)).code).not.toBe(0);
+    expect((await curl(user, password, '-T', up, `${url}audit.bin`)).code).toBe(0);
+    const down = await curl(user, password, `${url}audit.bin`, '-o', path.join(tmp, 'down.bin'));
+    expect(down.code, down.stderr).toBe(0);
+    const ops = await curl(
+      user,
+      password,
+      url,
+      '-Q',
+      'RNFR audit.bin',
+      '-Q',
+      'RNTO audit renamed.bin',
+      '-Q',
+      'MKD d1',
+      '-Q',
+      'RMD d1',
+      '-Q',
+      'DELE audit renamed.bin',
+    );
+    expect(ops.code, ops.stderr).toBe(0);
+    // The converter reads as lines arrive; wait for the last session's end.
+    const log = sb.backends[0].server.auditLog;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      lines = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+      events = lines.map((l) => JSON.parse(l) as AuditEvent);
+      if (events.filter((e) => e.event === 'session-end').length >= 5 && events.some((e) => e.event === 'delete')) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await sb?.down();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    expectNoSandboxLeftovers();
+  });
+
+  const of = (kind: AuditEvent['event']) => events.filter((e) => e.event === kind);
+
+  it('every line is one event in the schema, with every field in order and the client IP the NLB preserved', () => {
+    expect(lines.length).toBeGreaterThanOrEqual(11);
+    for (const l of lines) {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      expect(Object.keys(e)).toEqual(AUDIT_FIELDS.map(([k]) => k));
+      expect(e.clientIp).toBe(CLIENT_IP);
+      expect(e.server).toBe(server);
+      expect(e.slot).toBe(0);
+      expect(e.instance).toMatch(/^i-0sandbox/);
+      expect(e.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(e.time as string) - Date.now())).toBeLessThan(120_000);
+    }
+  });
+
+  it('one event per action: logins, failed logins, upload, download, rename, mkdir, rmdir, delete, session ends', () => {
+    const user = sb.demo.user;
+    // Four sessions logged in (the listing, the upload, the download, the operations); two did not.
+    expect(of('login').map((e) => e.user)).toEqual([user, user, user, user]);
+    expect(of('login-failed').map((e) => e.user)).toEqual([user, null]);
+    const [upload] = of('upload');
+    expect(of('upload')).toHaveLength(1);
+    expect(upload).toMatchObject({ user, path: '/files/audit.bin', bytes: payload.length, result: 'ok' });
+    expect(upload.durationMs).toBeGreaterThanOrEqual(0);
+    expect(of('download')).toHaveLength(1);
+    expect(of('download')[0]).toMatchObject({ user, path: '/files/audit.bin', bytes: payload.length, result: 'ok' });
+    expect(of('rename')).toEqual([
+      expect.objectContaining({ user, fromPath: '/files/audit.bin', path: '/files/audit renamed.bin', result: 'ok' }),
+    ]);
+    expect(of('mkdir')).toEqual([expect.objectContaining({ user, path: '/files/d1', result: 'ok' })]);
+    expect(of('rmdir')).toEqual([expect.objectContaining({ user, path: '/files/d1', result: 'ok' })]);
+    expect(of('delete')).toEqual([expect.objectContaining({ user, path: '/files/audit renamed.bin', result: 'ok' })]);
+    const ends = of('session-end');
+    expect(ends).toHaveLength(4);
+    expect(ends.map((e) => [e.user, typeof e.durationMs])).toEqual(ends.map(() => [user, 'number']));
+    expect(ends.map((e) => e.bytes).sort()).toEqual([0, 0, payload.length, payload.length].sort());
+    if (server === 'proftpd') {
+      expect(
+        events.filter((e) => typeof e.clientPort !== 'number' || e.protocol !== 'ftps').map((e) => [e.event, e.clientPort, e.protocol]),
+      ).toEqual([]);
+      expect(upload.code).toBe(226);
+    }
+  });
+
+  it('neither the wrong password nor the password typed as a user name is in any file on this machine', () => {
+    // -D skip: never open FIFOs or devices (the audit FIFO itself); -I: text files only.
+    const where = ['/tmp', '/var/log', '/etc', '/run'].filter((d) => fs.existsSync(d));
+    for (const secret of [wrongPassword, passwordAsUser]) {
+      const found = execFileSync(
+        'bash',
+        ['-c', `grep -rlFI -D skip --exclude-dir=node_modules -e "$0" "\${@}" 2>/dev/null || true`, secret, ...where],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      );
+      expect(found).toBe('');
+    }
+    expect(lines.join('\n')).not.toContain(sb.demo.password);
+  });
+
+  it("the stack's metric filters count these very events: 2 failed logins, 2 transfers, their bytes", () => {
+    const count = (f: (typeof AUDIT_FILTERS)[keyof typeof AUDIT_FILTERS]) =>
+      events
+        .filter((e) => filterMatches(f.pattern, e as unknown as Record<string, unknown>))
+        .reduce((n, e) => n + filterValue(f.value, e as unknown as Record<string, unknown>), 0);
+    expect(count(AUDIT_FILTERS.failedLogins)).toBe(2);
+    expect(count(AUDIT_FILTERS.transfers)).toBe(2);
+    expect(count(AUDIT_FILTERS.bytes)).toBe(2 * payload.length);
+  });
+});
