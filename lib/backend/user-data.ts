@@ -6,9 +6,11 @@
  * Passwords never pass through the template or these scripts: the instance reads them from
  * Secrets Manager at boot and pipes them straight into chpasswd. The scripts never use `set -x`.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { AUDIT_FIFO, AUDIT_LOG_FILE } from '../shared/audit';
 import { CONTROL_PORT } from '../shared/contract';
 import { RESERVED_USER_NAMES, RESERVED_USER_PREFIXES } from '../shared/users';
 import { EC2_PROFTPD_PATHS, renderProftpdConf } from './proftpd-conf';
@@ -160,6 +162,16 @@ export interface BootScriptParams {
    * a local FTP (FTPS) login, ABANDON on any failure. Unset: no report (the script still fails loudly).
    */
   readonly readiness?: { readonly groupName: string; readonly hookName: string };
+  /**
+   * Ship the audit events (lib/shared/audit.ts) to this log group with the CloudWatch agent; the
+   * events name `stackName`. Unset: the converter still writes them to the instance's own file.
+   */
+  readonly audit?: { readonly logGroupName: string; readonly stackName: string };
+  /**
+   * Where the boot fetches the audit converter (lib/backend/scripts/nlb-ftp-audit.py, a CDK file
+   * asset: user data has no room for it) and the SHA-256 it must have.
+   */
+  readonly auditScript: { readonly bucket: string; readonly key: string; readonly sha256: string };
 }
 
 /**
@@ -352,6 +364,9 @@ NLBFTP_EOF
 `;
 }
 
+/** Both servers' units: the audit converter, the FIFO's reader, runs first. */
+const AUDIT_UNIT_ORDER = 'Wants=nlb-ftp-audit.service\nAfter=nlb-ftp-audit.service';
+
 /** The instance's own sysctls (keepalive, reserved passive ports). */
 export const HOST_SYSCTL_FILE = '/etc/sysctl.d/90-nlb-ftp.conf';
 
@@ -450,6 +465,108 @@ NLBFTP_EOF
 `;
 }
 
+/** The audit converter (a real file, byte for byte), installed on every backend from its asset. */
+export const AUDIT_SCRIPT_PATH = path.join(__dirname, 'scripts', 'nlb-ftp-audit.py');
+
+/** The converter's SHA-256, which the boot checks after the download. */
+export function auditScriptSha256(): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(AUDIT_SCRIPT_PATH)).digest('hex');
+}
+
+/** Where the CloudWatch agent's configuration goes (its own fetch-config reads it from there). */
+export const CLOUDWATCH_AGENT_CONFIG = '/opt/aws/amazon-cloudwatch-agent/etc/nlb-ftp.json';
+
+/**
+ * The CloudWatch agent's configuration: ship the audit events file to the log group, one stream
+ * per instance, flushed every 5 s. The agent reads the file from its last recorded offset, so the
+ * file on disk is the buffer: a restart loses nothing, and a terminated instance at most the last
+ * flush interval. Checked against the agent's documented schema in test/unit/audit-shipping.test.ts.
+ */
+export function renderCloudWatchAgentConfig(logGroupName: string): string {
+  return `${JSON.stringify(
+    {
+      agent: { run_as_user: 'root', logfile: '/opt/aws/amazon-cloudwatch-agent/logs/amazon-cloudwatch-agent.log' },
+      logs: {
+        force_flush_interval: 5,
+        logs_collected: {
+          files: {
+            collect_list: [{ file_path: AUDIT_LOG_FILE, log_group_name: logGroupName, log_stream_name: '{instance_id}', timezone: 'UTC' }],
+          },
+        },
+      },
+    },
+    null,
+    1,
+  )}\n`;
+}
+
+/**
+ * Step 4b of both boot scripts: the audit trail. The server writes its log lines into a FIFO that
+ * only nlb-ftp-audit reads (it starts first; the server's unit wants it), which writes JSON events
+ * to AUDIT_LOG_FILE; logrotate keeps a week on disk and the CloudWatch agent ships them.
+ */
+function auditStep(p: BootScriptParams, server: FtpServerName): string {
+  const slot = p.vsftpd.slot;
+  const a = p.audit;
+  const agent = a
+    ? `${
+        server === 'proftpd'
+          ? `# Ubuntu has no package for the agent: AWS's own, from its regional bucket, over HTTPS.
+deb=/var/lib/nlb-ftp/amazon-cloudwatch-agent.deb
+curl -fsS --retry 5 -o "$deb" "https://amazoncloudwatch-agent-${p.region}.s3.${p.region}.amazonaws.com/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb"
+dpkg -i "$deb"
+`
+          : ''
+      }cat >${CLOUDWATCH_AGENT_CONFIG} <<'NLBFTP_EOF'
+${renderCloudWatchAgentConfig(a.logGroupName).trimEnd()}
+NLBFTP_EOF
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
+`
+    : '';
+  return `log "4/7 audit trail: every login and transfer as a JSON event${a ? `, shipped to ${a.logGroupName}` : ''}"
+aws s3 cp --only-show-errors --region '${p.region}' 's3://${p.auditScript.bucket}/${p.auditScript.key}' /usr/local/sbin/nlb-ftp-audit
+echo '${p.auditScript.sha256}  /usr/local/sbin/nlb-ftp-audit' | sha256sum -c --quiet
+chmod 0755 /usr/local/sbin/nlb-ftp-audit
+install -d -m 0755 /etc/nlb-ftp
+install -d -m 0750 ${path.posix.dirname(AUDIT_LOG_FILE)}
+token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
+iid=$(curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+printf 'SERVER=${server}\nSTACK=%s\nSLOT=${slot}\nINSTANCE=%s\n' '${a?.stackName ?? 'nlb-ftp'}' "$iid" >/etc/nlb-ftp/audit.env
+cat >/etc/systemd/system/nlb-ftp-audit.service <<'NLBFTP_EOF'
+[Unit]
+Description=nlb-ftp: the FTP server's log lines as JSON audit events
+Before=${server}.service
+[Service]
+# Ready once the FIFO has its reader, so the server (After= this) never opens it without one.
+Type=notify
+EnvironmentFile=/etc/nlb-ftp/audit.env
+RuntimeDirectory=${path.posix.basename(path.posix.dirname(AUDIT_FIFO))}
+RuntimeDirectoryPreserve=yes
+ExecStartPre=/bin/sh -c 'test -p ${AUDIT_FIFO} || { rm -f ${AUDIT_FIFO}; mkfifo -m 0600 ${AUDIT_FIFO}; }'
+ExecStart=/usr/bin/python3 /usr/local/sbin/nlb-ftp-audit --server \${SERVER} --fifo ${AUDIT_FIFO} --out ${AUDIT_LOG_FILE} --allow-file ${ALLOW_FILE} --stack \${STACK} --slot \${SLOT} --instance \${INSTANCE}
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+NLBFTP_EOF
+cat >/etc/logrotate.d/nlb-ftp-audit <<'NLBFTP_EOF'
+${AUDIT_LOG_FILE} {
+  daily
+  rotate 7
+  compress
+  delaycompress
+  missingok
+  notifempty
+  postrotate
+    systemctl kill -s HUP nlb-ftp-audit.service
+  endscript
+}
+NLBFTP_EOF
+systemctl daemon-reload
+systemctl enable --now nlb-ftp-audit.service
+${agent}`;
+}
+
 /** Step 5 of both boot scripts: the users and certificate sync, run once now and every 5 minutes. */
 function usersStep(p: BootScriptParams, server: FtpServerName, ftpsOn: boolean): string {
   return `log "5/7 FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager"
@@ -495,11 +612,11 @@ ${readinessPrelude(p)}
 ${keepaliveStep(p, 'vsftpd')}
 log "2/7 packages"
 for attempt in 1 2 3 4 5; do
-  if dnf install -y vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}; then break; fi
+  if dnf install -y vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}${p.audit ? ' amazon-cloudwatch-agent' : ''}; then break; fi
   log "dnf attempt $attempt failed; retrying in 15 s"
   sleep 15
 done
-rpm -q vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}
+rpm -q vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}${p.audit ? ' amazon-cloudwatch-agent' : ''}
 
 log "3/7 shared storage (EFS ${p.fileSystemId})"
 ${mountEfs('efs', `${p.fileSystemId}:/ ${FTP_ROOT} efs _netdev,noresvport,tls,iam,nofail 0 0`, 'vsftpd')}
@@ -518,7 +635,8 @@ NLBFTP_EOF
 }cat >/etc/pam.d/${EC2_VSFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
 ${renderPamService(ALLOW_FILE).trimEnd()}
 NLBFTP_EOF
-${serverUnitDropIn('vsftpd', `ExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`)}
+${serverUnitDropIn('vsftpd', `ExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`, AUDIT_UNIT_ORDER)}
+${auditStep(p, 'vsftpd')}
 ${usersStep(p, 'vsftpd', ftpsOn)}
 log "6/7 start vsftpd"
 systemctl daemon-reload
@@ -611,8 +729,9 @@ ${serverUnitDropIn(
   'proftpd',
   `ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=\nNetworkNamespacePath=/run/netns/${EC2_FTP_NAMESPACE.name}`,
   // The namespace's unit makes it first; restarting that unit restarts ProFTPD inside the new one.
-  'Requires=nlb-ftp-namespace.service\nAfter=nlb-ftp-namespace.service',
+  `Requires=nlb-ftp-namespace.service\nAfter=nlb-ftp-namespace.service\n${AUDIT_UNIT_ORDER}`,
 )}
+${auditStep(p, 'proftpd')}
 ${usersStep(p, 'proftpd', ftpsOn)}
 log "6/7 start ProFTPD"
 /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf

@@ -10,6 +10,7 @@ import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { loadConfig } from '../config';
+import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE } from '../shared/audit';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
 import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand } from './command';
@@ -41,6 +42,8 @@ export interface StatusReport {
   readonly staticIps: string;
   readonly backends: readonly BackendStatus[];
   readonly clusterAlarms: ReadonlyArray<{ readonly name: string; readonly state: string }>;
+  /** Failed FTP logins over all backends in the last hour (the audit trail's metric filter). */
+  readonly failedLoginsLastHour: number;
 }
 
 /** An expected failure: printed as one sentence, never with a stack trace. */
@@ -50,7 +53,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   const stack = await readStackOutputs(clients.cfn, stackName);
   const { outputs, slots } = stack;
 
-  const [groups, health, alarms, probes] = await Promise.all([
+  const [groups, health, alarms, probes, failedLogins] = await Promise.all([
     describeSlotGroups(clients.asg, stack),
     clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
@@ -74,6 +77,26 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
             Stat: 'Minimum',
           },
         })),
+      }),
+    ),
+    clients.cw.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(now.getTime() - 60 * 60_000),
+        EndTime: now,
+        MetricDataQueries: [
+          {
+            Id: 'failedLogins',
+            MetricStat: {
+              Metric: {
+                Namespace: AUDIT_METRIC_NAMESPACE,
+                MetricName: AUDIT_FILTERS.failedLogins.metric,
+                Dimensions: [{ Name: 'Stack', Value: stackName }],
+              },
+              Period: 300,
+              Stat: 'Sum',
+            },
+          },
+        ],
       }),
     ),
   ]);
@@ -130,6 +153,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
     clusterAlarms: CLUSTER_ALARMS.map((nameOf) => nameOf(stackName))
       .filter((n) => alarmState.has(n))
       .map((n) => ({ name: n.slice(stackName.length + 1), state: alarmState.get(n) as string })),
+    failedLoginsLastHour: (failedLogins.MetricDataResults?.[0]?.Values ?? []).reduce((a, b) => a + b, 0),
   };
 }
 
@@ -149,6 +173,7 @@ export function renderStatus(r: StatusReport): string {
     ...rows.map(line),
     '',
     `Cluster: ${r.clusterAlarms.map((a) => `${a.name} ${a.state}`).join(', ') || 'no alarms found'}`,
+    `Failed logins in the last hour: ${r.failedLoginsLastHour} (audit log group /nlb-ftp/${r.stackName}/audit names the clients)`,
     `Endpoint: ftp://${r.endpoint}/  (static IPs: ${r.staticIps})`,
     '',
   ].join('\n');

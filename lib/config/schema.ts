@@ -3,7 +3,7 @@
  * for it. Pure: no aws-cdk-lib import, so the sandbox, the CLI and the docs generator reuse it.
  */
 import { z } from 'zod';
-import { MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT } from '../shared/limits';
+import { AUDIT_RETENTION_DAYS, MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT } from '../shared/limits';
 
 const cidrV4 = z
   .string()
@@ -205,6 +205,18 @@ export const ConfigSchema = z.strictObject({
     .max(MAX_PASSIVE_PORTS)
     .optional()
     .describe('Alarm when fewer backends are healthy on port 21; unset means 1, or N-1 when N >= 3'),
+  auditLogRetentionDays: z
+    .union(AUDIT_RETENTION_DAYS.map((d) => z.literal(d)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>])
+    .default(365)
+    .describe(`Days CloudWatch Logs keeps the audit trail (one of ${AUDIT_RETENTION_DAYS.join(', ')}); a year covers most audit periods`),
+  failedLoginAlarmThreshold: z
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(30)
+    .describe(
+      'Failed logins in 5 minutes, over all backends, that raise the brute-force alarm; 30 is far above typos (3 per session) and far below a guessing run',
+    ),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

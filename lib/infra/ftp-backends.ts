@@ -4,9 +4,18 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type FtpServerName, packBootScript, renderBootScript, renderProftpdBootScript, USER_DATA_MAX_BYTES } from '../backend/user-data';
+import {
+  AUDIT_SCRIPT_PATH,
+  auditScriptSha256,
+  type FtpServerName,
+  packBootScript,
+  renderBootScript,
+  renderProftpdBootScript,
+  USER_DATA_MAX_BYTES,
+} from '../backend/user-data';
 import type { FtpsSettings } from '../shared/ftps';
 import { ubuntuAmiParameter } from '../shared/images';
 import { azIndexForSlot, CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
@@ -51,6 +60,12 @@ export interface FtpBackendsProps {
   readonly certificate?: FtpsCertificate;
   /** The NLB's public IP in a given AZ index (what PASV replies advertise). */
   readonly pasvAddressForAz: (azIndex: number) => string;
+  /**
+   * Where the backends ship their audit events (the CloudWatch agent), and the stack name the
+   * events carry. The role needs write access to the group (AuditTrail.grantWrite).
+   * @default no audit shipping (events stay in the instance's own file)
+   */
+  readonly audit?: { readonly logGroupName: string; readonly stackName: string };
 }
 
 export interface Backend {
@@ -132,6 +147,16 @@ export class FtpBackends extends Construct {
         ec2.MachineImage.fromSsmParameter(ubuntuAmiParameter(arm))
       : ec2.MachineImage.latestAmazonLinux2023({ cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64 });
     const renderBoot = proftpd ? renderProftpdBootScript : renderBootScript;
+    // The audit converter does not fit in user data: a file asset, readable by the backends only,
+    // checked against its SHA-256 at boot.
+    const auditScript = new s3assets.Asset(this, 'AuditScript', { path: AUDIT_SCRIPT_PATH });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadTheAuditConverterAsset',
+        actions: ['s3:GetObject'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${auditScript.s3BucketName}/${auditScript.s3ObjectKey}`],
+      }),
+    );
     const privateSubnets = vpc.privateSubnets;
 
     this.backends = props.slots.map((ports) => {
@@ -186,7 +211,11 @@ export class FtpBackends extends Construct {
             healthSecretArn: props.healthCheckSecret.secretArn,
             keepaliveSeconds: srv.keepaliveSeconds ?? 60,
             readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
+            audit: props.audit,
+            auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptSha256() },
           }),
+          // Values that are never long: the region, the file system, the NLB's address, the bucket.
+          [Aws.REGION, fileSystem.fileSystemId, props.pasvAddressForAz(azIndex), auditScript.s3BucketName],
         ),
       );
 
@@ -324,14 +353,18 @@ export class FtpBackends extends Construct {
  * The literal part is checked here; test/unit/user-data-size.test.ts bounds the whole.
  */
 const MAX_VALUE_BYTES = 600;
+/** A region, a file system ID, an IPv4 address or an S3 bucket name (at most 63 characters). */
+const SHORT_VALUE_BYTES = 64;
 
-function packedUserData(script: string): string {
+function packedUserData(script: string, shortValues: readonly string[]): string {
   const values = [...new Set(script.match(/\$\{Token\[[^\]]+\]\}/g) ?? [])];
   for (const v of values) if (!Token.isUnresolved(v)) throw new Error(`not a token: ${v}`);
   const packed = packBootScript(script, values);
   const literal = Buffer.byteLength(values.reduce((text, v) => text.split(v).join(''), packed));
-  // Each value appears once: the longest is a Secrets Manager ARN (a name of up to 512 characters).
-  const worst = literal + values.length * MAX_VALUE_BYTES;
+  // Each value appears once: the longest is a Secrets Manager ARN (a name of up to 512 characters);
+  // the short ones are bounded by what they are.
+  const short = new Set(shortValues);
+  const worst = literal + values.reduce((n, v) => n + (short.has(v) ? SHORT_VALUE_BYTES : MAX_VALUE_BYTES), 0);
   if (worst > USER_DATA_MAX_BYTES) {
     throw new Error(
       `packed user data is ${literal} bytes plus ${values.length} values (up to ${worst}); EC2 allows ${USER_DATA_MAX_BYTES}`,

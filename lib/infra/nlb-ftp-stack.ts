@@ -6,6 +6,7 @@ import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS } fro
 import { curlFtpsArgs, lftpFtpsSettings, OutputNames } from '../shared/names';
 
 import { planPorts } from '../shared/port-plan';
+import { AuditTrail } from './audit-trail';
 import { FtpBackends } from './ftp-backends';
 import { FtpLoadBalancer } from './ftp-load-balancer';
 import { FtpSecrets } from './ftp-secrets';
@@ -32,6 +33,7 @@ export class NlbFtpStack extends Stack {
   /** Absent when `healthCheck.enabled` is false. */
   readonly healthChecker?: HealthChecker;
   readonly monitoring: FtpMonitoring;
+  readonly audit: AuditTrail;
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
     // CloudFormation refuses a template over 1,000,000 bytes, even from S3; indentation alone is
@@ -105,6 +107,11 @@ export class NlbFtpStack extends Stack {
         removalPolicy,
       });
     }
+    this.audit = new AuditTrail(this, 'Audit', {
+      stackName: config.stackName,
+      retentionDays: config.auditLogRetentionDays,
+      removalPolicy,
+    });
     this.backends = new FtpBackends(this, 'Backends', {
       vpc: this.vpc,
       slots: plan.slots,
@@ -123,7 +130,9 @@ export class NlbFtpStack extends Stack {
       healthCheckSecret: this.secrets.healthCheckSecret,
       certificate: this.certificate,
       pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
+      audit: { logGroupName: this.audit.logGroupName, stackName: config.stackName },
     });
+    this.audit.grantWrite(this.backends.role);
     for (const b of this.backends.backends) {
       this.loadBalancer.attach({ ports: b.ports, group: b.group, securityGroup: b.securityGroup });
     }
@@ -161,6 +170,7 @@ export class NlbFtpStack extends Stack {
       fallThreshold: config.healthCheck.fallThreshold,
       minHealthyBackends: minHealthyBackendsOf(config),
       alarmEmail: config.alarmEmail,
+      audit: { trail: this.audit, failedLoginThreshold: config.failedLoginAlarmThreshold },
     });
 
     this.addOutputs(plan.slots.length);

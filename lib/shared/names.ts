@@ -31,10 +31,17 @@ export const AlarmNames = {
   checkerFailOpen: (stack: string) => `${stack}-checker-fail-open`,
   checkerHeartbeat: (stack: string) => `${stack}-checker-heartbeat-missing`,
   checkerErrors: (stack: string) => `${stack}-checker-errors`,
+  bruteForce: (stack: string) => `${stack}-ftp-failed-logins`,
 } as const;
 
 /** The cluster-wide alarms `npm run status` summarises, most important first. */
-export const CLUSTER_ALARMS = [AlarmNames.serviceDegraded, AlarmNames.tooFewHealthy, AlarmNames.checkerBroken, AlarmNames.checkerFailOpen];
+export const CLUSTER_ALARMS = [
+  AlarmNames.serviceDegraded,
+  AlarmNames.tooFewHealthy,
+  AlarmNames.checkerBroken,
+  AlarmNames.checkerFailOpen,
+  AlarmNames.bruteForce,
+];
 
 /** Stack output keys the stack writes and `npm run status` reads. */
 export const OutputNames = {

@@ -32,6 +32,7 @@ function readinessParts(ftps: FtpsSettings): { prelude: string; step: string } {
     healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
     certificateSecretArn: ftps.mode === 'off' ? undefined : 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert-AbCdEf',
     keepaliveSeconds: 60,
+    auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
     readiness: { groupName: GROUP, hookName: HOOK },
   });
   const prelude = script.slice(script.indexOf('imds() {'), script.indexOf('trap on_exit EXIT') + 'trap on_exit EXIT'.length);

@@ -56,6 +56,7 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
       healthSecretArn: HEALTH_ARN,
       certificateSecretArn: CERT_ARN,
       keepaliveSeconds: 60,
+      auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
     });
     script = rendered
       .replaceAll('/etc/vsftpd/nlb-ftp.crt', file('nlb-ftp.crt'))

@@ -42,6 +42,7 @@ function cluster(opts: {
   registered: string[];
   alarms: Record<string, string>;
   probe: Record<number, number>;
+  failedLogins?: number[];
   /** Each slot's instances; default one in-service instance on the group's version 3. */
   groups?: Record<number, Instance[]>;
 }) {
@@ -88,13 +89,18 @@ function cluster(opts: {
       .filter(([n]) => /degraded|checker-broken/.test(n))
       .map(([n, s]) => ({ AlarmName: `NlbFtp-${n}`, StateValue: s as 'OK' })),
   });
-  cw.on(GetMetricDataCommand).resolves({
-    MetricDataResults: Object.entries(opts.probe).map(([slot, v]) => ({
-      Id: `slot${slot}`,
-      Values: [v],
-      Timestamps: [new Date(Date.now() - 60_000)],
-    })),
-  });
+  cw.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries?: Array<{ Id?: string }> }) =>
+    input.MetricDataQueries?.[0]?.Id === 'failedLogins'
+      ? // The audit trail's failed logins: 5-minute sums over the last hour.
+        { MetricDataResults: [{ Id: 'failedLogins', Values: opts.failedLogins ?? [], Timestamps: [] }] }
+      : {
+          MetricDataResults: Object.entries(opts.probe).map(([slot, v]) => ({
+            Id: `slot${slot}`,
+            Values: [v],
+            Timestamps: [new Date(Date.now() - 60_000)],
+          })),
+        },
+  );
 }
 
 const allOk = {
@@ -125,7 +131,31 @@ describe('npm run status', () => {
     expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0aaa\s+v3\s+40000-40007\s+healthy\s+pass \(1 min ago\)\s+OK$/);
     expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0bbb\s+v3\s+40008-40015\s+healthy\s+pass \(1 min ago\)\s+OK$/);
     expect(r.stdout).toContain('Cluster: ftp-service-degraded OK, too-few-healthy-backends OK, checker-broken OK');
+    expect(r.stdout).toContain('Failed logins in the last hour: 0 (audit log group /nlb-ftp/NlbFtp/audit names the clients)');
     expect(r.stdout).toContain('Endpoint: ftp://NlbFtp-abc.elb.eu-west-1.amazonaws.com/  (static IPs: 203.0.113.10,203.0.113.11)');
+  });
+
+  it('adds up the failed logins of the last hour, and shows the brute-force alarm with the cluster alarms', async () => {
+    cluster({
+      registered: ['i-0aaa', 'i-0bbb'],
+      alarms: { ...allOk, 'ftp-failed-logins': 'ALARM' },
+      probe: { 0: 1, 1: 1 },
+      failedLogins: [4, 31, 2],
+    });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Failed logins in the last hour: 37 ');
+    expect(r.stdout).toMatch(/Cluster: .*ftp-failed-logins ALARM/);
+    const query = cw
+      .commandCalls(GetMetricDataCommand)
+      .map((c) => c.args[0].input)
+      .find((i) => i.MetricDataQueries?.[0].Id === 'failedLogins');
+    expect(query?.MetricDataQueries?.[0].MetricStat?.Metric).toEqual({
+      Namespace: 'NlbFtp/Audit',
+      MetricName: 'FailedLogins',
+      Dimensions: [{ Name: 'Stack', Value: 'NlbFtp' }],
+    });
+    expect((query?.EndTime as Date).getTime() - (query?.StartTime as Date).getTime()).toBe(3_600_000);
   });
 
   it('shows a deregistered backend, its failing probe and its alarm', async () => {

@@ -85,6 +85,7 @@ describe('boot script', () => {
     usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
     healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
     keepaliveSeconds: 60,
+    auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
   });
 
   it('embeds the rendered vsftpd.conf unchanged', () => {

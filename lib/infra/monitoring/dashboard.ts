@@ -4,6 +4,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { Construct } from 'constructs';
 import { MetricNames } from '../../shared/contract';
+import type { AuditTrail } from '../audit-trail';
 import type { FtpMetrics } from './metrics';
 
 export interface DashboardProps {
@@ -12,6 +13,8 @@ export interface DashboardProps {
   readonly alarms: readonly cloudwatch.IAlarm[];
   readonly controlTargetGroup: elbv2.NetworkTargetGroup;
   readonly metrics: FtpMetrics;
+  /** The audit trail: transfers, bytes and failed logins per minute. @default no audit graphs */
+  readonly audit?: AuditTrail;
 }
 
 export function createDashboard(scope: Construct, p: DashboardProps): cloudwatch.Dashboard {
@@ -65,5 +68,23 @@ export function createDashboard(scope: Construct, p: DashboardProps): cloudwatch
       width: 24,
     }),
   );
+  if (p.audit) {
+    const a = p.audit;
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Transfers per minute (audit trail)',
+        left: [a.metric('transfers').with({ label: 'uploads + downloads' })],
+        right: [a.metric('bytes').with({ label: 'bytes' })],
+        leftYAxis: { min: 0 },
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Failed logins per minute (audit trail)',
+        left: [a.metric('failedLogins').with({ label: 'failed logins' })],
+        leftYAxis: { min: 0 },
+        width: 12,
+      }),
+    );
+  }
   return dashboard;
 }

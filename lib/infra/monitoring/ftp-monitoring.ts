@@ -1,5 +1,5 @@
-import { Aws } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Aws, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +8,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { AlarmNames } from '../../shared/names';
+import type { AuditTrail } from '../audit-trail';
 import { type AlarmSet, createAlarms, type MonitoredSlot, type SlotAlarms } from './alarms';
 import { createDashboard } from './dashboard';
 import { FtpMetrics } from './metrics';
@@ -31,6 +33,11 @@ export interface FtpMonitoringProps {
   readonly minHealthyBackends?: number;
   /** Subscribed to the alarm topic (the address must confirm). @default no subscription */
   readonly alarmEmail?: string;
+  /**
+   * The audit trail's metrics: the brute-force alarm (failed logins in 5 minutes at or above the
+   * threshold) and the dashboard's transfer and login graphs. @default no audit alarm or graphs
+   */
+  readonly audit?: { readonly trail: AuditTrail; readonly failedLoginThreshold: number };
 }
 
 /**
@@ -47,6 +54,7 @@ export class FtpMonitoring extends Construct {
   readonly checkerBroken?: cloudwatch.CompositeAlarm;
   readonly failOpen?: cloudwatch.Alarm;
   readonly serviceDegraded: cloudwatch.CompositeAlarm;
+  readonly bruteForce?: cloudwatch.Alarm;
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: FtpMonitoringProps) {
@@ -90,18 +98,35 @@ export class FtpMonitoring extends Construct {
     this.failOpen = alarms.failOpen;
     this.serviceDegraded = alarms.serviceDegraded;
 
+    if (props.audit) {
+      const { trail, failedLoginThreshold } = props.audit;
+      this.bruteForce = trail.metric('failedLogins', Duration.minutes(5)).createAlarm(this, 'BruteForce', {
+        alarmName: AlarmNames.bruteForce(stackName),
+        alarmDescription: `${failedLoginThreshold} or more failed FTP logins in 5 minutes over all backends: someone may be guessing passwords. The audit log group's login-failed events name the client IPs; block them with allowedCidrs or a network ACL.`,
+        threshold: failedLoginThreshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        // No events at all means no failed logins.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.bruteForce.addAlarmAction(new cwActions.SnsAction(this.topic));
+      this.bruteForce.addOkAction(new cwActions.SnsAction(this.topic));
+    }
+
     this.dashboard = createDashboard(this, {
       dashboardName: `${stackName}-ftp`,
       slots: props.slots.map((s) => s.slot),
       alarms: this.allAlarms(),
       controlTargetGroup: props.controlTargetGroup,
       metrics,
+      audit: props.audit?.trail,
     });
   }
 
   /** Every alarm worth a glance, the page-worthy composite first. */
   allAlarms(): cloudwatch.IAlarm[] {
     const out: cloudwatch.IAlarm[] = [this.serviceDegraded, this.tooFewHealthy];
+    if (this.bruteForce) out.push(this.bruteForce);
     if (this.checkerBroken) out.push(this.checkerBroken);
     if (this.failOpen) out.push(this.failOpen);
     for (const a of this.slotAlarms.values()) {

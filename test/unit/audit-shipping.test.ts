@@ -1,0 +1,190 @@
+/**
+ * The audit trail in the template: the KMS-encrypted log group with its retention and removal
+ * policy, the metric filters, the brute-force alarm, the saved query, the dashboard, who may write
+ * to the group (the backends' role, and only to it), the converter's asset, and the CloudWatch
+ * agent's configuration checked against the agent's documented schema.
+ */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { flatten, refOf } from '../../harness/template';
+import { auditScriptSha256, renderCloudWatchAgentConfig, unpackBootScript } from '../../lib/backend/user-data';
+import { AUDIT_FILTERS, AUDIT_LOG_FILE, AUDIT_METRIC_NAMESPACE } from '../../lib/shared/audit';
+
+type Props = Record<string, unknown>;
+const one = (s: Synthesized, type: string): [string, Props] => {
+  const all = resourcesOfType(s, type);
+  expect(all, type).toHaveLength(1);
+  return all[0];
+};
+
+const auditGroup = (s: Synthesized): [string, Props] => {
+  const all = resourcesOfType(s, 'AWS::Logs::LogGroup').filter(([, p]) => String(p.LogGroupName).endsWith('/audit'));
+  expect(all).toHaveLength(1);
+  return all[0];
+};
+
+describe('the audit log group', () => {
+  const s = synth({ backendCount: 2, passivePortsPerBackend: 4 });
+  const [groupId, group] = auditGroup(s);
+
+  it('is named after the stack, kept a year by default, encrypted with its own rotating key, and retained', () => {
+    expect(group.LogGroupName).toBe('/nlb-ftp/NlbFtp/audit');
+    expect(group.RetentionInDays).toBe(365);
+    const keyId = refOf(group.KmsKeyId);
+    expect(s.json.Resources[keyId].Type).toBe('AWS::KMS::Key');
+    expect(s.json.Resources[keyId].Properties?.EnableKeyRotation).toBe(true);
+    expect((s.json.Resources[groupId] as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    expect((s.json.Resources[keyId] as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+  });
+
+  it('the key lets CloudWatch Logs use it for this log group only (its encryption context)', () => {
+    const keyId = refOf(group.KmsKeyId);
+    const statements = (s.json.Resources[keyId].Properties?.KeyPolicy as { Statement: Props[] }).Statement;
+    const logs = statements.filter((st) => flatten((st.Principal as Props)?.Service ?? '').startsWith('logs.'));
+    expect(logs).toHaveLength(1);
+    expect(flatten(logs[0].Condition)).toContain('kms:EncryptionContext:aws:logs:arn');
+    expect(flatten(logs[0].Condition)).toContain(':log-group:/nlb-ftp/NlbFtp/audit');
+  });
+
+  it('follows auditLogRetentionDays and removalPolicy', () => {
+    const d = synth({ backendCount: 1, passivePortsPerBackend: 4, auditLogRetentionDays: 90, removalPolicy: 'destroy' });
+    const [id, g] = auditGroup(d);
+    expect(g.RetentionInDays).toBe(90);
+    expect((d.json.Resources[id] as { DeletionPolicy?: string }).DeletionPolicy).toBe('Delete');
+  });
+
+  it('has a metric filter per audit filter, on this group, with the stack as dimension', () => {
+    const filters = resourcesOfType(s, 'AWS::Logs::MetricFilter').map(([, p]) => p);
+    expect(filters).toHaveLength(Object.keys(AUDIT_FILTERS).length);
+    for (const f of Object.values(AUDIT_FILTERS)) {
+      const found = filters.find((p) => (p.MetricTransformations as Props[])[0].MetricName === f.metric);
+      expect(found, f.metric).toBeDefined();
+      expect(found?.FilterPattern).toBe(f.pattern);
+      expect(refOf(found?.LogGroupName)).toBe(groupId);
+      expect((found?.MetricTransformations as Props[])[0]).toMatchObject({
+        MetricNamespace: AUDIT_METRIC_NAMESPACE,
+        MetricValue: f.value,
+        Dimensions: [{ Key: 'Stack', Value: '$.stack' }],
+      });
+    }
+  });
+
+  it('raises the brute-force alarm at failedLoginAlarmThreshold failed logins in 5 minutes, to the alarm topic', () => {
+    const t = synth({ backendCount: 1, passivePortsPerBackend: 4, failedLoginAlarmThreshold: 12 });
+    const alarm = resourcesOfType(t, 'AWS::CloudWatch::Alarm').find(([, p]) => p.AlarmName === 'NlbFtp-ftp-failed-logins')?.[1];
+    expect(alarm).toMatchObject({
+      MetricName: AUDIT_FILTERS.failedLogins.metric,
+      Namespace: AUDIT_METRIC_NAMESPACE,
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 12,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const [topicId] = one(t, 'AWS::SNS::Topic');
+    expect((alarm?.AlarmActions as unknown[]).map(refOf)).toEqual([topicId]);
+  });
+
+  it('saves the "who touched this path" query on this group, and the dashboard graphs transfers, bytes and failed logins', () => {
+    const [, q] = one(s, 'AWS::Logs::QueryDefinition');
+    expect(q.Name).toBe('NlbFtp/who-touched-this-path');
+    expect((q.LogGroupNames as unknown[]).map(refOf)).toEqual([groupId]);
+    expect(String(q.QueryString)).toContain('filter path like');
+    const [, dash] = one(s, 'AWS::CloudWatch::Dashboard');
+    const body = flatten(dash.DashboardBody);
+    for (const m of Object.values(AUDIT_FILTERS)) expect(body).toContain(`"${m.metric}"`);
+  });
+});
+
+describe('who may write to the audit log group', () => {
+  const s = synth({ backendCount: 2, passivePortsPerBackend: 4 });
+  const [groupId] = auditGroup(s);
+  const policies = resourcesOfType(s, 'AWS::IAM::Policy');
+  const statementsOf = (p: Props) => (p.PolicyDocument as { Statement: Props[] }).Statement;
+  const actionsOf = (st: Props) => [st.Action].flat() as string[];
+
+  it("only the backends' role may put events, and only into this group", () => {
+    // Statements that could put events into the audit group: naming it, or any resource at all.
+    const reaches = (st: Props) =>
+      actionsOf(st).some((a) => a === 'logs:PutLogEvents' || a === 'logs:*') &&
+      [st.Resource].flat().some((r) => r === '*' || flatten(r).includes(groupId) || flatten(r).includes('/nlb-ftp/NlbFtp/audit'));
+    const writers = policies.filter(([, p]) => statementsOf(p).some(reaches));
+    expect(writers).toHaveLength(1);
+    const [, policy] = writers[0];
+    expect((policy.Roles as unknown[]).map(refOf).every((r) => r.startsWith('BackendsRole'))).toBe(true);
+    const st = statementsOf(policy).find((x) => actionsOf(x).includes('logs:PutLogEvents')) as Props;
+    expect(actionsOf(st).sort()).toEqual(['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']);
+    expect([st.Resource].flat().map(refOf)).toEqual([groupId]);
+  });
+
+  it('the backends read exactly the converter object from the assets bucket, and the boot checks its SHA-256', () => {
+    const [, backendsPolicy] = policies.find(([, p]) => statementsOf(p).some((st) => st.Sid === 'ReadTheAuditConverterAsset')) as [
+      string,
+      Props,
+    ];
+    const st = statementsOf(backendsPolicy).find((x) => x.Sid === 'ReadTheAuditConverterAsset') as Props;
+    expect(st.Action).toBe('s3:GetObject');
+    const resource = flatten(st.Resource);
+    expect(resource).toMatch(/\/[0-9a-f]{64}\.py/);
+    expect(resource).not.toContain('*');
+    for (const [, lt] of launchTemplates(s)) {
+      const boot = unpackBootScript(flatten(lt.UserData));
+      expect(boot).toContain(`echo '${auditScriptSha256()}  /usr/local/sbin/nlb-ftp-audit' | sha256sum -c --quiet`);
+      expect(boot).toContain('amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s');
+      expect(boot).toContain('"log_group_name": "/nlb-ftp/NlbFtp/audit"');
+    }
+  });
+
+  it("the ProFTPD boot installs the agent from AWS's regional package over HTTPS", () => {
+    const p = synth({ ftpServer: 'proftpd', backendCount: 1, passivePortsPerBackend: 4 });
+    const boot = unpackBootScript(flatten(launchTemplates(p)[0][1].UserData));
+    expect(boot).toMatch(
+      /curl -fsS --retry 5 -o "\$deb" "https:\/\/amazoncloudwatch-agent-.*\.s3\..*\.amazonaws\.com\/ubuntu\/\$\(dpkg --print-architecture\)\/latest\/amazon-cloudwatch-agent\.deb"/,
+    );
+  });
+});
+
+describe("the CloudWatch agent's configuration", () => {
+  // The documented schema of the parts used (CloudWatch agent configuration file, "logs" section:
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html).
+  // The agent itself cannot run here (it needs EC2's metadata and a real endpoint), so its schema is checked instead.
+  const AgentConfig = z.strictObject({
+    agent: z.strictObject({ run_as_user: z.string().optional(), logfile: z.string().startsWith('/').optional() }),
+    logs: z.strictObject({
+      force_flush_interval: z.int().min(1).optional(),
+      logs_collected: z.strictObject({
+        files: z.strictObject({
+          collect_list: z
+            .array(
+              z.strictObject({
+                file_path: z.string().startsWith('/'),
+                log_group_name: z.string().regex(/^[\w/.#-]{1,512}$/),
+                log_stream_name: z.string().regex(/^([\w/.#-]|\{instance_id\}|\{hostname\}|\{ip_address\})+$/),
+                timezone: z.enum(['Local', 'UTC']).optional(),
+              }),
+            )
+            .min(1),
+        }),
+      }),
+    }),
+  });
+
+  it('matches the documented schema, ships the events file to the group, one stream per instance, flushed every 5 s', () => {
+    const parsed = AgentConfig.parse(JSON.parse(renderCloudWatchAgentConfig('/nlb-ftp/S/audit')));
+    expect(parsed.logs.logs_collected.files.collect_list).toEqual([
+      { file_path: AUDIT_LOG_FILE, log_group_name: '/nlb-ftp/S/audit', log_stream_name: '{instance_id}', timezone: 'UTC' },
+    ]);
+    expect(parsed.logs.force_flush_interval).toBe(5);
+  });
+
+  it('the schema refuses what the agent would refuse (so the check can fail)', () => {
+    expect(() =>
+      AgentConfig.parse({
+        agent: {},
+        logs: { logs_collected: { files: { collect_list: [{ file_path: 'relative', log_group_name: 'g', log_stream_name: 's' }] } } },
+      }),
+    ).toThrow();
+    expect(() => AgentConfig.parse({ agent: {}, logs: { logs_collected: { files: { collect_list: [] } } } })).toThrow();
+  });
+});
