@@ -40,7 +40,7 @@ describe('the audit log group', () => {
 
   it('the key lets CloudWatch Logs use it for this log group only (its encryption context)', () => {
     const keyId = refOf(group.KmsKeyId);
-    const statements = (s.json.Resources[keyId].Properties?.KeyPolicy as { Statement: Props[] }).Statement;
+    const statements = (s.json.Resources[keyId].Properties?.KeyPolicy as { Statement: Props[] } | undefined)?.Statement ?? [];
     const logs = statements.filter((st) => flatten((st.Principal as Props)?.Service ?? '').startsWith('logs.'));
     expect(logs).toHaveLength(1);
     expect(flatten(logs[0].Condition)).toContain('kms:EncryptionContext:aws:logs:arn');
@@ -62,7 +62,7 @@ describe('the audit log group', () => {
       expect(found, f.metric).toBeDefined();
       expect(found?.FilterPattern).toBe(f.pattern);
       expect(refOf(found?.LogGroupName)).toBe(groupId);
-      expect((found?.MetricTransformations as Props[])[0]).toMatchObject({
+      expect((found?.MetricTransformations as Props[] | undefined)?.[0]).toMatchObject({
         MetricNamespace: AUDIT_METRIC_NAMESPACE,
         MetricValue: f.value,
         Dimensions: [{ Key: 'Stack', Value: '$.stack' }],
@@ -83,7 +83,7 @@ describe('the audit log group', () => {
       TreatMissingData: 'notBreaching',
     });
     const [topicId] = one(t, 'AWS::SNS::Topic');
-    expect((alarm?.AlarmActions as unknown[]).map(refOf)).toEqual([topicId]);
+    expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
   });
 
   it('saves the "who touched this path" query on this group, and the dashboard graphs transfers, bytes and failed logins', () => {
