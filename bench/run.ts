@@ -24,11 +24,11 @@ import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { hasTool } from '../harness/prerequisites';
 import { curlTlsArgs, removeSessionFiles, runDrill, type Target, waitFor } from '../harness/sessions';
-import { measureSustained, SUSTAINED_BENCH, type SustainedFigures, sustainedRows } from '../harness/sustained';
 import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { slotFromBanner } from '../lib/shared/names';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { removeUser } from '../sandbox/local-vsftpd';
+import { measureSustained, SUSTAINED_BENCH, type SustainedFigures, sustainedRows } from '../sandbox/sustained';
 import { lineChartSvg } from './chart';
 import {
   type ArtifactFigures,

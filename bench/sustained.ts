@@ -1,5 +1,5 @@
 /**
- * `npm run bench:sustained`: sustained concurrency for both FTP servers (see harness/sustained.ts).
+ * `npm run bench:sustained`: sustained concurrency for both FTP servers (see sandbox/sustained.ts).
  *
  *   npm run bench:sustained                  both servers, C up to 256 (about 15 minutes)
  *   npm run bench:sustained -- --quick       C up to 64
@@ -9,9 +9,9 @@
  * downloads seen open at once, and the first error. Figures are printed, never asserted.
  */
 
-import { measureSustained, SUSTAINED_BENCH, sustainedRows } from '../harness/sustained';
 import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { cleanupSandbox } from '../sandbox/cluster';
+import { measureSustained, SUSTAINED_BENCH, sustainedRows } from '../sandbox/sustained';
 
 const SUSTAINED_COMMAND: CommandSpec = {
   usage: 'npm run bench:sustained --',

@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { curlFtpsArgs } from '../lib/shared/names';
-import { CLIENT_NS, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
-import type { FtpServerKind } from '../sandbox/local-servers';
+import { CLIENT_NS, DRILL_NLB_HEALTH, Sandbox } from './cluster';
+import type { FtpServerKind } from './local-servers';
 
 export interface SustainedOptions {
   readonly servers: readonly FtpServerKind[];

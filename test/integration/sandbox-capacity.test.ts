@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
-import { measureSustained } from '../../harness/sustained';
 import { cleanupSandbox } from '../../sandbox/cluster';
 import { requireProftpd } from '../../sandbox/local-proftpd';
+import { measureSustained } from '../../sandbox/sustained';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 describe('sandbox with proftpd: sustained concurrency', () => {
