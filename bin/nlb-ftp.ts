@@ -26,6 +26,6 @@ try {
 
 new NlbFtpStack(app, config.stackName, {
   config,
-  description: `nlb-ftp: load-balanced FTP/FTPS with ${config.backendCount} vsftpd backends behind an NLB`,
+  description: `nlb-ftp: load-balanced FTP/FTPS with ${config.backendCount} ${config.ftpServer} backends behind an NLB`,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

@@ -580,11 +580,11 @@ export class Sandbox {
 
   // ---- fault drills -------------------------------------------------------------------------
 
-  async killVsftpd(slot: number): Promise<void> {
+  async killServer(slot: number): Promise<void> {
     await this.backend(slot).server.stop();
   }
 
-  async startVsftpd(slot: number): Promise<void> {
+  async startServer(slot: number): Promise<void> {
     await this.backend(slot).server.start();
   }
 
@@ -628,16 +628,16 @@ export class Sandbox {
   async serveWrongCertificate(slot: number): Promise<void> {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
     this.installCertificate(slot, createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] }));
-    await this.restartVsftpd(slot);
+    await this.restartServer(slot);
   }
 
   async restoreCertificate(slot: number): Promise<void> {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
     this.installCertificate(slot, this.certificate);
-    await this.restartVsftpd(slot);
+    await this.restartServer(slot);
   }
 
-  private async restartVsftpd(slot: number): Promise<void> {
+  private async restartServer(slot: number): Promise<void> {
     const v = this.backend(slot).server;
     await v.stop();
     await v.start();

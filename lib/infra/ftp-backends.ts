@@ -195,7 +195,7 @@ export class FtpBackends extends Construct {
       const userData = ec2.UserData.custom(
         packedUserData(
           renderBoot({
-            vsftpd: {
+            ftp: {
               slot,
               pasvAddress: props.pasvAddressForAz(azIndex),
               pasvMinPort: ports.minPort,

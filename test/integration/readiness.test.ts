@@ -25,7 +25,7 @@ const HOOK = 'nlbftp-ready';
 /** The boot script's own lines from `imds()` to the trap, and its readiness step, for these settings. */
 function readinessParts(ftps: FtpsSettings): { prelude: string; step: string } {
   const script = renderBootScript({
-    vsftpd: { slot: 0, pasvAddress: '127.0.0.1', pasvMinPort: 40000, pasvMaxPort: 40003, maxClients: 10, maxPerIp: 10, ftps },
+    ftp: { slot: 0, pasvAddress: '127.0.0.1', pasvMinPort: 40000, pasvMaxPort: 40003, maxClients: 10, maxPerIp: 10, ftps },
     region: 'eu-west-1',
     fileSystemId: 'fs-0123456789abcdef0',
     usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',

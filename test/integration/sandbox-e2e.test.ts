@@ -178,9 +178,9 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     const r = await drill(
       'vsftpd-killed',
       1,
-      () => sb.killVsftpd(1),
+      () => sb.killServer(1),
       () => !sb.nlb.controlMembers.includes(b.logicalId),
-      () => sb.startVsftpd(1),
+      () => sb.startServer(1),
     );
     expect(r.after.ok).toBeGreaterThan(5);
     expect(r.afterFailures).toEqual([]);

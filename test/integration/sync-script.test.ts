@@ -41,7 +41,7 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     fs.writeFileSync(file(`secrets/${path.basename(USERS_ARN)}`), JSON.stringify({ alice: PASSWORD }));
     fs.writeFileSync(file(`secrets/${path.basename(HEALTH_ARN)}`), JSON.stringify({ username: 'nlbftp-health', password: 'h-pass' }));
     const rendered = renderSyncScript({
-      vsftpd: {
+      ftp: {
         slot: 0,
         pasvAddress: '198.18.0.2',
         pasvMinPort: 40000,

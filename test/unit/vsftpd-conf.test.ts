@@ -79,7 +79,7 @@ describe('PAM service', () => {
 
 describe('boot script', () => {
   const script = renderBootScript({
-    vsftpd: settings,
+    ftp: settings,
     region: 'eu-west-1',
     fileSystemId: 'fs-0123456789abcdef0',
     usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
