@@ -557,7 +557,13 @@ async function main(): Promise<void> {
   for (const [title, rows] of sections) printTable(title, rows);
   console.log(`\n${rep.machine}\nfinished in ${fmt(rep.seconds / 60, 1)} min`);
   if (opts.write) {
-    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), markdown(rep, sections));
+    const file = path.join(__dirname, 'RESULTS.md');
+    // Section 4c comes from `npm run bench:sustained -- --scale --write` (a separate, longer run): keep it.
+    const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const at = old.indexOf('## 4c.');
+    const scale = at < 0 ? '' : old.slice(at, old.indexOf('\n## ', at + 1) + 1 || undefined);
+    const text = markdown(rep, sections);
+    fs.writeFileSync(file, scale && text.includes('## 5.') ? text.replace('## 5.', `${scale}## 5.`) : text);
     fs.writeFileSync(path.join(__dirname, 'capacity.svg'), capacityChart(rep));
     console.log('wrote bench/RESULTS.md and bench/capacity.svg');
   }
