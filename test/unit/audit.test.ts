@@ -51,27 +51,21 @@ async function convert(
     stderr += d;
   });
   fs.writeFileSync(fifo, `${lines.join('\n')}\n`);
-  const deadline = Date.now() + 5000;
-  let events: Array<Record<string, unknown>> = [];
-  while (Date.now() < deadline) {
-    events = fs.existsSync(out)
+  const readEvents = (): Array<Record<string, unknown>> =>
+    fs.existsSync(out)
       ? fs
           .readFileSync(out, 'utf8')
           .split('\n')
           .filter(Boolean)
           .map((l) => JSON.parse(l))
       : [];
-    if (expected > 0 ? events.length >= expected : stderr.includes('not understood')) break;
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (expected > 0 ? readEvents().length >= expected : stderr.includes('not understood')) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   await new Promise((r) => setTimeout(r, 100)); // anything more than expected lands too, and fails the test
-  events = fs.existsSync(out)
-    ? fs
-        .readFileSync(out, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-    : [];
+  const events = readEvents();
   p.kill();
   return { events, stderr };
 }
