@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { AUDIT_SCRIPT_PATH } from '../lib/backend/user-data';
 import { renderPamService, type VsftpdSlotSettings } from '../lib/backend/vsftpd-conf';
 import { CONTROL_PORT } from '../lib/shared/contract';
 
@@ -35,9 +36,6 @@ export interface LocalServerOptions<P> extends Omit<VsftpdSlotSettings, 'paths' 
   /** What the audit events name as the stack and the instance (EC2: the stack name and IMDS). */
   readonly audit?: { readonly stack: string; readonly instance: string };
 }
-
-/** The audit converter the backends run (a real file, the same bytes the boot script installs). */
-export const AUDIT_SCRIPT = path.resolve(__dirname, '../lib/backend/scripts/nlb-ftp-audit.py');
 
 /** One FTP server process: its temp dir, config file and PAM service; start, stop, dispose. */
 export abstract class LocalFtpServer<P> {
@@ -75,7 +73,7 @@ export abstract class LocalFtpServer<P> {
     const fifo = this.auditFifo();
     if (!fs.existsSync(fifo)) execFileSync('mkfifo', ['-m', '0600', fifo]);
     const audit = this.opts.audit ?? { stack: 'sandbox', instance: `local-slot-${this.opts.slot}` };
-    const argv = [AUDIT_SCRIPT, '--server', this.kind, '--fifo', fifo, '--out', this.auditLog, '--allow-file', this.opts.allowFile];
+    const argv = [AUDIT_SCRIPT_PATH, '--server', this.kind, '--fifo', fifo, '--out', this.auditLog, '--allow-file', this.opts.allowFile];
     argv.push('--stack', audit.stack, '--slot', String(this.opts.slot), '--instance', audit.instance);
     this.auditProc = spawn('python3', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.auditProc.stderr?.on('data', (d) => {

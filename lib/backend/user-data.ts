@@ -175,8 +175,16 @@ export interface BootScriptParams {
   readonly auditScript: { readonly bucket: string; readonly key: string; readonly sha256: string };
 }
 
+/** Both boot scripts, right after `log()`: read instance metadata over IMDSv2 (`imds instance-id`). */
+const IMDS_FUNCTION = `imds() {
+  local token
+  token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
+    curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+`;
+
 /**
- * Right after `log()`: how the script reports to its Auto Scaling group, and the trap that reports
+ * Right after `imds()`: how the script reports to its Auto Scaling group, and the trap that reports
  * ABANDON when any step fails (set -e), so the group replaces the instance instead of leaving a
  * half-configured one out of service. Without the AWS CLI yet (Ubuntu, before step 2) the report
  * cannot be sent and the hook's timeout, whose default result is ABANDON, does the same.
@@ -184,12 +192,7 @@ export interface BootScriptParams {
 function readinessPrelude(p: BootScriptParams): string {
   const r = p.readiness;
   if (!r) return '';
-  return `imds() {
-  local token
-  token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
-    curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
-report() {
+  return `report() {
   local iid
   iid=$(imds instance-id) || { log "cannot read the instance ID; the lifecycle hook will time out instead"; return 0; }
   command -v aws >/dev/null || PATH="$PATH:/snap/bin"
@@ -530,8 +533,7 @@ echo '${p.auditScript.sha256}  /usr/local/sbin/nlb-ftp-audit' | sha256sum -c --q
 chmod 0755 /usr/local/sbin/nlb-ftp-audit
 install -d -m 0755 /etc/nlb-ftp
 install -d -m 0750 ${path.posix.dirname(AUDIT_LOG_FILE)}
-token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
-iid=$(curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+iid=$(imds instance-id)
 printf 'SERVER=${server}\nSTACK=%s\nSLOT=${slot}\nINSTANCE=%s\n' '${a?.stackName ?? 'nlb-ftp'}' "$iid" >/etc/nlb-ftp/audit.env
 cat >/etc/systemd/system/nlb-ftp-audit.service <<'NLBFTP_EOF'
 [Unit]
@@ -609,7 +611,7 @@ export function renderBootScript(p: BootScriptParams): string {
 set -euo pipefail
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-${readinessPrelude(p)}
+${IMDS_FUNCTION}${readinessPrelude(p)}
 ${keepaliveStep(p, 'vsftpd')}
 log "2/7 packages"
 for attempt in 1 2 3 4 5; do
@@ -664,7 +666,7 @@ export function renderProftpdBootScript(p: BootScriptParams): string {
 set -euo pipefail
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
+${IMDS_FUNCTION}${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
 
 ${keepaliveStep(p, 'proftpd')}${ftpNamespaceStep(p)}
 log "2/7 packages"

@@ -10,7 +10,7 @@ import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { loadConfig } from '../config';
-import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE } from '../shared/audit';
+import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE, auditLogGroupName } from '../shared/audit';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
 import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand } from './command';
@@ -173,7 +173,7 @@ export function renderStatus(r: StatusReport): string {
     ...rows.map(line),
     '',
     `Cluster: ${r.clusterAlarms.map((a) => `${a.name} ${a.state}`).join(', ') || 'no alarms found'}`,
-    `Failed logins in the last hour: ${r.failedLoginsLastHour} (audit log group /nlb-ftp/${r.stackName}/audit names the clients)`,
+    `Failed logins in the last hour: ${r.failedLoginsLastHour} (audit log group ${auditLogGroupName(r.stackName)} names the clients)`,
     `Endpoint: ftp://${r.endpoint}/  (static IPs: ${r.staticIps})`,
     '',
   ].join('\n');

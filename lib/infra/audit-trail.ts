@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE, type AuditFilterName, WHO_TOUCHED_QUERY } from '../shared/audit';
+import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE, type AuditFilterName, auditLogGroupName, WHO_TOUCHED_QUERY } from '../shared/audit';
 
 export interface AuditTrailProps {
   /** Names the log group (`/nlb-ftp/<stackName>/audit`) and the metrics' `Stack` dimension. */
@@ -29,7 +29,7 @@ export class AuditTrail extends Construct {
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
     this.stackName = props.stackName;
-    this.logGroupName = `/nlb-ftp/${props.stackName}/audit`;
+    this.logGroupName = auditLogGroupName(props.stackName);
     const removalPolicy = props.removalPolicy;
     this.key = new kms.Key(this, 'Key', {
       description: `${props.stackName} FTP audit trail encryption`,

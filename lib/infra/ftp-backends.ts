@@ -150,6 +150,7 @@ export class FtpBackends extends Construct {
     // The audit converter does not fit in user data: a file asset, readable by the backends only,
     // checked against its SHA-256 at boot.
     const auditScript = new s3assets.Asset(this, 'AuditScript', { path: AUDIT_SCRIPT_PATH });
+    const auditScriptHash = auditScriptSha256();
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadTheAuditConverterAsset',
@@ -212,7 +213,7 @@ export class FtpBackends extends Construct {
             keepaliveSeconds: srv.keepaliveSeconds ?? 60,
             readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
             audit: props.audit,
-            auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptSha256() },
+            auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptHash },
           }),
           // Values that are never long: the region, the file system, the NLB's address, the bucket.
           [Aws.REGION, fileSystem.fileSystemId, props.pasvAddressForAz(azIndex), auditScript.s3BucketName],

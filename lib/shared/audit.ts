@@ -67,6 +67,9 @@ export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = 
   ['protocol', 'ftp or ftps; null on vsftpd'],
 ];
 
+/** The stack's audit log group: the stack creates it, `npm run status` names it. */
+export const auditLogGroupName = (stackName: string) => `/nlb-ftp/${stackName}/audit`;
+
 /** On the backends: the FIFO the server writes into, and the JSON lines file the agent ships. */
 export const AUDIT_FIFO = '/run/nlb-ftp/audit.fifo';
 export const AUDIT_LOG_FILE = '/var/log/nlb-ftp/audit.log';

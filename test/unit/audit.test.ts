@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderProftpdConf } from '../../lib/backend/proftpd-conf';
+import { AUDIT_SCRIPT_PATH } from '../../lib/backend/user-data';
 import { renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
 import { AUDIT_FIELDS, AUDIT_FIFO, AUDIT_FILTERS } from '../../lib/shared/audit';
-import { AUDIT_SCRIPT } from '../../sandbox/local-server';
 import { filterMatches, parseFilterPattern } from '../helpers/filter-pattern';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-audit-unit-'));
@@ -45,7 +45,7 @@ async function convert(
     '--instance',
     'i-1',
   ];
-  const p = spawn('python3', [AUDIT_SCRIPT, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn('python3', [AUDIT_SCRIPT_PATH, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   p.stderr.on('data', (d) => {
     stderr += d;
@@ -72,7 +72,7 @@ async function convert(
 
 describe('nlb-ftp-audit.py (the converter the backends run)', () => {
   it('is valid Python', () => {
-    expect(() => execFileSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', AUDIT_SCRIPT])).not.toThrow();
+    expect(() => execFileSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', AUDIT_SCRIPT_PATH])).not.toThrow();
   });
 
   it("vsftpd: logins, each file operation, the rename's two names, and a dead session's end", async () => {
