@@ -4,6 +4,7 @@
  *   npm run sandbox                      bring it up and keep it running until Ctrl-C / SIGTERM
  *   npm run sandbox -- -c backendCount=3 any setting, as with cdk synth
  *   npm run sandbox -- --idle-timeout 30 the emulated NLB's idle timeout in seconds
+ *   npm run sandbox -- --direct          this machine's servers instead of booted Debian 13 backends
  *   npm run sandbox -- --down            remove leftovers of a crashed run
  */
 import { type CommandSpec, EXIT, helpText, parseOrExit, wholeNumber } from '../lib/cli/command';
@@ -13,16 +14,21 @@ import { CLIENT_IP, cleanupSandbox, Sandbox } from '../sandbox/cluster';
 
 const SANDBOX_COMMAND: CommandSpec = {
   usage: 'npm run sandbox --',
-  summary: 'The whole nlb-ftp cluster on this Linux machine (root): emulated NLB, real servers, the real checker. Ctrl-C removes it.',
+  summary:
+    "The whole nlb-ftp cluster on this Linux machine (root): emulated NLB, backends booted from the template's user data on Debian 13, the real checker. Ctrl-C removes it.",
   options: {
     context: { type: 'string', short: 'c', multiple: true, value: 'KEY=VALUE', help: 'a setting, as with cdk synth' },
     'idle-timeout': { type: 'string', value: 'SECONDS', help: "the emulated NLB's idle timeout", default: 'twice the keepalive probe gap' },
+    direct: {
+      type: 'boolean',
+      help: "start this machine's vsftpd or ProFTPD with the template's config instead of booting Debian 13 backends from the user data (seconds instead of about a minute)",
+    },
     down: { type: 'boolean', help: 'remove the leftovers of a crashed run, and exit' },
   },
   examples: ['sudo npm run sandbox', 'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3', 'sudo npm run sandbox -- --down'],
 };
 
-function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Record<string, string>; idle?: number } {
+function parseSandboxArgs(argv: readonly string[]): { down: boolean; direct: boolean; context: Record<string, string>; idle?: number } {
   const v = parseOrExit(SANDBOX_COMMAND, argv);
   const context: Record<string, string> = {};
   for (const kv of (v.context as string[] | undefined) ?? []) {
@@ -40,7 +46,16 @@ function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Re
     process.stderr.write(`${(err as Error).message}\n${helpText(SANDBOX_COMMAND)}`);
     process.exit(EXIT.usage);
   }
-  return { down: v.down === true, context, idle };
+  return { down: v.down === true, direct: v.direct === true, context, idle };
+}
+
+/** For a booted backend: its boot time and the root its server runs from. */
+function bootNote(sandbox: Sandbox, slot: number): string {
+  const boot = sandbox.lastBoot.get(slot);
+  const pid = sandbox.backend(slot).server.pid;
+  return boot
+    ? `, booted in ${(boot.result.ms / 1000).toFixed(1)} s, ${sandbox.backend(slot).server.kind} pid ${pid} runs from ${boot.instance.merged}`
+    : '';
 }
 
 async function main(): Promise<number> {
@@ -51,7 +66,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const started = Date.now();
-  const sandbox = await Sandbox.up({ context: args.context, idleTimeoutSeconds: args.idle, log: (m) => console.log(m) });
+  const sandbox = await Sandbox.up({
+    context: args.context,
+    idleTimeoutSeconds: args.idle,
+    boot: !args.direct,
+    log: (m) => console.log(m),
+  });
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;
@@ -80,7 +100,7 @@ nlb-ftp sandbox is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
   User         ${user}
   Password     ${password}
   FTPS         ${ca ? `${sandbox.ftps}; certificate (self-signed for ${sandbox.endpoint}): ${ca}` : 'off (plain FTP: -c ftps=off)'}
-  Backends     ${b.map((x) => `slot ${x.slot} ${x.ip} passive ${x.minPort}-${x.maxPort}`).join('\n               ')}
+  Backends     ${b.map((x) => `slot ${x.slot} ${x.ip} passive ${x.minPort}-${x.maxPort}${bootNote(sandbox, x.slot)}`).join('\n               ')}
   Idle timeout ${sandbox.idleTimeoutSeconds} s (emulated NLB)
 
 Try:

@@ -1,9 +1,12 @@
 /**
- * A small local stand-in for the four AWS APIs the health checker calls, on 127.0.0.1 only:
+ * A small local stand-in for the AWS APIs the health checker and the booted backends call, on a
+ * sandbox address only (127.0.0.1, or the host's 198.18.0.1 for booted backends). The checker's:
  * ELBv2 (query protocol: DescribeTargetHealth of the port-21 and the passive target groups,
  * RegisterTargets and DeregisterTargets on port 21), EC2 (DescribeInstances by instance-id
  * filter), Secrets Manager (GetSecretValue) and DynamoDB (GetItem, PutItem with the checker's
- * condition). The real SDK clients reach it through the standard AWS_ENDPOINT_URL setting;
+ * condition). The boot's (AWS CLI v2): Secrets Manager, S3 GetObject/HeadObject of the objects
+ * given (the converter asset, the agents' stand-ins) and Auto Scaling CompleteLifecycleAction. The
+ * real SDK clients and the AWS CLI reach it through the standard AWS_ENDPOINT_URL setting;
  * registering or deregistering here changes the emulated NLB's port-21 target set.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,7 +14,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface EndpointCall {
-  readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb';
+  readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb' | 's3' | 'autoscaling';
   readonly action: string;
   readonly at: number;
   readonly targets?: readonly string[];
@@ -33,6 +36,14 @@ export interface TargetGroupModel {
 
 type Item = Record<string, Record<string, string>>;
 
+/** A launch lifecycle hook's completion, as a boot reports it. */
+export interface LifecycleCompletion {
+  readonly group: string;
+  readonly hook: string;
+  readonly instanceId: string;
+  readonly result: string;
+}
+
 const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
 
 function xmlEscape(s: string): string {
@@ -43,14 +54,24 @@ export class LocalAwsEndpoint {
   readonly calls: EndpointCall[] = [];
   private server?: http.Server;
   private readonly items = new Map<string, Item>();
+  /** S3 objects by `bucket/key`: their bytes. */
+  readonly objects = new Map<string, Buffer>();
+  /** Called for every CompleteLifecycleAction. */
+  onLifecycle: (c: LifecycleCompletion) => void = () => undefined;
 
   constructor(
     private readonly targetGroup: TargetGroupModel,
-    private readonly secrets: ReadonlyMap<string, string>,
+    private readonly secrets: Map<string, string>,
   ) {}
 
-  /** Start on 127.0.0.1 and return the endpoint URL. */
-  async start(): Promise<string> {
+  /** Put or replace a secret's value (a boot drill's malformed users secret), or delete it. */
+  setSecret(arn: string, value: string | undefined): void {
+    if (value === undefined) this.secrets.delete(arn);
+    else this.secrets.set(arn, value);
+  }
+
+  /** Start on `host` (a sandbox address) and return the endpoint URL. */
+  async start(host = '127.0.0.1'): Promise<string> {
     this.server = http.createServer((req, res) => {
       let body = '';
       req.on('data', (d) => {
@@ -65,8 +86,8 @@ export class LocalAwsEndpoint {
         }
       });
     });
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => this.server?.listen(0, host, r));
+    return `http://${host}:${(this.server.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
@@ -79,9 +100,60 @@ export class LocalAwsEndpoint {
     const target = String(req.headers['x-amz-target'] ?? '');
     if (target.startsWith('secretsmanager.')) return this.secretsManager(target.split('.')[1], body, res);
     if (target.startsWith('DynamoDB_20120810.')) return this.dynamo(target.split('.')[1], body, res);
+    if (req.method === 'GET' || req.method === 'HEAD') return this.s3(req, res);
     const params = new URLSearchParams(body);
     if (params.get('Action') === 'DescribeInstances') return this.ec2(params, res);
+    if (params.get('Action') === 'CompleteLifecycleAction') return this.autoscaling(params, res);
     return this.elbv2(params, res);
+  }
+
+  /** S3 GetObject and HeadObject, path-style or virtual-hosted. */
+  private s3(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const host = String(req.headers.host ?? '').split(':')[0];
+    const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    const virtual = /[a-z]/.test(host) && host.includes('.') && !/^\d+\.\d+\.\d+\.\d+$/.test(host);
+    const [bucket, key] = virtual ? [host.split('.')[0], parts.join('/')] : [parts[0], parts.slice(1).join('/')];
+    const body = this.objects.get(`${bucket}/${key}`);
+    this.calls.push({
+      service: 's3',
+      action: req.method === 'HEAD' ? 'HeadObject' : 'GetObject',
+      at: Date.now(),
+      targets: [`${bucket}/${key}`],
+    });
+    if (!body) {
+      res.writeHead(404, { 'content-type': 'application/xml' });
+      res.end(
+        req.method === 'HEAD'
+          ? undefined
+          : `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${xmlEscape(key)}</Key></Error>`,
+      );
+      return true;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': body.length,
+      etag: '"sandbox"',
+      'last-modified': new Date(0).toUTCString(),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  }
+
+  private autoscaling(params: URLSearchParams, res: http.ServerResponse): boolean {
+    const c: LifecycleCompletion = {
+      group: params.get('AutoScalingGroupName') ?? '',
+      hook: params.get('LifecycleHookName') ?? '',
+      instanceId: params.get('InstanceId') ?? '',
+      result: params.get('LifecycleActionResult') ?? '',
+    };
+    this.calls.push({ service: 'autoscaling', action: 'CompleteLifecycleAction', at: Date.now(), targets: [c.instanceId, c.result] });
+    this.onLifecycle(c);
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(
+      `<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><CompleteLifecycleActionResult/><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>`,
+    );
+    return true;
   }
 
   private json(res: http.ServerResponse, status: number, payload: unknown, type = 'application/x-amz-json-1.1'): boolean {

@@ -17,11 +17,15 @@ import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
 import { buildApp, synthWithCheckerBundle } from '../harness/synth';
-import { EC2_FTP_NAMESPACE, type FtpNamespace, renderFtpNamespaceEnv } from '../lib/backend/user-data';
+import { awsAgentPackages, EC2_FTP_NAMESPACE, type FtpNamespace, renderFtpNamespaceEnv } from '../lib/backend/user-data';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
+import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
+import { type BootedInstance, killBootedUnder } from './boot/instance';
+import { type SandboxValues, sandboxSecretArn } from './boot/resolve';
+import { ensureRoot } from './boot/root';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LocalProftpd, missingProftpd } from './local-proftpd';
 import { killByPattern, LOCAL_PREFIX } from './local-server';
@@ -40,6 +44,11 @@ export const CLIENT_NS_IP = '198.18.1.2';
 const HOST_IF = `${SANDBOX_PREFIX}-h`;
 const STATE_FILE = '/run/nlbftp-sandbox.json';
 export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
+/**
+ * A booted backend's demo user: made by its boot from the users secret, inside the instance, so it
+ * needs no host-unique prefix, and `nlbftp-` names are reserved for nlb-ftp's own accounts there.
+ */
+export const BOOTED_DEMO_USER = 'demo';
 
 const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
 export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
@@ -101,6 +110,13 @@ export interface SandboxOptions {
   readonly idleTimeoutSeconds?: number;
   /** Run the health checker (default: when the stack has one, that is `healthCheck.enabled`). */
   readonly checker?: boolean;
+  /**
+   * Boot every backend as EC2 does: a Debian 13 root (sandbox/boot/root.ts) running its launch
+   * template's user data byte for byte, with stand-ins only for IMDS, the AWS APIs, EFS, Debian's
+   * mirror and systemd. `false` starts this machine's vsftpd or ProFTPD with the template's config
+   * instead (faster; what most integration tests and benchmarks use). @default false
+   */
+  readonly boot?: boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -116,7 +132,7 @@ export interface SandboxBackend {
   readonly minPort: number;
   readonly maxPort: number;
   /** The backend's FTP server process (vsftpd or ProFTPD, as the template says). */
-  readonly server: AnyLocalServer;
+  readonly server: AnyLocalServer | BootedServer;
   /** This backend's copy of the FTPS certificate and key (the EC2 boot script's /etc/vsftpd files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
@@ -130,23 +146,92 @@ interface StateRecord {
  * The template, and the checker's bundled Lambda code as `cdk deploy` would upload it (when the
  * stack has a checker and it will run; bundling is skipped otherwise).
  */
-function synthTemplate(config: Config, withChecker: boolean): { template: TemplateJson; checkerCode?: string } {
+function synthTemplate(
+  config: Config,
+  withChecker: boolean,
+  values: Pick<SandboxValues, 'region' | 'accountId'>,
+): { template: TemplateJson; checkerCode?: string; objects: Map<string, Buffer> } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
   try {
+    let out: { template: TemplateJson; checkerCode?: string };
     if (!withChecker) {
       const { app, stack } = buildApp(config, { outdir });
-      return { template: app.synth().getStackByName(stack.stackName).template as TemplateJson };
+      out = { template: app.synth().getStackByName(stack.stackName).template as TemplateJson };
+    } else {
+      const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
+      out = { template: template as TemplateJson, checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8') };
     }
-    const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
-    return { template: template as TemplateJson, checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8') };
+    return { ...out, objects: fileAssets(outdir, values) };
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
 }
 
+/**
+ * The file assets `cdk deploy` would upload (the audit converter), by `bucket/key` in the sandbox's
+ * account and region, read from the assembly's asset manifests.
+ */
+function fileAssets(outdir: string, v: Pick<SandboxValues, 'region' | 'accountId'>): Map<string, Buffer> {
+  const objects = new Map<string, Buffer>();
+  for (const f of fs.readdirSync(outdir).filter((x) => x.endsWith('.assets.json'))) {
+    const manifest = JSON.parse(fs.readFileSync(path.join(outdir, f), 'utf8')) as {
+      files?: Record<
+        string,
+        { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }
+      >;
+    };
+    for (const asset of Object.values(manifest.files ?? {})) {
+      const file = path.join(outdir, asset.source.path);
+      if (asset.source.packaging === 'zip' || !fs.statSync(file).isFile()) continue;
+      for (const d of Object.values(asset.destinations)) {
+        const bucket = d.bucketName.replace(/\$\{AWS::AccountId\}/g, v.accountId).replace(/\$\{AWS::Region\}/g, v.region);
+        objects.set(`${bucket}/${d.objectKey}`, fs.readFileSync(file));
+      }
+    }
+  }
+  return objects;
+}
+
+/**
+ * Debian's mirror with one package missing (a boot drill): hard links to the archive's files but
+ * that package's, and an index without it.
+ */
+function brokenArchive(archive: string, dir: string, missing: string): string {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(archive).filter((x) => x.endsWith('.deb') && !x.startsWith(`${missing}_`))) {
+    try {
+      fs.linkSync(path.join(archive, f), path.join(dir, f));
+    } catch {
+      fs.copyFileSync(path.join(archive, f), path.join(dir, f));
+    }
+  }
+  fs.writeFileSync(
+    path.join(dir, 'Packages'),
+    execFileSync('apt-ftparchive', ['packages', '.'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  return dir;
+}
+
+/** What CloudFormation's tokens resolve to in the sandbox. */
+export const SANDBOX_VALUES: SandboxValues = {
+  region: 'us-east-1',
+  accountId: '000000000000',
+  publicIp: NLB_IP,
+  fileSystemId: 'fs-0a5a4db0c5a4db0c5',
+};
+
+/** The template's secret whose logical ID starts with `prefix` (users, health check, certificate). */
+function secretOf(template: TemplateJson, prefix: string): string | undefined {
+  const id = Object.keys(template.Resources).find(
+    (k) => k.startsWith(prefix) && template.Resources[k].Type === 'AWS::SecretsManager::Secret',
+  );
+  return id && sandboxSecretArn(SANDBOX_VALUES, id);
+}
+
 export class Sandbox {
   readonly backends: SandboxBackend[] = [];
-  readonly demo = { user: DEMO_USER, password: '' };
+  readonly demo: { user: string; password: string };
   readonly endpoint = NLB_IP;
   /**
    * With FTPS: the PEM certificate every backend serves (self-signed for the NLB's address, made
@@ -170,6 +255,10 @@ export class Sandbox {
   private readonly passiveMembers = new Map<string, string[]>();
   private readonly generations = new Map<number, number>();
   private checker?: ChildProcess;
+  private template?: TemplateJson;
+  private objects = new Map<string, Buffer>();
+  /** With `boot`: the booted backends' machinery (IMDS, boots, lifecycle reports). */
+  fleet?: BootedFleet;
   /** The checker Lambda's bundled index.js from the synthesized assembly (esbuild, as deployed). */
   private checkerCode?: string;
   private readonly savedBuffers = new Map<string, string>();
@@ -177,6 +266,7 @@ export class Sandbox {
 
   private constructor(private readonly opts: SandboxOptions) {
     this.log = opts.log ?? (() => undefined);
+    this.demo = { user: opts.boot ? BOOTED_DEMO_USER : DEMO_USER, password: '' };
   }
 
   /** Bring the cluster up. On any error everything made so far is torn down before rethrowing. */
@@ -230,7 +320,9 @@ export class Sandbox {
       T,
       `synthesizing the stack (${this.config.backendCount} backends, ${this.config.passivePortsPerBackend} passive ports each)`,
     );
-    const synthesized = synthTemplate(this.config, this.opts.checker ?? true);
+    const synthesized = synthTemplate(this.config, this.opts.checker ?? true, SANDBOX_VALUES);
+    this.template = synthesized.template;
+    this.objects = synthesized.objects;
     this.plan = planFromTemplate(synthesized.template);
     this.checkerCode = synthesized.checkerCode;
     // Linux probes after tcp_keepalive_time, then every tcp_keepalive_intvl whether or not the
@@ -273,22 +365,27 @@ export class Sandbox {
         prefix: 24,
       });
       nsExec(ns, 'ip', ['route', 'add', 'default', 'via', backendGw(b.slot)]);
+      routeVia(`198.18.${16 + b.slot}.0/24`, NLB_IP);
+      // A booted backend's own boot sets its sysctls and makes ProFTPD's namespace.
+      if (this.opts.boot) continue;
       // The instance's own sysctls from the user data (keepalive, reserved passive ports): they are
       // per network namespace, and this namespace is the instance.
       nsExec(ns, 'sysctl', ['-qw', ...b.hostSysctls]);
-      routeVia(`198.18.${16 + b.slot}.0/24`, NLB_IP);
       if (b.serverNamespace) this.makeServerNamespace(b.slot, b.serverNamespace);
     }
 
-    this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
     this.demo.password = randomBytes(12).toString('base64url');
-    const healthPassword = randomBytes(18).toString('base64url');
-    this.healthPassword = healthPassword;
-    this.users = new LocalUsers(this.root, { [DEMO_USER]: this.demo.password, [HEALTH_CHECK_USER]: healthPassword });
-    this.writeState({ users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [this.root] });
-    this.users.apply();
-    this.brokenAllow = path.join(this.root, '.allow-nobody');
-    fs.writeFileSync(this.brokenAllow, '');
+    this.healthPassword = randomBytes(18).toString('base64url');
+    if (this.opts.boot) {
+      this.step(3, T, 'the demo user goes into the users secret; each boot makes it (and the health-check account) from Secrets Manager');
+    } else {
+      this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
+      this.users = new LocalUsers(this.root, { [DEMO_USER]: this.demo.password, [HEALTH_CHECK_USER]: this.healthPassword });
+      this.writeState({ users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [this.root] });
+      this.users.apply();
+      this.brokenAllow = path.join(this.root, '.allow-nobody');
+      fs.writeFileSync(this.brokenAllow, '');
+    }
 
     const ftps = this.plan.backends[0].ftps;
     if (ftps !== 'off') {
@@ -301,8 +398,13 @@ export class Sandbox {
     }
 
     const server = this.plan.backends[0].server;
-    this.step(4, T, `starting ${this.plan.backends.length} ${server} backends with the deployed ${server}.conf (FTPS ${ftps})`);
-    for (const b of this.plan.backends) {
+    if (this.opts.boot) {
+      this.step(4, T, `booting ${this.plan.backends.length} Debian 13 ${server} backends from the template's user data (FTPS ${ftps})`);
+      await this.bootBackends();
+    } else {
+      this.step(4, T, `starting ${this.plan.backends.length} ${server} backends with the deployed ${server}.conf (FTPS ${ftps})`);
+    }
+    for (const b of this.opts.boot ? [] : this.plan.backends) {
       const conf = b.serverConf;
       const tls = this.certificate ? this.installCertificate(b.slot, this.certificate) : undefined;
       const { minPort, maxPort } = b;
@@ -317,7 +419,7 @@ export class Sandbox {
         pasvMaxPort: maxPort,
         maxClients: this.config.maxClientsPerBackend,
         maxPerIp: this.config.maxSessionsPerIp,
-        allowFile: this.users.allowFile,
+        allowFile: (this.users as LocalUsers).allowFile,
         netns: serverNs?.name ?? backendNs(b.slot),
         tag: `sbx-${b.slot}`,
         tlsFiles: tls,
@@ -377,32 +479,16 @@ export class Sandbox {
     });
     await this.nlb.start();
 
-    this.step(6, T, 'starting the local AWS endpoint (ELBv2, Secrets Manager, DynamoDB) on 127.0.0.1');
-    const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${this.config.stackName}-control/0000000000000000`;
-    const healthSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-health-SbXaBc`;
-    const certificateSecretArn = `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-ftps-SbXaBc`;
-    const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: healthPassword })]]);
-    if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
-    const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
-    const registered = new Set(this.backends.map((b) => b.instanceId));
-    const passiveArn = (slot: number) => targetGroupArn(tgArn, passiveTargetGroupOf(this.config.stackName, slot));
-    for (const b of this.backends) {
-      this.instances.set(b.instanceId, { privateIp: b.ip, state: 'running', tags: {} });
-      this.passiveMembers.set(passiveArn(b.slot), [b.instanceId]);
+    const { tgArn, healthSecretArn, certificateSecretArn } = this.arns();
+    let url = this.endpointUrl;
+    if (!this.opts.boot) {
+      this.step(6, T, 'starting the local AWS endpoint (ELBv2, Secrets Manager, DynamoDB) on 127.0.0.1');
+      for (const b of this.backends) this.markInService(b.slot, b.instanceId, b.ip);
+      url = await this.startEndpoint('127.0.0.1');
+    } else {
+      this.step(6, T, `the local AWS endpoint has been up since the boots (${url})`);
+      this.applyControl();
     }
-    this.controlRegistered = registered;
-    this.aws = new LocalAwsEndpoint(
-      {
-        arn: tgArn,
-        registered,
-        health: (id) => this.nlb.stateOf(logicalOf(id) ?? ''),
-        onChange: () => this.applyControl(),
-        passiveMembers: (arn) => this.passiveMembers.get(arn),
-        instance: (id) => this.instances.get(id),
-      },
-      secrets,
-    );
-    const url = await this.aws.start();
 
     const hcfg = this.config.healthCheck;
     if ((this.opts.checker ?? true) && this.checkerCode) {
@@ -470,8 +556,178 @@ export class Sandbox {
 
   private controlRegistered = new Set<string>();
 
+  private endpointUrl = '';
+
+  /** The ARNs the checker and the boots use: the template's own secrets, resolved, when booting. */
+  private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string } {
+    const stack = this.config.stackName;
+    const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${stack}-control/0000000000000000`;
+    const fallback = (what: string) => `arn:aws:secretsmanager:us-east-1:000000000000:secret:${stack}-${what}-SbXaBc`;
+    const t = this.template as TemplateJson;
+    return {
+      tgArn,
+      healthSecretArn: (this.opts.boot && secretOf(t, 'SecretsHealthCheckSecret')) || fallback('health'),
+      usersSecretArn: (this.opts.boot && secretOf(t, 'SecretsUsersSecret')) || fallback('users'),
+      certificateSecretArn: (this.opts.boot && secretOf(t, 'FtpsCertificateSecret')) || fallback('ftps'),
+    };
+  }
+
+  /** An instance in service: running, in its slot's passive target group and on port 21. */
+  private markInService(slot: number, instanceId: string, ip: string): void {
+    this.instances.set(instanceId, { privateIp: ip, state: 'running', tags: {} });
+    this.passiveMembers.set(targetGroupArn(this.arns().tgArn, passiveTargetGroupOf(this.config.stackName, slot)), [instanceId]);
+    this.controlRegistered.add(instanceId);
+  }
+
+  /** The local AWS endpoint with the sandbox's secrets, on `host`. */
+  private async startEndpoint(host: string): Promise<string> {
+    const { tgArn, healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
+    const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: this.healthPassword })]]);
+    secrets.set(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
+    if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
+    const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
+    this.aws = new LocalAwsEndpoint(
+      {
+        arn: tgArn,
+        registered: this.controlRegistered,
+        health: (id) => this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial',
+        onChange: () => this.applyControl(),
+        passiveMembers: (arn) => this.passiveMembers.get(arn),
+        instance: (id) => this.instances.get(id),
+      },
+      secrets,
+    );
+    for (const [key, body] of this.objects) this.aws.objects.set(key, body);
+    this.endpointUrl = await this.aws.start(host);
+    return this.endpointUrl;
+  }
+
+  /**
+   * Boot every backend from its launch template's user data (the `boot` option), in parallel, and
+   * put each into service once its boot reported CONTINUE. Any other outcome stops the sandbox
+   * with the boot's own log.
+   */
+  private async bootBackends(): Promise<void> {
+    const root = await ensureRoot((line) => this.log(`  root: ${line}`));
+    // The NLB's namespace is also the VPC's router: the boots reach IMDS and the AWS endpoint on
+    // the host through it (on AWS: the instance itself, and the NAT gateway).
+    nsExec(NLB_NS, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await this.startEndpoint(CLIENT_IP);
+    // AWS's agent packages, at the buckets and keys the boot asks for: the root's stand-ins.
+    const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+    for (const o of awsAgentPackages(SANDBOX_VALUES.region, true)) {
+      this.aws.objects.set(
+        `${o.bucket}/${o.key.replace('$arch', arch)}`,
+        fs.readFileSync(path.join(root.agents, path.posix.basename(o.key))),
+      );
+    }
+    const efsDir = path.join(this.root, 'efs');
+    fs.mkdirSync(efsDir, { mode: 0o755 });
+    this.fleet = new BootedFleet({
+      template: this.template as TemplateJson,
+      values: SANDBOX_VALUES,
+      root,
+      workRoot: path.join(this.root, 'instances'),
+      efsDir,
+      endpoint: this.aws,
+      endpointUrl: this.endpointUrl,
+      host: CLIENT_IP,
+      log: this.log,
+      roleName: `${this.config.stackName}-backends`,
+    });
+    await this.fleet.start();
+    const booted = await Promise.all(this.plan.backends.map((b) => this.bootSlot(b.slot, instanceIdOf(b.slot))));
+    for (const [i, b] of this.plan.backends.entries()) {
+      const instance = booted[i];
+      const server = new BootedServer(b.server, instance, () => this.bootSlot(b.slot, this.backend(b.slot).instanceId));
+      this.backends.push({
+        slot: b.slot,
+        logicalId: b.logicalId,
+        instanceId: instanceIdOf(b.slot),
+        ip: backendIp(b.slot),
+        namespace: backendNs(b.slot),
+        serverNamespace: backendNs(b.slot),
+        minPort: b.minPort,
+        maxPort: b.maxPort,
+        server,
+      });
+      this.markInService(b.slot, instanceIdOf(b.slot), backendIp(b.slot));
+    }
+  }
+
+  /** Boot one instance for a slot; it must end with CONTINUE. Returns the running instance. */
+  private async bootSlot(slot: number, instanceId: string, archive?: string): Promise<BootedInstance> {
+    const b = this.plan.backends.find((x) => x.slot === slot) as SandboxPlan['backends'][number];
+    const fleet = this.fleet as BootedFleet;
+    const out = await fleet.boot({
+      slot,
+      groupLogicalId: b.logicalId,
+      namespace: backendNs(slot),
+      ip: backendIp(slot),
+      instanceId,
+      availabilityZone: `${SANDBOX_VALUES.region}${'ab'[slot % 2]}`,
+      archive,
+    });
+    this.lastBoot.set(slot, out);
+    if (out.result.exitCode !== 0 || out.report?.result !== 'CONTINUE') {
+      await out.instance.dispose();
+      throw new Error(
+        `slot ${slot}: the boot of ${instanceId} ended with exit ${out.result.exitCode} and reported ${out.report?.result ?? 'nothing'}; its log ends:\n${out.result.log.split('\n').slice(-25).join('\n')}`,
+      );
+    }
+    this.log(`slot ${slot}: ${instanceId} booted in ${(out.result.ms / 1000).toFixed(1)} s and reported CONTINUE`);
+    return out.instance;
+  }
+
+  /**
+   * A boot drill (the `boot` option): the slot's instance is killed and a new one boots with a
+   * fault that must make its boot report ABANDON and never serve. Returns the outcome whatever it
+   * is, and whether anything listens on port 21 in the backend afterwards.
+   */
+  async bootDrill(
+    slot: number,
+    fault: 'malformed-users-secret' | 'missing-certificate-secret' | 'failing-package-install',
+  ): Promise<BootOutcome & { listening: boolean; instanceId: string }> {
+    const fleet = this.fleet;
+    if (!fleet) throw new Error('boot drills need a booted sandbox (the boot option)');
+    const b = this.backend(slot);
+    await b.server.stop();
+    const { usersSecretArn, certificateSecretArn } = this.arns();
+    let archive: string | undefined;
+    if (fault === 'malformed-users-secret') this.aws.setSecret(usersSecretArn, `{"${this.demo.user}": "${this.demo.password}"`);
+    if (fault === 'missing-certificate-secret') this.aws.setSecret(certificateSecretArn, undefined);
+    if (fault === 'failing-package-install')
+      archive = brokenArchive(fleet.root.archive, path.join(this.root, 'broken-archive'), 'stunnel4');
+    const generation = (this.generations.get(slot) ?? 0) + 1;
+    this.generations.set(slot, generation);
+    const instanceId = instanceIdOf(slot, generation);
+    let out: BootOutcome;
+    try {
+      out = await fleet.boot({
+        slot,
+        groupLogicalId: b.logicalId,
+        namespace: b.namespace,
+        ip: b.ip,
+        instanceId,
+        availabilityZone: `${SANDBOX_VALUES.region}${'ab'[slot % 2]}`,
+        archive,
+      });
+    } finally {
+      // Only this boot sees the fault.
+      this.aws.setSecret(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
+      if (this.certificate) this.aws.setSecret(certificateSecretArn, JSON.stringify(this.certificate));
+    }
+    this.lastBoot.set(slot, out);
+    const listening = /:21\b/.test(nsExec(b.namespace, 'ss', ['-Hltn'], { allowFail: true }));
+    return { ...out, listening, instanceId };
+  }
+
+  /** The last boot of each slot: its timings, log and report. */
+  readonly lastBoot = new Map<number, BootOutcome>();
+
   /** Mirror the port-21 target group's instance IDs onto the emulated NLB's backends. */
   private applyControl(): void {
+    if (!this.nlb) return;
     this.nlb.registered.clear();
     for (const id of this.controlRegistered) {
       const logical = this.backends.find((b) => b.instanceId === id)?.logicalId;
@@ -526,9 +782,16 @@ export class Sandbox {
     this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
     this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
     await booting();
-    await b.server.start();
-    this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
-    await this.localLogin(b);
+    if (b.server instanceof BootedServer) {
+      // The new instance boots from the launch template's user data; its boot's own readiness
+      // login and CONTINUE are what put it into service.
+      b.server.instance = await this.bootSlot(slot, newId);
+      this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
+    } else {
+      await b.server.start();
+      this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
+      await this.localLogin(b);
+    }
     b.instanceId = newId;
     if (passiveArn) this.passiveMembers.set(passiveArn, [newId]);
     this.controlRegistered.add(newId);
@@ -686,13 +949,21 @@ export class Sandbox {
 
   /** A file in the demo user's directory, for downloads. */
   writeDemoFile(name: string, data: Buffer | string): void {
-    const file = path.join(this.root, 'users', DEMO_USER, 'files', name);
+    const dir = path.join(this.sharedRoot, 'users', this.demo.user, 'files');
+    const file = path.join(dir, name);
     fs.writeFileSync(file, data);
-    execFileSync('chown', [`${DEMO_USER}:${DEMO_USER}`, file]);
+    // By number: a booted backend's users exist only inside the instance (same UID on every one).
+    const { uid, gid } = fs.statSync(dir);
+    fs.chownSync(file, uid, gid);
   }
 
   readDemoFile(name: string): Buffer {
-    return fs.readFileSync(path.join(this.root, 'users', DEMO_USER, 'files', name));
+    return fs.readFileSync(path.join(this.sharedRoot, 'users', this.demo.user, 'files', name));
+  }
+
+  /** The shared FTP root (EFS's stand-in): the booted backends' /srv/ftp, or the local users' root. */
+  get sharedRoot(): string {
+    return this.opts.boot ? path.join(this.root, 'efs') : this.root;
   }
 
   // ---- teardown -----------------------------------------------------------------------------
@@ -706,6 +977,7 @@ export class Sandbox {
     }
     this.nlb?.stop();
     await this.aws?.stop();
+    await this.fleet?.stop();
     for (const b of this.backends) await b.server.dispose().catch(() => undefined);
     cleanupSandbox();
   }
@@ -731,6 +1003,9 @@ function summarize(line: string): string {
  */
 export function cleanupSandbox(): string[] {
   const removed: string[] = [];
+  // Booted backends' processes (ProFTPD's are in a namespace of their own, not the backend's).
+  const booted = killBootedUnder(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-root-`));
+  if (booted) removed.push(`${booted} booted backend processes`);
   for (const ns of listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))) {
     deleteNamespace(ns);
     removed.push(`namespace ${ns}`);

@@ -223,7 +223,8 @@ export function localizeProftpdConf(conf: string, o: LocalizeProftpdOptions): st
     [/^ScoreboardFile .*$/m, `ScoreboardFile ${p.scoreboardFile}`, true],
     [/^User .*$/m, `User ${p.user}`, true],
     [/^Group .*$/m, `Group ${p.group}`, true],
-    [/^Port (\d+)$/m, `Port $1\nDefaultAddress ${o.listenAddress}\nSocketBindTight on`, true],
+    // The deployed config listens on its namespace's address: the sandbox's instead.
+    [/^DefaultAddress .*$/m, `DefaultAddress ${o.listenAddress}`, true],
     [/^<IfModule mod_dso\.c>$/m, `<IfModule mod_dso.c>${p.modulePath ? `\n  ModulePath ${p.modulePath}` : ''}`, true],
     [/^ {2}TLSRSACertificateFile .*$/m, `  TLSRSACertificateFile ${p.certFile}`, false],
     [/^ {2}TLSRSACertificateKeyFile .*$/m, `  TLSRSACertificateKeyFile ${p.keyFile}`, false],

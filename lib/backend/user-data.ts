@@ -1,5 +1,5 @@
 /**
- * Shell scripts that turn an Amazon Linux 2023 instance into an nlb-ftp backend. Pure; no
+ * Shell scripts that turn a Debian 13 instance into an nlb-ftp backend (either server). Pure; no
  * aws-cdk-lib import. Inputs may be CloudFormation tokens (the stack passes them); the strings
  * are only ever placed in quoted heredocs or quoted words, never evaluated by the shell.
  *
@@ -186,18 +186,33 @@ const IMDS_FUNCTION = `imds() {
 /**
  * Right after `imds()`: how the script reports to its Auto Scaling group, and the trap that reports
  * ABANDON when any step fails (set -e), so the group replaces the instance instead of leaving a
- * half-configured one out of service. Without the AWS CLI yet (Ubuntu, before step 2) the report
- * cannot be sent and the hook's timeout, whose default result is ABANDON, does the same.
+ * half-configured one out of service. The report is curl's own SigV4 with the role's credentials
+ * from IMDS (curl and python3 are on Debian's image), so it works before the AWS CLI is installed
+ * (a failed package install reports ABANDON too). It honours AWS_ENDPOINT_URL as the CLI does (the
+ * sandbox's endpoint); on EC2 it is unset. Should it still fail, the hook's timeout, whose default
+ * result is ABANDON, does the same.
  */
 function readinessPrelude(p: BootScriptParams): string {
   const r = p.readiness;
   if (!r) return '';
   return `report() {
-  local iid
+  local iid role creds
   iid=$(imds instance-id) || { log "cannot read the instance ID; the lifecycle hook will time out instead"; return 0; }
-  command -v aws >/dev/null || PATH="$PATH:/snap/bin"
-  aws autoscaling complete-lifecycle-action --region '${p.region}' --auto-scaling-group-name '${r.groupName}' \
-    --lifecycle-hook-name '${r.hookName}' --instance-id "$iid" --lifecycle-action-result "$1" >/dev/null ||
+  if ! role=$(imds iam/security-credentials/) || ! creds=$(imds "iam/security-credentials/$role"); then
+    log "cannot read the role's credentials; the lifecycle hook will time out instead"
+    return 0
+  fi
+  # curl signs the call itself (SigV4), so a boot reports at any step, before the AWS CLI is
+  # installed too. The credentials reach curl on stdin, never on a command line.
+  printf '%s' "$creds" | python3 -c 'import json, sys
+c = json.load(sys.stdin)
+print("user = \\"%s:%s\\"" % (c["AccessKeyId"], c["SecretAccessKey"]))
+print("header = \\"X-Amz-Security-Token: %s\\"" % c["Token"])' |
+    curl -sS --fail --max-time 10 -K - --aws-sigv4 'aws:amz:${p.region}:autoscaling' \\
+      --data-urlencode Action=CompleteLifecycleAction --data-urlencode Version=2011-01-01 \\
+      --data-urlencode 'AutoScalingGroupName=${r.groupName}' --data-urlencode 'LifecycleHookName=${r.hookName}' \\
+      --data-urlencode "InstanceId=$iid" --data-urlencode "LifecycleActionResult=$1" \\
+      "\${AWS_ENDPOINT_URL:-https://autoscaling.${p.region}.amazonaws.com}/" >/dev/null ||
     log "could not report $1; the lifecycle hook will time out instead"
 }
 on_exit() {
@@ -305,7 +320,7 @@ fi
   return `#!/bin/bash
 # nlb-ftp: apply FTP users${ftpsOn ? ' and the FTPS certificate' : ''} from Secrets Manager. Never prints a secret.
 set -euo pipefail
-${server === 'proftpd' ? '# Ubuntu has the AWS CLI as a snap.\nexport PATH="$PATH:/snap/bin"\n' : ''}fetch() {
+fetch() {
   aws secretsmanager get-secret-value --region '${p.region}' --secret-id "$1" --query SecretString --output text
 }
 {
@@ -323,25 +338,6 @@ d = json.load(sys.stdin)
 print(d["username"] + "\\t" + d["password"])'
 } | /usr/local/sbin/nlb-ftp-apply-users
 ${certificate}`;
-}
-
-/** NFS options of the ProFTPD backends' EFS mount, through the local stunnel (efs-utils' own defaults). */
-const PROFTPD_EFS_MOUNT_OPTIONS =
-  'nfsvers=4.1,port=20049,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev,nofail,x-systemd.requires=nlb-ftp-efs-tls.service';
-
-/** Add the shared root to fstab once, then mount it, retrying for 5 minutes; fail the boot if it never mounts. */
-function mountEfs(fsType: string, fstabLine: string, server: string): string {
-  return `mkdir -p '${FTP_ROOT}'
-if ! grep -q ' ${FTP_ROOT} ${fsType} ' /etc/fstab; then
-  # _netdev: wait for the network at boot; nofail: a slow EFS must not hang boot (${server} waits instead).
-  echo '${fstabLine}' >>/etc/fstab
-fi
-for attempt in $(seq 1 30); do
-  if mountpoint -q '${FTP_ROOT}'; then break; fi
-  mount '${FTP_ROOT}' || { log "EFS mount attempt $attempt failed; retrying in 10 s"; sleep 10; }
-done
-mountpoint -q '${FTP_ROOT}'
-`;
 }
 
 /**
@@ -395,7 +391,7 @@ ${keepaliveSysctlLines(p)}
 # (AWS CLI, stunnel, SSM agent) from taking one of its ports as their source port.
 net.ipv4.ip_local_reserved_ports = ${p.ftp.pasvMinPort}-${p.ftp.pasvMaxPort}
 NLBFTP_EOF
-sysctl --system >/dev/null
+sysctl -q -p ${HOST_SYSCTL_FILE}
 `;
 }
 
@@ -513,15 +509,7 @@ function auditStep(p: BootScriptParams, server: FtpServerName): string {
   const slot = p.ftp.slot;
   const a = p.audit;
   const agent = a
-    ? `${
-        server === 'proftpd'
-          ? `# Ubuntu has no package for the agent: AWS's own, from its regional bucket, over HTTPS.
-deb=/var/lib/nlb-ftp/amazon-cloudwatch-agent.deb
-curl -fsS --retry 5 -o "$deb" "https://amazoncloudwatch-agent-${p.region}.s3.${p.region}.amazonaws.com/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb"
-dpkg -i "$deb"
-`
-          : ''
-      }cat >${CLOUDWATCH_AGENT_CONFIG} <<'NLBFTP_EOF'
+    ? `cat >${CLOUDWATCH_AGENT_CONFIG} <<'NLBFTP_EOF'
 ${renderCloudWatchAgentConfig(a.logGroupName).trimEnd()}
 NLBFTP_EOF
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
@@ -601,92 +589,70 @@ NLBFTP_EOF
 `;
 }
 
-/** The complete EC2 user data for one slot. */
-export function renderBootScript(p: BootScriptParams): string {
-  const slot = p.ftp.slot;
-  const ftpsOn = ftpsEnabled(p);
-  return `#!/bin/bash
-# nlb-ftp backend slot ${slot}: boot script (generated by nlb-ftp).
-# Secrets pass through this shell: never enable xtrace here.
-set -euo pipefail
-exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
-log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-${IMDS_FUNCTION}${readinessPrelude(p)}
-${keepaliveStep(p, 'vsftpd')}
-log "2/7 packages"
-for attempt in 1 2 3 4 5; do
-  if dnf install -y vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}${p.audit ? ' amazon-cloudwatch-agent' : ''}; then break; fi
-  log "dnf attempt $attempt failed; retrying in 15 s"
-  sleep 15
-done
-rpm -q vsftpd amazon-efs-utils${ftpsOn ? ' openssl' : ''}${p.audit ? ' amazon-cloudwatch-agent' : ''}
-
-log "3/7 shared storage (EFS ${p.fileSystemId})"
-${mountEfs('efs', `${p.fileSystemId}:/ ${FTP_ROOT} efs _netdev,noresvport,tls,iam,nofail 0 0`, 'vsftpd')}
-log "4/7 vsftpd configuration"
-install -d -m 0755 /etc/vsftpd
-cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'
-${renderVsftpdConf({ ...p.ftp, paths: EC2_VSFTPD_PATHS }).trimEnd()}
-NLBFTP_EOF
-${
-  ftpsOn && p.ftp.ftps
-    ? `cat >${OPENSSL_CONF_FILE} <<'NLBFTP_EOF'
-${renderOpenSslConf(p.ftp.ftps).trimEnd()}
-NLBFTP_EOF
-`
-    : ''
-}cat >/etc/pam.d/${EC2_VSFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
-${renderPamService(ALLOW_FILE).trimEnd()}
-NLBFTP_EOF
-${serverUnitDropIn('vsftpd', `ExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`, AUDIT_UNIT_ORDER)}
-${auditStep(p, 'vsftpd')}
-${usersStep(p, 'vsftpd', ftpsOn)}
-log "6/7 start vsftpd"
-systemctl daemon-reload
-systemctl enable --now vsftpd.service nlb-ftp-sync.timer
-${readinessStep(p, ftpsOn)}log "ready: passive ports ${p.ftp.pasvMinPort}-${p.ftp.pasvMaxPort}, pasv_address ${p.ftp.pasvAddress}"
-`;
+/** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
+export function bootPackages(server: FtpServerName): string[] {
+  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'iptables'] : ['vsftpd'];
+  return [...serverPackages, 'awscli', 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
 }
 
 /**
- * The complete EC2 user data for one ProFTPD slot, on Ubuntu 24.04 LTS: Amazon Linux 2023 ships
- * no ProFTPD. Same steps and guarantees as the vsftpd boot script; differences are Ubuntu's:
- * apt, the AWS CLI snap, and the EFS mount (Ubuntu has no amazon-efs-utils, so stunnel carries
- * NFS over TLS to the mount target, as efs-utils does; see SECURITY.md for the file system policy).
- * Any failure stops the script (set -e) before ProFTPD starts, so the backend never passes the
- * NLB's port-21 check or the checker's login.
+ * AWS's own packages that Debian does not carry, from AWS's public regional buckets (anonymous
+ * requests: they are public): the SSM agent (Session Manager, no SSH), and with the audit trail
+ * the CloudWatch agent. `$arch` is Debian's architecture name (amd64, arm64).
  */
-export function renderProftpdBootScript(p: BootScriptParams): string {
-  const slot = p.ftp.slot;
-  const ftpsOn = ftpsEnabled(p);
-  const efsHost = `${p.fileSystemId}.efs.${p.region}.amazonaws.com`;
-  return `#!/bin/bash
-# nlb-ftp backend slot ${slot} (ProFTPD, Ubuntu 24.04): boot script (generated by nlb-ftp).
-# Secrets pass through this shell: never enable xtrace here.
-set -euo pipefail
-exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
-log() { echo "nlb-ftp slot ${slot} boot: $*"; }
-${IMDS_FUNCTION}${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
+export function awsAgentPackages(region: string, withCloudWatchAgent: boolean): Array<{ readonly bucket: string; readonly key: string }> {
+  const ssm = { bucket: `amazon-ssm-${region}`, key: 'latest/debian_$arch/amazon-ssm-agent.deb' };
+  const cloudwatch = { bucket: `amazoncloudwatch-agent-${region}`, key: 'debian/$arch/latest/amazon-cloudwatch-agent.deb' };
+  return withCloudWatchAgent ? [ssm, cloudwatch] : [ssm];
+}
 
-${keepaliveStep(p, 'proftpd')}${ftpNamespaceStep(p)}
-log "2/7 packages"
-# The package would start ProFTPD with Debian's sample config: keep it stopped until ours is written.
-printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+/** How many times the boot tries Debian's archive, and how long it waits between tries. */
+export const APT_ATTEMPTS = 3;
+export const APT_RETRY_SECONDS = 10;
+
+/** Step 2 of the boot: Debian's packages, then AWS's agents; the server stays stopped until its config is written. */
+function packagesStep(p: BootScriptParams, server: FtpServerName): string {
+  const pkgs = bootPackages(server).join(' ');
+  const agents = awsAgentPackages(p.region, p.audit !== undefined);
+  return `log "2/7 packages: ${pkgs} from Debian's archive; ${agents.map((a) => a.key.split('/').pop()?.replace('.deb', '')).join(' and ')} from AWS"
+# A package would start ${server} with Debian's sample config: keep every service stopped until ours is written.
+printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
-for attempt in 1 2 3 4 5; do
-  if apt-get update -q && apt-get install -y -q proftpd-core proftpd-mod-crypto nfs-common stunnel4 openssl python3 ca-certificates iptables; then break; fi
-  log "apt attempt $attempt failed; retrying in 15 s"
-  sleep 15
+for attempt in $(seq 1 ${APT_ATTEMPTS}); do
+  if apt-get update -q && apt-get install -y -q --no-install-recommends ${pkgs}; then break; fi
+  log "apt attempt $attempt of ${APT_ATTEMPTS} failed; retrying in ${APT_RETRY_SECONDS} s"
+  sleep ${APT_RETRY_SECONDS}
 done
-dpkg -s proftpd-core proftpd-mod-crypto nfs-common stunnel4 iptables >/dev/null
+dpkg -s ${pkgs} >/dev/null
 rm -f /usr/sbin/policy-rc.d
-systemctl disable --now proftpd.service || true
-command -v aws >/dev/null || PATH="$PATH:/snap/bin"
-command -v aws >/dev/null || snap install aws-cli --classic
-export PATH="$PATH:/snap/bin"
+systemctl disable --now ${server}.service || true
 aws --version
+arch=$(dpkg --print-architecture)
+install -d -m 0700 /var/lib/nlb-ftp
+${agents
+  .map(
+    (
+      a,
+    ) => `aws s3 cp --only-show-errors --no-sign-request --region '${p.region}' "s3://${a.bucket}/${a.key}" /var/lib/nlb-ftp/${path.posix.basename(a.key)}
+dpkg -i /var/lib/nlb-ftp/${path.posix.basename(a.key)}`,
+  )
+  .join('\n')}
+systemctl enable --now amazon-ssm-agent.service
+`;
+}
 
-log "3/7 shared storage (EFS ${p.fileSystemId}, NFS over TLS through stunnel)"
+/** NFS options of the EFS mount, through the local stunnel (efs-utils' own defaults). */
+const EFS_MOUNT_OPTIONS =
+  'nfsvers=4.1,port=20049,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev,nofail,x-systemd.requires=nlb-ftp-efs-tls.service';
+
+/**
+ * Step 3: the shared root. Debian has no amazon-efs-utils, so stunnel carries NFS over TLS to the
+ * mount target as efs-utils does (see SECURITY.md for the file system policy). Added to fstab once,
+ * then mounted, retrying for 5 minutes; the boot fails if it never mounts.
+ */
+function efsStep(p: BootScriptParams, server: FtpServerName): string {
+  const efsHost = `${p.fileSystemId}.efs.${p.region}.amazonaws.com`;
+  return `log "3/7 shared storage (EFS ${p.fileSystemId}, NFS over TLS through stunnel)"
 cat >/etc/stunnel/nlb-ftp-efs.conf <<'NLBFTP_EOF'
 # NFS to EFS over TLS, as amazon-efs-utils does it: the mount talks to 127.0.0.1:20049.
 foreground = no
@@ -719,11 +685,53 @@ WantedBy=multi-user.target
 NLBFTP_EOF
 systemctl daemon-reload
 systemctl enable --now nlb-ftp-efs-tls.service
-${mountEfs('nfs4', `127.0.0.1:/ ${FTP_ROOT} nfs4 ${PROFTPD_EFS_MOUNT_OPTIONS} 0 0`, 'ProFTPD')}
-log "4/7 ProFTPD configuration"
+mkdir -p '${FTP_ROOT}'
+if ! grep -q ' ${FTP_ROOT} nfs4 ' /etc/fstab; then
+  # _netdev: wait for the network at boot; nofail: a slow EFS must not hang boot (${server} waits instead).
+  echo '127.0.0.1:/ ${FTP_ROOT} nfs4 ${EFS_MOUNT_OPTIONS} 0 0' >>/etc/fstab
+fi
+for attempt in $(seq 1 30); do
+  if mountpoint -q '${FTP_ROOT}'; then break; fi
+  mount '${FTP_ROOT}' || { log "EFS mount attempt $attempt failed; retrying in 10 s"; sleep 10; }
+done
+mountpoint -q '${FTP_ROOT}'
+`;
+}
+
+/** Step 4, vsftpd: its config, OpenSSL settings and PAM service; the unit runs our config. */
+function vsftpdConfigStep(p: BootScriptParams, ftpsOn: boolean): string {
+  return `log "4/7 vsftpd configuration"
+install -d -m 0755 /etc/vsftpd ${EC2_VSFTPD_PATHS.secureChrootDir}
+cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'
+${renderVsftpdConf({ ...p.ftp, paths: EC2_VSFTPD_PATHS }).trimEnd()}
+NLBFTP_EOF
+${
+  ftpsOn && p.ftp.ftps
+    ? `cat >${OPENSSL_CONF_FILE} <<'NLBFTP_EOF'
+${renderOpenSslConf(p.ftp.ftps).trimEnd()}
+NLBFTP_EOF
+`
+    : ''
+}cat >/etc/pam.d/${EC2_VSFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
+${renderPamService(ALLOW_FILE).trimEnd()}
+NLBFTP_EOF
+${serverUnitDropIn(
+  'vsftpd',
+  `ExecStartPre=\nExecStartPre=/bin/mkdir -p ${EC2_VSFTPD_PATHS.secureChrootDir}\nExecStart=\nExecStart=/usr/sbin/vsftpd /etc/vsftpd/vsftpd.conf${ftpsOn ? `\nEnvironment=OPENSSL_CONF=${OPENSSL_CONF_FILE}` : ''}`,
+  AUDIT_UNIT_ORDER,
+)}`;
+}
+
+/**
+ * Step 4, ProFTPD: its config and PAM service; the unit runs it in the foreground, in its own
+ * namespace, listening on that namespace's address (without DefaultAddress ProFTPD resolves the
+ * host name and refuses to start when it cannot: found by the booted sandbox).
+ */
+function proftpdConfigStep(p: BootScriptParams): string {
+  return `log "4/7 ProFTPD configuration"
 install -d -m 0755 /etc/proftpd /var/log/proftpd
 cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'
-${renderProftpdConf({ ...p.ftp, paths: EC2_PROFTPD_PATHS }).trimEnd()}
+${renderProftpdConf({ ...p.ftp, paths: EC2_PROFTPD_PATHS, listenAddress: EC2_FTP_NAMESPACE.nsAddr }).trimEnd()}
 NLBFTP_EOF
 cat >/etc/pam.d/${EC2_PROFTPD_PATHS.pamServiceName} <<'NLBFTP_EOF'
 ${renderPamService(ALLOW_FILE).trimEnd()}
@@ -733,13 +741,40 @@ ${serverUnitDropIn(
   `ExecStartPre=\nExecStartPre=/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\nExecStart=\nExecStart=/usr/sbin/proftpd -n -c /etc/proftpd/proftpd.conf\nPIDFile=\nNetworkNamespacePath=/run/netns/${EC2_FTP_NAMESPACE.name}`,
   // The namespace's unit makes it first; restarting that unit restarts ProFTPD inside the new one.
   `Requires=nlb-ftp-namespace.service\nAfter=nlb-ftp-namespace.service\n${AUDIT_UNIT_ORDER}`,
-)}
-${auditStep(p, 'proftpd')}
-${usersStep(p, 'proftpd', ftpsOn)}
-log "6/7 start ProFTPD"
-/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf
-systemctl daemon-reload
-systemctl enable --now nlb-ftp-namespace.service proftpd.service nlb-ftp-sync.timer
-${readinessStep(p, ftpsOn, EC2_FTP_NAMESPACE.nsAddr)}log "ready: passive ports ${p.ftp.pasvMinPort}-${p.ftp.pasvMaxPort}, MasqueradeAddress ${p.ftp.pasvAddress}"
+)}`;
+}
+
+/**
+ * The complete EC2 user data for one slot, on Debian 13 for either server (Debian's archive carries
+ * both, so CI boots the same packages in the sandbox). The steps, and what differs by server:
+ * 1 sysctls (ProFTPD: also its own network namespace), 2 packages, 3 EFS over TLS, 4 the server's
+ * config and the audit trail, 5 users and certificate, 6 start, 7 a local login, then CONTINUE.
+ * Any failure stops the script (set -e) before the server starts and reports ABANDON, so the
+ * backend never passes the NLB's port-21 check or the checker's login.
+ */
+export function renderBootScript(p: BootScriptParams, server: FtpServerName = 'vsftpd'): string {
+  const slot = p.ftp.slot;
+  const ftpsOn = ftpsEnabled(p);
+  const proftpd = server === 'proftpd';
+  const name = proftpd ? 'ProFTPD' : 'vsftpd';
+  const units = proftpd ? 'nlb-ftp-namespace.service proftpd.service' : 'vsftpd.service';
+  return `#!/bin/bash
+# nlb-ftp backend slot ${slot} (${name}, Debian 13): boot script (generated by nlb-ftp).
+# Secrets pass through this shell: never enable xtrace here.
+set -euo pipefail
+exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
+log() { echo "nlb-ftp slot ${slot} boot (+\${SECONDS}s): $*"; }
+${IMDS_FUNCTION}${readinessPrelude(p)}export DEBIAN_FRONTEND=noninteractive
+
+${keepaliveStep(p, server)}${proftpd ? ftpNamespaceStep(p) : ''}
+${packagesStep(p, server)}
+${efsStep(p, server)}
+${proftpd ? proftpdConfigStep(p) : vsftpdConfigStep(p, ftpsOn)}
+${auditStep(p, server)}
+${usersStep(p, server, ftpsOn)}
+log "6/7 start ${name}"
+${proftpd ? '/usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf\n' : ''}systemctl daemon-reload
+systemctl enable --now ${units} nlb-ftp-sync.timer
+${readinessStep(p, ftpsOn, proftpd ? EC2_FTP_NAMESPACE.nsAddr : '127.0.0.1')}log "ready: passive ports ${p.ftp.pasvMinPort}-${p.ftp.pasvMaxPort}, ${proftpd ? 'MasqueradeAddress' : 'pasv_address'} ${p.ftp.pasvAddress}"
 `;
 }

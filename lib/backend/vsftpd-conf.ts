@@ -1,7 +1,7 @@
 /**
  * Renders vsftpd.conf and its PAM service for one backend slot. Pure; no aws-cdk-lib import.
  *
- * The same output runs on Amazon Linux 2023 (EC2) and on Debian's vsftpd (tests, local sandbox).
+ * The same output runs on Debian 13's vsftpd (EC2, booted sandbox) and on this machine's (tests).
  * Only paths and addresses may differ between the two, and they are the `paths` and
  * `listenAddress` inputs; every behaviour-bearing option is fixed here.
  */
@@ -11,7 +11,7 @@ import { CONTROL_PORT } from '../shared/contract';
 import type { FtpsSettings } from '../shared/ftps';
 import { bannerFor } from '../shared/names';
 
-/** Filesystem locations; the defaults are Amazon Linux 2023's. The sandbox substitutes its own. */
+/** Filesystem locations; the defaults are Debian 13's. The sandbox substitutes its own. */
 export interface VsftpdPaths {
   /** Empty, root-owned directory vsftpd chroots its unprivileged helper into. */
   readonly secureChrootDir: string;
@@ -29,7 +29,7 @@ export interface VsftpdPaths {
 }
 
 export const EC2_VSFTPD_PATHS: VsftpdPaths = {
-  secureChrootDir: '/usr/share/empty',
+  secureChrootDir: '/run/vsftpd/empty',
   pamServiceName: 'nlb-ftp',
   logFile: AUDIT_FIFO,
   certFile: '/etc/vsftpd/nlb-ftp.crt',

@@ -101,7 +101,7 @@ export const ConfigSchema = z.strictObject({
     .enum(['vsftpd', 'proftpd'])
     .default('vsftpd')
     .describe(
-      'FTP server on each backend. vsftpd (Amazon Linux): smallest attack surface, one transfer per passive port at a time; proftpd (Ubuntu 24.04): many transfers share a port',
+      'FTP server on each backend. vsftpd: smallest attack surface, one transfer per passive port at a time; proftpd: many transfers share a port. Both run on Debian 13',
     ),
   instanceType: z
     .string()

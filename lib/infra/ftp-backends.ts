@@ -13,11 +13,10 @@ import {
   type FtpServerName,
   packBootScript,
   renderBootScript,
-  renderProftpdBootScript,
   USER_DATA_MAX_BYTES,
 } from '../backend/user-data';
 import type { FtpsSettings } from '../shared/ftps';
-import { ubuntuAmiParameter } from '../shared/images';
+import { debianAmiParameter } from '../shared/images';
 import { azIndexForSlot, CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
 import { portRange } from './ftp-load-balancer';
 import type { FtpsCertificate } from './ftps-certificate';
@@ -25,7 +24,7 @@ import { acknowledge } from './nag';
 
 /** What each backend's FTP server is told; the same for every slot. */
 export interface FtpServerSettings {
-  /** @default 'vsftpd' (Amazon Linux 2023); 'proftpd' runs Ubuntu 24.04 */
+  /** @default 'vsftpd'; either runs on Debian 13 */
   readonly server?: FtpServerName;
   /** Sessions at once per backend. @default 200 */
   readonly maxClients?: number;
@@ -86,7 +85,7 @@ export interface Backend {
 export const READY_HOOK = 'nlbftp-ready';
 /**
  * How long a boot may take before the group gives up on it (ABANDON) and launches another.
- * Measured boots end well inside it (README, "Upgrades and repairs"): dnf or apt, the EFS mount
+ * Measured boots end well inside it (README, "Upgrades and repairs"): apt, the EFS mount
  * and the first users sync take a few minutes; the margin covers a slow package mirror's retries.
  */
 export const BOOT_TIMEOUT_SECONDS = 900;
@@ -134,19 +133,16 @@ export class FtpBackends extends Construct {
     props.usersSecret.grantRead(this.role);
     props.healthCheckSecret.grantRead(this.role);
     props.certificate?.secret.grantRead(this.role);
-    // Root on the instance creates the users' directories, so it needs root access, not squash.
-    fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess');
+    // No EFS grant: Debian has no amazon-efs-utils, so the mount is NFS over TLS without IAM
+    // authorization; the file system policy and the mount targets' security group admit it.
 
     const instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const instanceType = new ec2.InstanceType(props.instanceType ?? 't4g.small');
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
-    const proftpd = srv.server === 'proftpd';
-    const machineImage = proftpd
-      ? // Amazon Linux 2023 ships no ProFTPD; Ubuntu 24.04 LTS does (with mod_tls), and Canonical
-        // publishes its current AMI as a public SSM parameter, resolved at deploy time.
-        ec2.MachineImage.fromSsmParameter(ubuntuAmiParameter(arm))
-      : ec2.MachineImage.latestAmazonLinux2023({ cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64 });
-    const renderBoot = proftpd ? renderProftpdBootScript : renderBootScript;
+    const server = srv.server ?? 'vsftpd';
+    // Debian 13 for either server: Debian's archive carries vsftpd and ProFTPD, and Debian
+    // publishes its current AMI as a public SSM parameter, resolved at deploy time.
+    const machineImage = ec2.MachineImage.fromSsmParameter(debianAmiParameter(arm));
     // The audit converter does not fit in user data: a file asset, readable by the backends only,
     // checked against its SHA-256 at boot.
     const auditScript = new s3assets.Asset(this, 'AuditScript', { path: AUDIT_SCRIPT_PATH });
@@ -179,10 +175,10 @@ export class FtpBackends extends Construct {
           `FTP passive from ${cidr} (client IP preserved)`,
         );
       }
-      // HTTPS out for packages (dnf), SSM and Secrets Manager; the NAT gateway carries it.
-      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for dnf, SSM and Secrets Manager');
-      // Ubuntu's package mirrors are plain HTTP (apt verifies every package's signature).
-      if (proftpd) securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP for apt (signed packages)');
+      // HTTPS out for AWS's agent packages, SSM, Secrets Manager and CloudWatch; the NAT gateway carries it.
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for AWS agents, SSM, Secrets Manager, CloudWatch');
+      // Debian's mirrors may be plain HTTP (apt verifies every package's signature).
+      securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP for apt (signed packages)');
       fileSystem.connections.allowDefaultPortFrom(securityGroup, `NFS from backend slot ${slot}`);
       if (allowedCidrs.includes('0.0.0.0/0')) {
         acknowledge(securityGroup, [
@@ -195,26 +191,29 @@ export class FtpBackends extends Construct {
 
       const userData = ec2.UserData.custom(
         packedUserData(
-          renderBoot({
-            ftp: {
-              slot,
-              pasvAddress: props.pasvAddressForAz(azIndex),
-              pasvMinPort: ports.minPort,
-              pasvMaxPort: ports.maxPort,
-              maxClients: srv.maxClients ?? 200,
-              maxPerIp: srv.maxPerIp ?? 20,
-              ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
+          renderBootScript(
+            {
+              ftp: {
+                slot,
+                pasvAddress: props.pasvAddressForAz(azIndex),
+                pasvMinPort: ports.minPort,
+                pasvMaxPort: ports.maxPort,
+                maxClients: srv.maxClients ?? 200,
+                maxPerIp: srv.maxPerIp ?? 20,
+                ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
+              },
+              certificateSecretArn: props.certificate?.secret.secretArn,
+              region: Aws.REGION,
+              fileSystemId: fileSystem.fileSystemId,
+              usersSecretArn: props.usersSecret.secretArn,
+              healthSecretArn: props.healthCheckSecret.secretArn,
+              keepaliveSeconds: srv.keepaliveSeconds ?? 60,
+              readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
+              audit: props.audit,
+              auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptHash },
             },
-            certificateSecretArn: props.certificate?.secret.secretArn,
-            region: Aws.REGION,
-            fileSystemId: fileSystem.fileSystemId,
-            usersSecretArn: props.usersSecret.secretArn,
-            healthSecretArn: props.healthCheckSecret.secretArn,
-            keepaliveSeconds: srv.keepaliveSeconds ?? 60,
-            readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
-            audit: props.audit,
-            auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptHash },
-          }),
+            server,
+          ),
           // Values that are never long: the region, the file system, the NLB's address, the bucket.
           [Aws.REGION, fileSystem.fileSystemId, props.pasvAddressForAz(azIndex), auditScript.s3BucketName],
         ),
@@ -233,8 +232,8 @@ export class FtpBackends extends Construct {
         httpPutResponseHopLimit: 1,
         blockDevices: [
           {
-            // Amazon Linux's root device is xvda, Ubuntu's sda1.
-            deviceName: proftpd ? '/dev/sda1' : '/dev/xvda',
+            // Debian's AMI boots from xvda.
+            deviceName: '/dev/xvda',
             volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
           },
         ],

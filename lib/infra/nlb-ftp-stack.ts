@@ -76,7 +76,7 @@ export class NlbFtpStack extends Stack {
     this.storage = new SharedStorage(this, 'Storage', {
       vpc: this.vpc,
       removalPolicy,
-      allowTlsClientsWithoutIam: config.ftpServer === 'proftpd',
+      allowTlsClientsWithoutIam: true,
     });
     this.secrets = new FtpSecrets(this, 'Secrets', {
       usersSecretArn: config.ftpUsersSecretArn,

@@ -11,7 +11,7 @@ export interface SharedStorageProps {
   readonly removalPolicy: RemovalPolicy;
   /**
    * Let clients without IAM authentication mount over TLS through the mount targets, for backends
-   * without amazon-efs-utils (Ubuntu's ProFTPD backends tunnel NFS through stunnel). The mount
+   * without amazon-efs-utils (the Debian backends tunnel NFS through stunnel). The mount
    * targets' security group still admits only the backends. @default false (IAM clients only)
    */
   readonly allowTlsClientsWithoutIam?: boolean;

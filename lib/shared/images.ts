@@ -1,19 +1,16 @@
 /**
- * The public SSM parameters that name each backend's AMI, as the stack resolves them at deploy
- * time. Preflight reads the same names; test/unit/preflight.test.ts holds them equal to the
- * template's own parameters. Pure.
+ * The public SSM parameter that names the backends' AMI, as the stack resolves it at deploy time:
+ * Debian 13 for both servers (Debian's archive carries vsftpd and ProFTPD, and the sandbox boots
+ * the same release from the same archive). Preflight reads the same name;
+ * test/unit/preflight.test.ts holds it equal to the template's own parameter. Pure.
  */
 
-/** Canonical's current Ubuntu 24.04 LTS server AMI (gp3 root volume): the ProFTPD backends. */
-export function ubuntuAmiParameter(arm: boolean): string {
-  return `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arm ? 'arm64' : 'amd64'}/hvm/ebs-gp3/ami-id`;
+/** Debian's official current Debian 13 (trixie) AMI, as Debian publishes it in SSM. */
+export function debianAmiParameter(arm: boolean): string {
+  return `/aws/service/debian/release/13/latest/${arm ? 'arm64' : 'amd64'}`;
 }
 
-/** Amazon Linux 2023 (kernel 6.1), as aws-cdk-lib's latestAmazonLinux2023 names it: the vsftpd backends. */
-export function amazonLinuxAmiParameter(arm: boolean): string {
-  return `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-${arm ? 'arm64' : 'x86_64'}`;
-}
-
-export function amiParameter(server: 'vsftpd' | 'proftpd', arm: boolean): string {
-  return server === 'proftpd' ? ubuntuAmiParameter(arm) : amazonLinuxAmiParameter(arm);
+/** The backends' image: one for either server. */
+export function amiParameter(_server: 'vsftpd' | 'proftpd', arm: boolean): string {
+  return debianAmiParameter(arm);
 }

@@ -1,8 +1,10 @@
 /**
  * The boot script's readiness step, run for real: its Python login check against a real vsftpd on
- * 127.0.0.1:21 (plain FTP and FTPS required), in a network namespace of its own, with `aws` and
- * the instance metadata replaced by stubs (nothing leaves the namespace). It must report CONTINUE
- * only after the login passed, and ABANDON (through the exit trap) when it never does.
+ * 127.0.0.1:21 (plain FTP and FTPS required), in a network namespace of its own, with `aws`,
+ * `curl` (the report's SigV4 call) and the instance metadata replaced by stubs (nothing leaves the
+ * namespace). It must report CONTINUE only after the login passed, and ABANDON (through the exit
+ * trap) when it never does; the role's credentials reach curl on stdin, never on its command line.
+ * test/integration/sandbox-boot.test.ts sends the same report, signed, to the sandbox's endpoint.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -67,7 +69,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
 
   /**
    * Run the prelude, a stubbed `imds`, and the readiness step in the namespace; `aws` is a stub
-   * that answers the health secret with `password` and records every other call.
+   * that answers the health secret with `password`; `curl` records its arguments and its stdin.
    */
   function runStep(ftps: FtpsSettings, password: string, attempts?: number) {
     const { prelude, step } = readinessParts(ftps);
@@ -78,6 +80,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
       `#!/bin/bash\nif [ "$1 $2" = "secretsmanager get-secret-value" ]; then\n  printf '%s\\n' '${JSON.stringify({ username: USER, password })}'\nelse\n  echo "$*" >>'${calls}'\nfi\n`,
       { mode: 0o755 },
     );
+    fs.writeFileSync(path.join(bin, 'curl'), `#!/bin/bash\necho "ARGS $*" >>'${calls}'\nsed 's/^/STDIN /' >>'${calls}'\n`, { mode: 0o755 });
     // Fewer attempts only to keep the failing case short; the login check itself is unchanged.
     const checked = attempts ? step.replace('ATTEMPTS = 30', `ATTEMPTS = ${attempts}`) : step;
     if (attempts) expect(checked).not.toBe(step);
@@ -86,7 +89,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
       'log() { echo "boot: $*"; }',
       prelude,
       // The instance metadata service is not here (and nothing may leave the namespace).
-      'imds() { echo i-0readiness000001; }',
+      `imds() { case "$1" in instance-id) echo i-0readiness000001 ;; iam/security-credentials/) echo nlbftp-role ;; iam/security-credentials/nlbftp-role) echo '${JSON.stringify({ AccessKeyId: 'ASIAREADINESS', SecretAccessKey: 'role-secret-key', Token: 'role-token' })}' ;; esac; }`,
       checked,
       'log "ready"',
     ].join('\n');
@@ -129,9 +132,23 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
       const r = runStep(ftps, PASS);
       expect(r.code, r.out).toBe(0);
       expect(r.out).toMatch(/nlb-ftp readiness: logged in on attempt \d+/);
-      expect(r.calls.trim()).toBe(
-        `autoscaling complete-lifecycle-action --region eu-west-1 --auto-scaling-group-name ${GROUP} --lifecycle-hook-name ${HOOK} --instance-id i-0readiness000001 --lifecycle-action-result CONTINUE`,
-      );
+      const args = r.calls.split('\n').filter((l) => l.startsWith('ARGS '));
+      expect(args).toHaveLength(1);
+      expect(args[0]).toContain('--aws-sigv4 aws:amz:eu-west-1:autoscaling');
+      for (const field of [
+        'Action=CompleteLifecycleAction',
+        `AutoScalingGroupName=${GROUP}`,
+        `LifecycleHookName=${HOOK}`,
+        'InstanceId=i-0readiness000001',
+        'LifecycleActionResult=CONTINUE',
+      ]) {
+        expect(args[0]).toContain(`--data-urlencode ${field}`);
+      }
+      expect(args[0]).toMatch(/ https:\/\/autoscaling\.eu-west-1\.amazonaws\.com\/$/);
+      // The role's credentials on stdin (a curl config), never on the command line.
+      expect(r.calls).toContain('STDIN user = "ASIAREADINESS:role-secret-key"');
+      expect(r.calls).toContain('STDIN header = "X-Amz-Security-Token: role-token"');
+      expect(args[0]).not.toMatch(/role-secret-key|role-token/);
       expect(r.out).not.toContain(PASS);
     });
 
@@ -140,7 +157,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
       expect(r.code).not.toBe(0);
       expect(r.out).toContain('nlb-ftp readiness: no login after 2 attempts');
       expect(r.out).toMatch(/FAILED \(exit 1\): reporting ABANDON/);
-      expect(r.calls).toContain('--lifecycle-action-result ABANDON');
+      expect(r.calls).toContain('--data-urlencode LifecycleActionResult=ABANDON');
       expect(r.calls).not.toContain('CONTINUE');
       expect(r.out).not.toContain('not-the-password');
     });

@@ -136,12 +136,17 @@ describe('who may write to the audit log group', () => {
     }
   });
 
-  it("the ProFTPD boot installs the agent from AWS's regional package over HTTPS", () => {
-    const p = synth({ ftpServer: 'proftpd', backendCount: 1, passivePortsPerBackend: 4 });
-    const boot = unpackBootScript(flatten(launchTemplates(p)[0][1].UserData));
-    expect(boot).toMatch(
-      /curl -fsS --retry 5 -o "\$deb" "https:\/\/amazoncloudwatch-agent-.*\.s3\..*\.amazonaws\.com\/ubuntu\/\$\(dpkg --print-architecture\)\/latest\/amazon-cloudwatch-agent\.deb"/,
-    );
+  it("both boots install the agent from AWS's regional bucket (Debian's build, this machine's architecture), and the SSM agent beside it", () => {
+    for (const ftpServer of ['vsftpd', 'proftpd'] as const) {
+      const p = synth({ ftpServer, backendCount: 1, passivePortsPerBackend: 4 });
+      const boot = unpackBootScript(flatten(launchTemplates(p)[0][1].UserData));
+      expect(boot).toContain('arch=$(dpkg --print-architecture)');
+      expect(boot).toContain(
+        `aws s3 cp --only-show-errors --no-sign-request --region '\${Ref:AWS::Region}' "s3://amazoncloudwatch-agent-\${Ref:AWS::Region}/debian/$arch/latest/amazon-cloudwatch-agent.deb"`,
+      );
+      expect(boot).toContain(`"s3://amazon-ssm-\${Ref:AWS::Region}/latest/debian_$arch/amazon-ssm-agent.deb"`);
+      expect(boot).toContain('systemctl enable --now amazon-ssm-agent.service');
+    }
   });
 });
 

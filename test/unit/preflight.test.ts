@@ -156,7 +156,7 @@ describe('npm run preflight', () => {
     ssm.on(GetParameterCommand).rejects(Object.assign(new Error('not found'), { name: 'ParameterNotFound' }));
     const r = await run(['-c', 'ftpServer=proftpd']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id does not resolve');
+    expect(r.stdout).toContain('/aws/service/debian/release/13/latest/arm64 does not resolve');
   });
 
   it('checks target groups and NLBs against the quotas for what the config makes', async () => {

@@ -1,7 +1,8 @@
 /**
- * `ftpServer`: ProFTPD backends get Ubuntu's AMI from Canonical's public SSM parameter, a boot
- * script that writes the rendered proftpd.conf with the slot's own range and its AZ's static IP,
- * and a file system that admits their stunnel TLS mounts. Leaving it unset changes nothing.
+ * `ftpServer`: ProFTPD backends get Debian 13's AMI from Debian's public SSM parameter (as vsftpd's
+ * do), a boot script that writes the rendered proftpd.conf with the slot's own range and its AZ's
+ * static IP, and a file system that admits stunnel TLS mounts. Leaving it unset keeps every
+ * stateful resource of v0.1; the file system only gains that policy statement.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,12 +18,20 @@ describe('ftpServer=proftpd', () => {
   const s = synth({ ftpServer: 'proftpd', backendCount: 3, passivePortsPerBackend: 4 });
   const instances = resourcesOfType(s, 'AWS::EC2::Instance');
 
-  it("boots every backend from Ubuntu 24.04's public SSM parameter, never a fixed AMI ID", () => {
-    const params = JSON.stringify(s.json.Parameters ?? {});
-    expect(params).toContain('/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id');
-    for (const [, p] of instances) {
-      expect(JSON.stringify(p.ImageId)).toMatch(/"Ref":"SsmParameterValue/);
-      expect(JSON.stringify(p.BlockDeviceMappings)).toContain('/dev/sda1');
+  it("boots every backend, of either server, from Debian 13's public SSM parameter, never a fixed AMI ID", () => {
+    for (const [input, arch] of [
+      [{ ftpServer: 'proftpd' }, 'arm64'],
+      [{}, 'arm64'],
+      [{ ftpServer: 'proftpd', instanceType: 'c7i.large' }, 'amd64'],
+    ] as const) {
+      const t = input === undefined ? s : synth(input);
+      const params = JSON.stringify(t.json.Parameters ?? {});
+      expect(params).toContain(`"Default":"/aws/service/debian/release/13/latest/${arch}"`);
+      expect(params).not.toMatch(/canonical|amazon-linux|al2023/);
+      for (const [, p] of resourcesOfType(t, 'AWS::EC2::Instance')) {
+        expect(JSON.stringify(p.ImageId)).toMatch(/"Ref":"SsmParameterValue/);
+        expect(JSON.stringify(p.BlockDeviceMappings)).toContain('/dev/xvda');
+      }
     }
   });
 
@@ -41,18 +50,19 @@ describe('ftpServer=proftpd', () => {
       expect(script).toContain('TLSRequired on');
       expect(script).toContain(`ServerIdent on "nlb-ftp backend slot ${slot} ready"`);
       expect(script).not.toContain('dnf ');
-      expect(script).toContain('apt-get install -y -q proftpd-core proftpd-mod-crypto');
+      expect(script).toContain('apt-get install -y -q --no-install-recommends proftpd-core proftpd-mod-crypto');
       expect(script).toContain('systemctl try-restart proftpd.service');
     }
   });
 
-  it('lets the file system take TLS mounts without IAM through its mount targets, and only then', () => {
+  it('lets the file system take TLS mounts without IAM through its mount targets only, for either server', () => {
     const policyOf = (input: object) => JSON.stringify(resourcesOfType(synth(input), 'AWS::EFS::FileSystem')[0][1].FileSystemPolicy);
-    const policy = policyOf({ ftpServer: 'proftpd' });
-    expect(policy).toContain('TlsClientsWithoutIamThroughMountTargets');
-    expect(policy).toContain('"aws:SecureTransport":"true"');
-    expect(policy).toContain('"elasticfilesystem:AccessedViaMountTarget":"true"');
-    expect(policyOf({})).not.toContain('ClientMount');
+    for (const input of [{ ftpServer: 'proftpd' }, {}]) {
+      const policy = policyOf(input);
+      expect(policy).toContain('TlsClientsWithoutIamThroughMountTargets');
+      expect(policy).toContain('"aws:SecureTransport":"true"');
+      expect(policy).toContain('"elasticfilesystem:AccessedViaMountTarget":"true"');
+    }
   });
 
   it('refuses a single passive port per backend (ProFTPD needs a range) and an unknown server', () => {
@@ -79,7 +89,7 @@ describe('ftpServer=proftpd', () => {
 });
 
 describe('leaving ftpServer unset', () => {
-  it('keeps every Elastic IP, NLB and file system of v0.1 as they were; only its instances go, replaced once by Auto Scaling groups', () => {
+  it('keeps every Elastic IP, NLB and file system of v0.1 (the file system gains one policy statement, updated in place); only its instances go', () => {
     const before = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/stateful-resources-v0.1.json'), 'utf8')) as Record<
       string,
       { type: string; sha256: string }
@@ -93,12 +103,14 @@ describe('leaving ftpServer unset', () => {
       for (const [id, { type, sha256 }] of Object.entries(before)) {
         if (type === 'AWS::EC2::Instance') continue;
         expect(now[id]?.Type, id).toBe(type);
-        expect(
-          createHash('sha256')
-            .update(JSON.stringify(now[id].Properties ?? {}))
-            .digest('hex'),
-          id,
-        ).toBe(sha256);
+        const props = structuredClone(now[id].Properties ?? {}) as Record<string, { Statement?: Array<{ Sid?: string }> }>;
+        if (type === 'AWS::EFS::FileSystem') {
+          // Debian has no amazon-efs-utils: the TLS mount without IAM (an in-place policy update).
+          const statements = props.FileSystemPolicy.Statement ?? [];
+          expect(statements.filter((x) => x.Sid === 'TlsClientsWithoutIamThroughMountTargets')).toHaveLength(1);
+          props.FileSystemPolicy.Statement = statements.filter((x) => x.Sid !== 'TlsClientsWithoutIamThroughMountTargets');
+        }
+        expect(createHash('sha256').update(JSON.stringify(props)).digest('hex'), id).toBe(sha256);
       }
     }
   });

@@ -107,7 +107,7 @@ describe('hardening', () => {
     expect(logGroupsWithoutRetention(resources)).toEqual([]);
   });
 
-  it('lets backends out only on HTTPS and NFS to the file system', () => {
+  it("lets backends out only on HTTPS, HTTP (Debian's signed packages) and NFS to the file system", () => {
     for (const b of s.stack.backends.backends) {
       const sgId = s.stack.getLogicalId(b.securityGroup.node.defaultChild as never);
       const inline = ((resources[sgId].Properties as Record<string, unknown>).SecurityGroupEgress as Array<Record<string, unknown>>) ?? [];
@@ -115,7 +115,7 @@ describe('hardening', () => {
         .filter(([, p]) => JSON.stringify(p.GroupId).includes(sgId))
         .map(([, p]) => p);
       const rules = [...inline, ...separate].map((r) => `${r.IpProtocol}:${r.FromPort}-${r.ToPort}:${r.CidrIp ?? 'sg'}`).sort();
-      expect(rules).toEqual(['tcp:2049-2049:sg', 'tcp:443-443:0.0.0.0/0']);
+      expect(rules).toEqual(['tcp:2049-2049:sg', 'tcp:443-443:0.0.0.0/0', 'tcp:80-80:0.0.0.0/0']);
     }
   });
 

@@ -61,8 +61,8 @@ describe('shellcheck', () => {
       { backendCount: 1, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' },
       1,
     ],
-    ['ProFTPD on Ubuntu, FTPS required', { backendCount: 2, ftpServer: 'proftpd' as const }, 2],
-    ['ProFTPD on Ubuntu, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const }, 1],
+    ['ProFTPD, FTPS required', { backendCount: 2, ftpServer: 'proftpd' as const }, 2],
+    ['ProFTPD, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const }, 1],
   ])('passes on the user data of every slot, and on the scripts it installs: %s', (_name, config, n) => {
     const s = synth(config);
     const instances = launchTemplates(s);
@@ -101,6 +101,20 @@ describe('shellcheck', () => {
       const r = shellcheck(path.join(ROOT, f));
       expect(r.code, `${f}:\n${r.out}`).toBe(0);
     }
+  });
+
+  it('compiles every Python file in the repository (the audit converter, the sandbox systemctl stand-in)', () => {
+    const tracked = execFileSync('git', ['ls-files', '*.py'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(tracked).toEqual(expect.arrayContaining(['lib/backend/scripts/nlb-ftp-audit.py', 'sandbox/boot/systemctl.py']));
+    const check = (file: string) =>
+      spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])', file], { encoding: 'utf8' });
+    for (const f of tracked) {
+      const r = check(path.join(ROOT, f));
+      expect(r.status, `${f}: ${r.stderr}`).toBe(0);
+    }
+    const bad = path.join(dir, 'bad.py');
+    fs.writeFileSync(bad, 'def broken(:\n    pass\n');
+    expect(check(bad).status).not.toBe(0);
   });
 
   it('fails on a script with a known mistake (the gate can fail)', () => {

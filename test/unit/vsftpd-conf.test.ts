@@ -94,7 +94,8 @@ describe('boot script', () => {
 
   it('sets the keepalive sysctl, mounts EFS with retries and waits for it before vsftpd', () => {
     expect(script).toContain('net.ipv4.tcp_keepalive_time = 60');
-    expect(script).toContain('fs-0123456789abcdef0:/ /srv/ftp efs _netdev,noresvport,tls,iam,nofail 0 0');
+    expect(script).toContain('connect = fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:2049');
+    expect(script).toMatch(/127\.0\.0\.1:\/ \/srv\/ftp nfs4 nfsvers=4\.1,port=20049,.*,_netdev,nofail,/);
     expect(script).toMatch(/for attempt in \$\(seq 1 30\)/);
     expect(script).toContain('RequiresMountsFor=/srv/ftp');
   });

@@ -1,0 +1,185 @@
+/**
+ * The boot, as EC2 runs it: each backend is a Debian 13 root (debootstrap, cached) that runs its
+ * launch template's user data from the synthesized template, byte for byte, with stand-ins only
+ * for IMDS, the AWS APIs, EFS, Debian's mirror and systemd (README, "The local sandbox"). A good
+ * boot installs the same package versions production gets, reports CONTINUE, and its server
+ * serves FTPS through the emulated NLB from that root. The drills break one thing each; every one
+ * must report ABANDON and never serve. Step timings are printed for the README.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { BOOT_SCRIPT_FILE } from '../../lib/backend/user-data';
+import type { BootedServer } from '../../sandbox/boot/booted-fleet';
+import { BOOT_LOG, USER_DATA_FILE } from '../../sandbox/boot/instance';
+import { cachedRoot, missingRoot } from '../../sandbox/boot/root';
+import { cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+
+const sha = (b: Buffer) => require('node:crypto').createHash('sha256').update(b).digest('hex') as string;
+
+function printTimings(label: string, sb: Sandbox): void {
+  for (const [slot, boot] of sb.lastBoot) {
+    const steps = boot.result.steps;
+    const parts = steps.map((s, i) => `${s.step.split(' ')[0]} ${(steps[i + 1]?.at ?? Math.round(boot.result.ms / 1000)) - s.at} s`);
+    console.log(`${label} slot ${slot}: boot ${(boot.result.ms / 1000).toFixed(1)} s (${parts.join(', ')})`);
+  }
+}
+
+describe.each(['vsftpd', 'proftpd'] as const)('a %s backend booted from its user data on Debian 13', (server) => {
+  let sb: Sandbox;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-boot-test-'));
+
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'nsenter', 'unshare', 'curl', 'dpkg-deb', 'apt-ftparchive']);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
+    cleanupSandbox();
+    sb = await Sandbox.up({
+      boot: true,
+      context: { ftpServer: server, backendCount: '2', passivePortsPerBackend: '4' },
+      checker: false,
+      nlbHealth: DRILL_NLB_HEALTH,
+    });
+    printTimings(server, sb);
+  }, 300_000);
+
+  afterAll(async () => {
+    await sb?.down();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs the user data byte for byte, and every boot reports CONTINUE to its lifecycle hook', () => {
+    for (const b of sb.backends) {
+      const boot = sb.lastBoot.get(b.slot);
+      expect(boot?.result.exitCode, boot?.result.log.slice(-2000)).toBe(0);
+      expect(boot?.report).toMatchObject({ result: 'CONTINUE', instanceId: b.instanceId, hook: 'nlbftp-ready' });
+      // Every step ran, in order (some have two parts: ProFTPD's namespace, the audit trail).
+      expect([...new Set(boot?.result.steps.map((s) => s.step.slice(0, 3)))]).toEqual(['1/7', '2/7', '3/7', '4/7', '5/7', '6/7', '7/7']);
+      // What cloud-init ran is the template's user data, and what it unpacked is the boot script.
+      const userData = boot?.instance.read(USER_DATA_FILE) ?? '';
+      expect(userData).toMatch(/^#!\/bin\/bash\n# nlb-ftp backend slot \d+/);
+      expect(userData).not.toMatch(/\$\{(Ref|Token|AWS::)/);
+      expect(boot?.instance.read(BOOT_SCRIPT_FILE)).toContain(`(${server === 'proftpd' ? 'ProFTPD' : 'vsftpd'}, Debian 13)`);
+    }
+    const imdsPaths = sb.fleet?.imds.served ?? [];
+    expect(imdsPaths).toContain('/latest/meta-data/instance-id');
+    expect(imdsPaths.some((p) => p.startsWith('/latest/meta-data/iam/security-credentials/'))).toBe(true);
+  });
+
+  it("serves from that root: the serving process's /proc/PID/root is the booted Debian 13 root, with production's package versions", () => {
+    const root = cachedRoot();
+    for (const b of sb.backends) {
+      const pid = (b.server as BootedServer).pid;
+      expect(pid, `slot ${b.slot} has no ${server} main process`).toBeGreaterThan(0);
+      const merged = sb.lastBoot.get(b.slot)?.instance.merged;
+      expect(fs.readlinkSync(`/proc/${pid}/root`)).toBe(merged);
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(server === 'proftpd' ? /proftpd/ : /^\/usr\/sbin\/vsftpd\0/);
+      expect(fs.readFileSync(`/proc/${pid}/root/etc/os-release`, 'utf8')).toContain('VERSION_ID="13"');
+      const pkg = server === 'proftpd' ? 'proftpd-core' : 'vsftpd';
+      const status = fs.readFileSync(`/proc/${pid}/root/var/lib/dpkg/status`, 'utf8');
+      const version = new RegExp(`^Package: ${pkg}\\n(?:.+\\n)*?Version: (.+)$`, 'm').exec(status)?.[1];
+      expect(version).toBe(root?.packages[pkg]);
+      // ProFTPD runs in the network namespace its boot made; vsftpd in the instance's own.
+      const sameNet =
+        fs.readlinkSync(`/proc/${pid}/ns/net`) === fs.readlinkSync(`/proc/${sb.lastBoot.get(b.slot)?.instance.pids()[0]}/ns/net`);
+      expect(sameNet).toBe(server === 'vsftpd');
+    }
+  });
+
+  it('serves FTPS through the emulated NLB: uploads and downloads intact on every backend', async () => {
+    const { user, password } = sb.demo;
+    const curl = (...rest: string[]) =>
+      run('curl', [
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '--max-time',
+        '30',
+        '-u',
+        `${user}:${password}`,
+        ...rest,
+      ]);
+    const banners = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const data = randomBytes(200_000 + i);
+      const up = path.join(tmp, `up${i}`);
+      fs.writeFileSync(up, data);
+      const put = await curl('-v', '-T', up, `ftp://${sb.endpoint}/f${i}.bin`);
+      expect(put.code, put.stderr.slice(-800)).toBe(0);
+      banners.add(/< 220[- ]([^\r\n]*)/.exec(put.stderr)?.[1] ?? '');
+      const down = path.join(tmp, `down${i}`);
+      const get = await curl(`ftp://${sb.endpoint}/f${i}.bin`, '-o', down);
+      expect(get.code, get.stderr).toBe(0);
+      expect(sha(fs.readFileSync(down))).toBe(sha(data));
+      expect(sha(sb.readDemoFile(`f${i}.bin`))).toBe(sha(data));
+    }
+    // Both slots answered (the banner names the slot) over 8 sessions spread at random.
+    expect([...banners].filter((x) => /slot \d/.test(x)).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("writes no password into the boot's log, its user data or its scripts", () => {
+    for (const b of sb.backends) {
+      const inst = sb.lastBoot.get(b.slot)?.instance;
+      for (const file of [BOOT_LOG, USER_DATA_FILE, BOOT_SCRIPT_FILE, '/usr/local/sbin/nlb-ftp-sync']) {
+        const text = inst?.read(file) ?? '';
+        expect(text.length, file).toBeGreaterThan(0);
+        expect(text, file).not.toContain(sb.demo.password);
+      }
+    }
+  });
+
+  it('leaves nothing behind: the instances, their namespaces and mounts go with the sandbox', async () => {
+    const instances = [...sb.lastBoot.values()].map((x) => x.instance);
+    await sb.down();
+    for (const i of instances) expect(i.pids()).toEqual([]);
+    expectNoSandboxLeftovers();
+    expect(execFileSync('bash', ['-c', 'grep -c nlbftp-sbx-root /proc/self/mountinfo || true'], { encoding: 'utf8' }).trim()).toBe('0');
+  });
+});
+
+describe('boot drills: each fault reports ABANDON and never serves', () => {
+  let sb: Sandbox;
+
+  beforeAll(async () => {
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
+    cleanupSandbox();
+    sb = await Sandbox.up({ boot: true, context: { backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    printTimings('drill baseline vsftpd', sb);
+  }, 300_000);
+
+  afterAll(async () => {
+    await sb?.down();
+  });
+
+  it.each([
+    ['malformed-users-secret', /5\/7 FTP users/, /FAILED \(exit \d+\): reporting ABANDON/],
+    ['missing-certificate-secret', /5\/7 FTP users/, /ResourceNotFoundException/],
+    ['failing-package-install', /2\/7 packages/, /apt attempt 3 of 3 failed/],
+  ] as const)(
+    '%s',
+    async (fault, lastStep, because) => {
+      const out = await sb.bootDrill(0, fault);
+      printTimings(`drill ${fault}`, sb);
+      expect(out.result.exitCode, out.result.log.slice(-1500)).not.toBe(0);
+      expect(out.report).toMatchObject({ result: 'ABANDON', instanceId: out.instanceId });
+      expect(out.result.steps.at(-1)?.step).toMatch(lastStep);
+      expect(out.result.log).toMatch(because);
+      expect(out.result.log).toContain('reporting ABANDON so that Auto Scaling replaces this instance');
+      // Never serves: nothing listens on port 21, and no FTP server process runs from the root.
+      expect(out.listening).toBe(false);
+      expect(out.instance.mainPid('vsftpd.service')).toBeUndefined();
+      expect(out.result.log).not.toContain(sb.demo.password);
+      await out.instance.dispose();
+    },
+    180_000,
+  );
+});
