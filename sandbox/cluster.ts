@@ -1,70 +1,74 @@
 /**
- * The whole nlb-ftp cluster on one Linux machine, in network namespaces on 198.18.0.0/15:
- *
- *   host (clients) 198.18.0.1 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
- *                                          | 198.18.(16+i).1
- *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: vsftpd, slot I
- *
- * The forwarding rules, passive ranges and vsftpd.conf files come from the synthesized template.
- * The health checker is the real handler, in its own process, talking to a local AWS endpoint.
+ * The whole nlb-ftp cluster on one Linux machine, in network namespaces on 198.18.0.0/15
+ * (topology.ts). This module brings it up and down and models what AWS does around it (the
+ * Auto Scaling groups, EC2's instance states, the target groups) and the drills' faults. Its
+ * parts: synthesis.ts (the template and assets), boot/ (backends booted from the user data),
+ * local-*.ts (servers started directly), emulated-nlb.ts, aws-endpoint.ts, checker-timing.ts and
+ * cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
-import { buildApp, synthWithCheckerBundle } from '../harness/synth';
-import { awsAgentPackages, EC2_FTP_NAMESPACE, type FtpNamespace, renderFtpNamespaceEnv } from '../lib/backend/user-data';
+import { awsAgentPackages, renderFtpNamespaceEnv } from '../lib/backend/user-data';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
-import { type BootedInstance, killBootedUnder } from './boot/instance';
-import { type SandboxValues, sandboxSecretArn } from './boot/resolve';
-import { ensureRoot } from './boot/root';
+import type { BootedInstance } from './boot/instance';
+import { brokenArchive, ensureRoot } from './boot/root';
+import { startCheckerProcess, summarizeCheckerLine } from './checker-process';
+import { type CheckerTiming, checkerBoundsMs, checkerContext, DRILL_CHECKER, DRILL_NLB_HEALTH } from './checker-timing';
+import { cleanupSandbox, type StateRecord, writeState } from './cleanup';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
 import { LocalProftpd, missingProftpd } from './local-proftpd';
-import { killByPattern, LOCAL_PREFIX } from './local-server';
 import type { AnyLocalServer, FtpServerKind } from './local-servers';
-import { LocalUsers, LocalVsftpd, removeUser } from './local-vsftpd';
-import { assertSandboxAddress, createNamespace, deleteNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { LocalUsers, LocalVsftpd } from './local-vsftpd';
+import { assertSandboxAddress, createNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { SANDBOX_VALUES, secretOf, synthTemplate } from './synthesis';
 import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
+import {
+  BOOTED_DEMO_USER,
+  backendGw,
+  backendIp,
+  backendNs,
+  CLIENT_IP,
+  CLIENT_NS,
+  CLIENT_NS_IP,
+  DEMO_USER,
+  HOST_IF,
+  instanceIdOf,
+  NLB_IP,
+  NLB_NS,
+  passiveTargetGroupOf,
+  SANDBOX_PREFIX,
+  serverNamespaceOf,
+} from './topology';
 
-export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
-export const NLB_NS = `${SANDBOX_PREFIX}-nlb`;
-export const NLB_IP = '198.18.0.2';
-export const CLIENT_IP = '198.18.0.1';
-/** A separate client namespace behind the NLB, for tests that need their own client stack. */
-export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
-export const CLIENT_NS_IP = '198.18.1.2';
-const HOST_IF = `${SANDBOX_PREFIX}-h`;
-const STATE_FILE = '/run/nlbftp-sandbox.json';
-export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
-/**
- * A booted backend's demo user: made by its boot from the users secret, inside the instance, so it
- * needs no host-unique prefix, and `nlbftp-` names are reserved for nlb-ftp's own accounts there.
- */
-export const BOOTED_DEMO_USER = 'demo';
-
-const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
-export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
-const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
-/** The FTP server's own namespace inside a ProFTPD instance: the user data's, renamed and readdressed for the sandbox. */
-const serverNamespaceOf = (slot: number): FtpNamespace => ({
-  name: `${backendNs(slot)}-ftp`,
-  hostIf: EC2_FTP_NAMESPACE.hostIf,
-  nsIf: EC2_FTP_NAMESPACE.nsIf,
-  hostAddr: `198.19.${200 + slot}.1`,
-  nsAddr: `198.19.${200 + slot}.2`,
-});
-/** The sandbox's instance IDs: slot, then how many times the slot's group has replaced it. */
-const instanceIdOf = (slot: number, generation = 0) => `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;
-/** The full name of a slot's (first) passive target group, as the checker's inventory carries it. */
-const passiveTargetGroupOf = (stack: string, slot: number) => `targetgroup/${stack}-s${slot}p/${String(slot).padStart(16, '0')}`;
+// The sandbox's public names, where its callers have always found them.
+export {
+  BOOTED_DEMO_USER,
+  backendIp,
+  type CheckerTiming,
+  CLIENT_IP,
+  CLIENT_NS,
+  CLIENT_NS_IP,
+  checkerBoundsMs,
+  checkerContext,
+  cleanupSandbox,
+  DEMO_USER,
+  DRILL_CHECKER,
+  DRILL_NLB_HEALTH,
+  NLB_IP,
+  NLB_NS,
+  SANDBOX_PREFIX,
+  SANDBOX_VALUES,
+};
 
 export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'vsftpd', 'curl', 'lftp', 'nsenter'];
 
@@ -73,30 +77,6 @@ export function missingPrerequisite(server: FtpServerKind = 'vsftpd'): string | 
   if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
   const tools = missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and runs FTP servers on port 21' });
   return tools ?? (server === 'proftpd' ? missingProftpd() : undefined);
-}
-
-/**
- * Faster checks than the defaults, for drills and benchmarks: a probe round every 5 s (4 s step
- * deadline, fall and rise 2) and the emulated NLB's TCP check every 2 s.
- */
-export const DRILL_CHECKER = { interval: 5, timeout: 4, fall: 2, rise: 2 } as const;
-export const DRILL_NLB_HEALTH: NlbHealthSettings = { intervalSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 };
-
-export type CheckerTiming = { readonly interval: number; readonly timeout: number; readonly fall: number; readonly rise: number };
-
-/** The CDK context that sets the checker's timing. */
-export function checkerContext(hc: CheckerTiming): Record<string, string> {
-  return {
-    'healthCheck.intervalSeconds': String(hc.interval),
-    'healthCheck.timeoutSeconds': String(hc.timeout),
-    'healthCheck.fallThreshold': String(hc.fall),
-    'healthCheck.riseThreshold': String(hc.rise),
-  };
-}
-
-/** The README's bounds: break to deregistration (fall x interval + timeout) and repair to registration, in ms. */
-export function checkerBoundsMs(hc: CheckerTiming): { detect: number; recover: number } {
-  return { detect: (hc.fall * hc.interval + hc.timeout) * 1000, recover: (hc.rise * hc.interval + hc.timeout) * 1000 };
 }
 
 export interface SandboxOptions {
@@ -135,98 +115,6 @@ export interface SandboxBackend {
   readonly server: AnyLocalServer | BootedServer;
   /** This backend's copy of the FTPS certificate and key (the EC2 boot script's /etc/vsftpd files). */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
-}
-
-interface StateRecord {
-  users: string[];
-  dirs: string[];
-}
-
-/**
- * The template, and the checker's bundled Lambda code as `cdk deploy` would upload it (when the
- * stack has a checker and it will run; bundling is skipped otherwise).
- */
-function synthTemplate(
-  config: Config,
-  withChecker: boolean,
-  values: Pick<SandboxValues, 'region' | 'accountId'>,
-): { template: TemplateJson; checkerCode?: string; objects: Map<string, Buffer> } {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
-  try {
-    let out: { template: TemplateJson; checkerCode?: string };
-    if (!withChecker) {
-      const { app, stack } = buildApp(config, { outdir });
-      out = { template: app.synth().getStackByName(stack.stackName).template as TemplateJson };
-    } else {
-      const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
-      out = { template: template as TemplateJson, checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8') };
-    }
-    return { ...out, objects: fileAssets(outdir, values) };
-  } finally {
-    fs.rmSync(outdir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The file assets `cdk deploy` would upload (the audit converter), by `bucket/key` in the sandbox's
- * account and region, read from the assembly's asset manifests.
- */
-function fileAssets(outdir: string, v: Pick<SandboxValues, 'region' | 'accountId'>): Map<string, Buffer> {
-  const objects = new Map<string, Buffer>();
-  for (const f of fs.readdirSync(outdir).filter((x) => x.endsWith('.assets.json'))) {
-    const manifest = JSON.parse(fs.readFileSync(path.join(outdir, f), 'utf8')) as {
-      files?: Record<
-        string,
-        { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }
-      >;
-    };
-    for (const asset of Object.values(manifest.files ?? {})) {
-      const file = path.join(outdir, asset.source.path);
-      if (asset.source.packaging === 'zip' || !fs.statSync(file).isFile()) continue;
-      for (const d of Object.values(asset.destinations)) {
-        const bucket = d.bucketName.replace(/\$\{AWS::AccountId\}/g, v.accountId).replace(/\$\{AWS::Region\}/g, v.region);
-        objects.set(`${bucket}/${d.objectKey}`, fs.readFileSync(file));
-      }
-    }
-  }
-  return objects;
-}
-
-/**
- * Debian's mirror with one package missing (a boot drill): hard links to the archive's files but
- * that package's, and an index without it.
- */
-function brokenArchive(archive: string, dir: string, missing: string): string {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir);
-  for (const f of fs.readdirSync(archive).filter((x) => x.endsWith('.deb') && !x.startsWith(`${missing}_`))) {
-    try {
-      fs.linkSync(path.join(archive, f), path.join(dir, f));
-    } catch {
-      fs.copyFileSync(path.join(archive, f), path.join(dir, f));
-    }
-  }
-  fs.writeFileSync(
-    path.join(dir, 'Packages'),
-    execFileSync('apt-ftparchive', ['packages', '.'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-  );
-  return dir;
-}
-
-/** What CloudFormation's tokens resolve to in the sandbox. */
-export const SANDBOX_VALUES: SandboxValues = {
-  region: 'us-east-1',
-  accountId: '000000000000',
-  publicIp: NLB_IP,
-  fileSystemId: 'fs-0a5a4db0c5a4db0c5',
-};
-
-/** The template's secret whose logical ID starts with `prefix` (users, health check, certificate). */
-function secretOf(template: TemplateJson, prefix: string): string | undefined {
-  const id = Object.keys(template.Resources).find(
-    (k) => k.startsWith(prefix) && template.Resources[k].Type === 'AWS::SecretsManager::Secret',
-  );
-  return id && sandboxSecretArn(SANDBOX_VALUES, id);
 }
 
 export class Sandbox {
@@ -529,21 +417,10 @@ export class Sandbox {
         NODE_NO_WARNINGS: '1',
         NLBFTP_CHECKER_BUNDLE: checkerFile,
       };
-      const runner = path.join(__dirname, 'checker-runner.ts');
-      this.checker = spawn(process.execPath, ['--import', 'tsx', runner], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let buf = '';
-      const onData = (d: Buffer) => {
-        buf += d.toString();
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const line = buf.slice(0, i).trim();
-          buf = buf.slice(i + 1);
-          if (!line) continue;
-          this.checkerLines.push(line);
-          if (/"level":"(WARN|ERROR)"/.test(line)) this.log(`checker: ${summarize(line)}`);
-        }
-      };
-      this.checker.stdout?.on('data', onData);
-      this.checker.stderr?.on('data', onData);
+      this.checker = startCheckerProcess(env, (line) => {
+        this.checkerLines.push(line);
+        if (/"level":"(WARN|ERROR)"/.test(line)) this.log(`checker: ${summarizeCheckerLine(line)}`);
+      });
     } else {
       this.step(7, T, 'health checker disabled');
     }
@@ -983,69 +860,6 @@ export class Sandbox {
   }
 
   private writeState(s: StateRecord): void {
-    fs.writeFileSync(STATE_FILE, JSON.stringify(s));
+    writeState(s);
   }
-}
-
-function summarize(line: string): string {
-  try {
-    const o = JSON.parse(line) as Record<string, unknown>;
-    const extra = ['slot', 'instanceId', 'errorClass', 'detail'].filter((k) => o[k] !== undefined).map((k) => `${k}=${o[k]}`);
-    return `${o.message}${extra.length ? ` (${extra.join(', ')})` : ''}`;
-  } catch {
-    return line;
-  }
-}
-
-/**
- * Remove everything a sandbox makes, whether or not one is running: namespaces (and every process
- * in them), the host veth, PAM files, users and directories. Safe to run twice. Returns what it removed.
- */
-export function cleanupSandbox(): string[] {
-  const removed: string[] = [];
-  // Booted backends' processes (ProFTPD's are in a namespace of their own, not the backend's).
-  const booted = killBootedUnder(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-root-`));
-  if (booted) removed.push(`${booted} booted backend processes`);
-  for (const ns of listNamespaces().filter((n) => n.startsWith(SANDBOX_PREFIX))) {
-    deleteNamespace(ns);
-    removed.push(`namespace ${ns}`);
-  }
-  if (sh('ip', ['link', 'show', HOST_IF], { allowFail: true })) {
-    sh('ip', ['link', 'delete', HOST_IF], { allowFail: true });
-    removed.push(`link ${HOST_IF}`);
-  }
-  for (const f of fs.readdirSync('/etc/pam.d').filter((f) => f.startsWith(`${LOCAL_PREFIX}-sbx-`))) {
-    fs.rmSync(path.join('/etc/pam.d', f), { force: true });
-    removed.push(`/etc/pam.d/${f}`);
-  }
-  let state: StateRecord = { users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [] };
-  if (fs.existsSync(STATE_FILE)) {
-    try {
-      state = JSON.parse(fs.readFileSync(STATE_FILE, 'utf8')) as StateRecord;
-    } catch {
-      /* a torn state file: fall back to the known names */
-    }
-  }
-  for (const u of state.users) {
-    try {
-      execFileSync('id', ['-u', u], { stdio: 'ignore' });
-      removeUser(u);
-      removed.push(`user ${u}`);
-    } catch {
-      /* not there */
-    }
-  }
-  for (const d of state.dirs) {
-    if (d.includes(SANDBOX_PREFIX) && fs.existsSync(d)) {
-      fs.rmSync(d, { recursive: true, force: true });
-      removed.push(d);
-    }
-  }
-  fs.rmSync(STATE_FILE, { force: true });
-  // Audit converters of backends whose run was killed (their --fifo is in an nlbftp-* directory).
-  if (sh('pgrep', ['-f', 'nlb-ftp-audit.py --server .* --fifo [^ ]*/nlbftp-'], { allowFail: true })) {
-    killByPattern('nlb-ftp-audit.py --server .* --fifo [^ ]*/nlbftp-');
-    removed.push('audit converters');
-  }
-  return removed;
 }

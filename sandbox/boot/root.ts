@@ -11,7 +11,7 @@
  *   local apt repository: the stand-in for Debian's mirror, which the backends' namespaces cannot reach.
  * - `agents/`: stand-ins for AWS's SSM and CloudWatch agent packages (sandbox/boot/agents.ts).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -188,4 +188,25 @@ export async function ensureRoot(log: (line: string) => void = () => undefined):
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Debian's mirror with one package missing (a boot drill): hard links to the archive's files but
+ * that package's, and an index without it.
+ */
+export function brokenArchive(archive: string, dir: string, missing: string): string {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(archive).filter((x) => x.endsWith('.deb') && !x.startsWith(`${missing}_`))) {
+    try {
+      fs.linkSync(path.join(archive, f), path.join(dir, f));
+    } catch {
+      fs.copyFileSync(path.join(archive, f), path.join(dir, f));
+    }
+  }
+  fs.writeFileSync(
+    path.join(dir, 'Packages'),
+    execFileSync('apt-ftparchive', ['packages', '.'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  return dir;
 }

@@ -160,6 +160,33 @@ describe('boot drills: each fault reports ABANDON and never serves', () => {
     await sb?.down();
   });
 
+  it('the replacement drill: a killed instance is terminated and its replacement boots from the user data, then serves', async () => {
+    const before = sb.backend(0).instanceId;
+    const r = await sb.killAndReplace(0);
+    const boot = sb.lastBoot.get(0);
+    console.log(
+      `replacement: NLB unhealthy ${((r.unhealthy - r.killed) / 1000).toFixed(1)} s after the kill; ${r.newId} booted in ${((boot?.result.ms ?? 0) / 1000).toFixed(1)} s and registered ${((r.registered - r.killed) / 1000).toFixed(1)} s after the kill`,
+    );
+    expect(r.oldId).toBe(before);
+    expect(r.newId).not.toBe(before);
+    expect(boot?.report).toMatchObject({ result: 'CONTINUE', instanceId: r.newId });
+    expect(fs.readlinkSync(`/proc/${(sb.backend(0).server as BootedServer).pid}/root`)).toBe(boot?.instance.merged);
+    expect(sb.registeredSlots()).toEqual([0]);
+    const { user, password } = sb.demo;
+    const list = await run('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      sb.certificateFile as string,
+      '--max-time',
+      '20',
+      '-u',
+      `${user}:${password}`,
+      `ftp://${sb.endpoint}/`,
+    ]);
+    expect(list.code, list.stderr).toBe(0);
+  }, 240_000);
+
   it.each([
     ['malformed-users-secret', /5\/7 FTP users/, /FAILED \(exit \d+\): reporting ABANDON/],
     ['missing-certificate-secret', /5\/7 FTP users/, /ResourceNotFoundException/],

@@ -1,0 +1,78 @@
+/**
+ * What the sandbox deploys: the synthesized template, the checker's bundled code, and the file
+ * assets `cdk deploy` would upload, with the values CloudFormation's tokens resolve to here.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildApp, synthWithCheckerBundle } from '../harness/synth';
+import type { Config } from '../lib/config';
+import { type SandboxValues, sandboxSecretArn } from './boot/resolve';
+import type { TemplateJson } from './template-plan';
+import { NLB_IP, SANDBOX_PREFIX } from './topology';
+
+/**
+ * The template, and the checker's bundled Lambda code as `cdk deploy` would upload it (when the
+ * stack has a checker and it will run; bundling is skipped otherwise).
+ */
+export function synthTemplate(
+  config: Config,
+  withChecker: boolean,
+  values: Pick<SandboxValues, 'region' | 'accountId'>,
+): { template: TemplateJson; checkerCode?: string; objects: Map<string, Buffer> } {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
+  try {
+    let out: { template: TemplateJson; checkerCode?: string };
+    if (!withChecker) {
+      const { app, stack } = buildApp(config, { outdir });
+      out = { template: app.synth().getStackByName(stack.stackName).template as TemplateJson };
+    } else {
+      const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
+      out = { template: template as TemplateJson, checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8') };
+    }
+    return { ...out, objects: fileAssets(outdir, values) };
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The file assets `cdk deploy` would upload (the audit converter), by `bucket/key` in the sandbox's
+ * account and region, read from the assembly's asset manifests.
+ */
+function fileAssets(outdir: string, v: Pick<SandboxValues, 'region' | 'accountId'>): Map<string, Buffer> {
+  const objects = new Map<string, Buffer>();
+  for (const f of fs.readdirSync(outdir).filter((x) => x.endsWith('.assets.json'))) {
+    const manifest = JSON.parse(fs.readFileSync(path.join(outdir, f), 'utf8')) as {
+      files?: Record<
+        string,
+        { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }
+      >;
+    };
+    for (const asset of Object.values(manifest.files ?? {})) {
+      const file = path.join(outdir, asset.source.path);
+      if (asset.source.packaging === 'zip' || !fs.statSync(file).isFile()) continue;
+      for (const d of Object.values(asset.destinations)) {
+        const bucket = d.bucketName.replace(/\$\{AWS::AccountId\}/g, v.accountId).replace(/\$\{AWS::Region\}/g, v.region);
+        objects.set(`${bucket}/${d.objectKey}`, fs.readFileSync(file));
+      }
+    }
+  }
+  return objects;
+}
+
+/** What CloudFormation's tokens resolve to in the sandbox. */
+export const SANDBOX_VALUES: SandboxValues = {
+  region: 'us-east-1',
+  accountId: '000000000000',
+  publicIp: NLB_IP,
+  fileSystemId: 'fs-0a5a4db0c5a4db0c5',
+};
+
+/** The template's secret whose logical ID starts with `prefix` (users, health check, certificate). */
+export function secretOf(template: TemplateJson, prefix: string): string | undefined {
+  const id = Object.keys(template.Resources).find(
+    (k) => k.startsWith(prefix) && template.Resources[k].Type === 'AWS::SecretsManager::Secret',
+  );
+  return id && sandboxSecretArn(SANDBOX_VALUES, id);
+}

@@ -1,0 +1,43 @@
+/**
+ * The sandbox's names and addresses, all in one place: every namespace starts with
+ * `nlbftp-sbx`, every address is in 198.18.0.0/15, so a crashed run can always be found.
+ *
+ *   host (clients) 198.18.0.1 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
+ *                                          | 198.18.(16+i).1
+ *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: backend slot I
+ */
+import { EC2_FTP_NAMESPACE, type FtpNamespace } from '../lib/backend/user-data';
+import { LOCAL_PREFIX } from './local-server';
+
+export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
+export const NLB_NS = `${SANDBOX_PREFIX}-nlb`;
+export const NLB_IP = '198.18.0.2';
+export const CLIENT_IP = '198.18.0.1';
+/** A separate client namespace behind the NLB, for tests that need their own client stack. */
+export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
+export const CLIENT_NS_IP = '198.18.1.2';
+export const HOST_IF = `${SANDBOX_PREFIX}-h`;
+export const STATE_FILE = '/run/nlbftp-sandbox.json';
+export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
+/**
+ * A booted backend's demo user: made by its boot from the users secret, inside the instance, so it
+ * needs no host-unique prefix, and `nlbftp-` names are reserved for nlb-ftp's own accounts there.
+ */
+export const BOOTED_DEMO_USER = 'demo';
+
+export const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
+export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
+export const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
+/** The FTP server's own namespace inside a ProFTPD instance: the user data's, renamed and readdressed for the sandbox. */
+export const serverNamespaceOf = (slot: number): FtpNamespace => ({
+  name: `${backendNs(slot)}-ftp`,
+  hostIf: EC2_FTP_NAMESPACE.hostIf,
+  nsIf: EC2_FTP_NAMESPACE.nsIf,
+  hostAddr: `198.19.${200 + slot}.1`,
+  nsAddr: `198.19.${200 + slot}.2`,
+});
+/** The sandbox's instance IDs: slot, then how many times the slot's group has replaced it. */
+export const instanceIdOf = (slot: number, generation = 0) =>
+  `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;
+/** The full name of a slot's (first) passive target group, as the checker's inventory carries it. */
+export const passiveTargetGroupOf = (stack: string, slot: number) => `targetgroup/${stack}-s${slot}p/${String(slot).padStart(16, '0')}`;
