@@ -335,18 +335,7 @@ export class Sandbox {
                   keyFile: tls?.keyFile,
                 }),
             });
-      this.backends.push({
-        slot: b.slot,
-        logicalId: b.logicalId,
-        instanceId: instanceIdOf(b.slot),
-        ip: backendIp(b.slot),
-        namespace: backendNs(b.slot),
-        serverNamespace: serverNs?.name ?? backendNs(b.slot),
-        minPort,
-        maxPort,
-        server: local,
-        tls,
-      });
+      this.addBackend(b, local, serverNs?.name, tls);
       await local.start();
     }
 
@@ -456,12 +445,47 @@ export class Sandbox {
     this.controlRegistered.add(instanceId);
   }
 
-  /** The local AWS endpoint with the sandbox's secrets, on `host`. */
-  private async startEndpoint(host: string): Promise<string> {
-    const { tgArn, healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
+  /** A slot's backend, first instance: in the instance's namespace unless the server has its own. */
+  private addBackend(
+    b: SandboxPlan['backends'][number],
+    server: AnyLocalServer | BootedServer,
+    serverNamespace?: string,
+    tls?: SandboxBackend['tls'],
+  ): void {
+    this.backends.push({
+      slot: b.slot,
+      logicalId: b.logicalId,
+      instanceId: instanceIdOf(b.slot),
+      ip: backendIp(b.slot),
+      namespace: backendNs(b.slot),
+      serverNamespace: serverNamespace ?? backendNs(b.slot),
+      minPort: b.minPort,
+      maxPort: b.maxPort,
+      server,
+      tls,
+    });
+  }
+
+  /** Every secret the sandbox serves, by ARN: the health-check account, the users, the certificate. */
+  private secretValues(): Map<string, string> {
+    const { healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
     const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: this.healthPassword })]]);
     secrets.set(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
     if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
+    return secrets;
+  }
+
+  /** The next instance ID of a slot's group (each launch counts one up). */
+  private nextInstanceId(slot: number): string {
+    const generation = (this.generations.get(slot) ?? 0) + 1;
+    this.generations.set(slot, generation);
+    return instanceIdOf(slot, generation);
+  }
+
+  /** The local AWS endpoint with the sandbox's secrets, on `host`. */
+  private async startEndpoint(host: string): Promise<string> {
+    const { tgArn } = this.arns();
+    const secrets = this.secretValues();
     const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
     this.aws = new LocalAwsEndpoint(
       {
@@ -517,26 +541,15 @@ export class Sandbox {
     for (const [i, b] of this.plan.backends.entries()) {
       const instance = booted[i];
       const server = new BootedServer(b.server, instance, () => this.bootSlot(b.slot, this.backend(b.slot).instanceId));
-      this.backends.push({
-        slot: b.slot,
-        logicalId: b.logicalId,
-        instanceId: instanceIdOf(b.slot),
-        ip: backendIp(b.slot),
-        namespace: backendNs(b.slot),
-        serverNamespace: backendNs(b.slot),
-        minPort: b.minPort,
-        maxPort: b.maxPort,
-        server,
-      });
+      this.addBackend(b, server);
       this.markInService(b.slot, instanceIdOf(b.slot), backendIp(b.slot));
     }
   }
 
-  /** Boot one instance for a slot; it must end with CONTINUE. Returns the running instance. */
-  private async bootSlot(slot: number, instanceId: string, archive?: string): Promise<BootedInstance> {
+  /** Boot a new instance in a slot (its group, namespace, address and AZ); its outcome, whatever it is. */
+  private async bootInstance(slot: number, instanceId: string, archive?: string): Promise<BootOutcome> {
     const b = this.plan.backends.find((x) => x.slot === slot) as SandboxPlan['backends'][number];
-    const fleet = this.fleet as BootedFleet;
-    const out = await fleet.boot({
+    const out = await (this.fleet as BootedFleet).boot({
       slot,
       groupLogicalId: b.logicalId,
       namespace: backendNs(slot),
@@ -546,6 +559,12 @@ export class Sandbox {
       archive,
     });
     this.lastBoot.set(slot, out);
+    return out;
+  }
+
+  /** Boot one instance for a slot; it must end with CONTINUE. Returns the running instance. */
+  private async bootSlot(slot: number, instanceId: string): Promise<BootedInstance> {
+    const out = await this.bootInstance(slot, instanceId);
     if (out.result.exitCode !== 0 || out.report?.result !== 'CONTINUE') {
       await out.instance.dispose();
       throw new Error(
@@ -575,26 +594,14 @@ export class Sandbox {
     if (fault === 'missing-certificate-secret') this.aws.setSecret(certificateSecretArn, undefined);
     if (fault === 'failing-package-install')
       archive = brokenArchive(fleet.root.archive, path.join(this.root, 'broken-archive'), 'stunnel4');
-    const generation = (this.generations.get(slot) ?? 0) + 1;
-    this.generations.set(slot, generation);
-    const instanceId = instanceIdOf(slot, generation);
+    const instanceId = this.nextInstanceId(slot);
     let out: BootOutcome;
     try {
-      out = await fleet.boot({
-        slot,
-        groupLogicalId: b.logicalId,
-        namespace: b.namespace,
-        ip: b.ip,
-        instanceId,
-        availabilityZone: `${SANDBOX_VALUES.region}${'ab'[slot % 2]}`,
-        archive,
-      });
+      out = await this.bootInstance(slot, instanceId, archive);
     } finally {
       // Only this boot sees the fault.
-      this.aws.setSecret(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
-      if (this.certificate) this.aws.setSecret(certificateSecretArn, JSON.stringify(this.certificate));
+      for (const [arn, value] of this.secretValues()) this.aws.setSecret(arn, value);
     }
-    this.lastBoot.set(slot, out);
     const listening = /:21\b/.test(nsExec(b.namespace, 'ss', ['-Hltn'], { allowFail: true }));
     return { ...out, listening, instanceId };
   }
@@ -653,9 +660,7 @@ export class Sandbox {
     this.controlRegistered.delete(oldId);
     this.applyControl();
     // Launch the replacement: pending, outside the target groups until its readiness check passes.
-    const generation = (this.generations.get(slot) ?? 0) + 1;
-    this.generations.set(slot, generation);
-    const newId = instanceIdOf(slot, generation);
+    const newId = this.nextInstanceId(slot);
     this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
     this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
     await booting();

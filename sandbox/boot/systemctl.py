@@ -77,22 +77,22 @@ def state_file(name, kind):
     return os.path.join(STATE, name + "." + kind)
 
 
-def main_pid(name):
+def live_pid(name, kind):
+    """The PID recorded in the unit's `kind` state file, if that process still runs."""
     try:
-        pid = int(open(state_file(name, "pid")).read().strip())
+        pid = int(open(state_file(name, kind)).read().strip())
         os.kill(pid, 0)
         return pid
     except (OSError, ValueError):
         return None
+
+
+def main_pid(name):
+    return live_pid(name, "pid")
 
 
 def supervisor_pid(name):
-    try:
-        pid = int(open(state_file(name, "supervisor")).read().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    return live_pid(name, "supervisor")
 
 
 def is_active(name):
