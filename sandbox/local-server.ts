@@ -138,7 +138,7 @@ export abstract class LocalFtpServer<P> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) {
-        throw new Error(`${this.kind} (slot ${this.opts.slot}) exited with ${proc.exitCode}: ${this.output.trim()}`);
+        throw new Error(`${this.kind} (slot ${this.opts.slot}) exited with ${proc.exitCode}: ${this.output.trim()}${this.filesSeen()}`);
       }
       const open = this.opts.netns
         ? nsPortOpen(this.opts.netns, this.opts.listenAddress, CONTROL_PORT)
@@ -149,6 +149,23 @@ export abstract class LocalFtpServer<P> {
     throw new Error(
       `${this.kind} (slot ${this.opts.slot}) did not listen on ${this.opts.listenAddress}:${CONTROL_PORT} within ${timeoutMs} ms`,
     );
+  }
+
+  /**
+   * What this process sees of the files its config names, for a start that failed: a server that
+   * says a file "does not exist" is then either right (and the path says why) or was shown another one.
+   */
+  private filesSeen(): string {
+    const files = [this.confPath, ...Object.values(this.opts.tlsFiles ?? {})];
+    const seen = files.map((f) => {
+      try {
+        const st = fs.statSync(f);
+        return `${f}: ${st.size} bytes, mode ${(st.mode & 0o7777).toString(8)}, modified ${st.mtime.toISOString()}`;
+      } catch (err) {
+        return `${f}: ${(err as NodeJS.ErrnoException).code}`;
+      }
+    });
+    return `\n(as this test process sees them: ${seen.join('; ')})`;
   }
 
   get running(): boolean {

@@ -119,6 +119,29 @@ describe('nlb-ftp-audit.py (the converter the backends run)', () => {
     for (const e of events) expect(Object.keys(e)).toEqual(AUDIT_FIELDS.map(([k]) => k));
   });
 
+  it("vsftpd: a transfer read after its process exited still counts in its own session's bytes, and no other session's", async () => {
+    // On a busy backend the converter can read a short session's lines after both of its processes
+    // have exited (no pid here exists), so the child's parent can no longer be looked up in /proc.
+    // Same user at another address, and another user at the same address: neither takes the bytes.
+    const { events } = await convert(
+      'vsftpd',
+      [
+        'Thu Dec  3 06:20:30 2026 [pid 999980] [alice] OK LOGIN: Client "198.18.0.9"',
+        'Thu Dec  3 06:20:30 2026 [pid 999985] [bob] OK LOGIN: Client "198.18.0.2"',
+        'Thu Dec  3 06:20:31 2026 [pid 999990] [bob] OK LOGIN: Client "198.18.0.9"',
+        'Thu Dec  3 06:20:32 2026 [pid 999991] [bob] OK UPLOAD: Client "198.18.0.9", "/files/a", 4096 bytes, 4.00Kbyte/sec',
+        'Thu Dec  3 06:20:33 2026 [pid 999991] [bob] OK DOWNLOAD: Client "198.18.0.9", "/files/a", 1000 bytes, 1.00Kbyte/sec',
+      ],
+      8,
+    );
+    const ends = events.filter((e) => e.event === 'session-end').map((e) => [e.user, e.clientIp, e.bytes]);
+    expect(ends).toEqual([
+      ['alice', '198.18.0.9', 0],
+      ['bob', '198.18.0.2', 0],
+      ['bob', '198.18.0.9', 5096],
+    ]);
+  });
+
   it('a name that is not an FTP user (a password typed as the user name) is written as null, and a forged line cannot pass', async () => {
     const { events } = await convert(
       'vsftpd',

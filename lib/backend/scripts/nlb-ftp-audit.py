@@ -24,6 +24,7 @@ PROFTPD_KIND = {"STOR": "upload", "APPE": "upload", "STOU": "upload", "RETR": "d
 
 allowed, allowed_mtime = set(), None
 sessions = {}  # session process -> {"user", "ip", "port", "start", "bytes"}
+children = {}  # vsftpd: a session's unprivileged process -> its session process, learnt while it lived
 out = None
 unparsed = 0
 
@@ -62,6 +63,8 @@ def emit(t, event, user, ip, port, command, path=None, from_path=None, nbytes=No
 
 def end_session(key, t):
     s = sessions.pop(key)
+    for child in [c for c, k in children.items() if k == key]:
+        del children[child]
     emit(t, "session-end", s["user"], s["ip"], s["port"], None, nbytes=s["bytes"], ms=int(round((t - s["start"]) * 1000)),
          proto=s.get("proto"))
 
@@ -72,6 +75,24 @@ def parent_of(pid):
             return f.read().rsplit(")", 1)[1].split()[1]
     except (OSError, IndexError):
         return None
+
+
+def vsftpd_session_of(pid, user, ip):
+    """The session a vsftpd line belongs to. vsftpd logs a login from the session's privileged
+    process and a transfer from its unprivileged child, so the child is looked up in /proc. On a
+    busy machine the line can be read after the child has exited; then the session is the open one
+    of the same user and address whose process is the child's nearest older one (vsftpd forks the
+    child at login, so the child's pid follows its parent's)."""
+    if pid in sessions:
+        return pid
+    if pid in children:
+        return children[pid]
+    parent = parent_of(pid)
+    if parent in sessions:
+        children[pid] = parent
+        return parent
+    older = [k for k, s in sessions.items() if s["user"] == user and s["ip"] == ip and int(k) < int(pid)]
+    return max(older, key=int) if older else None
 
 
 def vsftpd_line(line):
@@ -86,7 +107,7 @@ def vsftpd_line(line):
             sessions[pid] = {"user": user, "ip": ip, "port": None, "start": t, "bytes": 0}
         return True
     event, command = VSFTPD_KIND[what]
-    key = pid if pid in sessions else parent_of(pid)
+    key = vsftpd_session_of(pid, user, ip)
     n = int(nbytes) if nbytes else None
     if key in sessions and n:
         sessions[key]["bytes"] += n
@@ -130,9 +151,15 @@ def proftpd_line(line):
     return True
 
 
-def reap_vsftpd_sessions():
-    for key in [k for k in sessions if not os.path.exists("/proc/" + k)]:
-        end_session(key, time.time())
+def reap_vsftpd_sessions(drain):
+    """End the sessions whose process has exited. Every line a session wrote was written before it
+    exited, so once its exit is seen, draining the FIFO brings all of them in before its end."""
+    over = [k for k in sessions if not os.path.exists("/proc/" + k)]
+    if over:
+        drain()
+    for key in over:
+        if key in sessions:
+            end_session(key, time.time())
 
 
 def notify_ready():
@@ -145,7 +172,6 @@ def notify_ready():
 
 
 def main():
-    global unparsed
     reopen()
     signal.signal(signal.SIGHUP, reopen)
     # Read and write: the FIFO always has a reader while this runs, and never reports end of file.
@@ -153,21 +179,34 @@ def main():
     notify_ready()
     handle = vsftpd_line if args.server == "vsftpd" else proftpd_line
     buf = b""
+
+    def pump(timeout):
+        """Read what the FIFO has (waiting up to timeout for it) and handle every whole line."""
+        global unparsed
+        nonlocal buf
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return False
+        buf += os.read(fd, 65536)
+        *lines, buf = buf.split(b"\n")
+        for raw in lines:
+            try:
+                understood = handle(raw.decode("utf-8", "replace"))
+            except (ValueError, KeyError):
+                understood = False
+            if not understood:
+                unparsed += 1
+                print("nlb-ftp audit: %d line(s) not understood so far (never printed)" % unparsed, file=sys.stderr)
+        return True
+
+    def drain():
+        while pump(0):
+            pass
+
     while True:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if ready:
-            buf += os.read(fd, 65536)
-            *lines, buf = buf.split(b"\n")
-            for raw in lines:
-                try:
-                    understood = handle(raw.decode("utf-8", "replace"))
-                except (ValueError, KeyError):
-                    understood = False
-                if not understood:
-                    unparsed += 1
-                    print("nlb-ftp audit: %d line(s) not understood so far (never printed)" % unparsed, file=sys.stderr)
+        pump(1.0)
         if args.server == "vsftpd":
-            reap_vsftpd_sessions()
+            reap_vsftpd_sessions(drain)
 
 
 if __name__ == "__main__":
