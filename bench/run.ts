@@ -34,6 +34,7 @@ import {
   type ArtifactFigures,
   artifactRows,
   BENCH_USER,
+  FANOUT_HEADING,
   type FanoutFigures,
   fanoutRows,
   measureArtifact,
@@ -425,7 +426,7 @@ function rowsOf(rep: Report): Array<[string, Array<[string, string]>]> {
         ...sustainedRows(rep.sustained),
       ],
     ],
-    ['5. Checker fan-out (one probe round, real vsftpd on loopback)', fanoutRows(rep.fanout)],
+    [FANOUT_HEADING.slice(3), fanoutRows(rep.fanout)],
     [
       '6. Synth scaling (npx cdk synth, offline, median)',
       [
@@ -522,7 +523,7 @@ async function main(): Promise<void> {
   const synth = measureSynth(opts.quick ? 1 : 3);
   const fanout = await measureFanout({
     repeats: opts.quick ? 3 : 7,
-    hashes: opts.quick ? ['yescrypt', 'latency'] : ['yescrypt', 'sha512', 'latency'],
+    hashes: opts.quick ? ['yescrypt', 'latency-ftps'] : ['yescrypt', 'sha512', 'latency', 'latency-ftps'],
     log,
   });
   const artifact = measureArtifact(opts.quick ? 3 : 7);

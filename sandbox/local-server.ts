@@ -176,6 +176,11 @@ export abstract class LocalFtpServer<P> {
     return this.proc?.pid;
   }
 
+  /** The audit converter's process (it reads the server's log FIFO). */
+  get auditPid(): number | undefined {
+    return this.auditProc?.pid;
+  }
+
   /** Stop the server and its session processes. */
   async stop(): Promise<void> {
     const proc = this.proc;

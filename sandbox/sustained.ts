@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { curlFtpsArgs } from '../lib/shared/names';
 import { CLIENT_NS, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from './cluster';
 import type { FtpServerKind } from './local-servers';
+import { listNamespaces } from './netns';
 
 export interface SustainedOptions {
   readonly servers: readonly FtpServerKind[];
@@ -46,6 +47,12 @@ export interface SustainedStep {
   readonly retried: number;
   /** What the machine carried at the step's peak (sampled every 2 s): what limits C. */
   readonly peak: MachinePeak;
+  /**
+   * TCP resets during the step, by who sent them: each sandbox namespace's kernel (OutRsts of its
+   * /proc/net/snmp) and the emulated NLB's reset of packets conntrack calls invalid. Where a
+   * refused connection came from.
+   */
+  readonly resets: Readonly<Record<string, number>>;
 }
 
 export interface MachinePeak {
@@ -147,6 +154,38 @@ function cpuTimes(): { busy: number; total: number } {
   const idle = f[3] + f[4];
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: total - idle, total };
+}
+
+/** TCP resets sent so far, by sender: every sandbox namespace, and the NLB's invalid-flow rule. */
+function resetCounters(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const ns of listNamespaces()) {
+    try {
+      const snmp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+      const [head, values] = snmp
+        .split('\n')
+        .filter((l) => l.startsWith('Tcp:'))
+        .map((l) => l.trim().split(/\s+/));
+      out.set(ns, Number(values[head.indexOf('OutRsts')]));
+    } catch {
+      /* a namespace that went away */
+    }
+  }
+  const forward = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-L', 'FORWARD', '-v', '-n', '-x'], { encoding: 'utf8' });
+  const reject = forward.split('\n').find((l) => l.includes('REJECT') && l.includes('INVALID'));
+  if (reject) out.set(`${NLB_NS} (invalid flow)`, Number(reject.trim().split(/\s+/)[0]));
+  return out;
+}
+
+function resetsSince(before: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of resetCounters()) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0);
+  return out;
+}
+
+function resetsText(r: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(r).map(([k, v]) => `${k} ${v}`);
+  return parts.length ? `resets sent: ${parts.join(', ')}` : 'no resets';
 }
 
 /** Sample the machine every 2 s until stopped; report the peaks. */
@@ -277,6 +316,7 @@ export async function measureSustained(o: SustainedOptions): Promise<SustainedFi
       sb.writeDemoFile('sustained.bin', content);
       for (const c of o.concurrencies) {
         const sampler = sampleMachine(server, NLB_NS);
+        const resetsBefore = resetCounters();
         const ds = await Promise.all(
           Array.from({ length: c }, async (_, i) => {
             await new Promise((r) => setTimeout(r, i * o.startSpacingMs));
@@ -300,10 +340,11 @@ export async function measureSustained(o: SustainedOptions): Promise<SustainedFi
           firstError: err,
           retried: ds.filter((d) => d.ok && d.retried).length,
           peak: sampler.stop(),
+          resets: resetsSince(resetsBefore),
         };
         steps.push(step);
         o.log(
-          `[sustained ${server}] C=${c}: ${intact}/${c} intact, ${step.maxOpenAtOnce} open at once, median ${step.medianSeconds.toFixed(1)} s, ${step.retried} retried; ${peakText(step.peak)}${err ? `; first error: ${err}` : ''}`,
+          `[sustained ${server}] C=${c}: ${intact}/${c} intact, ${step.maxOpenAtOnce} open at once, median ${step.medianSeconds.toFixed(1)} s, ${step.retried} retried; ${peakText(step.peak)}; ${resetsText(step.resets)}${err ? `; first error: ${err}` : ''}`,
         );
         if (intact < c) {
           firstError = err;
@@ -333,7 +374,7 @@ export function sustainedRows(figs: readonly SustainedFigures[], opts: { peaks?:
       for (const st of f.steps) {
         rows.push([
           `${f.server}: C=${st.concurrency}`,
-          `${st.intact}/${st.concurrency} intact, ${st.maxOpenAtOnce} open at once, median ${st.medianSeconds.toFixed(0)} s, ${st.retried} retried after a prompt refusal${st.firstError ? `; first error: ${st.firstError}` : ''}; ${peakText(st.peak)}`,
+          `${st.intact}/${st.concurrency} intact, ${st.maxOpenAtOnce} open at once, median ${st.medianSeconds.toFixed(0)} s, ${st.retried} retried after a prompt refusal${st.firstError ? `; first error: ${st.firstError}` : ''}; ${peakText(st.peak)}; ${resetsText(st.resets)}`,
         ]);
       }
     }
@@ -342,7 +383,13 @@ export function sustainedRows(figs: readonly SustainedFigures[], opts: { peaks?:
       `${f.server}: largest C with every file intact (${f.passivePorts} passive ports)`,
       `${f.rated} (${(f.rated / f.passivePorts).toFixed(1)} per passive port; ${best?.maxOpenAtOnce ?? 0} open at once)`,
     ]);
-    rows.push([`${f.server}: first error`, f.firstError ?? `none up to C=${f.steps[f.steps.length - 1]?.concurrency ?? 0}`]);
+    const failed = f.steps.find((s) => s.intact < s.concurrency);
+    rows.push([
+      `${f.server}: first error`,
+      failed
+        ? `${f.firstError} (C=${failed.concurrency}; ${resetsText(failed.resets)})`
+        : `none up to C=${f.steps[f.steps.length - 1]?.concurrency ?? 0}`,
+    ]);
   }
   return rows;
 }

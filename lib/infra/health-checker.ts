@@ -7,6 +7,7 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { checkerMemoryMb } from '../shared/checker-sizing';
 import { checkerEnvironment, MetricNames } from '../shared/contract';
 import type { FtpsMode } from '../shared/ftps';
 import { CONTROL_PORT } from '../shared/port-plan';
@@ -52,6 +53,12 @@ export interface HealthCheckerProps {
   readonly timing?: CheckerTimingProps;
   /** Set when backends speak FTPS: the probe does too, and verifies this certificate. @default plain FTP probes */
   readonly ftps?: { readonly mode: Exclude<FtpsMode, 'off'>; readonly certificate: FtpsCertificate };
+  /**
+   * The function's memory in MB, which also buys its CPU.
+   * @default sized from the probes' measured CPU for this many backends and this step deadline
+   * (`checkerMemoryMb`: 256 MB for up to 6 backends at the default 5 s, 960 MB for 23)
+   */
+  readonly memorySize?: number;
 }
 
 /** The schedule fires once a minute; each invocation runs probe rounds for this long. */
@@ -109,6 +116,8 @@ export class HealthChecker extends Construct {
       description: 'nlb-ftp: FTP login probes; deregisters failing backends from port 21, registers recovered ones',
       // Rounds for a minute, plus the last round's deadline and API calls.
       timeout: Duration.seconds(CHECKER_BUDGET_SECONDS + 15),
+      // Every backend is probed at once, and memory buys the CPU their TLS handshakes queue on.
+      memorySize: props.memorySize ?? checkerMemoryMb(props.backends.length, hc.timeoutSeconds),
       // One invocation at a time comes from a lease in the state table, not reserved concurrency:
       // an account must keep 10 unreserved executions, so accounts whose quota is 10 (common when
       // new) refuse any ReservedConcurrentExecutions and the deploy fails.
