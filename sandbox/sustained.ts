@@ -123,8 +123,11 @@ function download(host: string, user: string, password: string, caFile: string, 
         .split('\n')
         .filter((l) => /^< [45]\d\d /.test(l))
         .pop();
-      const curlErr = /curl: \(\d+\)[^\n]*/.exec(stderr)?.[0];
-      const error = ok ? undefined : (reply?.slice(2, 80) ?? curlErr?.slice(0, 80) ?? (code === 0 ? 'checksum mismatch' : `exit ${code}`));
+      // curl 7.88 says "Couldn't connect to server" for every failed connect; its verbose log
+      // names the reason (refused, no route, no local port...), which tells where it came from.
+      const why = /\* connect to \S+ port \d+ failed: ([^\n]*)/.exec(stderr)?.[1];
+      const curlErr = /curl: \(\d+\)[^\n]*/.exec(stderr)?.[0]?.concat(why ? ` [${why}]` : '');
+      const error = ok ? undefined : (reply?.slice(2, 80) ?? curlErr?.slice(0, 120) ?? (code === 0 ? 'checksum mismatch' : `exit ${code}`));
       resolve({ ok, retried: false, error, firstByteAt, endAt: Date.now(), startedAt });
     });
   });
