@@ -171,6 +171,9 @@ export type FanoutVariant = 'yescrypt' | 'sha512' | 'latency' | 'latency-ftps';
 
 /** One-way delay of the latency variant: 25 ms each way, a 50 ms round trip, as across AZs and busy hosts. */
 const ONE_WAY_DELAY_MS = 25;
+/** Where the plain and the FTPS fleets' passive ranges begin (3 ports a backend). */
+const PLAIN_PASSIVE_START = 44000;
+const FTPS_PASSIVE_START = 45000;
 
 export async function measureFanout(opts: {
   repeats: number;
@@ -192,8 +195,8 @@ export async function measureFanout(opts: {
     const tlsFiles = { certFile: path.join(root, '.bench.crt'), keyFile: path.join(root, '.bench.key') };
     fs.writeFileSync(tlsFiles.certFile, certificate.certificate);
     fs.writeFileSync(tlsFiles.keyFile, certificate.privateKey, { mode: 0o600 });
-    const plain = await startFleet(5, 44000, users.allowFile);
-    const ftps = await startFleet(7, 45000, users.allowFile, tlsFiles);
+    const plain = await startFleet(5, PLAIN_PASSIVE_START, users.allowFile);
+    const ftps = await startFleet(7, FTPS_PASSIVE_START, users.allowFile, tlsFiles);
     servers.push(...plain.servers, ...ftps.servers);
     const out: FanoutFigures[] = [];
     for (const hash of opts.hashes) {
@@ -202,9 +205,8 @@ export async function measureFanout(opts: {
       let targets = fleet.inventory;
       const latency = hash === 'latency' || withTls;
       // On AWS each backend hashes on its own CPU: the cheap hash leaves only the network.
-      const hashOf = latency || hash === 'sha512' ? '-6' : undefined;
-      if (hashOf) {
-        const sha512 = execFileSync('openssl', ['passwd', hashOf, '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
+      if (latency || hash === 'sha512') {
+        const sha512 = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: PASS, encoding: 'utf8' }).trim();
         execFileSync('usermod', ['-p', sha512, BENCH_USER]);
       }
       if (latency) {
@@ -216,7 +218,11 @@ export async function measureFanout(opts: {
             relays: targets.map((b) => ({
               listenHost: delayed(b.privateIp),
               targetHost: b.privateIp,
-              ports: [21, ...slotPorts(b.slot, { passivePortsPerBackend: 3, passivePortStart: withTls ? 45000 : 44000 }).ports],
+              ports: [
+                21,
+                ...slotPorts(b.slot, { passivePortsPerBackend: 3, passivePortStart: withTls ? FTPS_PASSIVE_START : PLAIN_PASSIVE_START })
+                  .ports,
+              ],
             })),
           }),
         );
