@@ -22,7 +22,7 @@ import { checkerMemoryMb, roundCpuWallMs } from '../lib/shared/checker-sizing';
 import { type BackendRef, checkerEnvironment } from '../lib/shared/contract';
 import { slotPorts } from '../lib/shared/port-plan';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
-import { LocalUsers, LocalVsftpd } from '../sandbox/local-vsftpd';
+import { LocalUsers, type LocalVsftpd, startVsftpdBackends } from '../sandbox/local-vsftpd';
 import { resultsSection, writeResultsSection } from './results-file';
 
 export const BENCH_USER = 'nlbftpbench';
@@ -89,12 +89,19 @@ function renice(pid: number, nice: number): void {
  */
 function serverCpuMs(pid: number | undefined): number {
   if (!pid) return 0;
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // After "pid (comm) ": state is field 3, so utime..cstime (fields 14-17) are at 11..14 here.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // After the ")" that ends the command name, state is field 3, so utime..cstime (fields 14-17) are at 11..14.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-  return (ticks * 1000) / CLOCK_TICKS;
+  return (ticks * 1000) / clockTicks();
 }
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** Clock ticks per second of /proc's CPU times (getconf CLK_TCK), read once when first needed. */
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticksPerSecond;
+}
 
 /** The delay relays as a process of their own at the checker's priority; resolves once they listen. */
 async function startRelays(spec: { delayMs: number; relays: Array<{ listenHost: string; targetHost: string; ports: number[] }> }) {
@@ -120,27 +127,19 @@ async function startFleet(
   allowFile: string,
   tls?: { certFile: string; keyFile: string },
 ): Promise<{ servers: LocalVsftpd[]; inventory: BackendRef[] }> {
-  const servers: LocalVsftpd[] = [];
-  const inventory: BackendRef[] = [];
-  for (let slot = 0; slot < 16; slot++) {
-    const ip = `127.18.${net}.${slot + 1}`;
-    const ports = slotPorts(slot, { passivePortsPerBackend: 3, passivePortStart });
-    const v = new LocalVsftpd({
-      slot,
-      listenAddress: ip,
-      pasvAddress: ip,
-      pasvMinPort: ports.minPort,
-      pasvMaxPort: ports.maxPort,
-      maxClients: 50,
-      maxPerIp: 50,
-      allowFile,
-      ...(tls ? { ftps: { mode: 'required' as const, requireSslReuse: true }, tlsFiles: tls } : {}),
-    });
-    servers.push(v);
-    await v.start();
-    for (const pid of [v.pid, v.auditPid]) if (pid) renice(pid, BACKEND_NICE);
-    inventory.push({ slot, instanceId: `i-bench${net}-${slot}`, privateIp: ip });
-  }
+  const inventory = Array.from({ length: 16 }, (_, slot) => ({
+    slot,
+    instanceId: `i-bench${net}-${slot}`,
+    privateIp: `127.18.${net}.${slot + 1}`,
+  }));
+  const servers = await startVsftpdBackends(inventory, {
+    allowFile,
+    passivePortStart,
+    passivePortsPerBackend: PASSIVE_PORTS_PER_BACKEND,
+    maxPerIp: 50,
+    tlsFiles: tls && (() => tls),
+  });
+  for (const pid of servers.flatMap((v) => [v.pid, v.auditPid])) if (pid) renice(pid, BACKEND_NICE);
   return { servers, inventory };
 }
 
@@ -171,7 +170,8 @@ export type FanoutVariant = 'yescrypt' | 'sha512' | 'latency' | 'latency-ftps';
 
 /** One-way delay of the latency variant: 25 ms each way, a 50 ms round trip, as across AZs and busy hosts. */
 const ONE_WAY_DELAY_MS = 25;
-/** Where the plain and the FTPS fleets' passive ranges begin (3 ports a backend). */
+/** Where the plain and the FTPS fleets' passive ranges begin, and their size. */
+const PASSIVE_PORTS_PER_BACKEND = 3;
 const PLAIN_PASSIVE_START = 44000;
 const FTPS_PASSIVE_START = 45000;
 
@@ -220,8 +220,10 @@ export async function measureFanout(opts: {
               targetHost: b.privateIp,
               ports: [
                 21,
-                ...slotPorts(b.slot, { passivePortsPerBackend: 3, passivePortStart: withTls ? FTPS_PASSIVE_START : PLAIN_PASSIVE_START })
-                  .ports,
+                ...slotPorts(b.slot, {
+                  passivePortsPerBackend: PASSIVE_PORTS_PER_BACKEND,
+                  passivePortStart: withTls ? FTPS_PASSIVE_START : PLAIN_PASSIVE_START,
+                }).ports,
               ],
             })),
           }),

@@ -1,6 +1,7 @@
 /**
  * TCP relays that hold every chunk for a fixed delay in each direction, run by bench/checker.ts as
- * a process of its own (pinned to the backends' core), so that relaying costs the checker nothing.
+ * a process of its own (at the checker's priority, above the backends'), so that relaying costs the
+ * checker's event loop nothing.
  * Argument: JSON `{ delayMs, relays: [{ listenHost, targetHost, ports }] }`. Prints `ready` once
  * every port listens; runs until killed.
  */

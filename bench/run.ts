@@ -42,6 +42,7 @@ import {
   median,
   printTable,
 } from './checker';
+import { RESULTS_FILE } from './results-file';
 
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -558,13 +559,12 @@ async function main(): Promise<void> {
   for (const [title, rows] of sections) printTable(title, rows);
   console.log(`\n${rep.machine}\nfinished in ${fmt(rep.seconds / 60, 1)} min`);
   if (opts.write) {
-    const file = path.join(__dirname, 'RESULTS.md');
     // Section 4c comes from `npm run bench:sustained -- --scale --write` (a separate, longer run): keep it.
-    const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const old = fs.existsSync(RESULTS_FILE) ? fs.readFileSync(RESULTS_FILE, 'utf8') : '';
     const at = old.indexOf('## 4c.');
     const scale = at < 0 ? '' : old.slice(at, old.indexOf('\n## ', at + 1) + 1 || undefined);
     const text = markdown(rep, sections);
-    fs.writeFileSync(file, scale && text.includes('## 5.') ? text.replace('## 5.', `${scale}## 5.`) : text);
+    fs.writeFileSync(RESULTS_FILE, scale && text.includes('## 5.') ? text.replace('## 5.', `${scale}## 5.`) : text);
     fs.writeFileSync(path.join(__dirname, 'capacity.svg'), capacityChart(rep));
     console.log('wrote bench/RESULTS.md and bench/capacity.svg');
   }

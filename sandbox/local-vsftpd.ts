@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderApplyUsersScript } from '../lib/backend/user-data';
 import { renderOpenSslConf, renderVsftpdConf, type VsftpdPaths } from '../lib/backend/vsftpd-conf';
+import type { BackendRef } from '../lib/shared/contract';
+import { slotPorts } from '../lib/shared/port-plan';
 import { LocalFtpServer, type LocalServerOptions } from './local-server';
 
 /** Local FTP accounts made with the project's own apply-users script, and removed on dispose. */
@@ -109,4 +111,39 @@ export class LocalVsftpd extends LocalFtpServer<VsftpdPaths> {
     }
     return { argv: ['vsftpd', this.confPath], env };
   }
+}
+
+/**
+ * One real vsftpd per backend, on its (loopback) address, each with its slot's passive range from
+ * `passivePortStart`; with `tlsFiles`, FTPS required with that slot's certificate and key. For the
+ * checker's tests and benchmark, which probe backends directly, without the sandbox's NLB.
+ */
+export async function startVsftpdBackends(
+  backends: readonly BackendRef[],
+  opts: {
+    readonly allowFile: string;
+    readonly passivePortStart: number;
+    readonly passivePortsPerBackend: number;
+    readonly maxPerIp: number;
+    readonly tlsFiles?: (slot: number) => { certFile: string; keyFile: string };
+  },
+): Promise<LocalVsftpd[]> {
+  const servers: LocalVsftpd[] = [];
+  for (const b of backends) {
+    const ports = slotPorts(b.slot, { passivePortsPerBackend: opts.passivePortsPerBackend, passivePortStart: opts.passivePortStart });
+    const v = new LocalVsftpd({
+      slot: b.slot,
+      listenAddress: b.privateIp,
+      pasvAddress: b.privateIp,
+      pasvMinPort: ports.minPort,
+      pasvMaxPort: ports.maxPort,
+      maxClients: 50,
+      maxPerIp: opts.maxPerIp,
+      allowFile: opts.allowFile,
+      ...(opts.tlsFiles ? { ftps: { mode: 'required' as const, requireSslReuse: true }, tlsFiles: opts.tlsFiles(b.slot) } : {}),
+    });
+    servers.push(v);
+    await v.start();
+  }
+  return servers;
 }

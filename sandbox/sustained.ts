@@ -6,13 +6,13 @@
  * `npm run bench:sustained` and by the sandbox capacity test.
  */
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { curlFtpsArgs } from '../lib/shared/names';
 import { CLIENT_NS, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from './cluster';
 import type { FtpServerKind } from './local-servers';
-import { listNamespaces } from './netns';
+import { listNamespaces, nsExec } from './netns';
 
 export interface SustainedOptions {
   readonly servers: readonly FtpServerKind[];
@@ -163,18 +163,14 @@ function cpuTimes(): { busy: number; total: number } {
 function resetCounters(): Map<string, number> {
   const out = new Map<string, number>();
   for (const ns of listNamespaces()) {
-    try {
-      const snmp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
-      const [head, values] = snmp
-        .split('\n')
-        .filter((l) => l.startsWith('Tcp:'))
-        .map((l) => l.trim().split(/\s+/));
-      out.set(ns, Number(values[head.indexOf('OutRsts')]));
-    } catch {
-      /* a namespace that went away */
-    }
+    // A namespace that went away since it was listed answers nothing: skip it.
+    const [head, values] = nsExec(ns, 'cat', ['/proc/net/snmp'], { allowFail: true })
+      .split('\n')
+      .filter((l) => l.startsWith('Tcp:'))
+      .map((l) => l.trim().split(/\s+/));
+    if (head && values) out.set(ns, Number(values[head.indexOf('OutRsts')]));
   }
-  const forward = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-L', 'FORWARD', '-v', '-n', '-x'], { encoding: 'utf8' });
+  const forward = nsExec(NLB_NS, 'iptables', ['-L', 'FORWARD', '-v', '-n', '-x']);
   const reject = forward.split('\n').find((l) => l.includes('REJECT') && l.includes('INVALID'));
   if (reject) out.set(`${NLB_NS} (invalid flow)`, Number(reject.trim().split(/\s+/)[0]));
   return out;
@@ -182,7 +178,10 @@ function resetCounters(): Map<string, number> {
 
 function resetsSince(before: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, v] of resetCounters()) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0);
+  for (const [k, v] of resetCounters()) {
+    const sent = v - (before.get(k) ?? 0);
+    if (sent > 0) out[k] = sent;
+  }
   return out;
 }
 
@@ -213,14 +212,8 @@ function sampleMachine(server: FtpServerKind, nlbNamespace: string): { stop: () 
     samples++;
     const srv = processes(server);
     const cli = processes('curl');
-    let conntrack = 0;
-    try {
-      conntrack = Number(
-        execFileSync('ip', ['netns', 'exec', nlbNamespace, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'], { encoding: 'utf8' }),
-      );
-    } catch {
-      /* no conntrack module loaded */
-    }
+    // 0 when no conntrack module is loaded.
+    const conntrack = Number(nsExec(nlbNamespace, 'cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { allowFail: true }));
     const avail = Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
     peak = {
       cpuBusyPercent: Math.max(peak.cpuBusyPercent, Math.round(busy)),

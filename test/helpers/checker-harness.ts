@@ -15,35 +15,14 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { slotsOf } from '../../lambda/health-checker/slot-locator';
 import { type BackendRef, type CheckerEnvSettings, checkerEnvironment, targetGroupArn } from '../../lib/shared/contract';
-import { slotPorts } from '../../lib/shared/port-plan';
-import { LocalVsftpd } from '../../sandbox/local-vsftpd';
+import { type LocalVsftpd, startVsftpdBackends } from '../../sandbox/local-vsftpd';
 
-/**
- * One real vsftpd per backend, on its loopback address, with a 4-port passive range per slot from
- * `passivePortStart`; with `tlsFiles`, FTPS required with that slot's certificate and key.
- */
-export async function startBackends(
+/** The checker tests' backends: 4 passive ports a slot, 20 sessions per client address. */
+export function startBackends(
   backends: readonly BackendRef[],
   opts: { allowFile: string; passivePortStart: number; tlsFiles?: (slot: number) => { certFile: string; keyFile: string } },
 ): Promise<LocalVsftpd[]> {
-  const servers: LocalVsftpd[] = [];
-  for (const b of backends) {
-    const ports = slotPorts(b.slot, { passivePortsPerBackend: 4, passivePortStart: opts.passivePortStart });
-    const v = new LocalVsftpd({
-      slot: b.slot,
-      listenAddress: b.privateIp,
-      pasvAddress: b.privateIp,
-      pasvMinPort: ports.minPort,
-      pasvMaxPort: ports.maxPort,
-      maxClients: 50,
-      maxPerIp: 20,
-      allowFile: opts.allowFile,
-      ...(opts.tlsFiles ? { ftps: { mode: 'required' as const, requireSslReuse: true }, tlsFiles: opts.tlsFiles(b.slot) } : {}),
-    });
-    servers.push(v);
-    await v.start();
-  }
-  return servers;
+  return startVsftpdBackends(backends, { passivePortsPerBackend: 4, maxPerIp: 20, ...opts });
 }
 
 export type Handler = (event: unknown) => Promise<{ rounds: number }>;
