@@ -3,8 +3,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { type BootSettings, readBootSettings } from '../lib/backend/user-data';
 import { type Config, type ConfigInput, parseConfig } from '../lib/config';
 import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
+import { flatten } from './template';
 
 const ROOT = path.resolve(__dirname, '..');
 /** The same feature flags the real app gets from cdk.json. */
@@ -113,6 +115,13 @@ export function resourcesOfType(s: Synthesized, type: string): Array<[string, Re
 }
 
 /** Each slot's launch template, with its user data as written (Fn::Base64 unwrapped, intrinsics left in). */
+/** Each slot's boot settings as its user data writes them (CloudFormation values as `${...}` placeholders, see flatten). */
+export function bootSettingsOf(s: Synthesized): BootSettings[] {
+  const settings = launchTemplates(s).map(([, p]) => readBootSettings(flatten(p.UserData)));
+  if (settings.length === 0) throw new Error('the template has no launch templates');
+  return settings;
+}
+
 export function launchTemplates(s: Synthesized): Array<[string, { UserData: unknown } & Record<string, unknown>]> {
   return resourcesOfType(s, 'AWS::EC2::LaunchTemplate').map(([id, p]) => {
     const data = (p.LaunchTemplateData ?? {}) as Record<string, unknown>;

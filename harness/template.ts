@@ -15,6 +15,8 @@ export function flatten(value: unknown): string {
       return parts.map(flatten).join(sep);
     }
     if ('Ref' in v) return `\${Ref:${v.Ref}}`;
+    // An asset's bucket: `cdk-...-${AWS::AccountId}-${AWS::Region}`, its own placeholders kept.
+    if (typeof v['Fn::Sub'] === 'string') return v['Fn::Sub'];
     if ('Fn::GetAtt' in v) {
       const [res, attr] = v['Fn::GetAtt'] as [string, string];
       return `\${${res}.${attr}}`;

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { renderApplyUsersScript } from '../lib/backend/user-data';
+import { APPLY_USERS_SCRIPT } from '../lib/backend/user-data';
 import { renderOpenSslConf, renderVsftpdConf, type VsftpdPaths } from '../lib/backend/vsftpd-conf';
 import type { BackendRef } from '../lib/shared/contract';
 import { slotPorts } from '../lib/shared/port-plan';
@@ -30,13 +30,14 @@ export class LocalUsers {
       if (!userExists(u)) this.created.push(u);
     }
     fs.chmodSync(this.ftpRoot, 0o755);
-    const script = path.join(this.ftpRoot, '.apply-users');
-    fs.writeFileSync(script, renderApplyUsersScript({ ftpRoot: this.ftpRoot, allowFile: this.allowFile }), { mode: 0o700 });
     const input = Object.entries(this.users)
       .map(([u, p]) => `${u}\t${p}\n`)
       .join('');
-    execFileSync('bash', [script], { input, stdio: ['pipe', 'ignore', 'pipe'] });
-    fs.rmSync(script);
+    execFileSync('bash', [APPLY_USERS_SCRIPT], {
+      input,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      env: { ...process.env, FTP_ROOT: this.ftpRoot, ALLOW_FILE: this.allowFile },
+    });
   }
 
   /** Remove the accounts this instance created. Safe to call twice. */

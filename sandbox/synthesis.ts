@@ -2,6 +2,7 @@
  * What the sandbox deploys: the synthesized template, the checker's bundled code, and the file
  * assets `cdk deploy` would upload, with the values CloudFormation's tokens resolve to here.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,8 +38,9 @@ export function synthTemplate(
 }
 
 /**
- * The file assets `cdk deploy` would upload (the audit converter), by `bucket/key` in the sandbox's
- * account and region, read from the assembly's asset manifests.
+ * The file assets `cdk deploy` would upload (the boot scripts), by `bucket/key` in the sandbox's
+ * account and region, read from the assembly's asset manifests. A folder is zipped with its
+ * entries relative to it, as cdk-assets zips it for upload.
  */
 function fileAssets(outdir: string, v: Pick<SandboxValues, 'region' | 'accountId'>): Map<string, Buffer> {
   const objects = new Map<string, Buffer>();
@@ -50,15 +52,26 @@ function fileAssets(outdir: string, v: Pick<SandboxValues, 'region' | 'accountId
       >;
     };
     for (const asset of Object.values(manifest.files ?? {})) {
-      const file = path.join(outdir, asset.source.path);
-      if (asset.source.packaging === 'zip' || !fs.statSync(file).isFile()) continue;
+      const source = path.resolve(outdir, asset.source.path);
+      const body = asset.source.packaging === 'zip' ? zipFolder(source) : fs.readFileSync(source);
       for (const d of Object.values(asset.destinations)) {
         const bucket = d.bucketName.replace(/\$\{AWS::AccountId\}/g, v.accountId).replace(/\$\{AWS::Region\}/g, v.region);
-        objects.set(`${bucket}/${d.objectKey}`, fs.readFileSync(file));
+        objects.set(`${bucket}/${d.objectKey}`, body);
       }
     }
   }
   return objects;
+}
+
+/** A folder as a zip archive whose entries are relative to it (Python's zipfile, from Debian). */
+function zipFolder(dir: string): Buffer {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-zip-`)), 'asset.zip');
+  try {
+    execFileSync('python3', ['-m', 'zipfile', '-c', out, ...fs.readdirSync(dir).sort()], { cwd: dir });
+    return fs.readFileSync(out);
+  } finally {
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  }
 }
 
 /** What CloudFormation's tokens resolve to in the sandbox. */

@@ -1,13 +1,14 @@
 /**
  * Reads the synthesized CloudFormation template and returns what the emulated NLB must do:
  * listeners -> target groups -> backends and ports, the health-check settings, and each backend's
- * vsftpd.conf exactly as its user data writes it. Deliberately no second computation of the port
+ * server config exactly as its user data's settings carry it. Deliberately no second computation of the port
  * plan: the sandbox proves what would be deployed. Pure; no aws-cdk-lib import.
  */
 
+import * as fs from 'node:fs';
 import { flatten, refOf } from '../harness/template';
 import type { ProftpdPaths } from '../lib/backend/proftpd-conf';
-import { FTP_NAMESPACE_ENV, HOST_SYSCTL_FILE, unpackBootScript } from '../lib/backend/user-data';
+import { FTP_NAMESPACE_SCRIPT, readBootSettings, settingsFile } from '../lib/backend/user-data';
 import { CONTROL_PORT } from '../lib/shared/contract';
 
 type Resource = { Type: string; Properties?: Record<string, unknown> };
@@ -60,12 +61,9 @@ export interface SandboxPlan {
   readonly healthCheck: PlanHealthCheck;
 }
 
-function heredoc(script: string, target: string): string {
-  const start = `cat >${target} <<'NLBFTP_EOF'\n`;
-  const a = script.indexOf(start);
-  if (a < 0) throw new Error(`user data does not write ${target}`);
-  const b = script.indexOf('\nNLBFTP_EOF', a + start.length);
-  return `${script.slice(a + start.length, b)}\n`;
+/** `key = value` lines of a sysctl.d file as `key=value`. */
+function sysctlsOf(text: string): string[] {
+  return [...text.matchAll(/^([a-z0-9_.]+) = (.+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
 }
 
 export function planFromTemplate(template: TemplateJson): SandboxPlan {
@@ -77,41 +75,28 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
     const ltRef = (r.Properties?.LaunchTemplate as { LaunchTemplateId?: unknown } | undefined)?.LaunchTemplateId;
     if (!ltRef) throw new Error(`group ${logicalId} has no launch template`);
     const lt = res[refOf(ltRef)];
-    // The boot script the packed user data runs, its values as `${Ref:X}` placeholders.
-    const script = unpackBootScript(flatten((lt?.Properties?.LaunchTemplateData as { UserData?: unknown } | undefined)?.UserData));
-    const server = script.includes("cat >/etc/proftpd/proftpd.conf <<'NLBFTP_EOF'") ? 'proftpd' : 'vsftpd';
-    const serverConf = heredoc(script, server === 'proftpd' ? '/etc/proftpd/proftpd.conf' : '/etc/vsftpd/vsftpd.conf');
-    const slot = Number(/^# (?:vsftpd|proftpd)\.conf for nlb-ftp backend slot (\d+)\./m.exec(serverConf)?.[1]);
+    // The settings the user data writes, its values as `${Ref:X}` placeholders.
+    const settings = readBootSettings(flatten((lt?.Properties?.LaunchTemplateData as { UserData?: unknown } | undefined)?.UserData));
+    const env = settings.env;
+    const server = env.SERVER === 'proftpd' ? 'proftpd' : 'vsftpd';
+    const serverConf = settingsFile(settings, 'server-conf').text;
+    const slot = Number(env.SLOT);
     if (!Number.isInteger(slot)) throw new Error(`cannot read the slot of ${logicalId}`);
-    const hostSysctls = [...heredoc(script, HOST_SYSCTL_FILE).matchAll(/^([a-z0-9_.]+) = (.+)$/gm)].map((m) => `${m[1]}=${m[2]}`);
+    const hostSysctls = sysctlsOf(settingsFile(settings, 'host-sysctl').text);
     const keepaliveSysctls = hostSysctls.filter((x) => x.startsWith('net.ipv4.tcp_keepalive_'));
+    const minPort = Number(env.PASV_MIN);
+    const maxPort = Number(env.PASV_MAX);
     if (server === 'proftpd') {
-      const range = /^PassivePorts (\d+) (\d+)$/m.exec(serverConf);
       const tlsOn = /^ {2}TLSEngine on$/m.test(serverConf);
       const ftps = !tlsOn ? 'off' : /^ {2}TLSRequired on$/m.test(serverConf) ? 'required' : 'optional';
-      const env = heredoc(script, FTP_NAMESPACE_ENV);
-      const sysctlFile = /^SYSCTL_FILE=(\S+)$/m.exec(env)?.[1];
-      if (!sysctlFile) throw new Error(`${logicalId}: ${FTP_NAMESPACE_ENV} names no SYSCTL_FILE`);
-      const serverNamespace = { script: heredoc(script, '/usr/local/sbin/nlb-ftp-namespace'), sysctls: heredoc(script, sysctlFile) };
-      return {
-        logicalId,
-        slot,
-        server,
-        serverConf,
-        minPort: Number(range?.[1]),
-        maxPort: Number(range?.[2]),
-        keepaliveSysctls,
-        hostSysctls,
-        ftps,
-        serverNamespace,
+      const serverNamespace = {
+        script: fs.readFileSync(FTP_NAMESPACE_SCRIPT, 'utf8'),
+        sysctls: settingsFile(settings, 'namespace-sysctl').text,
       };
+      return { logicalId, slot, server, serverConf, minPort, maxPort, keepaliveSysctls, hostSysctls, ftps, serverNamespace };
     }
     const ftps = !/^ssl_enable=YES$/m.test(serverConf) ? 'off' : /^force_local_logins_ssl=YES$/m.test(serverConf) ? 'required' : 'optional';
-    const unit = heredoc(script, '/etc/systemd/system/vsftpd.service.d/nlb-ftp.conf');
-    const openSslFile = /^Environment=OPENSSL_CONF=(\S+)$/m.exec(unit)?.[1];
-    const openSslConf = openSslFile ? heredoc(script, openSslFile) : undefined;
-    const minPort = Number(/^pasv_min_port=(\d+)$/m.exec(serverConf)?.[1]);
-    const maxPort = Number(/^pasv_max_port=(\d+)$/m.exec(serverConf)?.[1]);
+    const openSslConf = settings.files['openssl-conf']?.text;
     return { logicalId, slot, server, serverConf, minPort, maxPort, keepaliveSysctls, hostSysctls, ftps, openSslConf };
   });
   backends.sort((a, b) => a.slot - b.slot);

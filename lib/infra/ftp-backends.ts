@@ -7,14 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import {
-  AUDIT_SCRIPT_PATH,
-  auditScriptSha256,
-  type FtpServerName,
-  packBootScript,
-  renderBootScript,
-  USER_DATA_MAX_BYTES,
-} from '../backend/user-data';
+import { type FtpServerName, renderUserData, SCRIPTS_DIR, SCRIPTS_EXCLUDE, USER_DATA_MAX_BYTES } from '../backend/user-data';
 import type { FtpsSettings } from '../shared/ftps';
 import { debianAmiParameter } from '../shared/images';
 import { azIndexForSlot, CONTROL_PORT, type SlotPorts } from '../shared/port-plan';
@@ -143,15 +136,15 @@ export class FtpBackends extends Construct {
     // Debian 13 for either server: Debian's archive carries vsftpd and ProFTPD, and Debian
     // publishes its current AMI as a public SSM parameter, resolved at deploy time.
     const machineImage = ec2.MachineImage.fromSsmParameter(debianAmiParameter(arm));
-    // The audit converter does not fit in user data: a file asset, readable by the backends only,
-    // checked against its SHA-256 at boot.
-    const auditScript = new s3assets.Asset(this, 'AuditScript', { path: AUDIT_SCRIPT_PATH });
-    const auditScriptHash = auditScriptSha256();
+    // The boot scripts (lib/backend/scripts: the boot, the users sync, the readiness check, the
+    // audit converter, the systemd units) are a file asset, readable by the backends only. The
+    // user data carries the SHA-256 of every file in it, and the boot refuses any difference.
+    const bootScripts = new s3assets.Asset(this, 'BootScripts', { path: SCRIPTS_DIR, exclude: [...SCRIPTS_EXCLUDE] });
     this.role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadTheAuditConverterAsset',
+        sid: 'ReadTheBootScriptsAsset',
         actions: ['s3:GetObject'],
-        resources: [`arn:${Aws.PARTITION}:s3:::${auditScript.s3BucketName}/${auditScript.s3ObjectKey}`],
+        resources: [`arn:${Aws.PARTITION}:s3:::${bootScripts.s3BucketName}/${bootScripts.s3ObjectKey}`],
       }),
     );
     const privateSubnets = vpc.privateSubnets;
@@ -190,8 +183,8 @@ export class FtpBackends extends Construct {
       }
 
       const userData = ec2.UserData.custom(
-        packedUserData(
-          renderBootScript(
+        checkedUserData(
+          renderUserData(
             {
               ftp: {
                 slot,
@@ -204,18 +197,26 @@ export class FtpBackends extends Construct {
               },
               certificateSecretArn: props.certificate?.secret.secretArn,
               region: Aws.REGION,
+              urlSuffix: Aws.URL_SUFFIX,
               fileSystemId: fileSystem.fileSystemId,
               usersSecretArn: props.usersSecret.secretArn,
               healthSecretArn: props.healthCheckSecret.secretArn,
               keepaliveSeconds: srv.keepaliveSeconds ?? 60,
               readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
               audit: props.audit,
-              auditScript: { bucket: auditScript.s3BucketName, key: auditScript.s3ObjectKey, sha256: auditScriptHash },
+              bundle: { bucket: bootScripts.s3BucketName, key: bootScripts.s3ObjectKey },
             },
             server,
           ),
-          // Values that are never long: the region, the file system, the NLB's address, the bucket.
-          [Aws.REGION, fileSystem.fileSystemId, props.pasvAddressForAz(azIndex), auditScript.s3BucketName],
+          // Values that are never long: the region, its domain, the file system, the NLB's address, the bucket and key.
+          [
+            Aws.REGION,
+            Aws.URL_SUFFIX,
+            fileSystem.fileSystemId,
+            props.pasvAddressForAz(azIndex),
+            bootScripts.s3BucketName,
+            bootScripts.s3ObjectKey,
+          ],
         ),
       );
 
@@ -348,27 +349,24 @@ export class FtpBackends extends Construct {
 }
 
 /**
- * The boot script as user data: packed (compressed, with the deploy-time values set in front),
- * because EC2 refuses user data over 16 KB. The values are CDK tokens in the rendered text.
- * The literal part is checked here; test/unit/user-data-size.test.ts bounds the whole.
+ * EC2 refuses user data over 16 KB. The values are CDK tokens in the rendered text, so the
+ * literal part is measured here and each value counted at its longest; test/slow/user-data-size.test.ts
+ * bounds the whole with the longest values filled in.
  */
 const MAX_VALUE_BYTES = 600;
-/** A region, a file system ID, an IPv4 address or an S3 bucket name (at most 63 characters). */
-const SHORT_VALUE_BYTES = 64;
+/** A region, a domain, a file system ID, an IPv4 address, an S3 bucket name (at most 63 characters) or an asset key. */
+const SHORT_VALUE_BYTES = 80;
 
-function packedUserData(script: string, shortValues: readonly string[]): string {
-  const values = [...new Set(script.match(/\$\{Token\[[^\]]+\]\}/g) ?? [])];
-  for (const v of values) if (!Token.isUnresolved(v)) throw new Error(`not a token: ${v}`);
-  const packed = packBootScript(script, values);
-  const literal = Buffer.byteLength(values.reduce((text, v) => text.split(v).join(''), packed));
-  // Each value appears once: the longest is a Secrets Manager ARN (a name of up to 512 characters);
-  // the short ones are bounded by what they are.
+function checkedUserData(userData: string, shortValues: readonly string[]): string {
+  const occurrences = userData.match(/\$\{Token\[[^\]]+\]\}/g) ?? [];
+  for (const v of occurrences) if (!Token.isUnresolved(v)) throw new Error(`not a token: ${v}`);
+  const literal = Buffer.byteLength(occurrences.reduce((text, v) => text.replace(v, ''), userData));
+  // The longest value is a Secrets Manager ARN (a name of up to 512 characters); the short ones
+  // are bounded by what they are.
   const short = new Set(shortValues);
-  const worst = literal + values.reduce((n, v) => n + (short.has(v) ? SHORT_VALUE_BYTES : MAX_VALUE_BYTES), 0);
+  const worst = literal + occurrences.reduce((n, v) => n + (short.has(v) ? SHORT_VALUE_BYTES : MAX_VALUE_BYTES), 0);
   if (worst > USER_DATA_MAX_BYTES) {
-    throw new Error(
-      `packed user data is ${literal} bytes plus ${values.length} values (up to ${worst}); EC2 allows ${USER_DATA_MAX_BYTES}`,
-    );
+    throw new Error(`user data is ${literal} bytes plus ${occurrences.length} values (up to ${worst}); EC2 allows ${USER_DATA_MAX_BYTES}`);
   }
-  return packed;
+  return userData;
 }

@@ -1,5 +1,5 @@
 /**
- * The boot script's readiness step, run for real: its Python login check against a real vsftpd on
+ * The boot's readiness step, run for real from the boot scripts' own files: its Python login check against a real vsftpd on
  * 127.0.0.1:21 (plain FTP and FTPS required), in a network namespace of its own, with `aws`,
  * `curl` (the report's SigV4 call) and the instance metadata replaced by stubs (nothing leaves the
  * namespace). It must report CONTINUE only after the login passed, and ABANDON (through the exit
@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
-import { renderBootScript } from '../../lib/backend/user-data';
+import { BOOTSTRAP_SCRIPT, SCRIPTS_DIR } from '../../lib/backend/user-data';
 import type { FtpsSettings } from '../../lib/shared/ftps';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 import { LocalUsers, LocalVsftpd } from '../../sandbox/local-vsftpd';
@@ -24,23 +24,38 @@ const PASS = 'Readiness-Check-S3cret-19';
 const GROUP = 'NlbFtp-slot0';
 const HOOK = 'nlbftp-ready';
 
-/** The boot script's own lines from `imds()` to the trap, and its readiness step, for these settings. */
-function readinessParts(ftps: FtpsSettings): { prelude: string; step: string } {
-  const script = renderBootScript({
-    ftp: { slot: 0, pasvAddress: '127.0.0.1', pasvMinPort: 40000, pasvMaxPort: 40003, maxClients: 10, maxPerIp: 10, ftps },
-    region: 'eu-west-1',
-    fileSystemId: 'fs-0123456789abcdef0',
-    usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
-    healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
-    certificateSecretArn: ftps.mode === 'off' ? undefined : 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert-AbCdEf',
-    keepaliveSeconds: 60,
-    auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
-    readiness: { groupName: GROUP, hookName: HOOK },
-  });
-  const prelude = script.slice(script.indexOf('imds() {'), script.indexOf('trap on_exit EXIT') + 'trap on_exit EXIT'.length);
-  const start = script.indexOf('log "7/7 readiness');
-  const step = script.slice(start, script.indexOf('report CONTINUE', start) + 'report CONTINUE'.length);
-  return { prelude, step };
+/** The lines between two markers of a real boot script, both included. */
+function between(file: string, from: string, to: string): string {
+  const text = fs.readFileSync(file, 'utf8');
+  const a = text.indexOf(from);
+  const b = text.indexOf(to, a);
+  expect(a, `${file}: ${from}`).toBeGreaterThanOrEqual(0);
+  expect(b, `${file}: ${to}`).toBeGreaterThan(a);
+  return text.slice(a, b + to.length);
+}
+
+/** bootstrap.sh's functions and exit trap, and boot.sh's readiness step, from the real files. */
+function readinessParts(): { prelude: string; step: string } {
+  return {
+    prelude: between(BOOTSTRAP_SCRIPT, 'log() {', 'trap on_exit EXIT'),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+    step: between(path.join(SCRIPTS_DIR, 'boot.sh'), 'if [ -n "${READY_GROUP:-}" ]; then', '  report CONTINUE\nfi'),
+  };
+}
+
+/** The settings the readiness step reads (settings.env on the instance). */
+function settingsEnv(ftps: FtpsSettings): Record<string, string> {
+  return {
+    SLOT: '0',
+    REGION: 'eu-west-1',
+    URL_SUFFIX: 'amazonaws.com',
+    READY_GROUP: GROUP,
+    READY_HOOK: HOOK,
+    READINESS_HOST: '127.0.0.1',
+    HEALTH_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
+    CERTIFICATE_SECRET_ARN: ftps.mode === 'off' ? '' : 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert-AbCdEf',
+    NLBFTP_LIB: SCRIPTS_DIR,
+  };
 }
 
 describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
@@ -72,7 +87,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
    * that answers the health secret with `password`; `curl` records its arguments and its stdin.
    */
   function runStep(ftps: FtpsSettings, password: string, attempts?: number) {
-    const { prelude, step } = readinessParts(ftps);
+    const { prelude, step } = readinessParts();
     const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
     const calls = path.join(bin, 'calls.log');
     fs.writeFileSync(
@@ -82,11 +97,10 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
     );
     fs.writeFileSync(path.join(bin, 'curl'), `#!/bin/bash\necho "ARGS $*" >>'${calls}'\nsed 's/^/STDIN /' >>'${calls}'\n`, { mode: 0o755 });
     // Fewer attempts only to keep the failing case short; the login check itself is unchanged.
-    const checked = attempts ? step.replace('ATTEMPTS = 30', `ATTEMPTS = ${attempts}`) : step;
+    const checked = attempts ? step.replace('nlb-ftp-readiness.py"', `nlb-ftp-readiness.py" --attempts ${attempts}`) : step;
     if (attempts) expect(checked).not.toBe(step);
     const script = [
       'set -euo pipefail',
-      'log() { echo "boot: $*"; }',
       prelude,
       // The instance metadata service is not here (and nothing may leave the namespace).
       `imds() { case "$1" in instance-id) echo i-0readiness000001 ;; iam/security-credentials/) echo nlbftp-role ;; iam/security-credentials/nlbftp-role) echo '${JSON.stringify({ AccessKeyId: 'ASIAREADINESS', SecretAccessKey: 'role-secret-key', Token: 'role-token' })}' ;; esac; }`,
@@ -96,7 +110,7 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
     const r = spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', script], {
       encoding: 'utf8',
       // A system PATH, as on the instance (a pyenv shim would put its own `aws` before the stub).
-      env: { ...process.env, PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
+      env: { ...process.env, ...settingsEnv(ftps), PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
       timeout: 60_000,
     });
     return { code: r.status, out: `${r.stdout}${r.stderr}`, calls: fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8') : '' };

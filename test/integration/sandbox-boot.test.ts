@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
-import { BOOT_SCRIPT_FILE } from '../../lib/backend/user-data';
+import { BOOT_LIB_DIR, bootScriptFiles, readBootSettings, SCRIPTS_DIR, SETTINGS_FILE } from '../../lib/backend/user-data';
 import type { BootedServer } from '../../sandbox/boot/booted-fleet';
 import { BOOT_LOG, USER_DATA_FILE } from '../../sandbox/boot/instance';
 import { cachedRoot, missingRoot } from '../../sandbox/boot/root';
@@ -61,12 +61,32 @@ describe.each(['vsftpd', 'proftpd'] as const)('a %s backend booted from its user
       expect(boot?.result.exitCode, boot?.result.log.slice(-2000)).toBe(0);
       expect(boot?.report).toMatchObject({ result: 'CONTINUE', instanceId: b.instanceId, hook: 'nlbftp-ready' });
       // Every step ran, in order (some have two parts: ProFTPD's namespace, the audit trail).
-      expect([...new Set(boot?.result.steps.map((s) => s.step.slice(0, 3)))]).toEqual(['1/7', '2/7', '3/7', '4/7', '5/7', '6/7', '7/7']);
-      // What cloud-init ran is the template's user data, and what it unpacked is the boot script.
+      expect([...new Set(boot?.result.steps.map((s) => s.step.slice(0, 3)))]).toEqual([
+        '0/7',
+        '1/7',
+        '2/7',
+        '3/7',
+        '4/7',
+        '5/7',
+        '6/7',
+        '7/7',
+      ]);
+      // What cloud-init ran is the template's user data: the settings, then bootstrap.sh.
       const userData = boot?.instance.read(USER_DATA_FILE) ?? '';
-      expect(userData).toMatch(/^#!\/bin\/bash\n# nlb-ftp backend slot \d+/);
+      expect(userData).toMatch(
+        new RegExp(`^#!/bin/bash\n# nlb-ftp backend slot ${b.slot} \\(${server === 'proftpd' ? 'ProFTPD' : 'vsftpd'}, Debian 13\\)`),
+      );
       expect(userData).not.toMatch(/\$\{(Ref|Token|AWS::)/);
-      expect(boot?.instance.read(BOOT_SCRIPT_FILE)).toContain(`(${server === 'proftpd' ? 'ProFTPD' : 'vsftpd'}, Debian 13)`);
+      const settings = readBootSettings(userData);
+      expect(JSON.parse(boot?.instance.read(SETTINGS_FILE) ?? '')).toEqual(settings);
+      // The boot ran the repository's scripts, byte for byte, from the asset it fetched and checked.
+      const files = bootScriptFiles();
+      expect(files.map((f) => f.name)).toEqual(
+        expect.arrayContaining(['boot.sh', 'bootstrap.sh', 'nlb-ftp-sync.sh', 'units/nlb-ftp-audit.service']),
+      );
+      for (const f of files) {
+        expect(boot?.instance.read(`${BOOT_LIB_DIR}/${f.name}`), f.name).toBe(fs.readFileSync(path.join(SCRIPTS_DIR, f.name), 'utf8'));
+      }
     }
     const imdsPaths = sb.fleet?.imds.served ?? [];
     expect(imdsPaths).toContain('/latest/meta-data/instance-id');
@@ -128,7 +148,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('a %s backend booted from its user
   it("writes no password into the boot's log, its user data or its scripts", () => {
     for (const b of sb.backends) {
       const inst = sb.lastBoot.get(b.slot)?.instance;
-      for (const file of [BOOT_LOG, USER_DATA_FILE, BOOT_SCRIPT_FILE, '/usr/local/sbin/nlb-ftp-sync']) {
+      for (const file of [BOOT_LOG, USER_DATA_FILE, SETTINGS_FILE, '/etc/nlb-ftp/settings.env', '/usr/local/sbin/nlb-ftp-sync']) {
         const text = inst?.read(file) ?? '';
         expect(text.length, file).toBeGreaterThan(0);
         expect(text, file).not.toContain(sb.demo.password);

@@ -1,6 +1,6 @@
 /**
- * The backends' nlb-ftp-sync script, run for real with bash: `aws` and `systemctl` are stubs on
- * PATH, and only its file paths are moved into a temp directory. Proves that the certificate and
+ * The backends' nlb-ftp-sync script (lib/backend/scripts), run for real with bash: `aws` and
+ * `systemctl` are stubs on PATH, and only the settings' file paths point into a temp directory. Proves that the certificate and
  * key land with the right modes, that vsftpd restarts only when the certificate changed, and that
  * a bad certificate secret leaves the running files alone.
  */
@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
-import { renderApplyUsersScript, renderSyncScript } from '../../lib/backend/user-data';
+import { APPLY_USERS_SCRIPT, renderBootSettings, SCRIPTS_DIR, SYNC_SCRIPT } from '../../lib/backend/user-data';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 
 const USERS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf';
@@ -22,7 +22,6 @@ const B = createSelfSignedCertificate({ commonName: 'b.example.com', names: [] }
 
 describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minutes)', () => {
   let dir: string;
-  let script: string;
   const file = (name: string) => path.join(dir, name);
 
   beforeAll(() => {
@@ -40,7 +39,7 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     fs.writeFileSync(file('apply-users'), `#!/bin/bash\ncat >"${file('users.in')}"\n`, { mode: 0o755 });
     fs.writeFileSync(file(`secrets/${path.basename(USERS_ARN)}`), JSON.stringify({ alice: PASSWORD }));
     fs.writeFileSync(file(`secrets/${path.basename(HEALTH_ARN)}`), JSON.stringify({ username: 'nlbftp-health', password: 'h-pass' }));
-    const rendered = renderSyncScript({
+    const { env } = renderBootSettings({
       ftp: {
         slot: 0,
         pasvAddress: '198.18.0.2',
@@ -51,20 +50,28 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
         ftps: { mode: 'required', requireSslReuse: true },
       },
       region: 'eu-west-1',
+      urlSuffix: 'amazonaws.com',
       fileSystemId: 'fs-1',
       usersSecretArn: USERS_ARN,
       healthSecretArn: HEALTH_ARN,
       certificateSecretArn: CERT_ARN,
       keepaliveSeconds: 60,
-      auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
+      bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
     });
-    script = rendered
-      .replaceAll('/etc/vsftpd/nlb-ftp.crt', file('nlb-ftp.crt'))
-      .replaceAll('/etc/vsftpd/nlb-ftp.key', file('nlb-ftp.key'))
-      .replaceAll('/usr/local/sbin/nlb-ftp-apply-users', file('apply-users'));
-    // Only paths moved: the logic is what the boot script installs.
-    expect(script.replaceAll(dir, '').length).toBeLessThan(rendered.length);
-    fs.writeFileSync(file('sync.sh'), script, { mode: 0o700 });
+    expect(env).toMatchObject({
+      CERT_FILE: '/etc/vsftpd/nlb-ftp.crt',
+      KEY_FILE: '/etc/vsftpd/nlb-ftp.key',
+      CERTIFICATE_SECRET_ARN: CERT_ARN,
+    });
+    // Only paths moved: the logic is the file the boot installs.
+    const settings = { ...env, CERT_FILE: file('nlb-ftp.crt'), KEY_FILE: file('nlb-ftp.key') };
+    const quote = (v: string | number) => `'${String(v).replaceAll("'", "'\\''")}'`;
+    fs.writeFileSync(
+      file('settings.env'),
+      Object.entries(settings)
+        .map(([k, v]) => `${k}=${quote(v)}\n`)
+        .join(''),
+    );
   });
 
   afterAll(() => {
@@ -74,9 +81,15 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
   function sync(secret: string) {
     fs.writeFileSync(file(`secrets/${path.basename(CERT_ARN)}`), secret);
     fs.rmSync(file('systemctl.log'), { force: true });
-    const r = spawnSync('bash', [file('sync.sh')], {
+    const r = spawnSync('bash', [SYNC_SCRIPT], {
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${file('bin')}:${process.env.PATH}` },
+      env: {
+        ...process.env,
+        PATH: `${file('bin')}:${process.env.PATH}`,
+        NLBFTP_SETTINGS_ENV: file('settings.env'),
+        NLBFTP_LIB: SCRIPTS_DIR,
+        APPLY_USERS: file('apply-users'),
+      },
     });
     const restarts = fs.existsSync(file('systemctl.log')) ? fs.readFileSync(file('systemctl.log'), 'utf8').trim().split('\n') : [];
     return { code: r.status, out: r.stdout + r.stderr, restarts };
@@ -168,16 +181,15 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
   });
 
   it('never gives an existing account it did not create (root, or any other) a password or FTP access', () => {
-    const script = path.join(dir, 'apply.sh');
     const allow = path.join(dir, 'allow');
-    fs.writeFileSync(script, renderApplyUsersScript({ ftpRoot: path.join(dir, 'root'), allowFile: allow }), { mode: 0o700 });
     const shadowBefore = fs
       .readFileSync('/etc/shadow', 'utf8')
       .split('\n')
       .filter((l) => /^(root|nlbt-existing):/.test(l));
-    const r = spawnSync('bash', [script], {
+    const r = spawnSync('bash', [APPLY_USERS_SCRIPT], {
       input: `root\tEvil-Pass-1\n${OTHER}\tEvil-Pass-2\nnlbt-newuser\tGood-Pass-3\n`,
       encoding: 'utf8',
+      env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow },
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('ERROR: skipping root: an account of that name already exists (UID 0)');
@@ -197,11 +209,13 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     const made = spawnSync('groupadd', ['-g', '1235', group], { encoding: 'utf8' });
     expect(made.status, made.stderr).toBe(0);
     try {
-      const script = path.join(dir, 'apply-group.sh');
       // The allow-list's directory does not exist yet, as /etc/nlb-ftp on a fresh image: the script makes it.
       const allow = path.join(dir, 'fresh', 'etc', 'ftp-users');
-      fs.writeFileSync(script, renderApplyUsersScript({ ftpRoot: path.join(dir, 'root'), allowFile: allow }), { mode: 0o700 });
-      const r = spawnSync('bash', [script], { input: `${group}\tPass-Group-1\nnlbt-newuser\tGood-Pass-3\n`, encoding: 'utf8' });
+      const r = spawnSync('bash', [APPLY_USERS_SCRIPT], {
+        input: `${group}\tPass-Group-1\nnlbt-newuser\tGood-Pass-3\n`,
+        encoding: 'utf8',
+        env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow },
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toContain(`ERROR: skipping ${group}: a group of that name already exists (GID 1235)`);
       expect(fs.readFileSync(allow, 'utf8')).toBe('nlbt-newuser\n');

@@ -4,11 +4,13 @@
  * to the group (the backends' role, and only to it), the converter's asset, and the CloudWatch
  * agent's configuration checked against the agent's documented schema.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { bootSettingsOf, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
-import { auditScriptSha256, renderCloudWatchAgentConfig, unpackBootScript } from '../../lib/backend/user-data';
+import { bootScriptsDigest, renderCloudWatchAgentConfig, SCRIPTS_DIR, settingsFile } from '../../lib/backend/user-data';
 import { AUDIT_FILTERS, AUDIT_LOG_FILE, AUDIT_METRIC_NAMESPACE } from '../../lib/shared/audit';
 
 type Props = Record<string, unknown>;
@@ -118,35 +120,40 @@ describe('who may write to the audit log group', () => {
     expect([st.Resource].flat().map(refOf)).toEqual([groupId]);
   });
 
-  it('the backends read exactly the converter object from the assets bucket, and the boot checks its SHA-256', () => {
-    const [, backendsPolicy] = policies.find(([, p]) => statementsOf(p).some((st) => st.Sid === 'ReadTheAuditConverterAsset')) as [
+  it('the backends read exactly the boot scripts object from the assets bucket, and the boot checks its digest', () => {
+    const [, backendsPolicy] = policies.find(([, p]) => statementsOf(p).some((st) => st.Sid === 'ReadTheBootScriptsAsset')) as [
       string,
       Props,
     ];
-    const st = statementsOf(backendsPolicy).find((x) => x.Sid === 'ReadTheAuditConverterAsset') as Props;
+    const st = statementsOf(backendsPolicy).find((x) => x.Sid === 'ReadTheBootScriptsAsset') as Props;
     expect(st.Action).toBe('s3:GetObject');
     const resource = flatten(st.Resource);
-    expect(resource).toMatch(/\/[0-9a-f]{64}\.py/);
+    expect(resource).toMatch(/\/[0-9a-f]{64}\.zip$/);
     expect(resource).not.toContain('*');
-    for (const [, lt] of launchTemplates(s)) {
-      const boot = unpackBootScript(flatten(lt.UserData));
-      expect(boot).toContain(`echo '${auditScriptSha256()}  /usr/local/sbin/nlb-ftp-audit' | sha256sum -c --quiet`);
-      expect(boot).toContain('amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s');
-      expect(boot).toContain('"log_group_name": "/nlb-ftp/NlbFtp/audit"');
+    const slots = bootSettingsOf(s);
+    expect(slots.length).toBeGreaterThan(0);
+    for (const settings of slots) {
+      expect(resource.endsWith(`/${settings.env.BUNDLE_KEY}`)).toBe(true);
+      expect(settings.env.BUNDLE_DIGEST).toBe(bootScriptsDigest());
+      expect(settings.env.LOG_GROUP).toBe('/nlb-ftp/NlbFtp/audit');
+      expect(settingsFile(settings, 'cloudwatch-agent').text).toContain('"log_group_name": "/nlb-ftp/NlbFtp/audit"');
     }
+    expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'boot.sh'), 'utf8')).toContain('amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s');
   });
 
   it("both boots install the agent from AWS's regional bucket (Debian's build, this machine's architecture), and the SSM agent beside it", () => {
     for (const ftpServer of ['vsftpd', 'proftpd'] as const) {
-      const p = synth({ ftpServer, backendCount: 1, passivePortsPerBackend: 4 });
-      const boot = unpackBootScript(flatten(launchTemplates(p)[0][1].UserData));
-      expect(boot).toContain('arch=$(dpkg --print-architecture)');
-      expect(boot).toContain(
-        `aws s3 cp --only-show-errors --no-sign-request --region '\${Ref:AWS::Region}' "s3://amazoncloudwatch-agent-\${Ref:AWS::Region}/debian/$arch/latest/amazon-cloudwatch-agent.deb"`,
-      );
-      expect(boot).toContain(`"s3://amazon-ssm-\${Ref:AWS::Region}/latest/debian_$arch/amazon-ssm-agent.deb"`);
-      expect(boot).toContain('systemctl enable --now amazon-ssm-agent.service');
+      const [settings] = bootSettingsOf(synth({ ftpServer, backendCount: 1, passivePortsPerBackend: 4 }));
+      expect(String(settings.env.AGENT_DEBS).split(' ')).toEqual([
+        `amazon-ssm-\${Ref:AWS::Region}/latest/debian_$arch/amazon-ssm-agent.deb`,
+        `amazoncloudwatch-agent-\${Ref:AWS::Region}/debian/$arch/latest/amazon-cloudwatch-agent.deb`,
+      ]);
     }
+    const boot = fs.readFileSync(path.join(SCRIPTS_DIR, 'boot.sh'), 'utf8');
+    expect(boot).toContain('arch=$(dpkg --print-architecture)');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+    expect(boot).toContain('aws s3 cp --only-show-errors --no-sign-request --region "$REGION" "s3://${object}" "$deb"');
+    expect(boot).toContain('systemctl enable --now amazon-ssm-agent.service');
   });
 });
 

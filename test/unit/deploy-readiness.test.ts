@@ -4,9 +4,9 @@
  * backends, and resources are created after what they need (the template's dependency graph).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
-import { flatten, refOf } from '../../harness/template';
-import { unpackBootScript } from '../../lib/backend/user-data';
+import { bootSettingsOf, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { refOf } from '../../harness/template';
+import { settingsFile } from '../../lib/backend/user-data';
 import { ConfigError, parseConfig } from '../../lib/config';
 import { stackResources } from '../../lib/config/resource-budget';
 
@@ -165,7 +165,7 @@ describe('secrets from elsewhere and reserved passive ports', () => {
 
   it.each(['vsftpd', 'proftpd'] as const)('every %s slot reserves its own passive range from outbound source ports', (server) => {
     const s = synth({ ftpServer: server, backendCount: 2, passivePortsPerBackend: 4 });
-    const scripts = launchTemplates(s).map(([, p]) => unpackBootScript(flatten(p.UserData)));
+    const scripts = bootSettingsOf(s).map((x) => settingsFile(x, 'host-sysctl').text);
     expect(scripts).toHaveLength(2);
     const reserved = scripts.map((b) => /^net\.ipv4\.ip_local_reserved_ports = (\d+)-(\d+)$/m.exec(b)?.slice(1).map(Number));
     expect(reserved.sort()).toEqual([

@@ -2,24 +2,22 @@
  * FTPS in the synthesized template: what each mode renders on the backends, who may read the
  * certificate, and that no certificate or key material is in the template.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
+import { bootSettingsOf, launchTemplates, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
-import { unpackBootScript } from '../../lib/backend/user-data';
+import { type BootSettings, SCRIPTS_DIR, SYNC_SCRIPT, settingsFile } from '../../lib/backend/user-data';
 import { CheckerEnv } from '../../lib/shared/contract';
 
 type Statement = { Action: string | string[]; Resource: unknown };
 const MY_CERT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-example-com-AbCdEf';
 
-function userData(s: Synthesized): string[] {
-  return launchTemplates(s).map(([, p]) => unpackBootScript(flatten(p.UserData)));
-}
-
-/** The vsftpd.conf heredoc of one user data script. */
-function vsftpdConf(script: string): string {
-  const start = "cat >/etc/vsftpd/vsftpd.conf <<'NLBFTP_EOF'\n";
-  const a = script.indexOf(start) + start.length;
-  return script.slice(a, script.indexOf('\nNLBFTP_EOF', a));
+/** The vsftpd.conf of one slot's settings. */
+function vsftpdConf(settings: BootSettings): string {
+  const f = settingsFile(settings, 'server-conf');
+  expect(f.path).toBe('/etc/vsftpd/vsftpd.conf');
+  return f.text;
 }
 
 /** Every policy statement granting `action`, with the role(s) its policy is attached to. */
@@ -37,7 +35,7 @@ describe.each([
   ['off', { ssl_enable: 'NO' }],
 ] as const)('ftps=%s', (mode, expected) => {
   const s = synth({ backendCount: 2, ftps: mode });
-  const scripts = userData(s);
+  const scripts = bootSettingsOf(s);
 
   it('renders the matching vsftpd settings on every backend', () => {
     expect(scripts).toHaveLength(2);
@@ -46,17 +44,24 @@ describe.each([
       for (const [k, v] of Object.entries(expected)) expect(conf).toMatch(new RegExp(`^${k}=${v}$`, 'm'));
       if (mode === 'off') {
         expect(conf).not.toMatch(/^rsa_cert_file=/m);
-        expect(script).not.toContain('OPENSSL_CONF');
+        expect(script.files['openssl-conf']).toBeUndefined();
+        expect(script.env.CERTIFICATE_SECRET_ARN).toBe('');
       } else {
         expect(conf).toMatch(/^rsa_cert_file=\/etc\/vsftpd\/nlb-ftp\.crt$/m);
         expect(conf).toMatch(/^rsa_private_key_file=\/etc\/vsftpd\/nlb-ftp\.key$/m);
         expect(conf).toMatch(/^require_ssl_reuse=YES$/m);
         expect(conf).toMatch(/^allow_anon_ssl=NO$/m);
         // TLS 1.2 floor and ceiling for the vsftpd process; the key lands 0600.
-        expect(script).toContain('Environment=OPENSSL_CONF=/etc/vsftpd/openssl.cnf');
-        expect(script).toMatch(/^MinProtocol = TLSv1\.2$/m);
-        expect(script).toMatch(/^MaxProtocol = TLSv1\.2$/m);
-        expect(script).toContain(`install -m 0600 -o root -g root "$new/key" '/etc/vsftpd/nlb-ftp.key'`);
+        const openssl = settingsFile(script, 'openssl-conf');
+        expect(openssl.path).toBe('/etc/vsftpd/openssl.cnf');
+        expect(openssl.text).toMatch(/^MinProtocol = TLSv1\.2$/m);
+        expect(openssl.text).toMatch(/^MaxProtocol = TLSv1\.2$/m);
+        expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'units/vsftpd.service.d/nlb-ftp-openssl.conf'), 'utf8')).toContain(
+          `Environment=OPENSSL_CONF=${openssl.path}`,
+        );
+        expect(script.env).toMatchObject({ CERT_FILE: '/etc/vsftpd/nlb-ftp.crt', KEY_FILE: '/etc/vsftpd/nlb-ftp.key' });
+        expect(script.env.CERTIFICATE_SECRET_ARN).toMatch(/^\$\{Ref:FtpsCertificateSecret/);
+        expect(fs.readFileSync(SYNC_SCRIPT, 'utf8')).toContain('install -m 0600 -o root -g root "$new/key" "$KEY_FILE"');
       }
     }
   });
@@ -128,9 +133,7 @@ describe('the self-signed certificate (no ftpsCertificateSecretArn)', () => {
   });
 
   it('puts no certificate or key material in the template', () => {
-    // The user data is gzip+base64, where any short run of letters (such as "MII...") turns up by
-    // chance: scan the boot scripts it unpacks to, and the rest of the template, instead.
-    const bootScripts = launchTemplates(s).map(([, lt]) => unpackBootScript(flatten(lt.UserData)));
+    const bootScripts = launchTemplates(s).map(([, lt]) => flatten(lt.UserData));
     expect(bootScripts.length).toBeGreaterThan(0);
     const template = JSON.parse(json) as {
       Resources: Record<string, { Type: string; Properties: { LaunchTemplateData?: { UserData?: unknown } } }>;
@@ -157,7 +160,7 @@ describe('your own certificate (ftpsCertificateSecretArn)', () => {
       expect.stringMatching(/^BackendsRole/),
       expect.stringMatching(/^HealthCheckerFunctionServiceRole/),
     ]);
-    expect(userData(s).every((u) => u.includes(`fetch '${MY_CERT}'`))).toBe(true);
+    expect(bootSettingsOf(s).map((x) => x.env.CERTIFICATE_SECRET_ARN)).toEqual([MY_CERT, MY_CERT]);
     expect(Object.keys(s.template.toJSON().Outputs)).not.toContain('FtpsCertificateFingerprint');
   });
 });

@@ -9,14 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resourcesOfType, synth } from '../../harness/synth';
-import { flatten } from '../../harness/template';
-import { unpackBootScript } from '../../lib/backend/user-data';
+import { bootSettingsOf, launchTemplates, resourcesOfType, synth } from '../../harness/synth';
+import { settingsFile } from '../../lib/backend/user-data';
 import { type ConfigError, loadConfig, parseConfig } from '../../lib/config';
 
 describe('ftpServer=proftpd', () => {
   const s = synth({ ftpServer: 'proftpd', backendCount: 3, passivePortsPerBackend: 4 });
-  const instances = resourcesOfType(s, 'AWS::EC2::Instance');
 
   it("boots every backend, of either server, from Debian 13's public SSM parameter, never a fixed AMI ID", () => {
     for (const [input, arch] of [
@@ -28,7 +26,9 @@ describe('ftpServer=proftpd', () => {
       const params = JSON.stringify(t.json.Parameters ?? {});
       expect(params).toContain(`"Default":"/aws/service/debian/release/13/latest/${arch}"`);
       expect(params).not.toMatch(/canonical|amazon-linux|al2023/);
-      for (const [, p] of resourcesOfType(t, 'AWS::EC2::Instance')) {
+      const templates = launchTemplates(t);
+      expect(templates.length).toBeGreaterThan(0);
+      for (const [, p] of templates) {
         expect(JSON.stringify(p.ImageId)).toMatch(/"Ref":"SsmParameterValue/);
         expect(JSON.stringify(p.BlockDeviceMappings)).toContain('/dev/xvda');
       }
@@ -39,19 +39,25 @@ describe('ftpServer=proftpd', () => {
     const eips = resourcesOfType(s, 'AWS::EC2::EIP')
       .map(([id]) => id)
       .filter((id) => id.startsWith('LoadBalancerEip'));
-    for (const [, p] of instances) {
-      const script = unpackBootScript(flatten(p.UserData));
-      const slot = Number(/proftpd\.conf for nlb-ftp backend slot (\d+)/.exec(script)?.[1]);
+    const slots = bootSettingsOf(s);
+    expect(slots.map((x) => x.env.SLOT).sort()).toEqual([0, 1, 2]);
+    for (const settings of slots) {
+      const slot = Number(settings.env.SLOT);
+      const conf = settingsFile(settings, 'server-conf');
+      expect(conf.path).toBe('/etc/proftpd/proftpd.conf');
       const min = 40000 + slot * 4;
-      expect(script).toContain(`PassivePorts ${min} ${min + 3}`);
-      expect(script).toContain(`MasqueradeAddress \${${eips[slot % 2]}.PublicIp}`);
-      expect(script).toContain('AllowForeignAddress off');
-      expect(script).toContain('DefaultRoot /srv/ftp/users/%u');
-      expect(script).toContain('TLSRequired on');
-      expect(script).toContain(`ServerIdent on "nlb-ftp backend slot ${slot} ready"`);
-      expect(script).not.toContain('dnf ');
-      expect(script).toContain('apt-get install -y -q --no-install-recommends proftpd-core proftpd-mod-crypto');
-      expect(script).toContain('systemctl try-restart proftpd.service');
+      expect(conf.text).toContain(`proftpd.conf for nlb-ftp backend slot ${slot}.`);
+      expect(conf.text).toMatch(new RegExp(`^PassivePorts ${min} ${min + 3}$`, 'm'));
+      expect(conf.text).toMatch(new RegExp(`^MasqueradeAddress \\$\\{${eips[slot % 2]}\\.PublicIp\\}$`, 'm'));
+      expect(conf.text).toMatch(/^AllowForeignAddress off$/m);
+      expect(conf.text).toMatch(/^DefaultRoot \/srv\/ftp\/users\/%u$/m);
+      expect(conf.text).toMatch(/^ {2}TLSRequired on$/m);
+      expect(conf.text).toContain(`ServerIdent on "nlb-ftp backend slot ${slot} ready"`);
+      // The boot installs ProFTPD from Debian's archive, in the namespace whose range is the slot's.
+      expect(settings.env).toMatchObject({ SERVER: 'proftpd', PASV_MIN: min, PASV_MAX: min + 3 });
+      expect(String(settings.env.PACKAGES).split(' ')).toEqual(expect.arrayContaining(['proftpd-core', 'proftpd-mod-crypto']));
+      expect(settingsFile(settings, 'namespace-sysctl').text).toContain(`net.ipv4.ip_local_port_range = ${min} ${min + 3}`);
+      expect(settingsFile(settings, 'namespace-env').text).toContain(`PORTS=21,${min}:${min + 3}`);
     }
   });
 

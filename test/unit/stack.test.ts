@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
-import { unpackBootScript } from '../../lib/backend/user-data';
+import { readBootSettings, settingsFile } from '../../lib/backend/user-data';
 import { planPorts } from '../../lib/shared/port-plan';
 
 type Props = Record<string, unknown>;
@@ -86,8 +86,11 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
       .filter((id) => id.startsWith('LoadBalancerEip'))
       .sort();
     expect(eips).toHaveLength(2);
+    expect(s.stack.backends.backends.length).toBeGreaterThan(0);
     for (const b of s.stack.backends.backends) {
-      const ud = unpackBootScript(flatten(launchDataOf(s, groups[b.slot]).UserData));
+      const settings = readBootSettings(flatten(launchDataOf(s, groups[b.slot]).UserData));
+      expect(settings.env).toMatchObject({ SLOT: b.slot, PASV_MIN: b.ports.minPort, PASV_MAX: b.ports.maxPort });
+      const ud = settingsFile(settings, 'server-conf').text;
       expect(ud).toContain(`pasv_min_port=${b.ports.minPort}\n`);
       expect(ud).toContain(`pasv_max_port=${b.ports.maxPort}\n`);
       expect(ud).toContain(`pasv_address=\${${eips[b.slot % 2]}.PublicIp}\n`);

@@ -1,5 +1,7 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderApplyUsersScript, renderBootScript } from '../../lib/backend/user-data';
+import { APPLY_USERS_SCRIPT, readBootSettings, renderUserData, SCRIPTS_DIR, settingsFile } from '../../lib/backend/user-data';
 import { renderPamService, renderVsftpdConf } from '../../lib/backend/vsftpd-conf';
 import { bannerFor } from '../../lib/shared/names';
 
@@ -77,33 +79,46 @@ describe('PAM service', () => {
   });
 });
 
-describe('boot script', () => {
-  const script = renderBootScript({
+describe('user data and boot scripts', () => {
+  const userData = renderUserData({
     ftp: settings,
     region: 'eu-west-1',
+    urlSuffix: 'amazonaws.com',
     fileSystemId: 'fs-0123456789abcdef0',
     usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
     healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
     keepaliveSeconds: 60,
-    auditScript: { bucket: 'assets-bucket', key: 'audit.py', sha256: '0'.repeat(64) },
+    bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
   });
+  const read = (name: string) => fs.readFileSync(path.join(SCRIPTS_DIR, name), 'utf8');
+  const settingsOf = readBootSettings(userData);
 
-  it('embeds the rendered vsftpd.conf unchanged', () => {
-    expect(script).toContain(renderVsftpdConf(settings).trimEnd());
+  it('carries the rendered vsftpd.conf unchanged, then bootstrap.sh byte for byte', () => {
+    expect(settingsFile(settingsOf, 'server-conf').text).toBe(renderVsftpdConf(settings));
+    const bootstrap = read('bootstrap.sh');
+    expect(userData.endsWith(bootstrap.slice(bootstrap.indexOf('\n') + 1))).toBe(true);
   });
 
   it('sets the keepalive sysctl, mounts EFS with retries and waits for it before vsftpd', () => {
-    expect(script).toContain('net.ipv4.tcp_keepalive_time = 60');
-    expect(script).toContain('connect = fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:2049');
-    expect(script).toMatch(/127\.0\.0\.1:\/ \/srv\/ftp nfs4 nfsvers=4\.1,port=20049,.*,_netdev,nofail,/);
-    expect(script).toMatch(/for attempt in \$\(seq 1 30\)/);
-    expect(script).toContain('RequiresMountsFor=/srv/ftp');
+    expect(settingsFile(settingsOf, 'host-sysctl').text).toContain('net.ipv4.tcp_keepalive_time = 60');
+    expect(settingsFile(settingsOf, 'stunnel').text).toContain('connect = fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:2049');
+    expect(settingsOf.env.FSTAB_LINE).toMatch(/^127\.0\.0\.1:\/ \/srv\/ftp nfs4 nfsvers=4\.1,port=20049,.*,_netdev,nofail,/);
+    expect(read('boot.sh')).toMatch(/for attempt in \$\(seq 1 30\)/);
+    expect(read('units/vsftpd.service.d/nlb-ftp.conf')).toContain('RequiresMountsFor=/srv/ftp');
   });
 
   it('never traces commands and never holds a password', () => {
-    expect(script).not.toMatch(/set -[a-z]*x/);
-    expect(script).not.toMatch(/password\s*[:=]\s*\S{8,}/i);
-    expect(renderApplyUsersScript({ ftpRoot: '/srv/ftp', allowFile: '/a' })).not.toMatch(/echo[^\n]*\$pass/);
+    for (const text of [
+      userData,
+      ...fs
+        .readdirSync(SCRIPTS_DIR)
+        .filter((f) => f.endsWith('.sh'))
+        .map(read),
+    ]) {
+      expect(text).not.toMatch(/set -[a-z]*x/);
+      expect(text).not.toMatch(/password\s*[:=]\s*\S{8,}/i);
+    }
+    expect(fs.readFileSync(APPLY_USERS_SCRIPT, 'utf8')).not.toMatch(/echo[^\n]*\$pass/);
   });
 });
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""nlb-ftp: turn a Secrets Manager secret (read on stdin) into what the sync applies.
+
+  users        the users secret {"name": "password", ...} -> "name<TAB>password" lines, without
+               reserved names (RESERVED_USER_NAMES and RESERVED_USER_PREFIXES, JSON lists in the
+               environment: root, system accounts, the health-check account)
+  health       the health-check secret {"username", "password"} -> one such line
+  certificate CRT KEY
+               the certificate secret {"certificate", "privateKey"} -> two PEM files
+
+Never prints a password anywhere but stdout, which the sync pipes into the users script.
+"""
+
+import json
+import os
+import sys
+
+
+def users(secret):
+    reserved = set(json.loads(os.environ.get("RESERVED_USER_NAMES", "[]")))
+    prefixes = tuple(json.loads(os.environ.get("RESERVED_USER_PREFIXES", "[]")))
+    for user, password in secret.items():
+        if user in reserved or user.startswith(prefixes):
+            print(
+                "nlb-ftp users: ERROR: skipping " + user
+                + ": the name is reserved for a system or nlb-ftp account; rename it in the users secret",
+                file=sys.stderr,
+            )
+            continue
+        print("%s\t%s" % (user, password))
+
+
+def health(secret):
+    print("%s\t%s" % (secret["username"], secret["password"]))
+
+
+def certificate(secret, crt, key):
+    with open(crt, "w", encoding="utf-8") as f:
+        f.write(secret["certificate"].strip() + "\n")
+    with open(key, "w", encoding="utf-8") as f:
+        f.write(secret["privateKey"].strip() + "\n")
+
+
+def main(argv):
+    secret = json.load(sys.stdin)
+    if argv[1:] == ["users"]:
+        users(secret)
+    elif argv[1:] == ["health"]:
+        health(secret)
+    elif len(argv) == 4 and argv[1] == "certificate":
+        certificate(secret, argv[2], argv[3])
+    else:
+        sys.exit("usage: nlb-ftp-secrets.py users | health | certificate CRT KEY")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

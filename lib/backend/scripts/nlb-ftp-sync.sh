@@ -1,0 +1,47 @@
+#!/bin/bash
+# nlb-ftp: apply the FTP users, the health-check account and (with FTPS) the certificate from
+# Secrets Manager. Run by the boot and every 5 minutes by nlb-ftp-sync.timer. Never prints a secret.
+# A certificate that is not valid PEM, or whose key does not match, is refused and the files in
+# use stay as they are. Settings: NLBFTP_SETTINGS_ENV (default /etc/nlb-ftp/settings.env).
+set -euo pipefail
+# shellcheck source=/dev/null
+. "${NLBFTP_SETTINGS_ENV:-/etc/nlb-ftp/settings.env}"
+: "${REGION:?} ${USERS_SECRET_ARN:?} ${HEALTH_SECRET_ARN:?} ${SERVER:?} ${FTP_ROOT:?} ${ALLOW_FILE:?}"
+: "${RESERVED_USER_NAMES:?} ${RESERVED_USER_PREFIXES:?}"
+# What the users script and the secrets helper read from their environment.
+export FTP_ROOT ALLOW_FILE RESERVED_USER_NAMES RESERVED_USER_PREFIXES
+NLBFTP_LIB=${NLBFTP_LIB:-/usr/local/lib/nlb-ftp}
+
+fetch() {
+  aws secretsmanager get-secret-value --region "$REGION" --secret-id "$1" --query SecretString --output text
+}
+
+{
+  # Reserved names (root, system accounts, the health-check account) are never FTP users.
+  fetch "$USERS_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" users
+  fetch "$HEALTH_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" health
+} | "${APPLY_USERS:-/usr/local/sbin/nlb-ftp-apply-users}"
+
+[ -n "${CERTIFICATE_SECRET_ARN:-}" ] || exit 0
+# The FTPS certificate: one for every backend. Written only when it changed.
+: "${CERT_FILE:?} ${KEY_FILE:?}"
+umask 077
+new=$(mktemp -d)
+trap 'rm -rf "$new"' EXIT
+fetch "$CERTIFICATE_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" certificate "$new/crt" "$new/key"
+if ! openssl x509 -in "$new/crt" -noout 2>/dev/null || ! openssl pkey -in "$new/key" -noout 2>/dev/null; then
+  echo "nlb-ftp sync: the certificate secret does not hold a PEM certificate and unencrypted key; keeping the current files" >&2
+  exit 1
+fi
+if [[ "$(openssl x509 -in "$new/crt" -noout -pubkey)" != "$(openssl pkey -in "$new/key" -pubout)" ]]; then
+  echo "nlb-ftp sync: the certificate and the private key in the secret do not belong together; keeping the current files" >&2
+  exit 1
+fi
+if ! cmp -s "$new/crt" "$CERT_FILE" || ! cmp -s "$new/key" "$KEY_FILE"; then
+  install -m 0600 -o root -g root "$new/key" "$KEY_FILE"
+  install -m 0644 -o root -g root "$new/crt" "$CERT_FILE"
+  echo "nlb-ftp sync: FTPS certificate installed: $(openssl x509 -in "$CERT_FILE" -noout -fingerprint -sha256)"
+  # The server reads the certificate when it starts. KillMode=process restarts only the listener:
+  # sessions in progress keep their connections. No-op at boot, before the server first starts.
+  systemctl try-restart "${SERVER}.service"
+fi
