@@ -108,10 +108,21 @@ export function synth(input: ConfigInput = {}, opts: { bundle?: boolean } = {}):
   return { stack, template, json: template.toJSON() as Synthesized['json'] };
 }
 
+/**
+ * Every resource of a type, as `[logicalId, Properties]`. Throws when there is none: a test that
+ * loops over them would otherwise pass by checking nothing (use countOfType to assert absence).
+ */
 export function resourcesOfType(s: Synthesized, type: string): Array<[string, Record<string, unknown>]> {
-  return Object.entries(s.json.Resources)
+  const found = Object.entries(s.json.Resources)
     .filter(([, r]) => r.Type === type)
-    .map(([id, r]) => [id, r.Properties ?? {}]);
+    .map(([id, r]): [string, Record<string, unknown>] => [id, r.Properties ?? {}]);
+  if (found.length === 0) throw new Error(`the template has no ${type}`);
+  return found;
+}
+
+/** How many resources of a type the template has (0 included). */
+export function countOfType(s: Synthesized, type: string): number {
+  return Object.values(s.json.Resources).filter((r) => r.Type === type).length;
 }
 
 /** Each slot's launch template, with its user data as written (Fn::Base64 unwrapped, intrinsics left in). */
