@@ -79,6 +79,25 @@ export class BootedServer {
   }
 }
 
+/**
+ * Every boot is appended here as a JSON line (test/summary-reporter.ts prints how many boots a
+ * test run made and their total time). Set by the reporter; unset, nothing is recorded.
+ */
+export const BOOT_RECORD_ENV = 'NLBFTP_BOOT_RECORD';
+
+export interface BootRecord {
+  readonly slot: number;
+  readonly instanceId: string;
+  readonly ms: number;
+  readonly exitCode: number;
+  readonly report: string | null;
+}
+
+function recordBoot(r: BootRecord): void {
+  const file = process.env[BOOT_RECORD_ENV];
+  if (file) fs.appendFileSync(file, `${JSON.stringify(r)}\n`);
+}
+
 export class BootedFleet {
   readonly imds = new LocalImds();
   private imdsPort = 0;
@@ -176,6 +195,8 @@ export class BootedFleet {
     const result = await instance.boot((line) => {
       if (/ boot \(\+\d+s\): /.test(line)) this.o.log(`  ${line}`);
     });
-    return { instance, result, report: this.reports.get(b.instanceId) };
+    const report = this.reports.get(b.instanceId);
+    recordBoot({ slot: b.slot, instanceId: b.instanceId, ms: result.ms, exitCode: result.exitCode, report: report?.result ?? null });
+    return { instance, result, report };
   }
 }
