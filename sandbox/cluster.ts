@@ -14,7 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
-import { awsAgentPackages, renderFtpNamespaceEnv } from '../lib/backend/user-data';
+import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
+import { ALLOW_FILE, awsAgentPackages, FTP_ROOT, renderFtpNamespaceEnv } from '../lib/backend/user-data';
+import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
@@ -541,7 +543,10 @@ export class Sandbox {
     for (const [i, b] of this.plan.backends.entries()) {
       const instance = booted[i];
       const server = new BootedServer(b.server, instance, () => this.bootSlot(b.slot, this.backend(b.slot).instanceId));
-      this.addBackend(b, server);
+      // The instance's own certificate files, where its sync installs the secret's pair.
+      const paths = b.server === 'proftpd' ? EC2_PROFTPD_PATHS : EC2_VSFTPD_PATHS;
+      const tls = this.certificate ? { certFile: paths.certFile as string, keyFile: paths.keyFile as string } : undefined;
+      this.addBackend(b, server, undefined, tls);
       this.markInService(b.slot, instanceIdOf(b.slot), backendIp(b.slot));
     }
   }
@@ -725,21 +730,37 @@ export class Sandbox {
 
   // ---- fault drills -------------------------------------------------------------------------
 
+  /**
+   * The FTP server stops on one backend. Booted: `systemctl stop` on the instance (an operator's
+   * mistake; the instance lives on); started directly: the process is stopped.
+   */
   async killServer(slot: number): Promise<void> {
-    await this.backend(slot).server.stop();
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) await server.stopService();
+    else await server.stop();
   }
 
   async startServer(slot: number): Promise<void> {
-    await this.backend(slot).server.start();
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) await server.startService();
+    else await server.start();
   }
 
-  /** Logins fail on this backend (its PAM allow-list is empty); TCP and the banner still work. */
-  breakLogin(slot: number): void {
-    this.backend(slot).server.setAllowFile(this.brokenAllow);
+  /**
+   * Logins fail on this backend; TCP and the banner still work. Booted: the instance's PAM
+   * allow-list (/etc/nlb-ftp/ftp-users) is emptied on it, as a botched manual edit would.
+   */
+  async breakLogin(slot: number): Promise<void> {
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) await server.instance.run(['truncate', '-s', '0', ALLOW_FILE]);
+    else server.setAllowFile(this.brokenAllow);
   }
 
-  repairLogin(slot: number): void {
-    this.backend(slot).server.setAllowFile((this.users as LocalUsers).allowFile);
+  /** Booted: the users sync runs on the instance (what its 5-minute timer does), rewriting the allow-list from Secrets Manager. */
+  async repairLogin(slot: number): Promise<void> {
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) await server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
+    else server.setAllowFile((this.users as LocalUsers).allowFile);
   }
 
   /**
@@ -772,12 +793,28 @@ export class Sandbox {
    */
   async serveWrongCertificate(slot: number): Promise<void> {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
-    this.installCertificate(slot, createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] }));
+    const wrong = createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] });
+    const b = this.backend(slot);
+    if (b.server instanceof BootedServer) {
+      // Booted: another certificate in the instance's own files (as a hand-copied one would be), then a restart.
+      const tls = b.tls as NonNullable<SandboxBackend['tls']>;
+      b.server.instance.write(tls.keyFile, wrong.privateKey, 0o600);
+      b.server.instance.write(tls.certFile, wrong.certificate, 0o644);
+      await b.server.instance.run(['systemctl', 'restart', `${b.server.kind}.service`]);
+      return;
+    }
+    this.installCertificate(slot, wrong);
     await this.restartServer(slot);
   }
 
+  /** Booted: the users and certificate sync runs on the instance, which puts the secret's certificate back and restarts the server. */
   async restoreCertificate(slot: number): Promise<void> {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
+    const b = this.backend(slot);
+    if (b.server instanceof BootedServer) {
+      await b.server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
+      return;
+    }
     this.installCertificate(slot, this.certificate);
     await this.restartServer(slot);
   }
@@ -788,15 +825,45 @@ export class Sandbox {
     await v.start();
   }
 
-  /** Make the FTP root unreadable on this backend only (a hung or broken EFS mount). */
-  breakRoot(slot: number): void {
-    const pid = String(this.backend(slot).server.pid);
-    sh('nsenter', ['-t', pid, '-m', 'mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', path.join(this.root, 'users')]);
+  /**
+   * Make the FTP root unreadable on this backend only (a hung or broken EFS mount): an empty,
+   * mode-000 file system over the users' directories, in the mount namespace the server sees.
+   */
+  async breakRoot(slot: number): Promise<void> {
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) {
+      await server.instance.run(['mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', `${FTP_ROOT}/users`]);
+      return;
+    }
+    sh('nsenter', [
+      '-t',
+      String(server.pid),
+      '-m',
+      'mount',
+      '-t',
+      'tmpfs',
+      '-o',
+      'mode=000,size=1m',
+      'nlbftp-broken',
+      path.join(this.root, 'users'),
+    ]);
   }
 
-  repairRoot(slot: number): void {
-    const pid = String(this.backend(slot).server.pid);
-    sh('nsenter', ['-t', pid, '-m', 'umount', path.join(this.root, 'users')]);
+  async repairRoot(slot: number): Promise<void> {
+    const server = this.backend(slot).server;
+    if (server instanceof BootedServer) {
+      await server.instance.run(['umount', `${FTP_ROOT}/users`]);
+      return;
+    }
+    sh('nsenter', ['-t', String(server.pid), '-m', 'umount', path.join(this.root, 'users')]);
+  }
+
+  /** A command in the network namespace the backend's FTP server runs in (a booted ProFTPD's is its own, inside the instance). */
+  private inServerNet(b: SandboxBackend, cmd: string, args: readonly string[]): string {
+    if (b.server instanceof BootedServer) {
+      return execFileSync('nsenter', [`--net=${b.server.netnsPath}`, cmd, ...args], { encoding: 'utf8' });
+    }
+    return nsExec(b.serverNamespace, cmd, [...args]);
   }
 
   /**
@@ -806,19 +873,24 @@ export class Sandbox {
    */
   setSmallBuffers(on: boolean, maxBytes = 16384): void {
     const small = `4096 ${Math.min(8192, maxBytes)} ${maxBytes}`;
-    const set = (ns: string, key: string, value: string) => nsExec(ns, 'sysctl', ['-qw', `${key}=${value}`]);
-    const get = (ns: string, key: string) => nsExec(ns, 'sysctl', ['-n', key]).trim().replace(/\s+/g, ' ');
-    const targets: Array<[string, string]> = [
-      [CLIENT_NS, 'net.ipv4.tcp_rmem'],
-      ...this.backends.map((b): [string, string] => [b.serverNamespace, 'net.ipv4.tcp_wmem']),
+    const client = (cmd: string, args: readonly string[]) => nsExec(CLIENT_NS, cmd, [...args]);
+    const targets: Array<[string, (cmd: string, args: readonly string[]) => string, string]> = [
+      [CLIENT_NS, client, 'net.ipv4.tcp_rmem'],
+      ...this.backends.map((b): [string, (cmd: string, args: readonly string[]) => string, string] => [
+        `slot${b.slot}`,
+        (cmd, args) => this.inServerNet(b, cmd, args),
+        'net.ipv4.tcp_wmem',
+      ]),
     ];
-    for (const [ns, key] of targets) {
+    for (const [ns, exec, key] of targets) {
+      const set = (value: string) => exec('sysctl', ['-qw', `${key}=${value}`]);
+      const get = () => exec('sysctl', ['-n', key]).trim().replace(/\s+/g, ' ');
       const id = `${ns}/${key}`;
       if (on) {
-        if (!this.savedBuffers.has(id)) this.savedBuffers.set(id, get(ns, key));
-        set(ns, key, small);
+        if (!this.savedBuffers.has(id)) this.savedBuffers.set(id, get());
+        set(small);
       } else if (this.savedBuffers.has(id)) {
-        set(ns, key, this.savedBuffers.get(id) as string);
+        set(this.savedBuffers.get(id) as string);
         this.savedBuffers.delete(id);
       }
     }
@@ -826,7 +898,7 @@ export class Sandbox {
 
   /** Change the backends' TCP keepalive at run time (the drill that proves it matters). */
   setKeepalive(seconds: number): void {
-    for (const b of this.backends) nsExec(b.serverNamespace, 'sysctl', ['-qw', `net.ipv4.tcp_keepalive_time=${seconds}`]);
+    for (const b of this.backends) this.inServerNet(b, 'sysctl', ['-qw', `net.ipv4.tcp_keepalive_time=${seconds}`]);
   }
 
   /** A file in the demo user's directory, for downloads. */

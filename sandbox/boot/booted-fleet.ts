@@ -74,8 +74,20 @@ export class BootedServer {
     await this.instance.dispose();
   }
 
-  setAllowFile(_file: string): void {
-    throw new Error('a booted backend keeps its own allow-list (/etc/nlb-ftp/ftp-users): this drill runs on directly started servers');
+  /** The server's network namespace (ProFTPD's is its own, inside the instance's). */
+  get netnsPath(): string {
+    const pid = this.pid;
+    if (!pid) throw new Error(`${this.kind} is not running`);
+    return `/proc/${pid}/ns/net`;
+  }
+
+  /** The server's service stopped on the instance (`systemctl stop`, an operator's mistake). */
+  async stopService(): Promise<void> {
+    await this.instance.run(['systemctl', 'stop', `${this.kind}.service`]);
+  }
+
+  async startService(): Promise<void> {
+    await this.instance.run(['systemctl', 'start', `${this.kind}.service`]);
   }
 }
 

@@ -155,6 +155,73 @@ export class BootedInstance {
     return fs.existsSync(upper) ? fs.readFileSync(upper, 'utf8') : undefined;
   }
 
+  /** A process of the instance in the instance's own network namespace (not ProFTPD's inner one). */
+  private hostPid(): number {
+    const ino = fs.statSync(`/run/netns/${this.o.namespace}`).ino;
+    for (const pid of this.pids()) {
+      try {
+        if (fs.statSync(`/proc/${pid}/ns/net`).ino === ino) return pid;
+      } catch {
+        /* gone */
+      }
+    }
+    throw new Error(`instance in ${this.o.namespace} has no process running`);
+  }
+
+  /**
+   * Run a command on the instance as root would from a shell on it: its root, its mounts, its
+   * network, a clean environment (with the boot's AWS_ENDPOINT_URL, as the sync sees it). What the
+   * drills use to break a backend from inside, as an operator's mistake or a fault would.
+   */
+  exec(argv: readonly string[]): Promise<{ code: number; out: string }> {
+    // Asynchronous: the stand-ins it may call (IMDS, the AWS endpoint) answer from this process.
+    const p = spawn(
+      'nsenter',
+      [
+        '-t',
+        String(this.hostPid()),
+        '-m',
+        '-n',
+        '-r',
+        '-w',
+        '/usr/bin/env',
+        '-i',
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'HOME=/root',
+        'LANG=C.UTF-8',
+        `AWS_ENDPOINT_URL=${this.o.endpointUrl}`,
+        ...argv,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
+    );
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    return new Promise((resolve, reject) => {
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    });
+  }
+
+  /** exec, failing with the command's output unless it exits 0. */
+  async run(argv: readonly string[]): Promise<string> {
+    const r = await this.exec(argv);
+    if (r.code !== 0)
+      throw new Error(`on the instance in ${this.o.namespace}: ${argv.join(' ')} exited ${r.code}: ${r.out.trim().slice(-800)}`);
+    return r.out;
+  }
+
+  /** Write a file on the running instance (through one of its processes' view of its root). */
+  write(file: string, text: string, mode: number): void {
+    const target = `/proc/${this.hostPid()}/root${file}`;
+    fs.writeFileSync(target, text, { mode });
+    fs.chmodSync(target, mode);
+  }
+
   /** The main PID of a service the boot started (from the stand-in systemctl's state). */
   mainPid(service: string): number | undefined {
     const text = this.read(`${SYSTEMCTL_STATE}/${service}.pid`);

@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { AUDIT_FIELDS, AUDIT_FILTERS, type AuditEvent } from '../../lib/shared/audit';
+import { missingRoot } from '../../sandbox/boot/root';
 import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { filterMatches, filterValue } from '../helpers/filter-pattern';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -33,9 +33,10 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'nsenter', 'curl', 'python3']);
-    if (server === 'proftpd') requireProftpd();
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    sb = await Sandbox.up({ boot: true, context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
     const curl = (user: string, pass: string, ...rest: string[]) =>
       run('curl', ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '--max-time', '20', '-u', `${user}:${pass}`, ...rest]);
     const url = `ftp://${sb.endpoint}/`;
@@ -75,7 +76,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
       if (events.filter((e) => e.event === 'session-end').length >= 5 && events.some((e) => e.event === 'delete')) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-  }, 180_000);
+  }, 600_000);
 
   afterAll(async () => {
     await sb?.down();

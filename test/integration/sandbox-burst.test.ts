@@ -10,8 +10,8 @@ import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BurstSession, burst } from '../../harness/burst';
 import { requireTools } from '../../harness/prerequisites';
+import { missingRoot } from '../../sandbox/boot/root';
 import { cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 /**
@@ -43,9 +43,11 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: a burst of 64 se
   const lines: string[] = [];
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'curl', 'lftp', 'nsenter', 'openssl']);
-    if (server === 'proftpd') requireProftpd();
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox();
     sb = await Sandbox.up({
+      boot: true,
       context: {
         ftpServer: server,
         backendCount: '2',
@@ -58,7 +60,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: a burst of 64 se
       nlbHealth: DRILL_NLB_HEALTH,
     });
     sb.writeDemoFile('burst.txt', TEXT);
-  }, 120_000);
+  }, 600_000);
   afterAll(async () => {
     console.log(lines.join('\n'));
     await sb?.down();

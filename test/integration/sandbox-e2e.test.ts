@@ -1,7 +1,9 @@
 /**
- * End to end on the local sandbox: real vsftpd and ProFTPD backends (configured from the synthesized
- * template), the emulated NLB (kernel DNAT, client IP preserved, no FTP inspection), the real
- * health-checker handler against the local AWS endpoint, and real curl/lftp clients.
+ * End to end on the local sandbox: vsftpd and ProFTPD backends booted from the template's user
+ * data on Debian 13 (as EC2 boots them), the emulated NLB (kernel DNAT, client IP preserved, no FTP
+ * inspection), the real health-checker handler against the local AWS endpoint, and real curl/lftp
+ * clients. The drills break a booted backend from inside the instance, as a fault or an
+ * operator's mistake would.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,6 +23,7 @@ import {
   type Target,
   waitFor,
 } from '../../harness/sessions';
+import { missingRoot } from '../../sandbox/boot/root';
 import {
   CLIENT_NS,
   checkerBoundsMs,
@@ -31,7 +34,6 @@ import {
   NLB_NS,
   Sandbox,
 } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -49,10 +51,12 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
   const report: string[] = [];
 
   beforeAll(async () => {
-    requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter']);
-    if (server === 'proftpd') requireProftpd();
+    requireTools(['ip', 'iptables', 'curl', 'lftp', 'nsenter', 'unshare']);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox(); // a previous crashed run must not break this one
     sb = await Sandbox.up({
+      boot: true,
       context: {
         ftpServer: server,
         // Plain FTP here: FTPS (the default) has its own sandbox test, sandbox-ftps.test.ts.
@@ -69,7 +73,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     });
     target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password };
     sb.writeDemoFile('hello.txt', HELLO);
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     await sb?.down();
@@ -232,7 +236,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
 
   it('drill 5: every backend broken at once; nothing is deregistered (fail-open) and the metrics show it', async () => {
     const from = sb.checkerLines.length;
-    for (const b of sb.backends) sb.breakLogin(b.slot);
+    await Promise.all(sb.backends.map((b) => sb.breakLogin(b.slot)));
     try {
       await sleep((HC.fall + 2) * HC.interval * 1000);
       expect(sb.registeredSlots()).toEqual([0, 1, 2]);
@@ -245,7 +249,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         `drill all-broken: after ${HC.fall + 2} rounds still registered ${sb.registeredSlots().join(',')}; ProbeSuccess=0 lines ${failures.length}`,
       );
     } finally {
-      for (const b of sb.backends) sb.repairLogin(b.slot);
+      await Promise.all(sb.backends.map((b) => sb.repairLogin(b.slot)));
     }
     await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes('"HealthyBackends":3')), 20_000, 'recovery after all-broken');
   });
@@ -293,7 +297,7 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         `serving (NLB healthy) ${((serving - r.killed) / 1000).toFixed(1)} s after the kill, of which ${(bootWaitMs / 1000).toFixed(1)} s ` +
         `the emulated boot waited for a round that skipped the empty slot; sessions after: ${after.length} ok, 0 failed`,
     );
-  }, 120_000);
+  }, 420_000);
 
   it('drill 6: a transfer lasting 3x the idle timeout ends with 226 thanks to keepalive, and fails without it', async () => {
     // A few seconds over 3x the idle timeout: the reader's pacing is approximate (64 KB chunks).

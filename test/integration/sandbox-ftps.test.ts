@@ -1,8 +1,8 @@
 /**
- * FTPS end to end on the local sandbox, with the default config (`ftps: required`): real vsftpd
- * backends configured from the synthesized template, the emulated NLB forwarding TCP only (it
- * never sees inside TLS), the real checker probing over TLS, and real curl/lftp clients that
- * verify the certificate.
+ * FTPS end to end on the local sandbox, with the default config (`ftps: required`): vsftpd and
+ * ProFTPD backends booted from the template's user data on Debian 13, the emulated NLB forwarding
+ * TCP only (it never sees inside TLS), the real checker probing over TLS, and real curl/lftp
+ * clients that verify the certificate.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,8 +19,9 @@ import {
   type Target,
   waitFor,
 } from '../../harness/sessions';
+import type { BootedServer } from '../../sandbox/boot/booted-fleet';
+import { missingRoot } from '../../sandbox/boot/root';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -37,10 +38,12 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
   const report: string[] = [];
 
   beforeAll(async () => {
-    requireTools(['ip', 'iptables', 'vsftpd', 'curl', 'lftp', 'nsenter', 'openssl']);
-    if (server === 'proftpd') requireProftpd();
+    requireTools(['ip', 'iptables', 'curl', 'lftp', 'nsenter', 'unshare', 'openssl']);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox();
     sb = await Sandbox.up({
+      boot: true,
       context: {
         ftpServer: server,
         backendCount: '3',
@@ -55,7 +58,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     });
     target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
     sb.writeDemoFile('hello.txt', HELLO);
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     await sb?.down();
@@ -78,7 +81,8 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
         expect(conf).toMatch(/^force_local_data_ssl=YES$/m);
         expect(conf).toContain(`rsa_private_key_file=${b.tls?.keyFile}`);
       }
-      expect(fs.statSync(b.tls?.keyFile as string).mode & 0o777).toBe(0o600);
+      // The key as the instance's sync installed it.
+      expect(fs.statSync(`/proc/${(b.server as BootedServer).pid}/root${b.tls?.keyFile}`).mode & 0o777).toBe(0o600);
     }
     const rules = execFileSync('ip', ['netns', 'exec', NLB_NS, 'iptables', '-t', 'nat', '-S'], { encoding: 'utf8' });
     expect(rules).toMatch(/--dport 21 /);

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
+import { missingRoot } from '../../sandbox/boot/root';
 import { cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const README = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
@@ -58,10 +58,11 @@ describe.each(['vsftpd', 'proftpd'] as const)('Python ftplib against %s, FTPS re
   let sb: Sandbox;
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'nsenter', 'python3']);
-    if (server === 'proftpd') requireProftpd();
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
-  }, 120_000);
+    sb = await Sandbox.up({ boot: true, context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+  }, 600_000);
   afterAll(async () => {
     await sb?.down();
     expectNoSandboxLeftovers();
