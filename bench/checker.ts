@@ -190,6 +190,13 @@ export async function measureFanout(opts: {
     users.apply();
     renice(process.pid, CHECKER_NICE);
     log(`the checker and the delay relays at nice ${CHECKER_NICE}, the backends at nice ${BACKEND_NICE}`);
+    // The one start path that is not a boot (issue: one start path): this bench measures the
+    // checker's fan-out, not a backend, so 32 loopback servers stand in for backends, rendered by
+    // the same renderers the boot's settings carry. Booting 32 Debian instances here would measure
+    // apt, not the checker.
+    log(
+      'NOT BOOTED: this bench measures the checker, not a backend; its 32 loopback vsftpd servers use the same renderers as the boot, and every other test and bench boots its backends from the user data',
+    );
     log('starting 16 plain-FTP and 16 FTPS vsftpd backends on loopback ...');
     const certificate = createSelfSignedCertificate({ commonName: 'nlb-ftp-bench', names: ['127.18.7.1'] });
     const tlsFiles = { certFile: path.join(root, '.bench.crt'), keyFile: path.join(root, '.bench.key') };

@@ -4,7 +4,6 @@
  *   npm run sandbox                      bring it up and keep it running until Ctrl-C / SIGTERM
  *   npm run sandbox -- -c backendCount=3 any setting, as with cdk synth
  *   npm run sandbox -- --idle-timeout 30 the emulated NLB's idle timeout in seconds
- *   npm run sandbox -- --direct          this machine's servers instead of booted Debian 13 backends
  *   npm run sandbox -- --down            remove leftovers of a crashed run
  */
 import { type CommandSpec, EXIT, helpText, parseOrExit, wholeNumber } from '../lib/cli/command';
@@ -19,16 +18,12 @@ const SANDBOX_COMMAND: CommandSpec = {
   options: {
     context: { type: 'string', short: 'c', multiple: true, value: 'KEY=VALUE', help: 'a setting, as with cdk synth' },
     'idle-timeout': { type: 'string', value: 'SECONDS', help: "the emulated NLB's idle timeout", default: 'twice the keepalive probe gap' },
-    direct: {
-      type: 'boolean',
-      help: "start this machine's vsftpd or ProFTPD with the template's config instead of booting Debian 13 backends from the user data (seconds instead of about a minute)",
-    },
     down: { type: 'boolean', help: 'remove the leftovers of a crashed run, and exit' },
   },
   examples: ['sudo npm run sandbox', 'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3', 'sudo npm run sandbox -- --down'],
 };
 
-function parseSandboxArgs(argv: readonly string[]): { down: boolean; direct: boolean; context: Record<string, string>; idle?: number } {
+function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Record<string, string>; idle?: number } {
   const v = parseOrExit(SANDBOX_COMMAND, argv);
   const context: Record<string, string> = {};
   for (const kv of (v.context as string[] | undefined) ?? []) {
@@ -46,7 +41,7 @@ function parseSandboxArgs(argv: readonly string[]): { down: boolean; direct: boo
     process.stderr.write(`${(err as Error).message}\n${helpText(SANDBOX_COMMAND)}`);
     process.exit(EXIT.usage);
   }
-  return { down: v.down === true, direct: v.direct === true, context, idle };
+  return { down: v.down === true, context, idle };
 }
 
 /** For a booted backend: its boot time and the root its server runs from. */
@@ -69,7 +64,6 @@ async function main(): Promise<number> {
   const sandbox = await Sandbox.up({
     context: args.context,
     idleTimeoutSeconds: args.idle,
-    boot: !args.direct,
     log: (m) => console.log(m),
   });
   let stopping = false;

@@ -1,10 +1,10 @@
 /**
  * The whole nlb-ftp cluster on one Linux machine, in network namespaces on 198.18.0.0/15
  * (topology.ts). This module brings it up and down and models what AWS does around it (the
- * Auto Scaling groups, EC2's instance states, the target groups) and the drills' faults. Its
- * parts: synthesis.ts (the template and assets), boot/ (backends booted from the user data),
- * local-*.ts (servers started directly), emulated-nlb.ts, aws-endpoint.ts, checker-timing.ts and
- * cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
+ * Auto Scaling groups, EC2's instance states, the target groups) and the drills' faults. Every
+ * backend boots from its launch template's user data, as on EC2: there is no other way to start
+ * one. Its parts: synthesis.ts (the template and assets), boot/ (the booted backends),
+ * emulated-nlb.ts, aws-endpoint.ts, checker-timing.ts and cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
 
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -12,10 +12,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
 import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
-import { ALLOW_FILE, awsAgentPackages, FTP_ROOT, renderFtpNamespaceEnv } from '../lib/backend/user-data';
+import { ALLOW_FILE, awsAgentPackages, FTP_ROOT } from '../lib/backend/user-data';
 import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
@@ -23,17 +22,14 @@ import { createSelfSignedCertificate } from '../lib/shared/self-signed-certifica
 import { LocalAwsEndpoint } from './aws-endpoint';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
 import type { BootedInstance } from './boot/instance';
-import { brokenArchive, ensureRoot } from './boot/root';
+import { brokenArchive, ensureRoot, missingRoot } from './boot/root';
 import { startCheckerProcess, summarizeCheckerLine } from './checker-process';
 import { type CheckerTiming, checkerBoundsMs, checkerContext, DRILL_CHECKER, DRILL_NLB_HEALTH } from './checker-timing';
 import { cleanupSandbox, type StateRecord, writeState } from './cleanup';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
-import { LocalProftpd, missingProftpd } from './local-proftpd';
-import type { AnyLocalServer, FtpServerKind } from './local-servers';
-import { LocalUsers, LocalVsftpd } from './local-vsftpd';
-import { assertSandboxAddress, createNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
+import { createNamespace, linkNamespaces, listNamespaces, nsExec } from './netns';
 import { SANDBOX_VALUES, secretOf, synthTemplate } from './synthesis';
-import { localizeProftpdConf, localizeVsftpdConf, planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
+import { planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 import {
   BOOTED_DEMO_USER,
   backendGw,
@@ -42,14 +38,12 @@ import {
   CLIENT_IP,
   CLIENT_NS,
   CLIENT_NS_IP,
-  DEMO_USER,
   HOST_IF,
   instanceIdOf,
   NLB_IP,
   NLB_NS,
   passiveTargetGroupOf,
   SANDBOX_PREFIX,
-  serverNamespaceOf,
 } from './topology';
 
 // The sandbox's public names, where its callers have always found them.
@@ -63,7 +57,6 @@ export {
   checkerBoundsMs,
   checkerContext,
   cleanupSandbox,
-  DEMO_USER,
   DRILL_CHECKER,
   DRILL_NLB_HEALTH,
   NLB_IP,
@@ -72,13 +65,13 @@ export {
   SANDBOX_VALUES,
 };
 
-export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'vsftpd', 'curl', 'lftp', 'nsenter'];
+export const REQUIRED_TOOLS: readonly string[] = ['ip', 'iptables', 'iptables-restore', 'curl', 'lftp', 'nsenter', 'unshare', 'python3'];
 
 /** One sentence naming what is missing and how to get it, or undefined when all is there. */
-export function missingPrerequisite(server: FtpServerKind = 'vsftpd'): string | undefined {
+export function missingPrerequisite(): string | undefined {
   if (process.platform !== 'linux') return 'The sandbox needs Linux (network namespaces and iptables).';
-  const tools = missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and runs FTP servers on port 21' });
-  return tools ?? (server === 'proftpd' ? missingProftpd() : undefined);
+  const tools = missingPrerequisites(REQUIRED_TOOLS, { why: 'it creates network namespaces and boots Debian 13 backends in them' });
+  return tools ?? missingRoot();
 }
 
 export interface SandboxOptions {
@@ -92,13 +85,6 @@ export interface SandboxOptions {
   readonly idleTimeoutSeconds?: number;
   /** Run the health checker (default: when the stack has one, that is `healthCheck.enabled`). */
   readonly checker?: boolean;
-  /**
-   * Boot every backend as EC2 does: a Debian 13 root (sandbox/boot/root.ts) running its launch
-   * template's user data byte for byte, with stand-ins only for IMDS, the AWS APIs, EFS, Debian's
-   * mirror and systemd. `false` starts this machine's vsftpd or ProFTPD with the template's config
-   * instead (faster; what most integration tests and benchmarks use). @default false
-   */
-  readonly boot?: boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -109,13 +95,11 @@ export interface SandboxBackend {
   instanceId: string;
   readonly ip: string;
   readonly namespace: string;
-  /** Where the FTP server runs: the instance's namespace (vsftpd) or the one its user data makes inside it (ProFTPD). */
-  readonly serverNamespace: string;
   readonly minPort: number;
   readonly maxPort: number;
-  /** The backend's FTP server process (vsftpd or ProFTPD, as the template says). */
-  readonly server: AnyLocalServer | BootedServer;
-  /** This backend's copy of the FTPS certificate and key (the EC2 boot script's /etc/vsftpd files). */
+  /** The backend's FTP server, as its boot started it (vsftpd or ProFTPD, as the template says). */
+  readonly server: BootedServer;
+  /** Where the instance keeps the FTPS certificate and key (its sync installs them there), with FTPS. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
@@ -137,8 +121,6 @@ export class Sandbox {
   aws!: LocalAwsEndpoint;
   idleTimeoutSeconds = 0;
   private root = '';
-  private users?: LocalUsers;
-  private brokenAllow = '';
   private healthPassword = '';
   /** Instances as EC2 describes them, current and terminated; the slots' passive target group members. */
   private readonly instances = new Map<string, { privateIp: string; state: string; tags: Record<string, string> }>();
@@ -147,7 +129,7 @@ export class Sandbox {
   private checker?: ChildProcess;
   private template?: TemplateJson;
   private objects = new Map<string, Buffer>();
-  /** With `boot`: the booted backends' machinery (IMDS, boots, lifecycle reports). */
+  /** The booted backends' machinery (IMDS, boots, lifecycle reports). */
   fleet?: BootedFleet;
   /** The checker Lambda's bundled index.js from the synthesized assembly (esbuild, as deployed). */
   private checkerCode?: string;
@@ -156,12 +138,12 @@ export class Sandbox {
 
   private constructor(private readonly opts: SandboxOptions) {
     this.log = opts.log ?? (() => undefined);
-    this.demo = { user: opts.boot ? BOOTED_DEMO_USER : DEMO_USER, password: '' };
+    this.demo = { user: BOOTED_DEMO_USER, password: '' };
   }
 
   /** Bring the cluster up. On any error everything made so far is torn down before rethrowing. */
   static async up(opts: SandboxOptions = {}): Promise<Sandbox> {
-    const missing = missingPrerequisite(opts.context?.ftpServer === 'proftpd' ? 'proftpd' : 'vsftpd');
+    const missing = missingPrerequisite();
     if (missing) throw new Error(missing);
     if (listNamespaces().some((n) => n.startsWith(SANDBOX_PREFIX))) {
       throw new Error('A sandbox is already running, or a crashed one left namespaces behind: run `npm run sandbox -- --down` first.');
@@ -174,28 +156,6 @@ export class Sandbox {
       await sb.down();
       throw err;
     }
-  }
-
-  /**
-   * Run the user data's own namespace script, byte for byte, inside the emulated instance
-   * (nsenter, so that `ip netns add` registers the inner namespace where the sandbox finds it),
-   * with the user data's sysctl file and a settings file naming sandbox addresses.
-   */
-  private makeServerNamespace(slot: number, spec: { readonly script: string; readonly sysctls: string }): void {
-    const ns = serverNamespaceOf(slot);
-    assertSandboxAddress(ns.hostAddr);
-    assertSandboxAddress(ns.nsAddr);
-    const dir = fs.mkdtempSync(path.join(this.root, `.ftp-namespace-${slot}-`));
-    const b = this.plan.backends.find((x) => x.slot === slot) as SandboxPlan['backends'][number];
-    const files = { script: path.join(dir, 'nlb-ftp-namespace'), sysctls: path.join(dir, 'sysctl.conf'), env: path.join(dir, 'env') };
-    fs.writeFileSync(files.script, spec.script, { mode: 0o755 });
-    fs.writeFileSync(files.sysctls, spec.sysctls);
-    fs.writeFileSync(files.env, renderFtpNamespaceEnv(ns, { min: b.minPort, max: b.maxPort }, files.sysctls));
-    const out = execFileSync('nsenter', [`--net=/run/netns/${backendNs(slot)}`, files.script, 'up'], {
-      encoding: 'utf8',
-      env: { ...process.env, NLBFTP_NS_ENV: files.env },
-    });
-    this.log(out.trim());
   }
 
   private step(n: number, total: number, what: string): void {
@@ -255,27 +215,13 @@ export class Sandbox {
         prefix: 24,
       });
       nsExec(ns, 'ip', ['route', 'add', 'default', 'via', backendGw(b.slot)]);
+      // The boot itself sets the instance's sysctls and makes ProFTPD's namespace.
       routeVia(`198.18.${16 + b.slot}.0/24`, NLB_IP);
-      // A booted backend's own boot sets its sysctls and makes ProFTPD's namespace.
-      if (this.opts.boot) continue;
-      // The instance's own sysctls from the user data (keepalive, reserved passive ports): they are
-      // per network namespace, and this namespace is the instance.
-      nsExec(ns, 'sysctl', ['-qw', ...b.hostSysctls]);
-      if (b.serverNamespace) this.makeServerNamespace(b.slot, b.serverNamespace);
     }
 
     this.demo.password = randomBytes(12).toString('base64url');
     this.healthPassword = randomBytes(18).toString('base64url');
-    if (this.opts.boot) {
-      this.step(3, T, 'the demo user goes into the users secret; each boot makes it (and the health-check account) from Secrets Manager');
-    } else {
-      this.step(3, T, 'creating the demo and health-check FTP users on a shared root (stands in for EFS)');
-      this.users = new LocalUsers(this.root, { [DEMO_USER]: this.demo.password, [HEALTH_CHECK_USER]: this.healthPassword });
-      this.writeState({ users: [DEMO_USER, HEALTH_CHECK_USER], dirs: [this.root] });
-      this.users.apply();
-      this.brokenAllow = path.join(this.root, '.allow-nobody');
-      fs.writeFileSync(this.brokenAllow, '');
-    }
+    this.step(3, T, 'the demo user goes into the users secret; each boot makes it (and the health-check account) from Secrets Manager');
 
     const ftps = this.plan.backends[0].ftps;
     if (ftps !== 'off') {
@@ -288,58 +234,8 @@ export class Sandbox {
     }
 
     const server = this.plan.backends[0].server;
-    if (this.opts.boot) {
-      this.step(4, T, `booting ${this.plan.backends.length} Debian 13 ${server} backends from the template's user data (FTPS ${ftps})`);
-      await this.bootBackends();
-    } else {
-      this.step(4, T, `starting ${this.plan.backends.length} ${server} backends with the deployed ${server}.conf (FTPS ${ftps})`);
-    }
-    for (const b of this.opts.boot ? [] : this.plan.backends) {
-      const conf = b.serverConf;
-      const tls = this.certificate ? this.installCertificate(b.slot, this.certificate) : undefined;
-      const { minPort, maxPort } = b;
-      // ProFTPD runs in the namespace its user data makes inside the instance, as on EC2.
-      const serverNs = b.serverNamespace ? serverNamespaceOf(b.slot) : undefined;
-      const listenAddress = serverNs?.nsAddr ?? backendIp(b.slot);
-      const common = {
-        slot: b.slot,
-        listenAddress,
-        pasvAddress: NLB_IP,
-        pasvMinPort: minPort,
-        pasvMaxPort: maxPort,
-        maxClients: this.config.maxClientsPerBackend,
-        maxPerIp: this.config.maxSessionsPerIp,
-        allowFile: (this.users as LocalUsers).allowFile,
-        netns: serverNs?.name ?? backendNs(b.slot),
-        tag: `sbx-${b.slot}`,
-        tlsFiles: tls,
-        audit: { stack: this.config.stackName, instance: instanceIdOf(b.slot) },
-      };
-      const local: AnyLocalServer =
-        b.server === 'proftpd'
-          ? new LocalProftpd({
-              ...common,
-              usersRoot: path.join(this.root, 'users'),
-              confText: (paths) => localizeProftpdConf(conf, { listenAddress, pasvAddress: NLB_IP, paths }),
-            })
-          : new LocalVsftpd({
-              ...common,
-              tlsFiles: undefined,
-              openSslConf: b.openSslConf,
-              confText: (paths) =>
-                localizeVsftpdConf(conf, {
-                  listenAddress: backendIp(b.slot),
-                  pasvAddress: NLB_IP,
-                  secureChrootDir: paths.secureChrootDir,
-                  pamServiceName: paths.pamServiceName,
-                  logFile: paths.logFile,
-                  certFile: tls?.certFile,
-                  keyFile: tls?.keyFile,
-                }),
-            });
-      this.addBackend(b, local, serverNs?.name, tls);
-      await local.start();
-    }
+    this.step(4, T, `booting ${this.plan.backends.length} Debian 13 ${server} backends from the template's user data (FTPS ${ftps})`);
+    await this.bootBackends();
 
     this.step(5, T, `starting the emulated NLB (1 + ${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
     const hc = this.plan.healthCheck;
@@ -359,15 +255,9 @@ export class Sandbox {
     await this.nlb.start();
 
     const { tgArn, healthSecretArn, certificateSecretArn } = this.arns();
-    let url = this.endpointUrl;
-    if (!this.opts.boot) {
-      this.step(6, T, 'starting the local AWS endpoint (ELBv2, Secrets Manager, DynamoDB) on 127.0.0.1');
-      for (const b of this.backends) this.markInService(b.slot, b.instanceId, b.ip);
-      url = await this.startEndpoint('127.0.0.1');
-    } else {
-      this.step(6, T, `the local AWS endpoint has been up since the boots (${url})`);
-      this.applyControl();
-    }
+    const url = this.endpointUrl;
+    this.step(6, T, `the local AWS endpoint has been up since the boots (${url})`);
+    this.applyControl();
 
     const hcfg = this.config.healthCheck;
     if ((this.opts.checker ?? true) && this.checkerCode) {
@@ -426,7 +316,7 @@ export class Sandbox {
 
   private endpointUrl = '';
 
-  /** The ARNs the checker and the boots use: the template's own secrets, resolved, when booting. */
+  /** The ARNs the checker and the boots use: the template's own secrets, resolved as CloudFormation would. */
   private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string } {
     const stack = this.config.stackName;
     const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${stack}-control/0000000000000000`;
@@ -434,9 +324,9 @@ export class Sandbox {
     const t = this.template as TemplateJson;
     return {
       tgArn,
-      healthSecretArn: (this.opts.boot && secretOf(t, 'SecretsHealthCheckSecret')) || fallback('health'),
-      usersSecretArn: (this.opts.boot && secretOf(t, 'SecretsUsersSecret')) || fallback('users'),
-      certificateSecretArn: (this.opts.boot && secretOf(t, 'FtpsCertificateSecret')) || fallback('ftps'),
+      healthSecretArn: secretOf(t, 'SecretsHealthCheckSecret') || fallback('health'),
+      usersSecretArn: secretOf(t, 'SecretsUsersSecret') || fallback('users'),
+      certificateSecretArn: secretOf(t, 'FtpsCertificateSecret') || fallback('ftps'),
     };
   }
 
@@ -447,20 +337,14 @@ export class Sandbox {
     this.controlRegistered.add(instanceId);
   }
 
-  /** A slot's backend, first instance: in the instance's namespace unless the server has its own. */
-  private addBackend(
-    b: SandboxPlan['backends'][number],
-    server: AnyLocalServer | BootedServer,
-    serverNamespace?: string,
-    tls?: SandboxBackend['tls'],
-  ): void {
+  /** A slot's backend, first instance. */
+  private addBackend(b: SandboxPlan['backends'][number], server: BootedServer, tls?: SandboxBackend['tls']): void {
     this.backends.push({
       slot: b.slot,
       logicalId: b.logicalId,
       instanceId: instanceIdOf(b.slot),
       ip: backendIp(b.slot),
       namespace: backendNs(b.slot),
-      serverNamespace: serverNamespace ?? backendNs(b.slot),
       minPort: b.minPort,
       maxPort: b.maxPort,
       server,
@@ -546,7 +430,7 @@ export class Sandbox {
       // The instance's own certificate files, where its sync installs the secret's pair.
       const paths = b.server === 'proftpd' ? EC2_PROFTPD_PATHS : EC2_VSFTPD_PATHS;
       const tls = this.certificate ? { certFile: paths.certFile as string, keyFile: paths.keyFile as string } : undefined;
-      this.addBackend(b, server, undefined, tls);
+      this.addBackend(b, server, tls);
       this.markInService(b.slot, instanceIdOf(b.slot), backendIp(b.slot));
     }
   }
@@ -669,16 +553,10 @@ export class Sandbox {
     this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
     this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
     await booting();
-    if (b.server instanceof BootedServer) {
-      // The new instance boots from the launch template's user data; its boot's own readiness
-      // login and CONTINUE are what put it into service.
-      b.server.instance = await this.bootSlot(slot, newId);
-      this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
-    } else {
-      await b.server.start();
-      this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
-      await this.localLogin(b);
-    }
+    // The new instance boots from the launch template's user data; its boot's own readiness
+    // login and CONTINUE are what put it into service.
+    b.server.instance = await this.bootSlot(slot, newId);
+    this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
     b.instanceId = newId;
     if (passiveArn) this.passiveMembers.set(passiveArn, [newId]);
     this.controlRegistered.add(newId);
@@ -688,33 +566,6 @@ export class Sandbox {
       `drill replace: slot ${slot} ${newId} passed its readiness login and is registered (${registered - killed} ms after the kill)`,
     );
     return { oldId, newId, killed, unhealthy, registered };
-  }
-
-  /** The boot script's readiness check: an FTP (FTPS) login as the health account on the backend itself. */
-  private async localLogin(b: SandboxBackend): Promise<void> {
-    const tls = this.ftps === 'off' ? [] : ['--ssl-reqd', '--insecure'];
-    for (let attempt = 1; attempt <= 30; attempt++) {
-      const r = await run('curl', [
-        '-sS',
-        '--max-time',
-        '5',
-        ...tls,
-        '--netrc-file',
-        this.healthNetrc(b.ip),
-        `ftp://${b.ip}/`,
-        '-o',
-        '/dev/null',
-      ]);
-      if (r.code === 0) return;
-      await new Promise((res) => setTimeout(res, 500));
-    }
-    throw new Error(`slot ${b.slot}: the replacement never passed its readiness login`);
-  }
-
-  private healthNetrc(host: string): string {
-    const file = path.join(this.root, '.health.netrc');
-    fs.writeFileSync(file, `machine ${host} login ${HEALTH_CHECK_USER} password ${this.healthPassword}\n`, { mode: 0o600 });
-    return file;
   }
 
   /** Slots currently registered in the port-21 target group. */
@@ -731,36 +582,28 @@ export class Sandbox {
   // ---- fault drills -------------------------------------------------------------------------
 
   /**
-   * The FTP server stops on one backend. Booted: `systemctl stop` on the instance (an operator's
-   * mistake; the instance lives on); started directly: the process is stopped.
+   * The FTP server stops on one backend: `systemctl stop` on the instance (an operator's mistake;
+   * the instance lives on).
    */
   async killServer(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) await server.stopService();
-    else await server.stop();
+    await this.backend(slot).server.stopService();
   }
 
   async startServer(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) await server.startService();
-    else await server.start();
+    await this.backend(slot).server.startService();
   }
 
   /**
-   * Logins fail on this backend; TCP and the banner still work. Booted: the instance's PAM
-   * allow-list (/etc/nlb-ftp/ftp-users) is emptied on it, as a botched manual edit would.
+   * Logins fail on this backend; TCP and the banner still work: the instance's PAM allow-list
+   * (/etc/nlb-ftp/ftp-users) is emptied on it, as a botched manual edit would.
    */
   async breakLogin(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) await server.instance.run(['truncate', '-s', '0', ALLOW_FILE]);
-    else server.setAllowFile(this.brokenAllow);
+    await this.backend(slot).server.instance.run(['truncate', '-s', '0', ALLOW_FILE]);
   }
 
-  /** Booted: the users sync runs on the instance (what its 5-minute timer does), rewriting the allow-list from Secrets Manager. */
+  /** The users sync runs on the instance (what its 5-minute timer does), rewriting the allow-list from Secrets Manager. */
   async repairLogin(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) await server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
-    else server.setAllowFile((this.users as LocalUsers).allowFile);
+    await this.backend(slot).server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
   }
 
   /**
@@ -777,16 +620,6 @@ export class Sandbox {
     nsExec(b.namespace, 'iptables', ['-t', 'raw', '-D', 'PREROUTING', '-p', 'tcp', '--dport', `${b.minPort}:${b.maxPort}`, '-j', 'DROP']);
   }
 
-  /** Write a backend's copy of the certificate and key, as the boot script does (key 0600). */
-  private installCertificate(slot: number, pair: { certificate: string; privateKey: string }) {
-    const dir = path.join(this.root, '.tls');
-    const certFile = path.join(dir, `slot${slot}.crt`);
-    const keyFile = path.join(dir, `slot${slot}.key`);
-    fs.writeFileSync(keyFile, pair.privateKey, { mode: 0o600 });
-    fs.writeFileSync(certFile, pair.certificate, { mode: 0o644 });
-    return { certFile, keyFile };
-  }
-
   /**
    * This backend serves a different certificate (a stale one after rotation, or an impostor):
    * clients that trust the stored certificate refuse it. vsftpd reads it at start, so it restarts.
@@ -795,34 +628,17 @@ export class Sandbox {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
     const wrong = createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] });
     const b = this.backend(slot);
-    if (b.server instanceof BootedServer) {
-      // Booted: another certificate in the instance's own files (as a hand-copied one would be), then a restart.
-      const tls = b.tls as NonNullable<SandboxBackend['tls']>;
-      b.server.instance.write(tls.keyFile, wrong.privateKey, 0o600);
-      b.server.instance.write(tls.certFile, wrong.certificate, 0o644);
-      await b.server.instance.run(['systemctl', 'restart', `${b.server.kind}.service`]);
-      return;
-    }
-    this.installCertificate(slot, wrong);
-    await this.restartServer(slot);
+    // Another certificate in the instance's own files (as a hand-copied one would be), then a restart.
+    const tls = b.tls as NonNullable<SandboxBackend['tls']>;
+    b.server.instance.write(tls.keyFile, wrong.privateKey, 0o600);
+    b.server.instance.write(tls.certFile, wrong.certificate, 0o644);
+    await b.server.instance.run(['systemctl', 'restart', `${b.server.kind}.service`]);
   }
 
-  /** Booted: the users and certificate sync runs on the instance, which puts the secret's certificate back and restarts the server. */
+  /** The users and certificate sync runs on the instance, which puts the secret's certificate back and restarts the server. */
   async restoreCertificate(slot: number): Promise<void> {
     if (!this.certificate) throw new Error('FTPS is off in this sandbox');
-    const b = this.backend(slot);
-    if (b.server instanceof BootedServer) {
-      await b.server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
-      return;
-    }
-    this.installCertificate(slot, this.certificate);
-    await this.restartServer(slot);
-  }
-
-  private async restartServer(slot: number): Promise<void> {
-    const v = this.backend(slot).server;
-    await v.stop();
-    await v.start();
+    await this.backend(slot).server.instance.run(['/usr/local/sbin/nlb-ftp-sync']);
   }
 
   /**
@@ -830,40 +646,16 @@ export class Sandbox {
    * mode-000 file system over the users' directories, in the mount namespace the server sees.
    */
   async breakRoot(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) {
-      await server.instance.run(['mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', `${FTP_ROOT}/users`]);
-      return;
-    }
-    sh('nsenter', [
-      '-t',
-      String(server.pid),
-      '-m',
-      'mount',
-      '-t',
-      'tmpfs',
-      '-o',
-      'mode=000,size=1m',
-      'nlbftp-broken',
-      path.join(this.root, 'users'),
-    ]);
+    await this.backend(slot).server.instance.run(['mount', '-t', 'tmpfs', '-o', 'mode=000,size=1m', 'nlbftp-broken', `${FTP_ROOT}/users`]);
   }
 
   async repairRoot(slot: number): Promise<void> {
-    const server = this.backend(slot).server;
-    if (server instanceof BootedServer) {
-      await server.instance.run(['umount', `${FTP_ROOT}/users`]);
-      return;
-    }
-    sh('nsenter', ['-t', String(server.pid), '-m', 'umount', path.join(this.root, 'users')]);
+    await this.backend(slot).server.instance.run(['umount', `${FTP_ROOT}/users`]);
   }
 
-  /** A command in the network namespace the backend's FTP server runs in (a booted ProFTPD's is its own, inside the instance). */
+  /** A command in the network namespace the backend's FTP server runs in (ProFTPD's is its own, inside the instance). */
   private inServerNet(b: SandboxBackend, cmd: string, args: readonly string[]): string {
-    if (b.server instanceof BootedServer) {
-      return execFileSync('nsenter', [`--net=${b.server.netnsPath}`, cmd, ...args], { encoding: 'utf8' });
-    }
-    return nsExec(b.serverNamespace, cmd, [...args]);
+    return execFileSync('nsenter', [`--net=${b.server.netnsPath}`, cmd, ...args], { encoding: 'utf8' });
   }
 
   /**
@@ -917,7 +709,7 @@ export class Sandbox {
 
   /** The shared FTP root (EFS's stand-in): the booted backends' /srv/ftp, or the local users' root. */
   get sharedRoot(): string {
-    return this.opts.boot ? path.join(this.root, 'efs') : this.root;
+    return path.join(this.root, 'efs');
   }
 
   // ---- teardown -----------------------------------------------------------------------------

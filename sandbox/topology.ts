@@ -6,7 +6,6 @@
  *                                          | 198.18.(16+i).1
  *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: backend slot I
  */
-import { EC2_FTP_NAMESPACE, type FtpNamespace } from '../lib/backend/user-data';
 import { LOCAL_PREFIX } from './local-server';
 
 export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
@@ -18,6 +17,7 @@ export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
 export const CLIENT_NS_IP = '198.18.1.2';
 export const HOST_IF = `${SANDBOX_PREFIX}-h`;
 export const STATE_FILE = '/run/nlbftp-sandbox.json';
+/** The host account that sandboxes made before every backend was booted: cleanup removes one a crashed run of such a version left. */
 export const DEMO_USER = `${LOCAL_PREFIX}-demo`;
 /**
  * A booted backend's demo user: made by its boot from the users secret, inside the instance, so it
@@ -28,14 +28,6 @@ export const BOOTED_DEMO_USER = 'demo';
 export const backendNs = (slot: number) => `${SANDBOX_PREFIX}-b${slot}`;
 export const backendIp = (slot: number) => `198.18.${16 + slot}.2`;
 export const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
-/** The FTP server's own namespace inside a ProFTPD instance: the user data's, renamed and readdressed for the sandbox. */
-export const serverNamespaceOf = (slot: number): FtpNamespace => ({
-  name: `${backendNs(slot)}-ftp`,
-  hostIf: EC2_FTP_NAMESPACE.hostIf,
-  nsIf: EC2_FTP_NAMESPACE.nsIf,
-  hostAddr: `198.19.${200 + slot}.1`,
-  nsAddr: `198.19.${200 + slot}.2`,
-});
 /** The sandbox's instance IDs: slot, then how many times the slot's group has replaced it. */
 export const instanceIdOf = (slot: number, generation = 0) =>
   `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;

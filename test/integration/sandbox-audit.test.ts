@@ -36,7 +36,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
     const missing = missingRoot();
     if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ boot: true, context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
     const curl = (user: string, pass: string, ...rest: string[]) =>
       run('curl', ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '--max-time', '20', '-u', `${user}:${pass}`, ...rest]);
     const url = `ftp://${sb.endpoint}/`;

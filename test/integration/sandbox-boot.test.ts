@@ -42,7 +42,6 @@ describe.each(['vsftpd', 'proftpd'] as const)('a %s backend booted from its user
     if (missing) throw new Error(missing);
     cleanupSandbox();
     sb = await Sandbox.up({
-      boot: true,
       context: { ftpServer: server, backendCount: '2', passivePortsPerBackend: '4' },
       checker: false,
       nlbHealth: DRILL_NLB_HEALTH,
@@ -172,7 +171,7 @@ describe('boot drills: each fault reports ABANDON and never serves', () => {
     const missing = missingRoot();
     if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ boot: true, context: { backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    sb = await Sandbox.up({ context: { backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
     printTimings('drill baseline vsftpd', sb);
   }, 300_000);
 

@@ -47,7 +47,6 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: a burst of 64 se
     if (missing) throw new Error(missing);
     cleanupSandbox();
     sb = await Sandbox.up({
-      boot: true,
       context: {
         ftpServer: server,
         backendCount: '2',

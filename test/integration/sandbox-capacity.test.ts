@@ -6,16 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
+import { missingRoot } from '../../sandbox/boot/root';
 import { cleanupSandbox } from '../../sandbox/cluster';
-import { requireProftpd } from '../../sandbox/local-proftpd';
 import { measureSustained } from '../../sandbox/sustained';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 describe('sandbox with proftpd: sustained concurrency', () => {
   const lines: string[] = [];
   beforeAll(() => {
-    requireTools(['ip', 'iptables', 'curl', 'nsenter', 'openssl']);
-    requireProftpd();
+    requireTools(['ip', 'iptables', 'curl', 'nsenter', 'unshare', 'openssl']);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
     cleanupSandbox();
   });
   afterAll(() => {
@@ -39,5 +40,5 @@ describe('sandbox with proftpd: sustained concurrency', () => {
     expect(f.passivePorts).toBe(8);
     expect(f.steps[0].intact, lines.join('\n')).toBe(32);
     expect(f.steps[0].maxOpenAtOnce).toBe(32);
-  }, 300_000);
+  }, 600_000);
 });

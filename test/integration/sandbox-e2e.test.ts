@@ -56,7 +56,6 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     if (missing) throw new Error(missing);
     cleanupSandbox(); // a previous crashed run must not break this one
     sb = await Sandbox.up({
-      boot: true,
       context: {
         ftpServer: server,
         // Plain FTP here: FTPS (the default) has its own sandbox test, sandbox-ftps.test.ts.

@@ -43,7 +43,6 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     if (missing) throw new Error(missing);
     cleanupSandbox();
     sb = await Sandbox.up({
-      boot: true,
       context: {
         ftpServer: server,
         backendCount: '3',

@@ -61,7 +61,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('Python ftplib against %s, FTPS re
     const missing = missingRoot();
     if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ boot: true, context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
   }, 600_000);
   afterAll(async () => {
     await sb?.down();
