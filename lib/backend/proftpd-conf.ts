@@ -173,6 +173,12 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     // Logging: transfers and server events only; never commands (they could hold sensitive paths).
     `TransferLog ${paths.transferLog}`,
     `SystemLog ${paths.systemLog}`,
+    // Warnings and errors only: at notice level ProFTPD logs every failed login as "USER <name>: no
+    // such user found", and a password typed as a user name would land in the system log and, as
+    // the unit runs ProFTPD with -n (logs to stderr), in the journal. The audit trail records logins
+    // instead, with names that are not FTP users redacted. Found by booting: the sandbox's journal
+    // stand-in held the typed name.
+    'SyslogLevel warn',
     // The audit trail: logins, transfers, file operations and session ends, tab-separated, into the
     // audit FIFO (nlb-ftp-audit turns each line into a JSON event). Never %J or %r: no arguments of PASS.
     `LogFormat nlbftp-audit "${PROFTPD_AUDIT_FORMAT}"`,
