@@ -10,7 +10,8 @@ this runs the units the boot script writes, the way systemd would for what the b
   RuntimeDirectory=; ExecStartPre= (- ignores failure); NetworkNamespacePath= (setns);
 - Type=oneshot (runs to its end), simple (runs in the background), notify (waits for READY=1 on
   NOTIFY_SOCKET), forking (waits for the starter to exit); Restart=always/on-failure with RestartSec;
-- KillMode=process: stop and restart signal the main process only, as the boot's units ask;
+- KillMode=process: stop and restart signal the main process only, as the boot's units ask, and
+  stop waits for it to exit (up to 10 s) before returning, as systemd does;
 - timers are recorded as enabled but not run (the sandbox runs no 5-minute sync).
 
 Commands: daemon-reload, enable [--now], disable [--now], start, stop, restart, try-restart,
@@ -297,6 +298,14 @@ def stop(name):
         pid = main_pid(name)
         if pid:
             os.kill(pid, signal.SIGTERM)
+            # As systemd does (TimeoutStopSec): stop returns once the main process is gone, so a
+            # restart never starts the new one while the old one still holds its port and PID file.
+            for _ in range(200):
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.05)
     if os.path.exists(state_file(name, "oneshot-active")):
         env = environment(unit)
         log = open(os.path.join(LOGS, name + ".log"), "a")
