@@ -179,10 +179,10 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     return { detectMs: detectedAt - broke, recoverMs: back - repaired, ...s };
   }
 
-  it('drill 1: the FTP server killed on one backend; the NLB health check removes it and later sessions succeed', async () => {
+  it('drill 1: the FTP server stopped on one backend (systemctl stop on the instance); the NLB health check removes it and later sessions succeed', async () => {
     const b = sb.backend(1);
     const r = await drill(
-      'vsftpd-killed',
+      'server-stopped',
       1,
       () => sb.killServer(1),
       () => !sb.nlb.controlMembers.includes(b.logicalId),
