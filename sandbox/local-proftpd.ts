@@ -38,7 +38,7 @@ export function requireProftpd(): void {
 export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
   private readonly install: { readonly binary: string; readonly modulePath: string };
 
-  constructor(override readonly opts: LocalServerOptions<ProftpdPaths> & { readonly usersRoot: string }) {
+  constructor(override readonly opts: LocalServerOptions & { readonly usersRoot: string }) {
     super('proftpd', opts);
     const install = proftpdInstall();
     if (!install) {

@@ -17,12 +17,7 @@ export const LOCAL_PREFIX = 'nlbftp';
 
 export type FtpServerKind = 'vsftpd' | 'proftpd';
 
-export interface LocalServerOptions<P> extends Omit<VsftpdSlotSettings, 'paths' | 'listenAddress'> {
-  /**
-   * The config text to run, given the local paths (e.g. the deployed config from the template with
-   * only addresses and paths substituted). Default: render from these settings.
-   */
-  readonly confText?: (paths: P) => string;
+export interface LocalServerOptions extends Omit<VsftpdSlotSettings, 'paths' | 'listenAddress'> {
   /** Loopback or namespace address to bind port 21 to. */
   readonly listenAddress: string;
   /** The PAM allow-list (from LocalUsers). */
@@ -50,7 +45,7 @@ export abstract class LocalFtpServer<P> {
 
   constructor(
     readonly kind: FtpServerKind,
-    readonly opts: LocalServerOptions<P>,
+    readonly opts: LocalServerOptions,
   ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${LOCAL_PREFIX}-${kind}-${opts.slot}-`));
     fs.chmodSync(this.dir, 0o755);
@@ -108,10 +103,9 @@ export abstract class LocalFtpServer<P> {
     fs.writeFileSync(path.join('/etc/pam.d', this.pamService), renderPamService(this.opts.allowFile));
   }
 
-  /** The config exactly as the renderer produced it, with only paths and addresses substituted. */
+  /** The config as the renderer produces it for this machine's paths. */
   render(): string {
-    const paths = this.paths();
-    return this.opts.confText ? this.opts.confText(paths) : this.renderDefault(paths);
+    return this.renderDefault(this.paths());
   }
 
   /**

@@ -14,10 +14,7 @@ export type AnyLocalServer = LocalVsftpd | LocalProftpd;
  * `<ftpRoot>/users/<name>`; vsftpd reads the jail from the home directory). Each renders its own
  * config from the settings.
  */
-export function createLocalServer(
-  kind: FtpServerKind,
-  opts: Omit<LocalServerOptions<never>, 'confText'> & { readonly ftpRoot: string },
-): AnyLocalServer {
+export function createLocalServer(kind: FtpServerKind, opts: LocalServerOptions & { readonly ftpRoot: string }): AnyLocalServer {
   const usersRoot = path.join(opts.ftpRoot, 'users');
   return kind === 'proftpd' ? new LocalProftpd({ ...opts, usersRoot }) : new LocalVsftpd(opts);
 }

@@ -68,13 +68,7 @@ export function removeUser(name: string): void {
   }
 }
 
-export interface LocalVsftpdOptions extends LocalServerOptions<VsftpdPaths> {
-  /**
-   * OpenSSL settings for the process (OPENSSL_CONF), as the EC2 unit sets them. Default with FTPS:
-   * `renderOpenSslConf(ftps)`, the same text the boot script writes.
-   */
-  readonly openSslConf?: string;
-}
+export type LocalVsftpdOptions = LocalServerOptions;
 
 /** One vsftpd process with a rendered config. */
 export class LocalVsftpd extends LocalFtpServer<VsftpdPaths> {
@@ -102,8 +96,8 @@ export class LocalVsftpd extends LocalFtpServer<VsftpdPaths> {
   }
 
   protected command(): { argv: string[]; env: NodeJS.ProcessEnv } {
-    const openSsl =
-      this.opts.openSslConf ?? (this.opts.ftps && this.opts.ftps.mode !== 'off' ? renderOpenSslConf(this.opts.ftps) : undefined);
+    // OpenSSL settings for the process (OPENSSL_CONF), the same text the boot's settings carry.
+    const openSsl = this.opts.ftps && this.opts.ftps.mode !== 'off' ? renderOpenSslConf(this.opts.ftps) : undefined;
     let env = process.env;
     if (openSsl) {
       const file = path.join(this.dir, 'openssl.cnf');
