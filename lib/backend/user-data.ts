@@ -2,9 +2,10 @@
  * What a backend boots from: its settings (data only) and the boot scripts, which are real files
  * under ./scripts (shellchecked and compiled in the fast suite). Pure; no aws-cdk-lib import.
  *
- * The user data is `scripts/bootstrap.sh`, byte for byte, behind a header that writes the slot's
- * settings to SETTINGS_FILE: scalar values (`env`, which the boot reads as shell variables) and the
- * files the existing renderers make (`files`: server config, PAM service, sysctls, ...). The
+ * The user data is `scripts/bootstrap.sh`, byte for byte, with the slot's settings (one line of
+ * JSON) in its NLBFTP_SETTINGS block, which it writes to SETTINGS_FILE: scalar values (`env`,
+ * which the boot reads as shell variables) and the files the existing renderers make (`files`:
+ * server config, PAM service, sysctls, ...). The
  * bootstrap fetches the scripts folder (a CDK asset, zipped), checks it against the digest of
  * its files' SHA-256 sums that the settings carry (bootScriptsDigest), and runs `boot.sh` from it. Inputs may be CloudFormation
  * tokens: they only ever land inside JSON strings, in a quoted heredoc, never evaluated by a shell.
@@ -325,21 +326,15 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
 }
 
 /**
- * The complete EC2 user data for one slot, on Debian 13 for either server: a header that writes
- * the settings, then scripts/bootstrap.sh byte for byte (less its first line, the shebang).
+ * The complete EC2 user data for one slot, on Debian 13 for either server: scripts/bootstrap.sh
+ * byte for byte, with the slot's settings (one line of JSON) between its NLBFTP_SETTINGS markers.
  */
 export function renderUserData(p: BootScriptParams, server: FtpServerName = 'vsftpd'): string {
   const settings = JSON.stringify(renderBootSettings(p, server));
-  if (settings.split('\n').includes(SETTINGS_DELIMITER)) throw new Error(`the settings contain a line ${SETTINGS_DELIMITER}`);
   const bootstrap = fs.readFileSync(BOOTSTRAP_SCRIPT, 'utf8');
-  return `#!/bin/bash
-# nlb-ftp backend slot ${p.ftp.slot} (${server === 'proftpd' ? 'ProFTPD' : 'vsftpd'}, Debian 13): its settings, then the boot's first stage.
-set -euo pipefail
-install -d -m 0755 ${path.posix.dirname(SETTINGS_FILE)}
-cat >${SETTINGS_FILE} <<'${SETTINGS_DELIMITER}'
-${settings}
-${SETTINGS_DELIMITER}
-${bootstrap.slice(bootstrap.indexOf('\n') + 1)}`;
+  const slot = `<<'${SETTINGS_DELIMITER}'\n{}\n${SETTINGS_DELIMITER}\n`;
+  if (bootstrap.split(slot).length !== 2) throw new Error(`${BOOTSTRAP_SCRIPT} must hold exactly one empty settings block`);
+  return bootstrap.replace(slot, () => `<<'${SETTINGS_DELIMITER}'\n${settings}\n${SETTINGS_DELIMITER}\n`);
 }
 
 /** The settings a user data writes (as text: values filled in, or `${Ref:X}` from harness/template's flatten). */

@@ -1,14 +1,18 @@
 #!/bin/bash
 # shellcheck source-path=SCRIPTDIR
-# nlb-ftp backend boot, first stage. EC2 user data is this file, byte for byte, after a header that
-# writes the slot's settings (rendered by lib/backend/user-data.ts: data only, no program) to
-# /etc/nlb-ftp/settings.json. It fetches the boot scripts (a CDK asset: this folder, zipped),
-# checks every file against the settings' digest, and runs boot.sh from them.
+# nlb-ftp backend boot, first stage. EC2 user data is this file, byte for byte, except for the one
+# line between the NLBFTP_SETTINGS markers below: the slot's settings, rendered by
+# lib/backend/user-data.ts (data only, no program). It fetches the boot scripts (a CDK asset: this
+# folder, zipped), checks every file against the settings' digest, and runs boot.sh from them.
 #
 # Any failure, here or in boot.sh, reports ABANDON to the slot's lifecycle hook, so the Auto
 # Scaling group replaces the instance instead of leaving a half-configured one out of service.
 # Secrets pass through this shell: never enable xtrace here.
 set -euo pipefail
+install -d -m 0755 /etc/nlb-ftp
+cat >/etc/nlb-ftp/settings.json <<'NLBFTP_SETTINGS'
+{}
+NLBFTP_SETTINGS
 exec > >(tee -a /var/log/nlb-ftp-boot.log) 2>&1
 umask 022
 
