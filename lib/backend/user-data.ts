@@ -215,9 +215,6 @@ export const EC2_FTP_NAMESPACE: FtpNamespace = {
 export const FTP_NAMESPACE_ENV = '/etc/nlb-ftp/ftp-namespace.env';
 export const FTP_NAMESPACE_SYSCTLS = '/etc/nlb-ftp/ftp-namespace.sysctl.conf';
 
-/** The script that makes the FTP server's namespace (a real file, shellchecked in the repository). */
-export const FTP_NAMESPACE_SCRIPT = path.join(SCRIPTS_DIR, 'ftp-namespace.sh');
-
 /** The settings file the namespace script reads. */
 export function renderFtpNamespaceEnv(ns: FtpNamespace, range: { readonly min: number; readonly max: number }, sysctlFile: string): string {
   return `NS=${ns.name}
