@@ -1,13 +1,24 @@
 /**
+ * One booted backend per server, FTPS required, for what needs one cluster and a client: the audit
+ * trail, Python's ftplib, and then (on the default server) the boot drills, each of which breaks
+ * one thing of a new boot of the slot: every one must report ABANDON and never serve.
+ *
  * The audit trail with the real servers, through the emulated NLB, FTPS required: a good login, a
  * wrong password, a password typed as the user name, an upload, a download, a rename, a mkdir,
  * an rmdir and a delete. The converter (lib/backend/scripts/nlb-ftp-audit.py, as the backends run
  * it) must write one event per action in the schema of lib/shared/audit.ts, with the client's real
  * IP; neither wrong secret may appear in any file on this machine; and the stack's metric-filter
  * patterns must count these very events.
+ *
+ * Python's ftplib (TLS session reuse required: the default), both ways, so that the README's
+ * troubleshooting stays true: `ftplib.FTP_TLS` as shipped opens its data connections without
+ * resuming the control connection's TLS session, and each server refuses that with the reply the
+ * README quotes; the six-line subclass the README shows succeeds. The client uses Python's default
+ * TLS settings (TLS 1.3 here), as a user's script would. These run after the audit's sessions, whose
+ * events were read before.
  */
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,7 +33,47 @@ import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sand
 import { filterMatches, filterValue } from '../helpers/filter-pattern';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
-describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
+const README = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+
+/** The README's fix, taken from the README itself, so the text and the test cannot part. */
+function readmeFix(): string {
+  const m = /```python\n( *)(class ReusingFTP_TLS[\s\S]*?)\n *```/.exec(README);
+  if (!m) throw new Error('README has no ```python class ReusingFTP_TLS ... ``` block');
+  // The block sits in a list item: take its indentation off.
+  const indent = m[1].length;
+  return `${m[1]}${m[2]}`
+    .split('\n')
+    .map((l) => l.slice(indent))
+    .join('\n');
+}
+
+/** One login and one listing (EPSV data connection over TLS), as a Python user would write it. */
+function script(reuse: boolean): string {
+  return `
+import ftplib, os, ssl, sys
+${reuse ? readmeFix() : 'ReusingFTP_TLS = ftplib.FTP_TLS'}
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+ftp = ReusingFTP_TLS(context=ctx, timeout=15)
+ftp.connect(os.environ["HOST"], 21)
+ftp.login(os.environ["FTP_USER"], os.environ["FTP_PASSWORD"])
+ftp.prot_p()
+try:
+    lines = []
+    ftp.retrlines("LIST", lines.append)
+    print("LISTED %d" % len(lines))
+except Exception as err:
+    print("%s: %s" % (type(err).__name__, err))
+    sys.exit(1)
+`;
+}
+
+/** What each server answers a data connection that does not resume the session, as ftplib raises it. */
+const REFUSAL = {
+  vsftpd: 'error_perm: 522 SSL connection failed: session reuse required',
+  proftpd: 'error_temp: 425 Unable to build data connection: Operation not permitted',
+} as const;
+
+describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on %s', (server) => {
   let sb: Sandbox;
   /** Every event of the instance's log, and those of the client's sessions through the NLB. */
   let all: AuditEvent[] = [];
@@ -163,5 +214,56 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail on %s', (server) => {
     expect(count(AUDIT_FILTERS.failedLogins)).toBe(2);
     expect(count(AUDIT_FILTERS.transfers)).toBe(2);
     expect(count(AUDIT_FILTERS.bytes)).toBe(2 * payload.length);
+  });
+
+  const runPython = (reuse: boolean) =>
+    spawnSync('python3', ['-c', script(reuse)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        HOST: sb.endpoint,
+        CA: sb.certificateFile as string,
+        FTP_USER: sb.demo.user,
+        FTP_PASSWORD: sb.demo.password,
+      },
+    });
+
+  it('as shipped, ftplib.FTP_TLS is refused with the reply the README quotes, every time', () => {
+    expect(README).toContain(REFUSAL[server].split(': ').slice(1).join(': '));
+    for (let i = 0; i < 3; i++) {
+      const r = runPython(false);
+      expect(r.status, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout.trim()).toBe(REFUSAL[server]);
+      expect(r.stdout + r.stderr).not.toContain(sb.demo.password);
+    }
+  });
+
+  it("with the README's session-reuse subclass, the same listing succeeds", () => {
+    const r = runPython(true);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^LISTED \d+$/m);
+  });
+  it.each([
+    ['malformed-users-secret', /5\/7 FTP users/, /FAILED \(exit \d+\): reporting ABANDON/],
+    ['missing-certificate-secret', /5\/7 FTP users/, /ResourceNotFoundException/],
+    ['failing-package-install', /2\/7 packages/, /apt attempt 3 of 3 failed/],
+  ] as const)(
+    '%s',
+    async (fault, lastStep, because) => {
+      const out = await sb.bootDrill(0, fault);
+      expect(out.result.exitCode, out.result.log.slice(-1500)).not.toBe(0);
+      expect(out.report).toMatchObject({ result: 'ABANDON', instanceId: out.instanceId });
+      expect(out.result.steps.at(-1)?.step).toMatch(lastStep);
+      expect(out.result.log).toMatch(because);
+      expect(out.result.log).toContain('reporting ABANDON so that Auto Scaling replaces this instance');
+      // Never serves: nothing listens on port 21, and no FTP server process runs from the root.
+      expect(out.listening).toBe(false);
+      expect(out.instance.mainPid('vsftpd.service')).toBeUndefined();
+      expect(out.result.log).not.toContain(sb.demo.password);
+      await out.instance.dispose();
+    },
+    180_000,
+  );
   });
 });
