@@ -23,6 +23,17 @@ export function writeState(s: StateRecord): void {
   fs.writeFileSync(STATE_FILE, JSON.stringify(s));
 }
 
+/** Mount points a sandbox made under the temp directory, deepest first. */
+function sandboxMounts(): string[] {
+  const prefix = path.join(os.tmpdir(), `${SANDBOX_PREFIX}-`);
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m?.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
 /**
  * Remove everything a sandbox makes, whether or not one is running: namespaces (and every process
  * in them), the host veth, PAM files, users and directories. Safe to run twice. Returns what it removed.
@@ -60,6 +71,11 @@ export function cleanupSandbox(): string[] {
     } catch {
       /* not there */
     }
+  }
+  // The instances' disks (a tmpfs per sandbox), then the directories that held them.
+  for (const m of sandboxMounts()) {
+    sh('umount', ['--lazy', m], { allowFail: true });
+    removed.push(`mount ${m}`);
   }
   for (const d of state.dirs) {
     if (d.includes(SANDBOX_PREFIX) && fs.existsSync(d)) {

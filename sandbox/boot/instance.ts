@@ -1,5 +1,5 @@
 /**
- * One booted backend: an "EC2 instance" whose disk is an overlay on the cached Debian 13 root,
+ * One booted backend: an "EC2 instance" whose disk is an overlay (in memory) on the cached Debian 13 root,
  * whose network is the backend's namespace, and whose first boot runs the launch template's user
  * data byte for byte as cloud-init does (saved at /var/lib/cloud/instance/user-data.txt, run by
  * bash as root). What stands in for AWS or the EC2 host, and only that:
