@@ -88,7 +88,14 @@ interface Download {
 }
 
 /** One slow FTPS download, hashed as it arrives; curl's own rate limit keeps the connection open. */
-function download(host: string, user: string, password: string, caFile: string, o: SustainedOptions, want: string): Promise<Download> {
+function download(
+  host: string,
+  user: string,
+  password: string,
+  caFile: string,
+  o: Pick<SustainedOptions, 'bytesPerSecond' | 'fileBytes'>,
+  want: string,
+): Promise<Download> {
   return new Promise((resolve) => {
     const startedAt = Date.now();
     const args = [
@@ -281,9 +288,6 @@ export const SCALE_BENCH: Omit<SustainedOptions, 'servers' | 'concurrencies' | '
 
 export async function measureSustained(o: SustainedOptions): Promise<SustainedFigures[]> {
   const out: SustainedFigures[] = [];
-  const content = Buffer.alloc(o.fileBytes);
-  for (let i = 0; i < content.length; i++) content[i] = (i * 2654435761) >>> 24;
-  const want = createHash('sha256').update(content).digest('hex');
   for (const server of o.servers) {
     const ports = o.backends * o.portsPerBackend;
     o.log(`[sustained ${server}] sandbox: ${o.backends} backends x ${o.portsPerBackend} passive ports (${ports}), FTPS required`);
@@ -303,62 +307,80 @@ export async function measureSustained(o: SustainedOptions): Promise<SustainedFi
         if (m.includes('NLB port 21')) o.log(`[sustained ${server}] ${m}`);
       },
     });
-    const steps: SustainedStep[] = [];
-    let firstError: string | undefined;
     try {
-      // Small socket buffers: the server's data connection stays busy for the whole read, as it
-      // does for a file much larger than the buffers; no transfer can finish early in a buffer.
-      sb.setSmallBuffers(true, 128 * 1024);
-      sb.writeDemoFile('sustained.bin', content);
-      for (const c of o.concurrencies) {
-        const sampler = sampleMachine(server, NLB_NS);
-        const resetsBefore = resetCounters();
-        const ds = await Promise.all(
-          Array.from({ length: c }, async (_, i) => {
-            await new Promise((r) => setTimeout(r, i * o.startSpacingMs));
-            // A prompt 4xx before any data is what a retrying client retries (curl's own --retry
-            // does not count a 425 to PASV as transient): one second later, up to `retries` times.
-            for (let attempt = 0; ; attempt++) {
-              const d = await download(sb.endpoint, sb.demo.user, sb.demo.password, sb.certificateFile as string, o, want);
-              const refused = !d.ok && d.firstByteAt === undefined && /^4\d\d /.test(d.error ?? '');
-              if (!refused || attempt >= (o.retries ?? 0)) return attempt > 0 ? { ...d, retried: true } : d;
-              await new Promise((r) => setTimeout(r, 1000));
-            }
-          }),
-        );
-        const intact = ds.filter((d) => d.ok).length;
-        const err = ds.find((d) => !d.ok)?.error;
-        const step: SustainedStep = {
-          concurrency: c,
-          intact,
-          maxOpenAtOnce: maxOverlap(ds.filter((d) => d.ok)),
-          medianSeconds: median(ds.map((d) => (d.endAt - d.startedAt) / 1000)),
-          firstError: err,
-          retried: ds.filter((d) => d.ok && d.retried).length,
-          peak: sampler.stop(),
-          resets: resetsSince(resetsBefore),
-        };
-        steps.push(step);
-        o.log(
-          `[sustained ${server}] C=${c}: ${intact}/${c} intact, ${step.maxOpenAtOnce} open at once, median ${step.medianSeconds.toFixed(1)} s, ${step.retried} retried; ${peakText(step.peak)}; ${resetsText(step.resets)}${err ? `; first error: ${err}` : ''}`,
-        );
-        if (intact < c) {
-          firstError = err;
-          break;
-        }
-      }
+      out.push(await sustainedOn(sb, o));
     } finally {
-      sb.setSmallBuffers(false);
       await sb.down();
     }
-    let rated = 0;
-    for (const s of steps) if (s.intact === s.concurrency) rated = s.concurrency;
-    out.push({ server, passivePorts: ports, steps, rated, firstError });
   }
   return out;
 }
 
-/** The peak figures as one phrase. */
+/**
+ * The concurrency steps on a running sandbox (FTPS required, its per-address caps above the load:
+ * one client address carries every session), as `measureSustained` runs them on the one it boots.
+ */
+export async function sustainedOn(
+  sb: Sandbox,
+  o: Pick<SustainedOptions, 'concurrencies' | 'fileBytes' | 'bytesPerSecond' | 'startSpacingMs' | 'retries' | 'log'>,
+): Promise<SustainedFigures> {
+  const server = sb.backends[0].server.kind;
+  const ports = sb.backends.reduce((n, b) => n + b.maxPort - b.minPort + 1, 0);
+  const content = Buffer.alloc(o.fileBytes);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 2654435761) >>> 24;
+  const want = createHash('sha256').update(content).digest('hex');
+  const steps: SustainedStep[] = [];
+  let firstError: string | undefined;
+  try {
+    // Small socket buffers: the server's data connection stays busy for the whole read, as it
+    // does for a file much larger than the buffers; no transfer can finish early in a buffer.
+    sb.setSmallBuffers(true, 128 * 1024);
+    sb.writeDemoFile('sustained.bin', content);
+    for (const c of o.concurrencies) {
+      const sampler = sampleMachine(server, NLB_NS);
+      const resetsBefore = resetCounters();
+      const ds = await Promise.all(
+        Array.from({ length: c }, async (_, i) => {
+          await new Promise((r) => setTimeout(r, i * o.startSpacingMs));
+          // A prompt 4xx before any data is what a retrying client retries (curl's own --retry
+          // does not count a 425 to PASV as transient): one second later, up to `retries` times.
+          for (let attempt = 0; ; attempt++) {
+            const d = await download(sb.endpoint, sb.demo.user, sb.demo.password, sb.certificateFile as string, o, want);
+            const refused = !d.ok && d.firstByteAt === undefined && /^4\d\d /.test(d.error ?? '');
+            if (!refused || attempt >= (o.retries ?? 0)) return attempt > 0 ? { ...d, retried: true } : d;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }),
+      );
+      const intact = ds.filter((d) => d.ok).length;
+      const err = ds.find((d) => !d.ok)?.error;
+      const step: SustainedStep = {
+        concurrency: c,
+        intact,
+        maxOpenAtOnce: maxOverlap(ds.filter((d) => d.ok)),
+        medianSeconds: median(ds.map((d) => (d.endAt - d.startedAt) / 1000)),
+        firstError: err,
+        retried: ds.filter((d) => d.ok && d.retried).length,
+        peak: sampler.stop(),
+        resets: resetsSince(resetsBefore),
+      };
+      steps.push(step);
+      o.log(
+        `[sustained ${server}] C=${c}: ${intact}/${c} intact, ${step.maxOpenAtOnce} open at once, median ${step.medianSeconds.toFixed(1)} s, ${step.retried} retried; ${peakText(step.peak)}; ${resetsText(step.resets)}${err ? `; first error: ${err}` : ''}`,
+      );
+      if (intact < c) {
+        firstError = err;
+        break;
+      }
+    }
+  } finally {
+    sb.setSmallBuffers(false);
+  }
+  let rated = 0;
+  for (const s of steps) if (s.intact === s.concurrency) rated = s.concurrency;
+  return { server, passivePorts: ports, steps, rated, firstError };
+}
+
 export function peakText(p: MachinePeak): string {
   return `CPU ${p.cpuAvgPercent}% of 2 cores on average (peak ${p.cpuBusyPercent}%); peak: ${p.serverProcesses} server processes in ${p.serverRssMiB} MiB, curl clients ${p.clientRssMiB} MiB, NLB conntrack ${p.nlbConntrack}, ${p.memAvailableMiB} MiB still available`;
 }

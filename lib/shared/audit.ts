@@ -100,7 +100,7 @@ export const PROFTPD_AUDIT_CLASSES = 'AUTH,READ,WRITE,EXIT';
 /**
  * CloudWatch Logs metric filter patterns over the events (JSON pattern syntax:
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
- * test/integration/sandbox-audit.test.ts matches each against the real servers' events.
+ * test/integration/sandbox-one-backend.test.ts matches each against the real servers' events.
  */
 export const AUDIT_FILTERS = {
   /** Failed logins, one per failed PASS (or USER refused at once). */

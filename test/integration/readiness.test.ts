@@ -4,7 +4,7 @@
  * `curl` (the report's SigV4 call) and the instance metadata replaced by stubs (nothing leaves the
  * namespace). It must report CONTINUE only after the login passed, and ABANDON (through the exit
  * trap) when it never does; the role's credentials reach curl on stdin, never on its command line.
- * test/integration/sandbox-boot.test.ts sends the same report, signed, to the sandbox's endpoint.
+ * test/integration/sandbox-ftps.test.ts sends the same report, signed, to the sandbox's endpoint.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,11 +1,19 @@
 /**
- * FTPS end to end on the local sandbox, with the default config (`ftps: required`): vsftpd and
- * ProFTPD backends booted from the template's user data on Debian 13, the emulated NLB forwarding
- * TCP only (it never sees inside TLS), the real checker probing over TLS, and real curl/lftp
- * clients that verify the certificate.
+ * The boot, as EC2 runs it, and FTPS end to end, with the default config (`ftps: required`): vsftpd
+ * and ProFTPD backends, each a Debian 13 root (debootstrap, cached) that runs its launch template's
+ * user data from the synthesized template, byte for byte, with stand-ins only for IMDS, the AWS
+ * APIs, EFS, Debian's mirror and systemd (README, "The local sandbox"). A good boot installs the
+ * same package versions production gets, reports CONTINUE, and serves FTPS from that root through
+ * the emulated NLB, which forwards TCP only (it never sees inside TLS), with the real checker
+ * probing over TLS and real curl/lftp clients that verify the certificate. Step timings are
+ * printed for the README. The boot drills (faults that must report ABANDON) are in
+ * sandbox-one-backend.test.ts.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
@@ -19,8 +27,10 @@ import {
   type Target,
   waitFor,
 } from '../../harness/sessions';
+import { BOOT_LIB_DIR, BOOTSTRAP_SCRIPT, bootScriptFiles, readBootSettings, SCRIPTS_DIR, SETTINGS_FILE } from '../../lib/backend/user-data';
 import type { BootedServer } from '../../sandbox/boot/booted-fleet';
-import { missingRoot } from '../../sandbox/boot/root';
+import { BOOT_LOG, USER_DATA_FILE } from '../../sandbox/boot/instance';
+import { cachedRoot, missingRoot } from '../../sandbox/boot/root';
 import { checkerBoundsMs, checkerContext, cleanupSandbox, DRILL_CHECKER, DRILL_NLB_HEALTH, NLB_NS, Sandbox } from '../../sandbox/cluster';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
@@ -32,10 +42,21 @@ const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello over FTPS through the emulated NLB\n');
 const SESSIONS_PER_KIND = 30;
 
+const sha = (b: Buffer) => require('node:crypto').createHash('sha256').update(b).digest('hex') as string;
+
+function printTimings(label: string, sb: Sandbox): void {
+  for (const [slot, boot] of sb.lastBoot) {
+    const steps = boot.result.steps;
+    const parts = steps.map((s, i) => `${s.step.split(' ')[0]} ${(steps[i + 1]?.at ?? Math.round(boot.result.ms / 1000)) - s.at} s`);
+    console.log(`${label} slot ${slot}: boot ${(boot.result.ms / 1000).toFixed(1)} s (${parts.join(', ')})`);
+  }
+}
+
 describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (server) => {
   let sb: Sandbox;
   let target: Target;
   const report: string[] = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-boot-test-'));
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'curl', 'lftp', 'nsenter', 'unshare', 'openssl']);
@@ -55,6 +76,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
       nlbHealth: DRILL_NLB_HEALTH,
       log: (m) => report.push(m),
     });
+    printTimings(server, sb);
     target = { host: sb.endpoint, user: sb.demo.user, password: sb.demo.password, caFile: sb.certificateFile };
     sb.writeDemoFile('hello.txt', HELLO);
   }, 600_000);
@@ -62,9 +84,112 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
   afterAll(async () => {
     await sb?.down();
     removeSessionFiles();
+    fs.rmSync(tmp, { recursive: true, force: true });
     console.log(report.filter((l) => l.startsWith('ftps') || l.includes(' retried ')).join('\n'));
     expectNoSandboxLeftovers();
   }, 60_000);
+
+  it('runs the user data byte for byte, and every boot reports CONTINUE to its lifecycle hook', () => {
+    for (const b of sb.backends) {
+      const boot = sb.lastBoot.get(b.slot);
+      expect(boot?.result.exitCode, boot?.result.log.slice(-2000)).toBe(0);
+      expect(boot?.report).toMatchObject({ result: 'CONTINUE', instanceId: b.instanceId, hook: 'nlbftp-ready' });
+      // Every step ran, in order (some have two parts: ProFTPD's namespace, the audit trail).
+      expect([...new Set(boot?.result.steps.map((s) => s.step.slice(0, 3)))]).toEqual([
+        '0/7',
+        '1/7',
+        '2/7',
+        '3/7',
+        '4/7',
+        '5/7',
+        '6/7',
+        '7/7',
+      ]);
+      // What cloud-init ran is the template's user data: the settings, then bootstrap.sh.
+      const userData = boot?.instance.read(USER_DATA_FILE) ?? '';
+      expect(userData.startsWith('#!/bin/bash\n')).toBe(true);
+      expect(userData).not.toMatch(/\$\{(Ref|Token|AWS::)/);
+      const settings = readBootSettings(userData);
+      expect(settings.env).toMatchObject({ SLOT: b.slot, SERVER: server });
+      // The user data is bootstrap.sh, byte for byte, but for its one settings line.
+      expect(userData.replace(JSON.stringify(settings), '{}')).toBe(fs.readFileSync(BOOTSTRAP_SCRIPT, 'utf8'));
+      expect(JSON.parse(boot?.instance.read(SETTINGS_FILE) ?? '')).toEqual(settings);
+      // The boot ran the repository's scripts, byte for byte, from the asset it fetched and checked.
+      const files = bootScriptFiles();
+      expect(files.map((f) => f.name)).toEqual(
+        expect.arrayContaining(['boot.sh', 'bootstrap.sh', 'nlb-ftp-sync.sh', 'units/nlb-ftp-audit.service']),
+      );
+      for (const f of files) {
+        expect(boot?.instance.read(`${BOOT_LIB_DIR}/${f.name}`), f.name).toBe(fs.readFileSync(path.join(SCRIPTS_DIR, f.name), 'utf8'));
+      }
+    }
+    const imdsPaths = sb.fleet?.imds.served ?? [];
+    expect(imdsPaths).toContain('/latest/meta-data/instance-id');
+    expect(imdsPaths.some((p) => p.startsWith('/latest/meta-data/iam/security-credentials/'))).toBe(true);
+  });
+
+  it("serves from that root: the serving process's /proc/PID/root is the booted Debian 13 root, with production's package versions", () => {
+    const root = cachedRoot();
+    for (const b of sb.backends) {
+      const pid = (b.server as BootedServer).pid;
+      expect(pid, `slot ${b.slot} has no ${server} main process`).toBeGreaterThan(0);
+      const merged = sb.lastBoot.get(b.slot)?.instance.merged;
+      expect(fs.readlinkSync(`/proc/${pid}/root`)).toBe(merged);
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(server === 'proftpd' ? /proftpd/ : /^\/usr\/sbin\/vsftpd\0/);
+      expect(fs.readFileSync(`/proc/${pid}/root/etc/os-release`, 'utf8')).toContain('VERSION_ID="13"');
+      const pkg = server === 'proftpd' ? 'proftpd-core' : 'vsftpd';
+      const status = fs.readFileSync(`/proc/${pid}/root/var/lib/dpkg/status`, 'utf8');
+      const version = new RegExp(`^Package: ${pkg}\\n(?:.+\\n)*?Version: (.+)$`, 'm').exec(status)?.[1];
+      expect(version).toBe(root?.packages[pkg]);
+      // ProFTPD runs in the network namespace its boot made; vsftpd in the instance's own.
+      const sameNet =
+        fs.readlinkSync(`/proc/${pid}/ns/net`) === fs.readlinkSync(`/proc/${sb.lastBoot.get(b.slot)?.instance.pids()[0]}/ns/net`);
+      expect(sameNet).toBe(server === 'vsftpd');
+    }
+  });
+
+  it('serves FTPS through the emulated NLB: uploads and downloads intact on every backend', async () => {
+    const { user, password } = sb.demo;
+    const curl = (...rest: string[]) =>
+      run('curl', [
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '--max-time',
+        '30',
+        '-u',
+        `${user}:${password}`,
+        ...rest,
+      ]);
+    const banners = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const data = randomBytes(200_000 + i);
+      const up = path.join(tmp, `up${i}`);
+      fs.writeFileSync(up, data);
+      const put = await curl('-v', '-T', up, `ftp://${sb.endpoint}/f${i}.bin`);
+      expect(put.code, put.stderr.slice(-800)).toBe(0);
+      banners.add(/< 220[- ]([^\r\n]*)/.exec(put.stderr)?.[1] ?? '');
+      const down = path.join(tmp, `down${i}`);
+      const get = await curl(`ftp://${sb.endpoint}/f${i}.bin`, '-o', down);
+      expect(get.code, get.stderr).toBe(0);
+      expect(sha(fs.readFileSync(down))).toBe(sha(data));
+      expect(sha(sb.readDemoFile(`f${i}.bin`))).toBe(sha(data));
+    }
+    // Both slots answered (the banner names the slot) over 8 sessions spread at random.
+    expect([...banners].filter((x) => /slot \d/.test(x)).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("writes no password into the boot's log, its user data or its scripts", () => {
+    for (const b of sb.backends) {
+      const inst = sb.lastBoot.get(b.slot)?.instance;
+      for (const file of [BOOT_LOG, USER_DATA_FILE, SETTINGS_FILE, '/etc/nlb-ftp/settings.env', '/usr/local/sbin/nlb-ftp-sync']) {
+        const text = inst?.read(file) ?? '';
+        expect(text.length, file).toBeGreaterThan(0);
+        expect(text, file).not.toContain(sb.demo.password);
+      }
+    }
+  });
 
   it('renders FTPS required from the template, and the NLB forwards plain TCP', () => {
     expect(sb.ftps).toBe('required');
@@ -172,4 +297,12 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     expect(s.afterFailures).toEqual([]);
     expect(sb.checkerLines.some((l) => /"slot":1[^\n]*"step":"tls"[^\n]*"errorClass":"tls"/.test(l))).toBe(true);
   }, 120_000);
+
+  it('leaves nothing behind: the instances, their namespaces and mounts go with the sandbox', async () => {
+    const instances = [...sb.lastBoot.values()].map((x) => x.instance);
+    await sb.down();
+    for (const i of instances) expect(i.pids()).toEqual([]);
+    expectNoSandboxLeftovers();
+    expect(execFileSync('bash', ['-c', 'grep -c nlbftp-sbx-root /proc/self/mountinfo || true'], { encoding: 'utf8' }).trim()).toBe('0');
+  });
 });
