@@ -4,7 +4,7 @@
  * Auto Scaling groups, EC2's instance states, the target groups) and the drills' faults. Every
  * backend boots from its launch template's user data, as on EC2: there is no other way to start
  * one. Its parts: synthesis.ts (the template and assets), boot/ (the booted backends),
- * emulated-nlb.ts, aws-endpoint.ts, checker-timing.ts and cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
+ * emulated-nlb.ts, aws/ (one AWS model behind the endpoint), checker-timing.ts and cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
 
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -19,7 +19,8 @@ import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
 import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
-import { LocalAwsEndpoint } from './aws-endpoint';
+import { LocalAwsEndpoint } from './aws/endpoint';
+import { AwsModel } from './aws/model';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
 import type { BootedInstance } from './boot/instance';
 import { brokenArchive, ensureRoot, missingRoot } from './boot/root';
@@ -122,9 +123,8 @@ export class Sandbox {
   idleTimeoutSeconds = 0;
   private root = '';
   private healthPassword = '';
-  /** Instances as EC2 describes them, current and terminated; the slots' passive target group members. */
-  private readonly instances = new Map<string, { privateIp: string; state: string; tags: Record<string, string> }>();
-  private readonly passiveMembers = new Map<string, string[]>();
+  /** The AWS behind the endpoint: instances, target groups, the slots' groups, secrets, objects, the state table. */
+  readonly model = new AwsModel();
   private readonly generations = new Map<number, number>();
   private checker?: ChildProcess;
   private template?: TemplateJson;
@@ -312,8 +312,6 @@ export class Sandbox {
     return this.plan.backends[0]?.ftps ?? 'off';
   }
 
-  private controlRegistered = new Set<string>();
-
   private endpointUrl = '';
 
   /** The ARNs the checker and the boots use: the template's own secrets, resolved as CloudFormation would. */
@@ -330,11 +328,55 @@ export class Sandbox {
     };
   }
 
-  /** An instance in service: running, in its slot's passive target group and on port 21. */
-  private markInService(slot: number, instanceId: string, ip: string): void {
-    this.instances.set(instanceId, { privateIp: ip, state: 'running', tags: {} });
-    this.passiveMembers.set(targetGroupArn(this.arns().tgArn, passiveTargetGroupOf(this.config.stackName, slot)), [instanceId]);
-    this.controlRegistered.add(instanceId);
+  /** A slot's Auto Scaling group name and launch hook, as the template names them (what its boot reports to). */
+  private groupOf(slot: number): { name: string; hook: string } {
+    const b = this.plan.backends.find((x) => x.slot === slot);
+    const props = (b && (this.template as TemplateJson).Resources[b.logicalId]?.Properties) as
+      | {
+          AutoScalingGroupName?: string;
+          LifecycleHookSpecificationList?: Array<{ LifecycleHookName: string; LifecycleTransition: string }>;
+        }
+      | undefined;
+    const hook = props?.LifecycleHookSpecificationList?.find((h) => h.LifecycleTransition === 'autoscaling:EC2_INSTANCE_LAUNCHING');
+    if (!props?.AutoScalingGroupName || !hook)
+      throw new Error(`slot ${slot}: the template's group has no name or no launch lifecycle hook`);
+    return { name: props.AutoScalingGroupName, hook: hook.LifecycleHookName };
+  }
+
+  /**
+   * The model as the deployed stack starts: the port-21 target group, each slot's group (its launch
+   * hook, its passive target group), the secrets, the boot's objects and the checker's state table.
+   */
+  private seedModel(): void {
+    const m = this.model;
+    const { tgArn } = this.arns();
+    m.targetGroups.set(tgArn, new Map());
+    for (const b of this.plan.backends) {
+      const passive = targetGroupArn(tgArn, passiveTargetGroupOf(this.config.stackName, b.slot));
+      m.targetGroups.set(passive, new Map());
+      const { name, hook } = this.groupOf(b.slot);
+      m.groups.set(name, {
+        name,
+        launchTemplateId: `lt-sandbox${b.slot}`,
+        version: '1',
+        min: 1,
+        max: 1,
+        desired: 1,
+        suspended: new Set(),
+        instances: [],
+        targetGroups: [tgArn, passive],
+        launchHook: hook,
+      });
+    }
+    for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
+    for (const [key, body] of this.objects) m.objects.set(key, body);
+    m.createTable(`${this.config.stackName}-checker-state`);
+    // The NLB's view of port 21 is the emulated NLB's own health check; its passive groups it never checks.
+    const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
+    m.targetHealth = (arn, id) => (arn === tgArn ? (this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial') : 'healthy');
+    m.onTargetsChanged = (arn) => {
+      if (arn === tgArn) this.applyControl();
+    };
   }
 
   /** A slot's backend, first instance. */
@@ -370,21 +412,8 @@ export class Sandbox {
 
   /** The local AWS endpoint with the sandbox's secrets, on `host`. */
   private async startEndpoint(host: string): Promise<string> {
-    const { tgArn } = this.arns();
-    const secrets = this.secretValues();
-    const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
-    this.aws = new LocalAwsEndpoint(
-      {
-        arn: tgArn,
-        registered: this.controlRegistered,
-        health: (id) => this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial',
-        onChange: () => this.applyControl(),
-        passiveMembers: (arn) => this.passiveMembers.get(arn),
-        instance: (id) => this.instances.get(id),
-      },
-      secrets,
-    );
-    for (const [key, body] of this.objects) this.aws.objects.set(key, body);
+    this.seedModel();
+    this.aws = new LocalAwsEndpoint(this.model);
     this.endpointUrl = await this.aws.start(host);
     return this.endpointUrl;
   }
@@ -403,7 +432,7 @@ export class Sandbox {
     // AWS's agent packages, at the buckets and keys the boot asks for: the root's stand-ins.
     const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
     for (const o of awsAgentPackages(SANDBOX_VALUES.region, true)) {
-      this.aws.objects.set(
+      this.model.objects.set(
         `${o.bucket}/${o.key.replace('$arch', arch)}`,
         fs.readFileSync(path.join(root.agents, path.posix.basename(o.key))),
       );
@@ -431,18 +460,19 @@ export class Sandbox {
     const booted = await Promise.all(this.plan.backends.map((b) => this.bootSlot(b.slot, instanceIdOf(b.slot))));
     for (const [i, b] of this.plan.backends.entries()) {
       const instance = booted[i];
-      const server = new BootedServer(b.server, instance, () => this.bootSlot(b.slot, this.backend(b.slot).instanceId));
+      const server = new BootedServer(b.server, instance, () => this.relaunch(b.slot));
       // The instance's own certificate files, where its sync installs the secret's pair.
       const paths = b.server === 'proftpd' ? EC2_PROFTPD_PATHS : EC2_VSFTPD_PATHS;
       const tls = this.certificate ? { certFile: paths.certFile as string, keyFile: paths.keyFile as string } : undefined;
       this.addBackend(b, server, tls);
-      this.markInService(b.slot, instanceIdOf(b.slot), backendIp(b.slot));
     }
   }
 
   /** Boot a new instance in a slot (its group, namespace, address and AZ); its outcome, whatever it is. */
   private async bootInstance(slot: number, instanceId: string, archive?: string): Promise<BootOutcome> {
     const b = this.plan.backends.find((x) => x.slot === slot) as SandboxPlan['backends'][number];
+    // Its group launches it: pending in EC2, waiting on the launch hook that its boot completes.
+    this.model.launch(this.groupOf(slot).name, instanceId, backendIp(slot));
     const out = await (this.fleet as BootedFleet).boot({
       slot,
       groupLogicalId: b.logicalId,
@@ -454,6 +484,17 @@ export class Sandbox {
     });
     this.lastBoot.set(slot, out);
     return out;
+  }
+
+  /** The slot's instance is replaced by a new one (a new ID) booted from the same user data. */
+  private async relaunch(slot: number): Promise<BootedInstance> {
+    const b = this.backend(slot);
+    this.model.terminate(b.instanceId);
+    const id = this.nextInstanceId(slot);
+    const instance = await this.bootSlot(slot, id);
+    b.instanceId = id;
+    this.applyControl();
+    return instance;
   }
 
   /** Boot one instance for a slot; it must end with CONTINUE. Returns the running instance. */
@@ -484,8 +525,10 @@ export class Sandbox {
     await b.server.stop();
     const { usersSecretArn, certificateSecretArn } = this.arns();
     let archive: string | undefined;
-    if (fault === 'malformed-users-secret') this.aws.setSecret(usersSecretArn, `{"${this.demo.user}": "${this.demo.password}"`);
-    if (fault === 'missing-certificate-secret') this.aws.setSecret(certificateSecretArn, undefined);
+    // The slot's instance is gone; a new one boots with the fault.
+    this.model.terminate(b.instanceId);
+    if (fault === 'malformed-users-secret') this.model.secrets.set(usersSecretArn, `{"${this.demo.user}": "${this.demo.password}"`);
+    if (fault === 'missing-certificate-secret') this.model.secrets.delete(certificateSecretArn);
     if (fault === 'failing-package-install')
       archive = brokenArchive(fleet.root.archive, path.join(this.root, 'broken-archive'), 'stunnel4');
     const instanceId = this.nextInstanceId(slot);
@@ -494,7 +537,7 @@ export class Sandbox {
       out = await this.bootInstance(slot, instanceId, archive);
     } finally {
       // Only this boot sees the fault.
-      for (const [arn, value] of this.secretValues()) this.aws.setSecret(arn, value);
+      for (const [arn, value] of this.secretValues()) this.model.secrets.set(arn, value);
     }
     const listening = /:21\b/.test(nsExec(b.namespace, 'ss', ['-Hltn'], { allowFail: true }));
     return { ...out, listening, instanceId };
@@ -507,7 +550,7 @@ export class Sandbox {
   private applyControl(): void {
     if (!this.nlb) return;
     this.nlb.registered.clear();
-    for (const id of this.controlRegistered) {
+    for (const id of this.model.targetGroups.get(this.arns().tgArn)?.keys() ?? []) {
       const logical = this.backends.find((b) => b.instanceId === id)?.logicalId;
       if (logical) this.nlb.registered.add(logical);
     }
@@ -536,7 +579,7 @@ export class Sandbox {
     const oldId = b.instanceId;
     const killed = Date.now();
     await b.server.stop();
-    this.instances.set(oldId, { ...(this.instances.get(oldId) as { privateIp: string; tags: Record<string, string> }), state: 'stopped' });
+    (this.model.instances.get(oldId) ?? { state: '' }).state = 'stopped';
     this.log(`drill replace: slot ${slot} instance ${oldId} killed`);
     const deadline = Date.now() + 120_000;
     while (this.nlb.stateOf(b.logicalId) !== 'unhealthy') {
@@ -545,26 +588,16 @@ export class Sandbox {
     }
     const unhealthy = Date.now();
     // Terminate: out of every target group, gone from EC2's point of view (terminated).
-    this.instances.set(oldId, {
-      ...(this.instances.get(oldId) as { privateIp: string; tags: Record<string, string> }),
-      state: 'terminated',
-    });
-    const passiveArn = [...this.passiveMembers.entries()].find(([, ids]) => ids.includes(oldId))?.[0];
-    if (passiveArn) this.passiveMembers.set(passiveArn, []);
-    this.controlRegistered.delete(oldId);
-    this.applyControl();
+    this.model.terminate(oldId);
     // Launch the replacement: pending, outside the target groups until its readiness check passes.
     const newId = this.nextInstanceId(slot);
-    this.instances.set(newId, { privateIp: b.ip, state: 'pending', tags: {} });
     this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
     await booting();
     // The new instance boots from the launch template's user data; its boot's own readiness
     // login and CONTINUE are what put it into service.
     b.server.instance = await this.bootSlot(slot, newId);
-    this.instances.set(newId, { privateIp: b.ip, state: 'running', tags: {} });
+    // Its CONTINUE put it into service in the model (in its target groups): now the NLB maps it.
     b.instanceId = newId;
-    if (passiveArn) this.passiveMembers.set(passiveArn, [newId]);
-    this.controlRegistered.add(newId);
     this.applyControl();
     const registered = Date.now();
     this.log(

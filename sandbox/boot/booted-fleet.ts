@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AUDIT_LOG_FILE } from '../../lib/shared/audit';
-import type { LifecycleCompletion, LocalAwsEndpoint } from '../aws-endpoint';
+import type { LocalAwsEndpoint } from '../aws/endpoint';
+import type { LifecycleCompletion } from '../aws/model';
 import { assertSandboxAddress, nsExec } from '../netns';
 import { LocalImds } from './imds';
 import { BootedInstance, type BootResult } from './instance';
@@ -137,8 +138,8 @@ export class BootedFleet {
       readonly roleName: string;
     },
   ) {
-    const previous = o.endpoint.onLifecycle;
-    o.endpoint.onLifecycle = (c) => {
+    const previous = o.endpoint.model.onLifecycle;
+    o.endpoint.model.onLifecycle = (c) => {
       this.reports.set(c.instanceId, c);
       previous(c);
     };

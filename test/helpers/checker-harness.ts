@@ -1,20 +1,14 @@
 /**
- * What the checker-handler tests share: the AWS side mocked at the SDK boundary (a port-21 target
- * group and a state table that behave like the real ones, and Secrets Manager answering per ARN),
+ * What the checker-handler tests share: the AWS side mocked at the SDK boundary (the AWS model's
+ * SDK face: target groups, instances, the state table and Secrets Manager),
  * and a way to run the handler while capturing everything it prints.
  */
-import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import {
-  DeregisterTargetsCommand,
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
+import { DeregisterTargetsCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { slotsOf } from '../../lambda/health-checker/slot-locator';
 import { type BackendRef, type CheckerEnvSettings, checkerEnvironment, targetGroupArn } from '../../lib/shared/contract';
+import { AwsModel, type DynamoItem } from '../../sandbox/aws/model';
+import { mockAwsClients } from '../../sandbox/aws/sdk-mock';
 import { type LocalVsftpd, startVsftpdBackends } from '../../sandbox/local-vsftpd';
 
 /** The checker tests' backends: 4 passive ports a slot, 20 sessions per client address. */
@@ -57,133 +51,110 @@ export async function importHandler(
 
 export type AwsFakes = ReturnType<typeof awsFakes>;
 
+const STATE_TABLE = 'state-table';
+const STATE_KEY = { pk: { S: 'checker-state' } };
+const LEASE_KEY = { pk: { S: 'checker-lease' } };
+
 /**
+ * The checker's AWS, as the AWS model (sandbox/aws/model.ts) behind mocked SDK clients: a port-21
+ * target group whose members the NLB calls healthy, each slot's passive target group, EC2's
+ * instances, the state table (with DynamoDB's condition rules) and Secrets Manager.
  * @param backends each slot's instance at the start: in its passive target group (the first of
  *   `slotsOf`), running at its IP in EC2, and registered in the port-21 target group
  * @param secrets secret ARN -> its current SecretString (read on every GetSecretValue call)
  * @param controlArn the port-21 target group's ARN (the passive groups' ARNs are built from it)
  */
 export function awsFakes(backends: readonly BackendRef[], secrets: Record<string, () => string>, controlArn: string) {
-  const elb = mockClient(ElasticLoadBalancingV2Client);
-  const ec2 = mockClient(EC2Client);
-  const ddb = mockClient(DynamoDBClient);
-  const sm = mockClient(SecretsManagerClient);
-  const registered = new Set(backends.map((b) => b.instanceId));
-  const state: { item?: Record<string, { S?: string; N?: string }>; lease?: Record<string, { S?: string; N?: string }> } = {};
-  /** Passive target group ARN -> the slot whose group it is. */
-  const passiveSlot = new Map(slotsOf(backends).map((s) => [targetGroupArn(controlArn, s.passiveTargetGroup), s.slot]));
-  /** What each slot's passive target group holds now (undefined: nothing, e.g. booting). */
-  const slotInstance = new Map<number, string | undefined>(backends.map((b) => [b.slot, b.instanceId]));
-  const instances = new Map(backends.map((b) => [b.instanceId, { ip: b.privateIp, tags: {} as Record<string, string> }]));
-
-  /** Forget recorded calls and re-install the fakes; the target group and state keep their contents. */
-  function reset(): void {
-    elb.reset();
-    ec2.reset();
-    ddb.reset();
-    sm.reset();
-    elb.on(DescribeTargetHealthCommand).callsFake((input) => {
-      if (input.TargetGroupArn === controlArn) {
-        return {
-          TargetHealthDescriptions: [...registered].map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
-        };
-      }
-      const slot = passiveSlot.get(input.TargetGroupArn);
-      if (slot === undefined)
-        throw Object.assign(new Error('One or more target groups not found'), { name: 'TargetGroupNotFoundException' });
-      const id = slotInstance.get(slot);
-      return { TargetHealthDescriptions: id ? [{ Target: { Id: id }, TargetHealth: { State: 'healthy' } }] : [] };
-    });
-    ec2.on(DescribeInstancesCommand).callsFake((input) => {
-      const ids = input.Filters?.find((f: { Name?: string }) => f.Name === 'instance-id')?.Values ?? [];
-      return {
-        Reservations: ids
-          .filter((id: string) => instances.has(id))
-          .map((id: string) => {
-            const i = instances.get(id) as { ip: string; tags: Record<string, string> };
-            return {
-              Instances: [
-                {
-                  InstanceId: id,
-                  PrivateIpAddress: i.ip,
-                  State: { Name: 'running' },
-                  Tags: Object.entries(i.tags).map(([Key, Value]) => ({ Key, Value })),
-                },
-              ],
-            };
-          }),
-      };
-    });
-    elb.on(DeregisterTargetsCommand).callsFake((input) => {
-      for (const t of input.Targets) registered.delete(t.Id);
-      return {};
-    });
-    elb.on(RegisterTargetsCommand).callsFake((input) => {
-      for (const t of input.Targets) registered.add(t.Id);
-      return {};
-    });
-    ddb.on(GetItemCommand).callsFake(() => ({ Item: state.item }));
-    ddb.on(PutItemCommand).callsFake((input) => {
-      const refused = () => new ConditionalCheckFailedException({ message: 'conditional check failed', $metadata: {} });
-      const values = input.ExpressionAttributeValues ?? {};
-      if (input.Item.pk.S === 'checker-lease') {
-        // The round lease's two conditions, as DynamoDB evaluates them.
-        const held = state.lease;
-        if (input.ConditionExpression === 'holder = :me') {
-          if (held?.holder?.S !== values[':me'].S) throw refused();
-        } else if (held && Number(held.expiresAt?.N) >= Number(values[':now'].N)) {
-          throw refused();
-        }
-        state.lease = input.Item;
-        return {};
-      }
-      const current = state.item?.version?.N;
-      if (current !== undefined && current !== values[':v'].N) throw refused();
-      state.item = input.Item;
-      return {};
-    });
-    for (const [arn, value] of Object.entries(secrets)) {
-      sm.on(GetSecretValueCommand, { SecretId: arn }).callsFake(() => ({ SecretString: value() }));
-    }
+  const model = new AwsModel();
+  model.targetGroups.set(controlArn, new Map(backends.map((b) => [b.instanceId, 'healthy'])));
+  // The NLB's TCP check passes for every target here: the checker's own login probe is what fails.
+  model.targetHealth = () => 'healthy';
+  const passiveOf = new Map(slotsOf(backends).map((s) => [s.slot, targetGroupArn(controlArn, s.passiveTargetGroup)]));
+  for (const b of backends) {
+    model.targetGroups.set(passiveOf.get(b.slot) as string, new Map([[b.instanceId, 'healthy']]));
+    model.instances.set(b.instanceId, { privateIp: b.privateIp, state: 'running', tags: {} });
   }
-  reset();
+  model.createTable(STATE_TABLE);
+  const mocks = mockAwsClients(model);
+  /** Read on every call, as the real secret is: a test may change what a thunk returns. */
+  const installSecrets = () => {
+    for (const [arn, value] of Object.entries(secrets)) {
+      mocks.sm.on(GetSecretValueCommand, { SecretId: arn }).callsFake(() => ({ ARN: arn, SecretString: value() }));
+    }
+  };
+  installSecrets();
+  const item = (key: DynamoItem) => ({
+    get: () => model.getItem(STATE_TABLE, key),
+    set: (v: DynamoItem | undefined) => {
+      const items = model.tables.get(STATE_TABLE)?.items as Map<string, DynamoItem>;
+      const k = JSON.stringify([key.pk]);
+      if (v) items.set(k, v);
+      else items.delete(k);
+    },
+  });
+  const stateItem = item(STATE_KEY);
+  const leaseItem = item(LEASE_KEY);
 
   return {
-    elb,
-    ec2,
-    ddb,
-    sm,
-    registered,
-    state,
-    reset,
+    model,
+    elb: mocks.elb,
+    ec2: mocks.ec2,
+    ddb: mocks.ddb,
+    sm: mocks.sm,
+    /** The port-21 target group's members (instance ID -> state given). */
+    registered: model.targetGroups.get(controlArn) as Map<string, string>,
+    /** The state table's two items: the checker's counters and its round lease. */
+    state: {
+      get item() {
+        return stateItem.get();
+      },
+      set item(v: DynamoItem | undefined) {
+        stateItem.set(v);
+      },
+      get lease() {
+        return leaseItem.get();
+      },
+      set lease(v: DynamoItem | undefined) {
+        leaseItem.set(v);
+      },
+    },
+    /** Forget recorded calls and re-install the stubs; the model keeps its contents. */
+    reset(): void {
+      mocks.reset();
+      installSecrets();
+    },
+    restore(): void {
+      mocks.restore();
+    },
     /**
      * What the slot's Auto Scaling group does: the old instance leaves every target group; the new
      * one (if given) enters the slot's passive group and the port-21 group, running at its IP.
      */
     replace(slot: number, next?: BackendRef): void {
-      const old = slotInstance.get(slot);
+      const passive = passiveOf.get(slot) as string;
+      const old = [...(model.targetGroups.get(passive)?.keys() ?? [])][0];
       if (old) {
-        registered.delete(old);
-        instances.delete(old);
+        model.terminate(old);
+        model.instances.delete(old);
       }
-      slotInstance.set(slot, next?.instanceId);
       if (next) {
-        instances.set(next.instanceId, { ip: next.privateIp, tags: {} });
-        registered.add(next.instanceId);
+        model.instances.set(next.instanceId, { privateIp: next.privateIp, state: 'running', tags: {} });
+        model.targetGroups.get(passive)?.set(next.instanceId, 'healthy');
+        model.targetGroups.get(controlArn)?.set(next.instanceId, 'healthy');
       }
     },
     /** Tag an instance (e.g. the out-of-rotation tag). */
     tag(instanceId: string, key: string, value: string): void {
-      const i = instances.get(instanceId);
+      const i = model.instances.get(instanceId);
       if (i) i.tags[key] = value;
     },
     untag(instanceId: string, key: string): void {
-      delete instances.get(instanceId)?.tags[key];
+      delete model.instances.get(instanceId)?.tags[key];
     },
     /** RegisterTargets and DeregisterTargets calls since the last reset. */
-    mutatingCalls: () => [...elb.commandCalls(RegisterTargetsCommand), ...elb.commandCalls(DeregisterTargetsCommand)],
+    mutatingCalls: () => [...mocks.elb.commandCalls(RegisterTargetsCommand), ...mocks.elb.commandCalls(DeregisterTargetsCommand)],
     /** GetSecretValue calls for one ARN since the last reset. */
-    secretReads: (arn: string) => sm.commandCalls(GetSecretValueCommand).filter((c) => c.args[0].input.SecretId === arn).length,
+    secretReads: (arn: string) => mocks.sm.commandCalls(GetSecretValueCommand).filter((c) => c.args[0].input.SecretId === arn).length,
   };
 }
 

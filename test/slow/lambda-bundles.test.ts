@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../harness/synth';
 import { parseConfig } from '../../lib/config';
 import { checkerEnvironment, targetGroupArn } from '../../lib/shared/contract';
-import { LocalAwsEndpoint } from '../../sandbox/aws-endpoint';
+import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
+import { AwsModel } from '../../sandbox/aws/model';
 
 const run = promisify(execFile);
 
@@ -82,18 +83,14 @@ describe('the bundled Lambda code', () => {
   });
 
   it("the checker's bundle runs a round: its SDK calls reach the endpoint and it probes the slot's instance", async () => {
-    const endpoint = new LocalAwsEndpoint(
-      {
-        arn: controlArn,
-        registered: new Set(['i-0bundle']),
-        health: () => 'healthy',
-        onChange: () => undefined,
-        passiveMembers: (arn) => (arn === targetGroupArn(controlArn, passive) ? ['i-0bundle'] : undefined),
-        // Loopback only: the probe's connection never leaves the machine.
-        instance: (id) => (id === 'i-0bundle' ? { privateIp: '127.0.0.1', state: 'running', tags: {} } : undefined),
-      },
-      new Map([[healthSecretArn, JSON.stringify({ username: 'nlbftp-health', password: 'not-a-real-password-0' })]]),
-    );
+    const model = new AwsModel();
+    model.targetGroups.set(controlArn, new Map([['i-0bundle', 'healthy']]));
+    model.targetGroups.set(targetGroupArn(controlArn, passive), new Map([['i-0bundle', 'healthy']]));
+    // Loopback only: the probe's connection never leaves the machine.
+    model.instances.set('i-0bundle', { privateIp: '127.0.0.1', state: 'running', tags: {} });
+    model.secrets.set(healthSecretArn, JSON.stringify({ username: 'nlbftp-health', password: 'not-a-real-password-0' }));
+    model.createTable('b-state');
+    const endpoint = new LocalAwsEndpoint(model);
     const url = await endpoint.start();
     try {
       const env = { ...lambdaEnv, AWS_ENDPOINT_URL: url };

@@ -147,7 +147,7 @@ describe('npm run roll', () => {
     expect(fleet.group(0).instances.map((i) => i.id)).toEqual(['i-0old']);
     for (const arn of fleet.passiveOf(0)) expect(fleet.members(arn)).toEqual(['i-0old']);
     expect(fleet.members(CONTROL)).toContain('i-0old');
-    expect(fleet.tags.get('i-0old')?.[OUT_OF_ROTATION_TAG]).toBeUndefined();
+    expect(fleet.tagsOf('i-0old')?.[OUT_OF_ROTATION_TAG]).toBeUndefined();
   });
 
   it('tags the instance it drains out of rotation, so the health checker does not put it back', async () => {
@@ -190,7 +190,7 @@ describe('npm run roll on any error', () => {
       suspended: [],
     });
     expect(g.instances[0].protectedFromScaleIn, context).toBe(false);
-    expect(f.tags.get(id)?.[OUT_OF_ROTATION_TAG], context).toBeUndefined();
+    expect(f.tagsOf(id)?.[OUT_OF_ROTATION_TAG], context).toBeUndefined();
   }
 
   it('an SDK error at any step of a slot leaves it serving and its group as deployed (every step, one at a time)', async () => {

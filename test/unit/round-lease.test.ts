@@ -9,6 +9,8 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CheckerDeps, runRoundsUnderLease } from '../../lambda/health-checker/checker';
 import { fixedLocator, slotsOf } from '../../lambda/health-checker/slot-locator';
 import { DynamoRoundLease, type RoundLease } from '../../lambda/health-checker/state-store';
+import { AwsModel } from '../../sandbox/aws/model';
+import { modelDynamoClient } from '../../sandbox/aws/sdk-mock';
 
 const ddb = mockClient(DynamoDBClient);
 beforeEach(() => ddb.reset());
@@ -52,19 +54,18 @@ describe('DynamoRoundLease', () => {
   });
 });
 
-/** A lease held in memory with the same rules as the table's conditions. */
-function memoryLease(): RoundLease & { holder?: string; until: number } {
-  return {
-    until: 0,
-    async acquire(holder, now, until) {
-      if (this.holder !== undefined && this.until >= now) return false;
-      this.holder = holder;
-      this.until = until;
-      return true;
-    },
-    async release(holder) {
-      if (this.holder === holder) this.until = 0;
-    },
+/**
+ * The real lease on the AWS model's state table (sandbox/aws/model.ts): DynamoDB's condition
+ * rules as the sandbox's endpoint and every other test see them, not a copy of them.
+ */
+function modelLease(): DynamoRoundLease & { readonly holder: string | undefined } {
+  const model = new AwsModel();
+  model.createTable('T');
+  const lease = new DynamoRoundLease(modelDynamoClient(model), 'T');
+  return Object.defineProperty(lease, 'holder', {
+    get: () => model.getItem('T', { pk: { S: 'checker-lease' } })?.holder?.S,
+  }) as DynamoRoundLease & {
+    readonly holder: string | undefined;
   };
 }
 
@@ -99,7 +100,7 @@ function deps(lease: RoundLease, logs: string[], counters: { heartbeats: number;
 
 describe('checker rounds under the lease', () => {
   it('an invocation that overlaps another skips quietly: no rounds, no probe, no error line', async () => {
-    const lease = memoryLease();
+    const lease = modelLease();
     await lease.acquire('earlier', Date.now(), Date.now() + 60_000);
     const logs: string[] = [];
     const c = { heartbeats: 0, probes: 0 };
@@ -111,7 +112,7 @@ describe('checker rounds under the lease', () => {
   });
 
   it('the holder runs its rounds and gives the lease back, so the next invocation runs at once', async () => {
-    const lease = memoryLease();
+    const lease = modelLease();
     const logs: string[] = [];
     const c = { heartbeats: 0, probes: 0 };
     const { d, settings } = deps(lease, logs, c);
@@ -126,7 +127,7 @@ describe('checker rounds under the lease', () => {
   });
 
   it('a holder that died keeps others out only until its lease expires (budget plus grace)', async () => {
-    const lease = memoryLease();
+    const lease = modelLease();
     const t0 = 1_000_000;
     const logs: string[] = [];
     const c = { heartbeats: 0, probes: 0 };

@@ -1,0 +1,256 @@
+/**
+ * The HTTP face of the AWS model (./model.ts): a local endpoint on a sandbox address only
+ * (127.0.0.1, or the host's 198.18.0.1 for booted backends) that speaks each service's own
+ * protocol, so the real SDK clients and the AWS CLI reach it through the standard
+ * AWS_ENDPOINT_URL setting, and curl's SigV4 reaches its S3. What it serves:
+ * - the checker's calls: ELBv2 DescribeTargetHealth, RegisterTargets, DeregisterTargets (query
+ *   protocol), EC2 DescribeInstances, Secrets Manager GetSecretValue, DynamoDB GetItem and PutItem;
+ * - the boot's: Secrets Manager, S3 GetObject/HeadObject, Auto Scaling CompleteLifecycleAction.
+ * Every answer, error included, comes from the model: a model AwsError becomes that protocol's
+ * error document with AWS's code and status. Anything else is refused as an unsupported action.
+ */
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AwsError, type AwsModel, type DynamoItem } from './model';
+
+export interface EndpointCall {
+  readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb' | 's3' | 'autoscaling';
+  readonly action: string;
+  readonly at: number;
+  readonly targets?: readonly string[];
+}
+
+const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
+const ASG_NS = 'http://autoscaling.amazonaws.com/doc/2011-01-01/';
+/** EC2's instance state codes, by name. */
+const EC2_STATE_CODE: Record<string, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] as string);
+}
+
+export class LocalAwsEndpoint {
+  readonly calls: EndpointCall[] = [];
+  private server?: http.Server;
+
+  constructor(readonly model: AwsModel) {}
+
+  /** Start on `host` (a sandbox address) and return the endpoint URL. */
+  async start(host = '127.0.0.1'): Promise<string> {
+    this.server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        try {
+          this.dispatch(req, body, res);
+        } catch (err) {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(String((err as Error).message));
+        }
+      });
+    });
+    await new Promise<void>((r) => this.server?.listen(0, host, r));
+    return `http://${host}:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private dispatch(req: http.IncomingMessage, body: string, res: http.ServerResponse): boolean {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (target.startsWith('secretsmanager.')) return this.secretsManager(target.split('.')[1], body, res);
+    if (target.startsWith('DynamoDB_20120810.')) return this.dynamo(target.split('.')[1], body, res);
+    if (req.method === 'GET' || req.method === 'HEAD') return this.s3(req, res);
+    const params = new URLSearchParams(body);
+    if (params.get('Action') === 'DescribeInstances') return this.ec2(params, res);
+    if (params.get('Action') === 'CompleteLifecycleAction') return this.autoscaling(params, res);
+    return this.elbv2(params, res);
+  }
+
+  /** The protocol's error document for an AwsError (AWS's code, message and status). */
+  private queryError(res: http.ServerResponse, err: AwsError, ns: string): boolean {
+    res.writeHead(err.status, { 'content-type': 'text/xml' });
+    res.end(
+      `<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>${xmlEscape(err.code)}</Code><Message>${xmlEscape(err.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+    );
+    return true;
+  }
+
+  /** Run a model operation; an AwsError is answered with `onError`, anything else is a 500. */
+  private answer(op: () => boolean, onError: (err: AwsError) => boolean): boolean {
+    try {
+      return op();
+    } catch (err) {
+      if (err instanceof AwsError) return onError(err);
+      throw err;
+    }
+  }
+
+  /** S3 GetObject and HeadObject, path-style or virtual-hosted. */
+  private s3(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const host = String(req.headers.host ?? '').split(':')[0];
+    const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    const virtual = /[a-z]/.test(host) && host.includes('.') && !/^\d+\.\d+\.\d+\.\d+$/.test(host);
+    const [bucket, key] = virtual ? [host.split('.')[0], parts.join('/')] : [parts[0], parts.slice(1).join('/')];
+    const head = req.method === 'HEAD';
+    this.calls.push({ service: 's3', action: head ? 'HeadObject' : 'GetObject', at: Date.now(), targets: [`${bucket}/${key}`] });
+    return this.answer(
+      () => {
+        const body = this.model.getObject(bucket, key);
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': body.length,
+          etag: '"sandbox"',
+          'last-modified': new Date(0).toUTCString(),
+        });
+        res.end(head ? undefined : body);
+        return true;
+      },
+      (err) => {
+        res.writeHead(err.status, { 'content-type': 'application/xml' });
+        res.end(
+          head
+            ? undefined
+            : `<Error><Code>${xmlEscape(err.code)}</Code><Message>${xmlEscape(err.message)}</Message><Key>${xmlEscape(key)}</Key></Error>`,
+        );
+        return true;
+      },
+    );
+  }
+
+  private autoscaling(params: URLSearchParams, res: http.ServerResponse): boolean {
+    const c = {
+      group: params.get('AutoScalingGroupName') ?? '',
+      hook: params.get('LifecycleHookName') ?? '',
+      instanceId: params.get('InstanceId') ?? '',
+      result: params.get('LifecycleActionResult') ?? '',
+    };
+    this.calls.push({ service: 'autoscaling', action: 'CompleteLifecycleAction', at: Date.now(), targets: [c.instanceId, c.result] });
+    return this.answer(
+      () => {
+        this.model.completeLifecycleAction(c);
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(
+          `<CompleteLifecycleActionResponse xmlns="${ASG_NS}"><CompleteLifecycleActionResult/><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>`,
+        );
+        return true;
+      },
+      (err) => this.queryError(res, err, ASG_NS),
+    );
+  }
+
+  private json(res: http.ServerResponse, status: number, payload: unknown, type = 'application/x-amz-json-1.1'): boolean {
+    res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': randomUUID() });
+    res.end(JSON.stringify(payload));
+    return true;
+  }
+
+  private secretsManager(action: string, body: string, res: http.ServerResponse): boolean {
+    this.calls.push({ service: 'secretsmanager', action, at: Date.now() });
+    const input = JSON.parse(body || '{}') as { SecretId?: string };
+    return this.answer(
+      () => {
+        if (action !== 'GetSecretValue') throw new AwsError('InvalidAction', `unsupported action ${action}`);
+        const s = this.model.getSecretValue(input.SecretId ?? '');
+        return this.json(res, 200, { ARN: s.arn, Name: s.arn, SecretString: s.value, VersionId: 'v1', CreatedDate: 0 });
+      },
+      (err) => this.json(res, err.status, { __type: err.code, message: err.message }),
+    );
+  }
+
+  private dynamo(action: string, body: string, res: http.ServerResponse): boolean {
+    this.calls.push({ service: 'dynamodb', action, at: Date.now() });
+    const type = 'application/x-amz-json-1.0';
+    const input = JSON.parse(body || '{}') as {
+      TableName: string;
+      Key?: DynamoItem;
+      Item?: DynamoItem;
+      ConditionExpression?: string;
+      ExpressionAttributeValues?: DynamoItem;
+    };
+    return this.answer(
+      () => {
+        if (action === 'GetItem') {
+          const item = this.model.getItem(input.TableName, input.Key ?? {});
+          return this.json(res, 200, item ? { Item: item } : {}, type);
+        }
+        if (action === 'PutItem') {
+          this.model.putItem(input.TableName, input.Item ?? {}, input.ConditionExpression, input.ExpressionAttributeValues);
+          return this.json(res, 200, {}, type);
+        }
+        throw new AwsError('ValidationException', `unsupported action ${action}`);
+      },
+      (err) => this.json(res, err.status, { __type: `com.amazonaws.dynamodb.v20120810#${err.code}`, message: err.message }, type),
+    );
+  }
+
+  private ec2(params: URLSearchParams, res: http.ServerResponse): boolean {
+    this.calls.push({ service: 'ec2', action: 'DescribeInstances', at: Date.now() });
+    const ids: string[] = [];
+    for (let f = 1; params.has(`Filter.${f}.Name`); f++) {
+      if (params.get(`Filter.${f}.Name`) !== 'instance-id') continue;
+      for (let v = 1; params.has(`Filter.${f}.Value.${v}`); v++) ids.push(params.get(`Filter.${f}.Value.${v}`) as string);
+    }
+    const items = this.model
+      .describeInstances(ids)
+      .map((i) => {
+        const tags = Object.entries(i.tags)
+          .map(([k, v]) => `<item><key>${xmlEscape(k)}</key><value>${xmlEscape(v)}</value></item>`)
+          .join('');
+        return `<item><reservationId>r-${xmlEscape(i.id)}</reservationId><instancesSet><item><instanceId>${xmlEscape(i.id)}</instanceId><instanceState><code>${EC2_STATE_CODE[i.state] ?? 0}</code><name>${xmlEscape(i.state)}</name></instanceState><privateIpAddress>${xmlEscape(i.privateIp)}</privateIpAddress><tagSet>${tags}</tagSet></item></instancesSet></item>`;
+      })
+      .join('');
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(
+      `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`,
+    );
+    return true;
+  }
+
+  private elbv2(params: URLSearchParams, res: http.ServerResponse): boolean {
+    const action = params.get('Action') ?? '';
+    const arn = params.get('TargetGroupArn') ?? '';
+    const targets: string[] = [];
+    for (let i = 1; params.has(`Targets.member.${i}.Id`); i++) targets.push(params.get(`Targets.member.${i}.Id`) as string);
+    this.calls.push({ service: 'elbv2', action, at: Date.now(), targets });
+    const requestId = `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>`;
+    const reply = (xml: string): boolean => {
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(xml);
+      return true;
+    };
+    return this.answer(
+      () => {
+        switch (action) {
+          case 'DescribeTargetHealth': {
+            const members = this.model
+              .describeTargetHealth(arn)
+              .map(
+                (t) =>
+                  `<member><Target><Id>${xmlEscape(t.id)}</Id><Port>21</Port></Target><HealthCheckPort>21</HealthCheckPort><TargetHealth><State>${xmlEscape(t.state)}</State></TargetHealth></member>`,
+              )
+              .join('');
+            return reply(
+              `<DescribeTargetHealthResponse xmlns="${ELB_NS}"><DescribeTargetHealthResult><TargetHealthDescriptions>${members}</TargetHealthDescriptions></DescribeTargetHealthResult>${requestId}</DescribeTargetHealthResponse>`,
+            );
+          }
+          case 'RegisterTargets':
+          case 'DeregisterTargets':
+            if (action === 'RegisterTargets') this.model.registerTargets(arn, targets);
+            else this.model.deregisterTargets(arn, targets);
+            return reply(`<${action}Response xmlns="${ELB_NS}"><${action}Result/>${requestId}</${action}Response>`);
+          default:
+            throw new AwsError('InvalidAction', `unsupported action ${action}`);
+        }
+      },
+      (err) => this.queryError(res, err, ELB_NS),
+    );
+  }
+}
