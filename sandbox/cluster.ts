@@ -21,6 +21,7 @@ import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } fr
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws/endpoint';
 import { AwsModel } from './aws/model';
+import { functionRoleOf } from './aws/principals';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
 import type { BootedInstance } from './boot/instance';
 import { brokenArchive, ensureRoot, missingRoot } from './boot/root';
@@ -269,6 +270,7 @@ export class Sandbox {
       const checkerFile = path.join(this.root, 'checker', 'index.js');
       fs.mkdirSync(path.dirname(checkerFile), { recursive: true });
       fs.writeFileSync(checkerFile, this.checkerCode);
+      const checkerCredentials = this.aws.credentials.issue(functionRoleOf(this.template as TemplateJson, 'HealthCheckerFunction'));
       const env = {
         ...process.env,
         ...checkerEnvironment({
@@ -292,8 +294,9 @@ export class Sandbox {
         POWERTOOLS_METRICS_NAMESPACE: MetricNames.namespace,
         AWS_ENDPOINT_URL: url,
         AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'sandbox',
-        AWS_SECRET_ACCESS_KEY: 'sandbox',
+        // The checker signs as its function role: credentials the endpoint issued to that role.
+        AWS_ACCESS_KEY_ID: checkerCredentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: checkerCredentials.secretAccessKey,
         AWS_EC2_METADATA_DISABLED: 'true',
         NODE_NO_WARNINGS: '1',
         NLBFTP_CHECKER_BUNDLE: checkerFile,
@@ -432,6 +435,7 @@ export class Sandbox {
     // AWS's agent packages, at the buckets and keys the boot asks for: the root's stand-ins.
     const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
     for (const o of awsAgentPackages(SANDBOX_VALUES.region, true)) {
+      this.model.publicBuckets.add(o.bucket);
       this.model.objects.set(
         `${o.bucket}/${o.key.replace('$arch', arch)}`,
         fs.readFileSync(path.join(root.agents, path.posix.basename(o.key))),

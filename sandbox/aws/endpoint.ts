@@ -13,12 +13,15 @@ import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AwsError, type AwsModel, type DynamoItem } from './model';
+import { AUTH_ERRORS, type AuthFailure, CredentialRegistry, verifySigV4 } from './sigv4';
 
 export interface EndpointCall {
   readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb' | 's3' | 'autoscaling';
   readonly action: string;
   readonly at: number;
   readonly targets?: readonly string[];
+  /** Whose signed credentials made it ('anonymous' for an unsigned read of a public bucket). */
+  readonly principal: string;
 }
 
 const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
@@ -34,26 +37,78 @@ export class LocalAwsEndpoint {
   readonly calls: EndpointCall[] = [];
   private server?: http.Server;
 
+  /** The credentials this endpoint accepts, each issued to one principal. */
+  readonly credentials = new CredentialRegistry();
+  /** Requests refused before any service saw them (no, unknown or wrong SigV4). */
+  readonly refused: Array<{ readonly at: number; readonly failure: AuthFailure; readonly url: string }> = [];
+  /** The principal of the request being served (requests are served one at a time, synchronously). */
+  private principal = '';
+
   constructor(readonly model: AwsModel) {}
 
   /** Start on `host` (a sandbox address) and return the endpoint URL. */
   async start(host = '127.0.0.1'): Promise<string> {
     this.server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => {
-        body += d;
-      });
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', () => {
-        try {
-          this.dispatch(req, body, res);
-        } catch (err) {
+        this.handle(req, Buffer.concat(chunks), res).catch((err: Error) => {
           res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String((err as Error).message));
-        }
+          res.end(String(err.message));
+        });
       });
     });
     await new Promise<void>((r) => this.server?.listen(0, host, r));
     return `http://${host}:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Which protocol family a request speaks, for its error documents. */
+  private protocolOf(req: http.IncomingMessage, body: string): 'json' | 'query' | 'ec2' | 's3' {
+    if (req.headers['x-amz-target']) return 'json';
+    if (req.method === 'GET' || req.method === 'HEAD') return 's3';
+    return new URLSearchParams(body).get('Action') === 'DescribeInstances' ? 'ec2' : 'query';
+  }
+
+  /** Authenticate (SigV4, or anonymous for a public bucket's objects), then serve. */
+  private async handle(req: http.IncomingMessage, raw: Buffer, res: http.ServerResponse): Promise<void> {
+    const body = raw.toString('utf8');
+    const protocol = this.protocolOf(req, body);
+    const anonymousPublic = protocol === 's3' && !req.headers.authorization && this.model.publicBuckets.has(this.s3Target(req).bucket);
+    if (!anonymousPublic) {
+      const v = await verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: raw }, this.credentials);
+      if (!v.ok) {
+        this.refused.push({ at: Date.now(), failure: v.failure, url: req.url ?? '' });
+        this.authError(res, protocol, v.failure, req.method === 'HEAD');
+        return;
+      }
+      this.principal = v.principal;
+    } else {
+      this.principal = 'anonymous';
+    }
+    this.dispatch(req, body, res);
+  }
+
+  /** An authentication failure in the protocol's own error shape. */
+  private authError(res: http.ServerResponse, protocol: 'json' | 'query' | 'ec2' | 's3', failure: AuthFailure, head: boolean): void {
+    const e = AUTH_ERRORS[failure];
+    const code = e[protocol];
+    if (protocol === 'json') {
+      res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code });
+      res.end(JSON.stringify({ __type: code, message: e.message }));
+      return;
+    }
+    res.writeHead(e.status, { 'content-type': 'text/xml' });
+    if (head) return void res.end();
+    const msg = xmlEscape(e.message);
+    if (protocol === 's3') res.end(`<Error><Code>${code}</Code><Message>${msg}</Message></Error>`);
+    else if (protocol === 'ec2')
+      res.end(
+        `<Response><Errors><Error><Code>${code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
+      );
+    else
+      res.end(
+        `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+      );
   }
 
   async stop(): Promise<void> {
@@ -92,15 +147,27 @@ export class LocalAwsEndpoint {
     }
   }
 
-  /** S3 GetObject and HeadObject, path-style or virtual-hosted. */
-  private s3(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  /** An S3 request's bucket and key, path-style or virtual-hosted. */
+  private s3Target(req: http.IncomingMessage): { bucket: string; key: string } {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const host = String(req.headers.host ?? '').split(':')[0];
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
     const virtual = /[a-z]/.test(host) && host.includes('.') && !/^\d+\.\d+\.\d+\.\d+$/.test(host);
     const [bucket, key] = virtual ? [host.split('.')[0], parts.join('/')] : [parts[0], parts.slice(1).join('/')];
+    return { bucket, key };
+  }
+
+  /** S3 GetObject and HeadObject. */
+  private s3(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const { bucket, key } = this.s3Target(req);
     const head = req.method === 'HEAD';
-    this.calls.push({ service: 's3', action: head ? 'HeadObject' : 'GetObject', at: Date.now(), targets: [`${bucket}/${key}`] });
+    this.calls.push({
+      service: 's3',
+      action: head ? 'HeadObject' : 'GetObject',
+      at: Date.now(),
+      principal: this.principal,
+      targets: [`${bucket}/${key}`],
+    });
     return this.answer(
       () => {
         const body = this.model.getObject(bucket, key);
@@ -132,7 +199,13 @@ export class LocalAwsEndpoint {
       instanceId: params.get('InstanceId') ?? '',
       result: params.get('LifecycleActionResult') ?? '',
     };
-    this.calls.push({ service: 'autoscaling', action: 'CompleteLifecycleAction', at: Date.now(), targets: [c.instanceId, c.result] });
+    this.calls.push({
+      service: 'autoscaling',
+      action: 'CompleteLifecycleAction',
+      at: Date.now(),
+      principal: this.principal,
+      targets: [c.instanceId, c.result],
+    });
     return this.answer(
       () => {
         this.model.completeLifecycleAction(c);
@@ -153,7 +226,7 @@ export class LocalAwsEndpoint {
   }
 
   private secretsManager(action: string, body: string, res: http.ServerResponse): boolean {
-    this.calls.push({ service: 'secretsmanager', action, at: Date.now() });
+    this.calls.push({ service: 'secretsmanager', action, at: Date.now(), principal: this.principal });
     const input = JSON.parse(body || '{}') as { SecretId?: string };
     return this.answer(
       () => {
@@ -166,7 +239,7 @@ export class LocalAwsEndpoint {
   }
 
   private dynamo(action: string, body: string, res: http.ServerResponse): boolean {
-    this.calls.push({ service: 'dynamodb', action, at: Date.now() });
+    this.calls.push({ service: 'dynamodb', action, at: Date.now(), principal: this.principal });
     const type = 'application/x-amz-json-1.0';
     const input = JSON.parse(body || '{}') as {
       TableName: string;
@@ -192,7 +265,7 @@ export class LocalAwsEndpoint {
   }
 
   private ec2(params: URLSearchParams, res: http.ServerResponse): boolean {
-    this.calls.push({ service: 'ec2', action: 'DescribeInstances', at: Date.now() });
+    this.calls.push({ service: 'ec2', action: 'DescribeInstances', at: Date.now(), principal: this.principal });
     const ids: string[] = [];
     for (let f = 1; params.has(`Filter.${f}.Name`); f++) {
       if (params.get(`Filter.${f}.Name`) !== 'instance-id') continue;
@@ -219,7 +292,7 @@ export class LocalAwsEndpoint {
     const arn = params.get('TargetGroupArn') ?? '';
     const targets: string[] = [];
     for (let i = 1; params.has(`Targets.member.${i}.Id`); i++) targets.push(params.get(`Targets.member.${i}.Id`) as string);
-    this.calls.push({ service: 'elbv2', action, at: Date.now(), targets });
+    this.calls.push({ service: 'elbv2', action, at: Date.now(), principal: this.principal, targets });
     const requestId = `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>`;
     const reply = (xml: string): boolean => {
       res.writeHead(200, { 'content-type': 'text/xml' });

@@ -87,6 +87,8 @@ export class AwsModel {
   readonly secrets = new Map<string, string>();
   /** `bucket/key` -> the object's bytes. */
   readonly objects = new Map<string, Buffer>();
+  /** Buckets anyone may read without signing (AWS's public agent buckets). */
+  readonly publicBuckets = new Set<string>();
   /** Table name -> its key attributes and items (by their key). */
   readonly tables = new Map<string, { readonly key: readonly string[]; readonly items: Map<string, DynamoItem> }>();
   /** Stack name -> its outputs. */

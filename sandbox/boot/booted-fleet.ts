@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { AUDIT_LOG_FILE } from '../../lib/shared/audit';
 import type { LocalAwsEndpoint } from '../aws/endpoint';
 import type { LifecycleCompletion } from '../aws/model';
+import { instanceRoleOf } from '../aws/principals';
 import { assertSandboxAddress, nsExec } from '../netns';
 import { LocalImds } from './imds';
 import { BootedInstance, type BootResult } from './instance';
@@ -173,6 +174,7 @@ export class BootedFleet {
       availabilityZone: b.availabilityZone,
       privateIp: b.ip,
       roleName: this.o.roleName,
+      credentials: this.o.endpoint.credentials.issue(instanceRoleOf(this.o.template, b.groupLogicalId), true),
     });
     const dnat = [
       '-t',

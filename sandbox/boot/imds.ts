@@ -15,6 +15,8 @@ export interface InstanceIdentity {
   readonly availabilityZone: string;
   readonly privateIp: string;
   readonly roleName: string;
+  /** The role's temporary credentials, issued by the local AWS endpoint to the instance role. */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
 }
 
 export class LocalImds {
@@ -65,9 +67,9 @@ export class LocalImds {
         Code: 'Success',
         LastUpdated: new Date().toISOString(),
         Type: 'AWS-HMAC',
-        AccessKeyId: 'ASIASANDBOXSANDBOX00',
-        SecretAccessKey: 'sandbox-secret-access-key',
-        Token: 'sandbox-session-token',
+        AccessKeyId: me.credentials.accessKeyId,
+        SecretAccessKey: me.credentials.secretAccessKey,
+        Token: me.credentials.sessionToken,
         Expiration: new Date(Date.now() + 6 * 3600_000).toISOString(),
       });
     const paths: Record<string, () => string> = {

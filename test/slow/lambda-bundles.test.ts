@@ -93,11 +93,15 @@ describe('the bundled Lambda code', () => {
     const endpoint = new LocalAwsEndpoint(model);
     const url = await endpoint.start();
     try {
-      const env = { ...lambdaEnv, AWS_ENDPOINT_URL: url };
+      // Signed as the checker's role would sign: credentials the endpoint issued.
+      const c = endpoint.credentials.issue('HealthCheckerFunctionRole');
+      const env = { ...lambdaEnv, AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey };
       const file = bundles.get('HealthCheckerFunction') as string;
       const script = `require(${JSON.stringify(file)}).handler({}, { getRemainingTimeInMillis: () => 30000 }).then((r) => console.log('RESULT ' + JSON.stringify(r)))`;
       const { stdout } = await run(process.execPath, ['-e', script], { cwd: path.dirname(file), env, timeout: 60_000 });
-      const called = new Set(endpoint.calls.map((c) => `${c.service}:${c.action}`));
+      expect(endpoint.refused).toEqual([]);
+      expect(new Set(endpoint.calls.map((x) => x.principal))).toEqual(new Set(['HealthCheckerFunctionRole']));
+      const called = new Set(endpoint.calls.map((x) => `${x.service}:${x.action}`));
       expect(called).toEqual(
         new Set([
           'elbv2:DescribeTargetHealth',

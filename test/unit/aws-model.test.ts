@@ -4,6 +4,8 @@
  * whether they reach the model through the HTTP endpoint (as the sandbox and the AWS CLI do) or
  * through the mocked clients (as unit tests do).
  */
+
+import { spawn } from 'node:child_process';
 import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -15,8 +17,10 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
+import { resourcesOfType, synth } from '../../harness/synth';
 import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
 import { AwsError, AwsModel } from '../../sandbox/aws/model';
+import { functionRoleOf, instanceRoleOf } from '../../sandbox/aws/principals';
 import { mockAwsClients } from '../../sandbox/aws/sdk-mock';
 
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/ctl/0000000000000000';
@@ -127,8 +131,8 @@ async function script(clients: {
   return out;
 }
 
-const sdkClients = (endpoint?: string) => {
-  const o = { region: 'us-east-1', endpoint, credentials: { accessKeyId: 'AKIDSANDBOX', secretAccessKey: 'sandbox' }, maxAttempts: 1 };
+const sdkClients = (endpoint?: string, credentials = { accessKeyId: 'AKIDMOCKED', secretAccessKey: 'mocked' }) => {
+  const o = { region: 'us-east-1', endpoint, credentials, maxAttempts: 1 };
   return {
     elb: new ElasticLoadBalancingV2Client(o),
     ec2: new EC2Client(o),
@@ -150,7 +154,8 @@ describe('the AWS model', () => {
     const url = await endpoint.start('127.0.0.1');
     let viaHttp: string[];
     try {
-      viaHttp = await script(sdkClients(url));
+      viaHttp = await script(sdkClients(url, endpoint.credentials.issue('test')));
+      expect(endpoint.refused).toEqual([]);
     } finally {
       await endpoint.stop();
     }
@@ -202,5 +207,107 @@ describe('the AWS model', () => {
     expect(() => m.completeLifecycleAction({ group: 'nope', hook: 'nlbftp-ready', instanceId: 'i-0a', result: 'CONTINUE' })).toThrow(
       /AutoScalingGroup name not found/,
     );
+  });
+});
+
+describe("the endpoint checks every signature (SigV4, with AWS's own signer)", () => {
+  /** curl, asynchronously: the endpoint answers from this very process. */
+  const curl = (args: string[], input = ''): Promise<{ status: number | null; stdout: string }> =>
+    new Promise((resolve, reject) => {
+      const p = spawn('curl', ['-sS', '--max-time', '10', ...args], { stdio: ['pipe', 'pipe', 'ignore'] });
+      let stdout = '';
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
+      p.on('error', reject);
+      p.on('close', (status) => resolve({ status, stdout }));
+      p.stdin.end(input);
+    });
+
+  it('serves a call signed with issued credentials, and says whose it was', async () => {
+    const endpoint = new LocalAwsEndpoint(seeded());
+    const url = await endpoint.start('127.0.0.1');
+    cleanup = () => endpoint.stop();
+    const role = endpoint.credentials.issue('InstanceRole', true);
+    const sm = new SecretsManagerClient({ region: 'us-east-1', endpoint: url, credentials: role, maxAttempts: 1 });
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: SECRET }))).SecretString).toContain('username');
+    expect(endpoint.calls.map((c) => [c.action, c.principal])).toEqual([['GetSecretValue', 'InstanceRole']]);
+  });
+
+  it('refuses, as AWS does: unsigned, an unknown key, a wrong secret, a missing session token, a stale date', async () => {
+    const endpoint = new LocalAwsEndpoint(seeded());
+    const url = await endpoint.start('127.0.0.1');
+    cleanup = () => endpoint.stop();
+    const good = endpoint.credentials.issue('InstanceRole', true);
+    const call = async (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }, systemClockOffset = 0) => {
+      const sm = new SecretsManagerClient({ region: 'us-east-1', endpoint: url, credentials, maxAttempts: 1, systemClockOffset });
+      try {
+        await sm.send(new GetSecretValueCommand({ SecretId: SECRET }));
+        return 'served';
+      } catch (err) {
+        return (err as Error).name;
+      }
+    };
+    expect(await call({ accessKeyId: 'AKIANOTISSUED0000000', secretAccessKey: 'x' })).toBe('UnrecognizedClientException');
+    expect(await call({ ...good, secretAccessKey: `${good.secretAccessKey}x` })).toBe('InvalidSignatureException');
+    expect(await call({ accessKeyId: good.accessKeyId, secretAccessKey: good.secretAccessKey })).toBe('UnrecognizedClientException');
+    expect(await call(good, -20 * 60_000)).toBe('InvalidSignatureException');
+    expect(await call(good)).toBe('served');
+    // Unsigned, with curl: Secrets Manager's JSON protocol and ELBv2's query protocol.
+    const unsigned = await curl([
+      '-H',
+      'x-amz-target: secretsmanager.GetSecretValue',
+      '-H',
+      'content-type: application/x-amz-json-1.1',
+      '-d',
+      `{"SecretId":"${SECRET}"}`,
+      `${url}/`,
+    ]);
+    expect(unsigned.stdout).toContain('MissingAuthenticationTokenException');
+    const query = await curl(['-d', 'Action=DescribeTargetHealth&Version=2015-12-01', `${url}/`]);
+    expect(query.stdout).toContain('<Code>MissingAuthenticationToken</Code>');
+    expect(endpoint.refused.map((r) => r.failure)).toEqual(['unknown-key', 'mismatch', 'bad-token', 'expired', 'missing', 'missing']);
+    expect(endpoint.calls).toHaveLength(1);
+  });
+
+  it("accepts curl's own SigV4 as the boot sends it (S3 with an unsigned payload, a role's session token); anonymous reads only of a public bucket", async () => {
+    const model = seeded();
+    model.objects.set('assets-bucket/boot.zip', Buffer.from('zip bytes'));
+    model.objects.set('amazon-ssm-us-east-1/agent.deb', Buffer.from('deb bytes'));
+    model.publicBuckets.add('amazon-ssm-us-east-1');
+    const endpoint = new LocalAwsEndpoint(model);
+    const url = await endpoint.start('127.0.0.1');
+    cleanup = () => endpoint.stop();
+    const role = endpoint.credentials.issue('InstanceRole', true);
+    // What bootstrap.sh's signed_curl does: the credentials on stdin, never on a command line.
+    const config = `user = "${role.accessKeyId}:${role.secretAccessKey}"\nheader = "X-Amz-Security-Token: ${role.sessionToken}"\n`;
+    const signed = (u: string, cfg = config) =>
+      curl(['--fail', '-K', '-', '--aws-sigv4', 'aws:amz:us-east-1:s3', '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', u], cfg);
+    expect((await signed(`${url}/assets-bucket/boot.zip`)).stdout).toBe('zip bytes');
+    // Without its session token the same key is refused.
+    expect((await signed(`${url}/assets-bucket/boot.zip`, `user = "${role.accessKeyId}:${role.secretAccessKey}"\n`)).status).not.toBe(0);
+    expect((await curl([`${url}/amazon-ssm-us-east-1/agent.deb`])).stdout).toBe('deb bytes');
+    expect((await curl([`${url}/assets-bucket/boot.zip`])).stdout).toContain('<Code>AccessDenied</Code>');
+    expect(endpoint.calls.map((c) => `${c.principal} ${c.targets?.[0]}`)).toEqual([
+      'InstanceRole assets-bucket/boot.zip',
+      'anonymous amazon-ssm-us-east-1/agent.deb',
+    ]);
+  });
+});
+
+describe("the template's principals, as the sandbox issues credentials to them", () => {
+  it("finds each slot's instance role and the checker's function role in the synthesized template", () => {
+    const s = synth({ backendCount: 2 });
+    expect(resourcesOfType(s, 'AWS::EC2::LaunchTemplate')).toHaveLength(2);
+    const groups = resourcesOfType(s, 'AWS::AutoScaling::AutoScalingGroup');
+    expect(groups).toHaveLength(2);
+    const instanceRoles = new Set(groups.map(([id]) => instanceRoleOf(s.json, id)));
+    expect(instanceRoles.size).toBe(1);
+    const [instanceRole] = instanceRoles;
+    expect(s.json.Resources[instanceRole].Type).toBe('AWS::IAM::Role');
+    const checkerRole = functionRoleOf(s.json, 'HealthCheckerFunction');
+    expect(s.json.Resources[checkerRole].Type).toBe('AWS::IAM::Role');
+    expect(checkerRole).not.toBe(instanceRole);
+    expect(() => functionRoleOf(s.json, 'NoSuchFunction')).toThrow(/no Lambda function NoSuchFunction/);
   });
 });
