@@ -128,7 +128,8 @@ export class Sandbox {
   readonly model = new AwsModel();
   private readonly generations = new Map<number, number>();
   private checker?: ChildProcess;
-  private template?: TemplateJson;
+  /** The synthesized template the sandbox deploys. */
+  template?: TemplateJson;
   private objects = new Map<string, Buffer>();
   /** The booted backends' machinery (IMDS, boots, lifecycle reports). */
   fleet?: BootedFleet;

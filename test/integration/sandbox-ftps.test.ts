@@ -28,6 +28,7 @@ import {
   waitFor,
 } from '../../harness/sessions';
 import { BOOT_LIB_DIR, BOOTSTRAP_SCRIPT, bootScriptFiles, readBootSettings, SCRIPTS_DIR, SETTINGS_FILE } from '../../lib/backend/user-data';
+import { functionRoleOf, instanceRoleOf } from '../../sandbox/aws/principals';
 import type { BootedServer } from '../../sandbox/boot/booted-fleet';
 import { BOOT_LOG, USER_DATA_FILE } from '../../sandbox/boot/instance';
 import { cachedRoot, missingRoot } from '../../sandbox/boot/root';
@@ -126,6 +127,31 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     const imdsPaths = sb.fleet?.imds.served ?? [];
     expect(imdsPaths).toContain('/latest/meta-data/instance-id');
     expect(imdsPaths.some((p) => p.startsWith('/latest/meta-data/iam/security-credentials/'))).toBe(true);
+  });
+
+  it("signs every AWS call as the template's principal that makes it: the boots as the instance role, the checker as its function role", async () => {
+    const from = sb.checkerLines.length;
+    await waitFor(() => sb.checkerLines.slice(from).some((l) => /"message":"probe"/.test(l)), 20_000, 'a probe round');
+    const t = sb.template as Parameters<typeof instanceRoleOf>[0];
+    const instanceRole = instanceRoleOf(t, sb.backends[0].logicalId);
+    const checkerRole = functionRoleOf(t, 'HealthCheckerFunction');
+    expect(sb.aws.refused).toEqual([]);
+    const by = (principal: string) => new Set(sb.aws.calls.filter((c) => c.principal === principal).map((c) => `${c.service}:${c.action}`));
+    expect(by(instanceRole)).toEqual(new Set(['s3:GetObject', 'secretsmanager:GetSecretValue', 'autoscaling:CompleteLifecycleAction']));
+    const core = [
+      'elbv2:DescribeTargetHealth',
+      'ec2:DescribeInstances',
+      'secretsmanager:GetSecretValue',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+    ];
+    expect([...by(checkerRole)]).toEqual(expect.arrayContaining(core));
+    expect([...by(checkerRole)].filter((a) => !core.includes(a) && !/^elbv2:(Register|Deregister)Targets$/.test(a))).toEqual([]);
+    // Unsigned: only AWS's public agent packages, as `aws s3 cp --no-sign-request` reads them.
+    expect(
+      sb.aws.calls.filter((c) => c.principal === 'anonymous').every((c) => c.service === 's3' && /^amazon/.test(c.targets?.[0] ?? '')),
+    ).toBe(true);
+    expect(new Set(sb.aws.calls.map((c) => c.principal))).toEqual(new Set([instanceRole, checkerRole, 'anonymous']));
   });
 
   it("serves from that root: the serving process's /proc/PID/root is the booted Debian 13 root, with production's package versions", () => {
