@@ -192,12 +192,6 @@ export function isArmInstanceType(instanceType: string): boolean {
   return features.includes('g');
 }
 
-/** Burstable families have no bare-metal size (t4g.metal does not exist). */
-export function sizeMissingReason(family: string, size: string): string | undefined {
-  if (/^t\d/.test(family) && size.startsWith('metal')) return `burstable ${family} has no bare-metal size`;
-  return undefined;
-}
-
 export const INSTANCE_SIZES: readonly string[] = [
   'nano',
   'micro',

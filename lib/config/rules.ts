@@ -6,7 +6,8 @@
  */
 import { MAX_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
 import { reservedUserReason } from '../shared/users';
-import { INSTANCE_FAMILIES, INSTANCE_SIZES, sizeMissingReason, unusableFamilyReason } from './instance-types';
+import { EC2_INSTANCE_TYPES } from './ec2-instance-types';
+import { INSTANCE_FAMILIES, INSTANCE_SIZES, unusableFamilyReason } from './instance-types';
 import { type ConfigProblem, closest, type SourceMap } from './problems';
 import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from './resource-budget';
 import type { Config } from './schema';
@@ -214,8 +215,25 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
         : `"${size}" is not an EC2 instance size (${INSTANCE_SIZES.slice(0, 8).join(', ')}, ...)`,
       nearest: f && s ? `${f}.${s}` : undefined,
     });
+  } else if (!EC2_INSTANCE_TYPES.includes(c.instanceType)) {
+    // Family and size each exist, but EC2 does not sell this pair (c7g.nano, t4g.48xlarge).
+    const sizes = EC2_INSTANCE_TYPES.filter((t) => t.startsWith(`${family}.`)).map((t) => t.slice(family.length + 1));
+    const ordered = INSTANCE_SIZES.filter((x) => sizes.includes(x));
+    problems.push({
+      field: 'instanceType',
+      value: c.instanceType,
+      source: src('instanceType'),
+      involves: ['instanceType'],
+      message: ordered.length
+        ? `EC2 has no ${c.instanceType}: ${family} comes in ${ordered.join(', ')}`
+        : `EC2 has no ${c.instanceType}: its API lists no instance type of family ${family}`,
+      // The offered size nearest in the size order: c7g.nano -> c7g.medium, t4g.48xlarge -> t4g.2xlarge.
+      nearest: ordered.length
+        ? `${family}.${ordered.reduce((a, b) => (Math.abs(INSTANCE_SIZES.indexOf(b) - INSTANCE_SIZES.indexOf(size)) < Math.abs(INSTANCE_SIZES.indexOf(a) - INSTANCE_SIZES.indexOf(size)) ? b : a))}`
+        : 'm7g.large',
+    });
   } else {
-    const why = unusableFamilyReason(family) ?? sizeMissingReason(family, size);
+    const why = unusableFamilyReason(family);
     if (why) {
       problems.push({
         field: 'instanceType',

@@ -107,7 +107,9 @@ export const ConfigSchema = z.strictObject({
     .string()
     .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small')
     .default('t4g.small')
-    .describe('Graviton burstable: FTP is I/O-bound and t4g.small is the cheapest type with enough memory; any type aws-cdk-lib knows'),
+    .describe(
+      "Graviton burstable: FTP is I/O-bound and t4g.small is the cheapest type with enough memory; any type that EC2's API lists (lib/config/ec2-instance-types.ts)",
+    ),
   maxAzs: z.int().min(1).max(6).default(2).describe('Availability zones (one NLB static IP each); 2 survives an AZ outage'),
   natGateways: z
     .int()

@@ -63,7 +63,7 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ instanceType: 'u-6tb1.112xlarge' }, ['instanceType'], ['cannot run a backend', 'high-memory', 'Nearest valid value: m7g.large.']],
   [{ instanceType: 'u7i-12tb.224xlarge' }, ['instanceType'], ['cannot run a backend', 'high-memory']],
   [{ instanceType: 'mac2-m2.metal' }, ['instanceType'], ['cannot run a backend', 'dedicated hosts']],
-  [{ instanceType: 't4g.metal' }, ['instanceType'], ['no bare-metal size', 'Nearest valid value: t4g.2xlarge.']],
+  [{ instanceType: 't4g.metal' }, ['instanceType'], ['EC2 has no t4g.metal: t4g comes in nano', 'Nearest valid value: t4g.2xlarge.']],
   // A CIDR with host bits set opens more than it says.
   [{ allowedCidrs: '10.0.0.1/8' }, ['allowedCidrs[0]'], ['host bits set', 'all of 10.0.0.0/8', 'Nearest valid value: 10.0.0.0/8.']],
   [{ allowedCidrs: '["203.0.113.0/24","198.51.100.7/20"]' }, ['allowedCidrs[1]'], ['Nearest valid value: 198.51.96.0/20.']],
