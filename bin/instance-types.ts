@@ -1,7 +1,7 @@
 /**
  * Rewrites lib/config/ec2-instance-types.ts from EC2's own API model: the InstanceType enum of the
  * installed @aws-sdk/client-ec2 (`npm run instance-types`). The config checks an instance type
- * against that exact list; test/unit/instance-types.test.ts fails when the SDK's list and the
+ * against that exact list; test/unit/config-advice.test.ts fails when the SDK's list and the
  * file part ways (run this after updating the SDK).
  */
 import * as fs from 'node:fs';
@@ -23,7 +23,7 @@ export function renderTypesFile(types: readonly string[], version: string, date:
   return `/**
  * Every EC2 instance type, exactly as EC2's API model lists them: the InstanceType enum of
  * @aws-sdk/client-ec2 ${version}, written on ${date} by \`npm run instance-types\` (bin/instance-types.ts).
- * Plain data, so config validation needs no SDK. test/unit/instance-types.test.ts holds it sorted,
+ * Plain data, so config validation needs no SDK. test/unit/config-advice.test.ts holds it sorted,
  * unique and equal to the installed SDK's list.
  */
 export const EC2_INSTANCE_TYPES: readonly string[] = [

@@ -4,6 +4,7 @@
  * never reaches CloudFormation: on error it prints every problem and exits non-zero.
  */
 import { App } from 'aws-cdk-lib';
+import { writeAllAndExit } from '../lib/cli/command';
 import { type Config, ConfigError, loadConfig, secretArnProblems } from '../lib/config';
 import { NlbFtpStack } from '../lib/infra/nlb-ftp-stack';
 
@@ -17,10 +18,8 @@ try {
   const misplaced = region ? secretArnProblems(config, region) : [];
   if (misplaced.length > 0) throw new ConfigError(misplaced);
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(1);
-  }
+  // Every problem, however long the list and whatever stderr is (a pipe to the CDK CLI).
+  if (err instanceof ConfigError) writeAllAndExit(2, `${err.message}\n`, 1);
   throw err;
 }
 

@@ -4,6 +4,7 @@
  * (0 ok, 1 failed, 2 usage), and one sentence for each AWS problem people actually hit, never an
  * SDK class name. No aws-cdk-lib import.
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
 import { closest } from '../config/problems';
@@ -87,6 +88,25 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): { help
 }
 
 /**
+ * Write all of `text` to a file descriptor before anything else happens, then exit. `console.error`
+ * and `process.stderr.write` queue what a non-blocking pipe cannot take at once, and
+ * `process.exit` drops the queue: a long problem list was cut off at 64 or 128 KiB. This writes
+ * synchronously, waiting out a full pipe.
+ */
+export function writeAllAndExit(fd: 1 | 2, text: string, code: number): never {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // the reader is behind: wait 5 ms
+    }
+  }
+  process.exit(code);
+}
+
+/**
  * For a program's own entry point: the parsed values, or print the help (exit 0) or the usage
  * error with the help (exit 2) and end the process.
  */
@@ -94,11 +114,9 @@ export function parseOrExit(spec: CommandSpec, argv: readonly string[]): ParsedV
   try {
     const parsed = parseCommand(spec, argv);
     if (!parsed.help) return parsed.values;
-    process.stdout.write(helpText(spec));
-    process.exit(EXIT.ok);
+    return writeAllAndExit(1, helpText(spec), EXIT.ok);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${helpText(spec)}`);
-    process.exit(EXIT.usage);
+    return writeAllAndExit(2, `${(err as Error).message}\n${helpText(spec)}`, EXIT.usage);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Every EC2 instance type, exactly as EC2's API model lists them: the InstanceType enum of
  * @aws-sdk/client-ec2 3.1169.0, written on 2026-12-06 by `npm run instance-types` (bin/instance-types.ts).
- * Plain data, so config validation needs no SDK. test/unit/instance-types.test.ts holds it sorted,
+ * Plain data, so config validation needs no SDK. test/unit/config-advice.test.ts holds it sorted,
  * unique and equal to the installed SDK's list.
  */
 export const EC2_INSTANCE_TYPES: readonly string[] = [

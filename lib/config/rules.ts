@@ -37,9 +37,15 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
   const resources = stackResources(c);
   if (listeners > NLB_MAX_LISTENERS || resources > CFN_MAX_RESOURCES) {
     const field = blame('backendCount', 'passivePortsPerBackend');
+    // Only pairs every rule accepts: ProFTPD needs r >= 2, so neither fix may lead to r < 2.
+    const minR = c.ftpServer === 'proftpd' ? 2 : 1;
+    const usableR = Math.max(r, minR);
     const maxR = largestPortsPerBackend(c, n);
-    const maxN = largestBackendCount(c, r);
-    const fixes = [maxR >= 1 ? `passivePortsPerBackend <= ${maxR}` : undefined, maxN >= 1 ? `backendCount <= ${maxN}` : undefined]
+    const maxN = largestBackendCount(c, usableR);
+    const fixes = [
+      maxR >= minR ? `passivePortsPerBackend <= ${maxR}` : undefined,
+      maxN >= 1 ? `backendCount <= ${maxN}${usableR !== r ? ` with passivePortsPerBackend=${usableR}` : ''}` : undefined,
+    ]
       .filter(Boolean)
       .join(' or ');
     const why =
