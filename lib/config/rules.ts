@@ -182,6 +182,44 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
       nearest: 'ftps=required',
     });
   }
+  if (c.ftps === 'off') {
+    // TLS settings that nothing would use are refused, as ftpsCertificateNames is.
+    for (const field of ['ftpsRequireSslReuse', 'ftpsMaxTlsVersion'] as const) {
+      if (!given(field)) continue;
+      problems.push({
+        field,
+        value: c[field],
+        source: src(field),
+        involves: [field, 'ftps'],
+        message: 'is a TLS setting, but ftps is off, so no connection uses TLS; set ftps to required (or optional), or remove it',
+        nearest: 'ftps=required',
+      });
+    }
+    // Plain FTP to the internet: passwords and files in clear text. Only with an acknowledgement.
+    const open = c.allowedCidrs.filter((cidr) => !isPrivateCidr(cidr));
+    if (open.length > 0 && !c.allowPlaintextFromInternet) {
+      const field = blame('ftps', 'allowedCidrs');
+      problems.push({
+        field,
+        value: field === 'ftps' ? c.ftps : c.allowedCidrs.join(','),
+        source: src(field),
+        involves: ['ftps', 'allowedCidrs', 'allowPlaintextFromInternet'],
+        message:
+          `ftps=off with allowedCidrs ${open.join(', ')} (beyond the private ranges ${PRIVATE_RANGES.join(', ')}) sends every password and file ` +
+          'in clear text across the internet. Set ftps=required, or allow only private ranges, or set allowPlaintextFromInternet=true to accept that',
+        nearest: 'ftps=required',
+      });
+    }
+  } else if (c.allowPlaintextFromInternet) {
+    problems.push({
+      field: 'allowPlaintextFromInternet',
+      value: true,
+      source: src('allowPlaintextFromInternet'),
+      involves: ['allowPlaintextFromInternet', 'ftps'],
+      message: `acknowledges plain FTP from the internet, but ftps is ${c.ftps}; remove it`,
+      nearest: 'false',
+    });
+  }
   if (c.ftpsCertificateSecretArn !== undefined && c.ftpsCertificateNames.length > 0) {
     problems.push({
       field: 'ftpsCertificateNames',
@@ -279,6 +317,27 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
 }
 
 /** The network address of an IPv4 CIDR: `10.0.0.1/8` -> `10.0.0.0/8`. */
+/** The private IPv4 ranges (RFC 1918, and the shared CGNAT space of RFC 6598): not the internet. */
+export const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] as const;
+
+function rangeOf(cidr: string): [number, number] {
+  const [ip, bits] = cidr.split('/');
+  const prefix = Number(bits);
+  const value = ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const start = Math.floor(value / size) * size;
+  return [start, start + size - 1];
+}
+
+/** Is every address of `cidr` inside one of the private ranges? */
+export function isPrivateCidr(cidr: string): boolean {
+  const [a, b] = rangeOf(cidr);
+  return PRIVATE_RANGES.some((r) => {
+    const [x, y] = rangeOf(r);
+    return a >= x && b <= y;
+  });
+}
+
 export function networkOf(cidr: string): string {
   const [ip, bits] = cidr.split('/');
   const prefix = Number(bits);

@@ -159,6 +159,12 @@ export const ConfigSchema = z.strictObject({
     .enum(['required', 'optional', 'off'])
     .default('required')
     .describe('Explicit FTPS (AUTH TLS) on port 21; required keeps passwords and files off the wire in clear text'),
+  allowPlaintextFromInternet: z
+    .boolean()
+    .default(false)
+    .describe(
+      'With ftps=off, allow allowedCidrs beyond the private ranges; passwords and files then cross the internet in clear text, so it must be said',
+    ),
   ftpsRequireSslReuse: z
     .boolean()
     .default(true)

@@ -60,6 +60,8 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         ftpServer: server,
         // Plain FTP here: FTPS (the default) has its own sandbox test, sandbox-ftps.test.ts.
         ftps: 'off',
+        // The sandbox's client address (198.18.x) is no private range: plain FTP to it is acknowledged.
+        allowPlaintextFromInternet: 'true',
         backendCount: '3',
         passivePortsPerBackend: '4',
         tcpKeepaliveSeconds: '5',

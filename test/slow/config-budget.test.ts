@@ -36,7 +36,7 @@ function tryParse(input: ConfigInput): Config | string[] {
 describe('the resource model', () => {
   const variants: ConfigInput[] = [
     {},
-    { ftps: 'off' },
+    { ftps: 'off', allowPlaintextFromInternet: true },
     { ftpsCertificateSecretArn: ARN },
     { healthCheck: { enabled: false } },
     { maxAzs: 1 },

@@ -53,8 +53,29 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ natGateways: '3', maxAzs: '2' }, ['natGateways'], ['cannot exceed maxAzs (2)', 'Nearest valid value: 2.']],
   [{ natGateways: '3' }, ['natGateways'], ['cannot exceed maxAzs (2, the default)']],
   [{ maxAzs: '1', natGateways: '2' }, ['natGateways'], ['cannot exceed maxAzs (1)']],
-  [{ ftps: 'off', ftpsCertificateNames: 'ftp.example.com' }, ['ftpsCertificateNames'], ['ftps is off']],
-  [{ ftps: 'off', ftpsCertificateSecretArn: ARN('eu-west-1') }, ['ftpsCertificateSecretArn'], ['ftps is off']],
+  [{ ftps: 'off', allowPlaintextFromInternet: 'true', ftpsCertificateNames: 'ftp.example.com' }, ['ftpsCertificateNames'], ['ftps is off']],
+  [
+    { ftps: 'off', allowPlaintextFromInternet: 'true', ftpsMaxTlsVersion: '1.3' },
+    ['ftpsMaxTlsVersion'],
+    ['a TLS setting, but ftps is off'],
+  ],
+  [
+    { ftps: 'off', allowPlaintextFromInternet: 'true', ftpsRequireSslReuse: 'false' },
+    ['ftpsRequireSslReuse'],
+    ['a TLS setting, but ftps is off'],
+  ],
+  [
+    { ftps: 'off' },
+    ['ftps'],
+    ['0.0.0.0/0', 'clear text across the internet', 'allowPlaintextFromInternet=true', 'Nearest valid value: ftps=required.'],
+  ],
+  [{ ftps: 'off', allowedCidrs: '["10.0.0.0/8","203.0.113.0/24"]' }, ['ftps'], ['203.0.113.0/24 (beyond the private ranges']],
+  [{ allowPlaintextFromInternet: 'true' }, ['allowPlaintextFromInternet'], ['but ftps is required']],
+  [
+    { ftps: 'off', allowPlaintextFromInternet: 'true', ftpsCertificateSecretArn: ARN('eu-west-1') },
+    ['ftpsCertificateSecretArn'],
+    ['ftps is off'],
+  ],
   // Instance types are checked offline, before anything is written.
   [{ instanceType: 't4g.smal' }, ['instanceType'], ['is not an EC2 instance size', 'Nearest valid value: t4g.small.']],
   [{ instanceType: 't5g.small' }, ['instanceType'], ['is not an EC2 instance family', 'Nearest valid value: t4g.small.']],

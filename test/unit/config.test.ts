@@ -47,7 +47,12 @@ const INVALID_CONTEXT: Array<[string, Record<string, string>, string]> = [
     { ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert' },
     'ftpsCertificateSecretArn',
   ],
-  ['certificate ARN with ftps off', { ftps: 'off', ftpsCertificateSecretArn: ARN }, 'ftpsCertificateSecretArn'],
+  [
+    'certificate ARN with ftps off',
+    { ftps: 'off', allowPlaintextFromInternet: 'true', ftpsCertificateSecretArn: ARN },
+    'ftpsCertificateSecretArn',
+  ],
+  ['plaintext acknowledged while FTPS is on', { allowPlaintextFromInternet: 'true' }, 'allowPlaintextFromInternet'],
   ['certificate name with a scheme', { ftpsCertificateNames: 'ftp://ftp.example.com' }, 'ftpsCertificateNames.0'],
   [
     'certificate names with your own certificate',

@@ -34,7 +34,8 @@ describe.each([
   ['optional', { force_local_logins_ssl: 'NO', force_local_data_ssl: 'NO', ssl_enable: 'YES' }],
   ['off', { ssl_enable: 'NO' }],
 ] as const)('ftps=%s', (mode, expected) => {
-  const s = synth({ backendCount: 2, ftps: mode });
+  // Plain FTP only to private ranges: any other range would need allowPlaintextFromInternet.
+  const s = synth({ backendCount: 2, ftps: mode, ...(mode === 'off' ? { allowedCidrs: ['10.0.0.0/8'] } : {}) });
   const scripts = bootSettingsOf(s);
 
   it('renders the matching vsftpd settings on every backend', () => {

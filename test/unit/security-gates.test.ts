@@ -65,7 +65,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(
       nagFindings(nlbFtp({ ...maximal, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' })),
     ).toEqual([]);
-    expect(nagFindings(nlbFtp({ ...maximal, ftps: 'off' }))).toEqual([]);
+    expect(nagFindings(nlbFtp({ ...maximal, ftps: 'off', allowPlaintextFromInternet: true }))).toEqual([]);
     expect(nagFindings(nlbFtp({ ...maximal, ftpServer: 'proftpd' }))).toEqual([]);
   });
 

@@ -50,14 +50,14 @@ describe('shellcheck', () => {
 
   it.each([
     ['5 slots, FTPS required (default)', { backendCount: 5 }, 5],
-    ['FTPS off', { backendCount: 1, ftps: 'off' as const }, 1],
+    ['FTPS off', { backendCount: 1, ftps: 'off' as const, allowPlaintextFromInternet: true }, 1],
     [
       'FTPS with your certificate',
       { backendCount: 1, ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:c-AbCdEf' },
       1,
     ],
     ['ProFTPD, FTPS required', { backendCount: 2, ftpServer: 'proftpd' as const }, 2],
-    ['ProFTPD, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const }, 1],
+    ['ProFTPD, FTPS off', { backendCount: 1, ftpServer: 'proftpd' as const, ftps: 'off' as const, allowPlaintextFromInternet: true }, 1],
   ])('passes on the user data of every slot: %s', (_name, config, n) => {
     const s = synth(config);
     const instances = launchTemplates(s);

@@ -282,7 +282,10 @@ describe('outputs', () => {
       /^curl -v --ssl-reqd --cacert nlb-ftp\.pem --user ftpuser ftp:\/\/\$\{LoadBalancerEip0\w+\.PublicIp\}\/$/,
     );
     expect(flatten(outputs.ExampleLftp.Value)).toContain('set ftp:ssl-force true; set ftp:ssl-protect-data true;');
-    const plain = synth({ backendCount: 2, ftps: 'off' }).template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const plain = synth({ backendCount: 2, ftps: 'off', allowPlaintextFromInternet: true }).template.toJSON().Outputs as Record<
+      string,
+      { Value: unknown }
+    >;
     expect(flatten(plain.ExampleCurl.Value)).toMatch(/^curl -v --user ftpuser ftp:\/\//);
     expect(Object.keys(plain).filter((k) => k.startsWith('Ftps'))).toEqual([]);
   });
@@ -302,7 +305,7 @@ describe('secrets', () => {
 
   it('uses an existing users secret by ARN and grants read on exactly that ARN', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-users-AbCdEf';
-    const s = synth({ ftpUsersSecretArn: arn, ftps: 'off' });
+    const s = synth({ ftpUsersSecretArn: arn, ftps: 'off', allowPlaintextFromInternet: true });
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
