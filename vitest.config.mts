@@ -16,12 +16,15 @@ export default defineConfig({
         },
       },
       {
-        // Exhaustive walks over configurations (many synths): CI runs them, the fast suite does not.
+        // What takes long but needs no network namespace of the sandbox's, no port and no server:
+        // exhaustive walks over configurations (many synths), `cdk synth` through the CLI, cfn-lint.
+        // CI runs them, the fast suite does not; they run beside the integration files, whose
+        // drills mostly wait.
         test: {
           name: 'slow',
           include: ['test/slow/**/*.test.ts'],
           testTimeout: 600_000,
-          hookTimeout: 60_000,
+          hookTimeout: 180_000,
         },
       },
       {
