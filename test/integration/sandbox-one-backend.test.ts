@@ -28,6 +28,7 @@ import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { AUDIT_FIELDS, AUDIT_FILTERS, type AuditEvent } from '../../lib/shared/audit';
 import { HEALTH_CHECK_USER } from '../../lib/shared/contract';
+import { reservedUserReason } from '../../lib/shared/users';
 import { missingRoot } from '../../sandbox/boot/root';
 import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
 import { filterMatches, filterValue } from '../helpers/filter-pattern';
@@ -243,6 +244,22 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
     const r = runPython(true);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^LISTED \d+$/m);
+  });
+
+  it('refuses, as initialFtpUser, every account and group that the booted backend has (its packages add some)', () => {
+    const inst = sb.backends[0].server.instance;
+    const names = new Set<string>();
+    for (const file of ['/etc/passwd', '/etc/group']) {
+      for (const line of (inst.read(file) ?? '').split('\n')) if (line.includes(':')) names.add(line.split(':')[0]);
+    }
+    // The FTP user the sync made from the users secret (and its group) is the one that may be there.
+    names.delete(sb.demo.user);
+    expect(names.size).toBeGreaterThan(20);
+    const accepted = [...names].filter((n) => !reservedUserReason(n)).sort();
+    expect(
+      accepted,
+      'accounts or groups of a booted backend that the config would accept as an FTP user: add them to lib/shared/users.ts',
+    ).toEqual([]);
   });
 
   // Last: each drill stops the slot's server and boots the slot again with one fault.

@@ -34,7 +34,8 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ initialFtpUser: 'root' }, ['initialFtpUser'], ['system account', 'Nearest valid value: ftpuser.']],
   [{ initialFtpUser: 'ec2-user' }, ['initialFtpUser'], ['system account']],
   [{ initialFtpUser: 'nlbftp-health' }, ['initialFtpUser'], ['health-check account']],
-  [{ initialFtpUser: 'systemd-network' }, ['initialFtpUser'], ['reserved']],
+  [{ initialFtpUser: 'systemd-network' }, ['initialFtpUser'], ['is a system account on the backends']],
+  [{ initialFtpUser: 'systemd-coredump' }, ['initialFtpUser'], ['reserved']],
   [{ initialFtpUser: 'Root' }, ['initialFtpUser'], ['Linux user name']],
   // Names that exist on the backend images: Ubuntu's and Debian's default accounts, and groups
   // (groupadd exits 9 on a group name, which stopped the users sync and the boot).
