@@ -18,8 +18,8 @@ export default defineConfig({
       {
         // What takes long but needs no network namespace of the sandbox's, no port and no server:
         // exhaustive walks over configurations (many synths), `cdk synth` through the CLI, cfn-lint.
-        // CI runs them, the fast suite does not; they run beside the integration files, whose
-        // drills mostly wait.
+        // CI runs them (bin/test.ts, beside the integration files, whose drills mostly wait); the
+        // fast suite does not.
         test: {
           name: 'slow',
           include: ['test/slow/**/*.test.ts'],
