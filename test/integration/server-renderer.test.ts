@@ -19,7 +19,8 @@ import { type AnyLocalServer, createLocalServer, FTP_SERVERS } from '../../sandb
 import { LocalUsers } from '../../sandbox/local-vsftpd';
 
 const USER = 'nlbftprend';
-const PASS = 'Rend3rer-Test-Pass';
+// With ':' in it: chpasswd splits at the first colon only, and so do curl's -u and both servers.
+const PASS = 'Rend3rer:Test:Pass';
 const SLOTS = [0, 1, 4];
 
 describe.each(FTP_SERVERS)('rendered config on Debian %s', (kind) => {

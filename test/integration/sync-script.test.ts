@@ -147,15 +147,26 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     try {
       fs.writeFileSync(
         usersFile,
-        JSON.stringify({ root: 'x1', 'ec2-user': 'x2', 'nlbftp-health': 'x3', 'systemd-network': 'x4', bob: PASSWORD }),
+        JSON.stringify({
+          root: 'x1',
+          'ec2-user': 'x2',
+          'nlbftp-health': 'x3',
+          'systemd-network': 'x4',
+          bob: PASSWORD,
+          carol: 'with:colons:x5',
+          dave: 'tab\tx6',
+          erin: 7,
+        }),
       );
       const r = sync(JSON.stringify(B));
       expect(r.code, r.out).toBe(0);
-      expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`bob\t${PASSWORD}\nnlbftp-health\th-pass\n`);
+      // A password may hold ':' (chpasswd splits at the first); a tab, a line break or a non-string is refused by name.
+      expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`bob\t${PASSWORD}\ncarol\twith:colons:x5\nnlbftp-health\th-pass\n`);
+      for (const name of ['dave', 'erin']) expect(r.out).toContain(`ERROR: skipping ${name}: its password is not text without tabs`);
       for (const name of ['root', 'ec2-user', 'nlbftp-health', 'systemd-network']) {
         expect(r.out).toContain(`ERROR: skipping ${name}: the name is reserved`);
       }
-      expect(r.out).not.toMatch(/x[1-4]/);
+      expect(r.out).not.toMatch(/x[1-6]/);
     } finally {
       fs.writeFileSync(usersFile, before);
     }

@@ -17,8 +17,9 @@ while IFS=$'\t' read -r user pass; do
     echo "nlb-ftp users: skipping an entry whose name is not a valid Linux user name" >&2
     continue
   fi
-  if [[ -z "$pass" || "$pass" == *:* ]]; then
-    echo "nlb-ftp users: skipping $user: its password is empty or contains ':'" >&2
+  # chpasswd splits its line at the first ':' only, so a password may contain ':'.
+  if [[ -z "$pass" ]]; then
+    echo "nlb-ftp users: skipping $user: its password is empty" >&2
     continue
   fi
   # Same name -> same UID on every backend, because the shared file system stores numeric owners.

@@ -27,6 +27,14 @@ def users(secret):
                 file=sys.stderr,
             )
             continue
+        # One line per user, split at its tab: a password with a tab or a line break cannot pass.
+        if not isinstance(password, str) or any(c in password for c in "\t\r\n"):
+            print(
+                "nlb-ftp users: ERROR: skipping " + user
+                + ": its password is not text without tabs and line breaks; change it in the users secret",
+                file=sys.stderr,
+            )
+            continue
         print("%s\t%s" % (user, password))
 
 
