@@ -190,13 +190,15 @@ export const ConfigSchema = z.strictObject({
     .min(1)
     .max(10000)
     .default(200)
-    .describe('vsftpd max_clients: caps memory use of one backend under a connection flood'),
+    .describe('Sessions one backend accepts (vsftpd max_clients, ProFTPD MaxInstances): caps its memory under a connection flood'),
   maxSessionsPerIp: z
     .int()
     .min(1)
     .max(1000)
     .default(20)
-    .describe('vsftpd max_per_ip: limits one client address (the NLB preserves it); 20 allows offices behind NAT'),
+    .describe(
+      'Sessions one client address may hold on one backend (vsftpd max_per_ip, ProFTPD MaxClientsPerHost; the NLB preserves the address, each backend counts alone); 20 allows offices behind NAT',
+    ),
   removalPolicy: z
     .enum(['retain', 'destroy'])
     .default('retain')
