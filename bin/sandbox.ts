@@ -93,7 +93,7 @@ nlb-ftp sandbox is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
   Endpoint     ftp://${sandbox.endpoint}/   (the emulated NLB; clients on this host are ${CLIENT_IP})
   User         ${user}
   Password     ${password}
-  FTPS         ${ca ? `${sandbox.ftps}; certificate (self-signed for ${sandbox.endpoint}): ${ca}` : 'off (plain FTP: -c ftps=off)'}
+  FTPS         ${ca ? `${sandbox.ftps}; certificate (self-signed for ${sandbox.endpoint}): ${ca}` : 'off (plain FTP: -c ftps=off -c allowPlaintextFromInternet=true)'}
   Backends     ${b.map((x) => `slot ${x.slot} ${x.ip} passive ${x.minPort}-${x.maxPort}${bootNote(sandbox, x.slot)}`).join('\n               ')}
   Idle timeout ${sandbox.idleTimeoutSeconds} s (emulated NLB)
 
