@@ -359,18 +359,7 @@ export class Sandbox {
       const passive = targetGroupArn(tgArn, passiveTargetGroupOf(this.config.stackName, b.slot));
       m.targetGroups.set(passive, new Map());
       const { name, hook } = this.groupOf(b.slot);
-      m.groups.set(name, {
-        name,
-        launchTemplateId: `lt-sandbox${b.slot}`,
-        version: '1',
-        min: 1,
-        max: 1,
-        desired: 1,
-        suspended: new Set(),
-        instances: [],
-        targetGroups: [tgArn, passive],
-        launchHook: hook,
-      });
+      m.addGroup({ name, launchTemplateId: `lt-sandbox${b.slot}`, version: '1', targetGroups: [tgArn, passive], launchHook: hook });
     }
     for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
     for (const [key, body] of this.objects) m.objects.set(key, body);
@@ -491,11 +480,16 @@ export class Sandbox {
     return out;
   }
 
-  /** The slot's instance is replaced by a new one (a new ID) booted from the same user data. */
-  private async relaunch(slot: number): Promise<BootedInstance> {
+  /**
+   * The slot's instance is terminated (out of every target group) and its group launches a new one
+   * (a new ID), booted from the same user data; its CONTINUE puts it into its target groups, and the
+   * NLB then maps it. `booting` runs while the new instance is pending, before its boot.
+   */
+  private async relaunch(slot: number, booting: (newId: string) => Promise<void> = async () => undefined): Promise<BootedInstance> {
     const b = this.backend(slot);
     this.model.terminate(b.instanceId);
     const id = this.nextInstanceId(slot);
+    await booting(id);
     const instance = await this.bootSlot(slot, id);
     b.instanceId = id;
     this.applyControl();
@@ -592,18 +586,12 @@ export class Sandbox {
       await new Promise((r) => setTimeout(r, 100));
     }
     const unhealthy = Date.now();
-    // Terminate: out of every target group, gone from EC2's point of view (terminated).
-    this.model.terminate(oldId);
-    // Launch the replacement: pending, outside the target groups until its readiness check passes.
-    const newId = this.nextInstanceId(slot);
-    this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
-    await booting();
-    // The new instance boots from the launch template's user data; its boot's own readiness
-    // login and CONTINUE are what put it into service.
-    b.server.instance = await this.bootSlot(slot, newId);
-    // Its CONTINUE put it into service in the model (in its target groups): now the NLB maps it.
-    b.instanceId = newId;
-    this.applyControl();
+    // Terminated, and replaced: its boot's own readiness login and CONTINUE put the new one into service.
+    b.server.instance = await this.relaunch(slot, async (newId) => {
+      this.log(`drill replace: slot ${slot} ${oldId} terminated; launching ${newId}`);
+      await booting();
+    });
+    const newId = b.instanceId;
     const registered = Date.now();
     this.log(
       `drill replace: slot ${slot} ${newId} passed its readiness login and is registered (${registered - killed} ms after the kill)`,

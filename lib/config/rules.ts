@@ -272,9 +272,7 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
         ? `EC2 has no ${c.instanceType}: ${family} comes in ${ordered.join(', ')}`
         : `EC2 has no ${c.instanceType}: its API lists no instance type of family ${family}`,
       // The offered size nearest in the size order: c7g.nano -> c7g.medium, t4g.48xlarge -> t4g.2xlarge.
-      nearest: ordered.length
-        ? `${family}.${ordered.reduce((a, b) => (Math.abs(INSTANCE_SIZES.indexOf(b) - INSTANCE_SIZES.indexOf(size)) < Math.abs(INSTANCE_SIZES.indexOf(a) - INSTANCE_SIZES.indexOf(size)) ? b : a))}`
-        : 'm7g.large',
+      nearest: ordered.length ? `${family}.${nearestInOrder(size, ordered, INSTANCE_SIZES)}` : 'm7g.large',
     });
   } else {
     const why = unusableFamilyReason(family);
@@ -317,6 +315,12 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
 }
 
 /** The network address of an IPv4 CIDR: `10.0.0.1/8` -> `10.0.0.0/8`. */
+/** Of `candidates`, the one nearest to `value` by position in `order` (the first of a tie). */
+function nearestInOrder(value: string, candidates: readonly string[], order: readonly string[]): string {
+  const distance = (x: string) => Math.abs(order.indexOf(x) - order.indexOf(value));
+  return candidates.reduce((best, x) => (distance(x) < distance(best) ? x : best));
+}
+
 /** The private IPv4 ranges (RFC 1918, and the shared CGNAT space of RFC 6598): not the internet. */
 export const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] as const;
 

@@ -170,6 +170,20 @@ export class AwsModel {
 
   // ---- Auto Scaling -------------------------------------------------------------------------
 
+  /** A group of one, as each slot's is (min = max = desired = 1), its instances given or none yet. */
+  addGroup(g: {
+    readonly name: string;
+    readonly launchTemplateId: string;
+    readonly version: string;
+    readonly targetGroups: readonly string[];
+    readonly launchHook?: string;
+    readonly instances?: GroupInstance[];
+  }): AutoScalingGroup {
+    const group: AutoScalingGroup = { min: 1, max: 1, desired: 1, suspended: new Set(), ...g, instances: g.instances ?? [] };
+    this.groups.set(g.name, group);
+    return group;
+  }
+
   group(name: string): AutoScalingGroup {
     const g = this.groups.get(name);
     if (!g) throw new AwsError('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${name} not found`);
@@ -340,6 +354,12 @@ export class AwsModel {
   getItem(table: string, key: DynamoItem): DynamoItem | undefined {
     const t = this.table(table);
     return t.items.get(this.keyOf(t, key));
+  }
+
+  /** DeleteItem, unconditional (tests clear the checker's state with it). */
+  deleteItem(table: string, key: DynamoItem): void {
+    const t = this.table(table);
+    t.items.delete(this.keyOf(t, key));
   }
 
   /** PutItem, with the checker's condition expressions evaluated as DynamoDB evaluates them. */

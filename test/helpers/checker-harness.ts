@@ -85,12 +85,7 @@ export function awsFakes(backends: readonly BackendRef[], secrets: Record<string
   installSecrets();
   const item = (key: DynamoItem) => ({
     get: () => model.getItem(STATE_TABLE, key),
-    set: (v: DynamoItem | undefined) => {
-      const items = model.tables.get(STATE_TABLE)?.items as Map<string, DynamoItem>;
-      const k = JSON.stringify([key.pk]);
-      if (v) items.set(k, v);
-      else items.delete(k);
-    },
+    set: (v: DynamoItem | undefined) => (v ? model.putItem(STATE_TABLE, v) : model.deleteItem(STATE_TABLE, key)),
   });
   const stateItem = item(STATE_KEY);
   const leaseItem = item(LEASE_KEY);

@@ -61,14 +61,10 @@ export class FakeFleet {
       const id = `i-${slot}old`;
       const name = `NlbFtp-slot${slot}`;
       this.slotOf.set(name, slot);
-      m.groups.set(name, {
+      m.addGroup({
         name,
         launchTemplateId: `lt-${slot}`,
         version: target,
-        min: 1,
-        max: 1,
-        desired: 1,
-        suspended: new Set(),
         instances: [{ id, lifecycle: 'InService', version: running, protectedFromScaleIn: false }],
         targetGroups: [CONTROL, ...tgs],
         launchHook: HOOK,

@@ -32,18 +32,7 @@ function seeded(): AwsModel {
   const m = new AwsModel();
   m.targetGroups.set(TG, new Map());
   m.targetGroups.set(PASSIVE, new Map());
-  m.groups.set('stack-slot0', {
-    name: 'stack-slot0',
-    launchTemplateId: 'lt-0',
-    version: '1',
-    min: 1,
-    max: 1,
-    desired: 1,
-    suspended: new Set(),
-    instances: [],
-    targetGroups: [TG, PASSIVE],
-    launchHook: 'nlbftp-ready',
-  });
+  m.addGroup({ name: 'stack-slot0', launchTemplateId: 'lt-0', version: '1', targetGroups: [TG, PASSIVE], launchHook: 'nlbftp-ready' });
   m.launch('stack-slot0', 'i-0a', '10.0.0.10');
   m.secrets.set(SECRET, '{"username":"u","password":"p"}');
   m.createTable('state');
