@@ -17,12 +17,14 @@ import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
 import { ALLOW_FILE, awsAgentPackages, FTP_ROOT } from '../lib/backend/user-data';
 import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
-import { checkerEnvironment, HEALTH_CHECK_USER, MetricNames, targetGroupArn } from '../lib/shared/contract';
+import { CheckerEnv, HEALTH_CHECK_USER } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws/endpoint';
+import { IamEnforcer } from './aws/iam';
 import { AwsModel } from './aws/model';
-import { functionRoleOf } from './aws/principals';
+import { functionOf, functionRoleOf } from './aws/principals';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
+import { resolveDeep, sandboxRef } from './boot/resolve';
 import type { BootedInstance } from './boot/instance';
 import { brokenArchive, ensureRoot, missingRoot } from './boot/root';
 import { startCheckerProcess, summarizeCheckerLine } from './checker-process';
@@ -44,7 +46,6 @@ import {
   instanceIdOf,
   NLB_IP,
   NLB_NS,
-  passiveTargetGroupOf,
   SANDBOX_PREFIX,
 } from './topology';
 
@@ -256,7 +257,6 @@ export class Sandbox {
     });
     await this.nlb.start();
 
-    const { tgArn, healthSecretArn, certificateSecretArn } = this.arns();
     const url = this.endpointUrl;
     this.step(6, T, `the local AWS endpoint has been up since the boots (${url})`);
     this.applyControl();
@@ -274,25 +274,10 @@ export class Sandbox {
       const checkerCredentials = this.aws.credentials.issue(functionRoleOf(this.template as TemplateJson, 'HealthCheckerFunction'));
       const env = {
         ...process.env,
-        ...checkerEnvironment({
-          slots: this.backends.map((b) => ({
-            slot: b.slot,
-            passiveTargetGroup: passiveTargetGroupOf(this.config.stackName, b.slot),
-            passivePorts: { min: b.minPort, max: b.maxPort },
-          })),
-          controlTargetGroupArn: tgArn,
-          healthSecretArn,
-          stateTable: `${this.config.stackName}-checker-state`,
-          intervalSeconds: hcfg.intervalSeconds,
-          timeoutSeconds: hcfg.timeoutSeconds,
-          fallThreshold: hcfg.fallThreshold,
-          riseThreshold: hcfg.riseThreshold,
-          // One round per invocation; the runner invokes once per interval, like the schedule.
-          budgetSeconds: hcfg.intervalSeconds,
-          ftps: this.certificate ? { mode: ftps, certificateSecretArn } : undefined,
-        }),
-        POWERTOOLS_SERVICE_NAME: this.config.stackName,
-        POWERTOOLS_METRICS_NAMESPACE: MetricNames.namespace,
+        // The function's environment as the template gives it, resolved as CloudFormation resolves it.
+        ...this.checkerTemplateEnvironment(),
+        // One round per invocation; the runner invokes once per interval, like the schedule.
+        [CheckerEnv.budgetSeconds]: String(hcfg.intervalSeconds),
         AWS_ENDPOINT_URL: url,
         AWS_REGION: 'us-east-1',
         // The checker signs as its function role: credentials the endpoint issued to that role.
@@ -318,18 +303,36 @@ export class Sandbox {
 
   private endpointUrl = '';
 
-  /** The ARNs the checker and the boots use: the template's own secrets, resolved as CloudFormation would. */
-  private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string } {
-    const stack = this.config.stackName;
-    const tgArn = `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/${stack}-control/0000000000000000`;
-    const fallback = (what: string) => `arn:aws:secretsmanager:us-east-1:000000000000:secret:${stack}-${what}-SbXaBc`;
+  /** The checker function's environment variables from the template, every token resolved. */
+  private checkerTemplateEnvironment(): Record<string, string> {
     const t = this.template as TemplateJson;
+    const [, fn] = functionOf(t, 'HealthCheckerFunction');
+    const vars = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    return resolveDeep(vars, t, SANDBOX_VALUES) as Record<string, string>;
+  }
+
+  /**
+   * The ARNs and names the checker and the boots use: the template's own resources, resolved as
+   * CloudFormation would resolve them (so its IAM policies and the model name the same things).
+   */
+  private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string; stateTable: string } {
+    const t = this.template as TemplateJson;
+    const table = Object.keys(t.Resources).find((k) => k.startsWith('HealthCheckerState') && t.Resources[k].Type === 'AWS::DynamoDB::Table');
+    const fallback = (what: string) => `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-${what}-SbXaBc`;
     return {
-      tgArn,
+      tgArn: sandboxRef(t, SANDBOX_VALUES, this.plan.control.targetGroup),
       healthSecretArn: secretOf(t, 'SecretsHealthCheckSecret') || fallback('health'),
       usersSecretArn: secretOf(t, 'SecretsUsersSecret') || fallback('users'),
       certificateSecretArn: secretOf(t, 'FtpsCertificateSecret') || fallback('ftps'),
+      stateTable: table ? sandboxRef(t, SANDBOX_VALUES, table) : `${this.config.stackName}-checker-state`,
     };
+  }
+
+  /** A slot's passive target group (its lowest port's, as the checker's inventory names it), by ARN. */
+  private passiveArnOf(b: SandboxPlan['backends'][number]): string {
+    const f = this.plan.passive.find((p) => p.listenerPort === b.minPort);
+    if (!f) throw new Error(`slot ${b.slot}: the template has no listener on its first passive port ${b.minPort}`);
+    return sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, f.targetGroup);
   }
 
   /** A slot's Auto Scaling group name and launch hook, as the template names them (what its boot reports to). */
@@ -356,14 +359,14 @@ export class Sandbox {
     const { tgArn } = this.arns();
     m.targetGroups.set(tgArn, new Map());
     for (const b of this.plan.backends) {
-      const passive = targetGroupArn(tgArn, passiveTargetGroupOf(this.config.stackName, b.slot));
+      const passive = this.passiveArnOf(b);
       m.targetGroups.set(passive, new Map());
       const { name, hook } = this.groupOf(b.slot);
       m.addGroup({ name, launchTemplateId: `lt-sandbox${b.slot}`, version: '1', targetGroups: [tgArn, passive], launchHook: hook });
     }
     for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
     for (const [key, body] of this.objects) m.objects.set(key, body);
-    m.createTable(`${this.config.stackName}-checker-state`);
+    m.createTable(this.arns().stateTable);
     // The NLB's view of port 21 is the emulated NLB's own health check; its passive groups it never checks.
     const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
     m.targetHealth = (arn, id) => (arn === tgArn ? (this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial') : 'healthy');
@@ -406,7 +409,9 @@ export class Sandbox {
   /** The local AWS endpoint with the sandbox's secrets, on `host`. */
   private async startEndpoint(host: string): Promise<string> {
     this.seedModel();
-    this.aws = new LocalAwsEndpoint(this.model);
+    // IAM is enforced on every call, with the template's own policies: there is no switch.
+    this.aws = new LocalAwsEndpoint(this.model, IamEnforcer.fromTemplate(this.template as TemplateJson, SANDBOX_VALUES));
+    this.aws.onDenied = (message) => this.log(`AWS denied a call (IAM): ${message}`);
     this.endpointUrl = await this.aws.start(host);
     return this.endpointUrl;
   }

@@ -32,4 +32,3 @@ export const backendGw = (slot: number) => `198.18.${16 + slot}.1`;
 export const instanceIdOf = (slot: number, generation = 0) =>
   `i-0sandbox${String(slot).padStart(4, '0')}${String(generation).padStart(4, '0')}`;
 /** The full name of a slot's (first) passive target group, as the checker's inventory carries it. */
-export const passiveTargetGroupOf = (stack: string, slot: number) => `targetgroup/${stack}-s${slot}p/${String(slot).padStart(16, '0')}`;

@@ -6,12 +6,15 @@
  * - the checker's calls: ELBv2 DescribeTargetHealth, RegisterTargets, DeregisterTargets (query
  *   protocol), EC2 DescribeInstances, Secrets Manager GetSecretValue, DynamoDB GetItem and PutItem;
  * - the boot's: Secrets Manager, S3 GetObject/HeadObject, Auto Scaling CompleteLifecycleAction.
+ * Every request is authenticated (SigV4, ./sigv4.ts) and then authorized as IAM would (./iam.ts)
+ * before the model sees it; there is no switch to skip either.
  * Every answer, error included, comes from the model: a model AwsError becomes that protocol's
  * error document with AWS's code and status. Anything else is refused as an unsupported action.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DENIAL, denialShapeOf, type IamEnforcer, resourceArn } from './iam';
 import { AwsError, type AwsModel, type DynamoItem } from './model';
 import { AUTH_ERRORS, type AuthFailure, CredentialRegistry, verifySigV4 } from './sigv4';
 
@@ -22,6 +25,8 @@ export interface EndpointCall {
   readonly targets?: readonly string[];
   /** Whose signed credentials made it ('anonymous' for an unsigned read of a public bucket). */
   readonly principal: string;
+  /** Set when IAM denied it: the model never saw it. */
+  readonly denied?: true;
 }
 
 const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
@@ -41,10 +46,15 @@ export class LocalAwsEndpoint {
   readonly credentials = new CredentialRegistry();
   /** Requests refused before any service saw them (no, unknown or wrong SigV4). */
   readonly refused: Array<{ readonly at: number; readonly failure: AuthFailure; readonly url: string }> = [];
+  /** Told of every call IAM denied, with AWS's message (the sandbox logs it). */
+  onDenied: (message: string) => void = () => undefined;
   /** The principal of the request being served (requests are served one at a time, synchronously). */
   private principal = '';
 
-  constructor(readonly model: AwsModel) {}
+  constructor(
+    readonly model: AwsModel,
+    readonly iam: IamEnforcer,
+  ) {}
 
   /** Start on `host` (a sandbox address) and return the endpoint URL. */
   async start(host = '127.0.0.1'): Promise<string> {
@@ -85,7 +95,68 @@ export class LocalAwsEndpoint {
     } else {
       this.principal = 'anonymous';
     }
+    // A public bucket's objects are anyone's by the bucket's own policy, outside the template.
+    if (!anonymousPublic) {
+      const { service, action, resource } = this.iamRequest(req, body, protocol);
+      try {
+        await this.iam.authorize(this.principal, action, resource);
+      } catch (err) {
+        if (!(err instanceof AwsError)) throw err;
+        this.calls.push({ service, action: action.split(':')[1], at: Date.now(), principal: this.principal, denied: true });
+        this.onDenied(err.message);
+        this.denial(res, err, action, req.method === 'HEAD');
+        return;
+      }
+    }
     this.dispatch(req, body, res);
+  }
+
+  /** The IAM action and resource ARN of a request, as AWS authorizes it. */
+  private iamRequest(
+    req: http.IncomingMessage,
+    body: string,
+    protocol: 'json' | 'query' | 'ec2' | 's3',
+  ): { service: EndpointCall['service']; action: string; resource: string } {
+    const w = this.iam.where;
+    if (protocol === 's3') {
+      const { bucket, key } = this.s3Target(req);
+      // HeadObject is authorized as s3:GetObject.
+      return { service: 's3', action: 's3:GetObject', resource: resourceArn.object(w, bucket, key) };
+    }
+    if (protocol === 'json') {
+      const [prefix, op] = String(req.headers['x-amz-target']).split('.');
+      const input = JSON.parse(body || '{}') as { SecretId?: string; TableName?: string };
+      if (prefix === 'secretsmanager') return { service: 'secretsmanager', action: `secretsmanager:${op}`, resource: resourceArn.secret(w, input.SecretId ?? '') };
+      return { service: 'dynamodb', action: `dynamodb:${op}`, resource: resourceArn.table(w, input.TableName ?? '') };
+    }
+    const params = new URLSearchParams(body);
+    const op = params.get('Action') ?? '';
+    if (protocol === 'ec2') return { service: 'ec2', action: `ec2:${op}`, resource: '*' };
+    if (op === 'CompleteLifecycleAction')
+      return { service: 'autoscaling', action: `autoscaling:${op}`, resource: resourceArn.group(w, params.get('AutoScalingGroupName') ?? '') };
+    // ELB: DescribeTargetHealth has no resource-level permission; the writes are on the target group.
+    return { service: 'elbv2', action: `elasticloadbalancing:${op}`, resource: op.startsWith('Describe') ? '*' : (params.get('TargetGroupArn') ?? '') };
+  }
+
+  /** IAM's denial in the service's own error shape. */
+  private denial(res: http.ServerResponse, err: AwsError, action: string, head: boolean): void {
+    const shape = denialShapeOf(action);
+    if (shape === 'json' || shape === 'dynamodb') {
+      const type = shape === 'dynamodb' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1';
+      const code = shape === 'dynamodb' ? `com.amazonaws.dynamodb.v20120810#${err.code}` : err.code;
+      this.json(res, DENIAL[shape].status, { __type: code, Message: err.message }, type);
+      return;
+    }
+    res.writeHead(err.status, { 'content-type': 'text/xml' });
+    const msg = xmlEscape(err.message);
+    if (head) res.end();
+    else if (shape === 's3') res.end(`<Error><Code>${err.code}</Code><Message>${msg}</Message></Error>`);
+    else if (shape === 'ec2')
+      res.end(`<Response><Errors><Error><Code>${err.code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`);
+    else
+      res.end(
+        `<ErrorResponse><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+      );
   }
 
   /** An authentication failure in the protocol's own error shape. */

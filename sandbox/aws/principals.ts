@@ -26,9 +26,15 @@ export function instanceRoleOf(t: Template, groupLogicalId: string): string {
   return refOrGetAtt(roles?.[0], `${profile} role`);
 }
 
-/** The role of the Lambda function whose logical ID starts with `prefix`. */
-export function functionRoleOf(t: Template, prefix: string): string {
+/** The Lambda function whose logical ID starts with `prefix`: its logical ID and resource. */
+export function functionOf(t: Template, prefix: string): [string, Resource] {
   const fn = Object.entries(t.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix));
   if (!fn) throw new Error(`the template has no Lambda function ${prefix}*`);
-  return refOrGetAtt(fn[1].Properties?.Role, `${fn[0]} role`);
+  return fn;
+}
+
+/** The role of the Lambda function whose logical ID starts with `prefix`. */
+export function functionRoleOf(t: Template, prefix: string): string {
+  const [id, fn] = functionOf(t, prefix);
+  return refOrGetAtt(fn.Properties?.Role, `${id} role`);
 }

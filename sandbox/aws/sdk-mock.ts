@@ -48,16 +48,21 @@ const MODELED_EXCEPTIONS: Record<string, new (o: { message: string; $metadata: o
   InvalidTarget: InvalidTargetException,
 };
 
+/** An AwsError as the SDK throws it: its modeled class where it has one, else an Error named by the code. */
+export function sdkError(err: AwsError): Error {
+  const $metadata = { httpStatusCode: err.status };
+  const Modeled = MODELED_EXCEPTIONS[err.code];
+  if (Modeled) return new Modeled({ message: err.message, $metadata });
+  return Object.assign(new Error(err.message), { name: err.code, $fault: 'client', $metadata });
+}
+
 /** Run a model operation; an AwsError becomes the error the SDK would throw. */
 function sdk<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
     if (!(err instanceof AwsError)) throw err;
-    const $metadata = { httpStatusCode: err.status };
-    const Modeled = MODELED_EXCEPTIONS[err.code];
-    if (Modeled) throw new Modeled({ message: err.message, $metadata });
-    throw Object.assign(new Error(err.message), { name: err.code, $fault: 'client', $metadata });
+    throw sdkError(err);
   }
 }
 

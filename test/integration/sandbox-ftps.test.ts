@@ -152,6 +152,11 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
       sb.aws.calls.filter((c) => c.principal === 'anonymous').every((c) => c.service === 's3' && /^amazon/.test(c.targets?.[0] ?? '')),
     ).toBe(true);
     expect(new Set(sb.aws.calls.map((c) => c.principal))).toEqual(new Set([instanceRole, checkerRole, 'anonymous']));
+    // Each signed call was evaluated against the template's own policies, and every one was allowed.
+    expect(sb.aws.calls.filter((c) => c.denied)).toEqual([]);
+    const decided = sb.aws.iam.decisions;
+    expect(decided.length).toBe(sb.aws.calls.filter((c) => c.principal !== 'anonymous').length);
+    expect(decided.filter((d) => !d.allowed)).toEqual([]);
   });
 
   it("serves from that root: the serving process's /proc/PID/root is the booted Debian 13 root, with production's package versions", () => {

@@ -16,6 +16,7 @@ import { buildApp } from '../../harness/synth';
 import { parseConfig } from '../../lib/config';
 import { checkerEnvironment, targetGroupArn } from '../../lib/shared/contract';
 import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
+import { IamEnforcer } from '../../sandbox/aws/iam';
 import { AwsModel } from '../../sandbox/aws/model';
 
 const run = promisify(execFile);
@@ -90,7 +91,19 @@ describe('the bundled Lambda code', () => {
     model.instances.set('i-0bundle', { privateIp: '127.0.0.1', state: 'running', tags: {} });
     model.secrets.set(healthSecretArn, JSON.stringify({ username: 'nlbftp-health', password: 'not-a-real-password-0' }));
     model.createTable('b-state');
-    const endpoint = new LocalAwsEndpoint(model);
+    // The checker's actions on any resource: this test is about the bundle; the template's own
+    // policy is what every sandbox test enforces.
+    const checkerActions = [
+      'elasticloadbalancing:DescribeTargetHealth',
+      'elasticloadbalancing:RegisterTargets',
+      'elasticloadbalancing:DeregisterTargets',
+      'ec2:DescribeInstances',
+      'secretsmanager:GetSecretValue',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+    ];
+    const iam = IamEnforcer.allowing({ region: 'us-east-1', accountId: '000000000000' }, { HealthCheckerFunctionRole: checkerActions });
+    const endpoint = new LocalAwsEndpoint(model, iam);
     const url = await endpoint.start();
     try {
       // Signed as the checker's role would sign: credentials the endpoint issued.

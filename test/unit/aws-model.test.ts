@@ -19,6 +19,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { afterEach, describe, expect, it } from 'vitest';
 import { resourcesOfType, synth } from '../../harness/synth';
 import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
+import { IamEnforcer } from '../../sandbox/aws/iam';
 import { AwsError, AwsModel } from '../../sandbox/aws/model';
 import { functionRoleOf, instanceRoleOf } from '../../sandbox/aws/principals';
 import { mockAwsClients } from '../../sandbox/aws/sdk-mock';
@@ -28,6 +29,25 @@ const PASSIVE = 'arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup
 const SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:health-SbXaBc';
 
 /** A deployed stack's worth of AWS: one slot's group with its launch hook, its instance waiting on it. */
+/** The principals these tests sign as, each allowed what its calls need (IAM itself is iam.test.ts's). */
+const iam = () =>
+  IamEnforcer.allowing(
+    { region: 'us-east-1', accountId: '000000000000' },
+    {
+      test: [
+        'elasticloadbalancing:DescribeTargetHealth',
+        'elasticloadbalancing:RegisterTargets',
+        'elasticloadbalancing:DeregisterTargets',
+        'ec2:DescribeInstances',
+        'autoscaling:CompleteLifecycleAction',
+        'secretsmanager:GetSecretValue',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+      ],
+      InstanceRole: ['secretsmanager:GetSecretValue', 's3:GetObject'],
+    },
+  );
+
 function seeded(): AwsModel {
   const m = new AwsModel();
   m.targetGroups.set(TG, new Map());
@@ -139,7 +159,7 @@ afterEach(async () => {
 
 describe('the AWS model', () => {
   it('answers the same script the same way through the HTTP endpoint and through the mocked SDK clients', async () => {
-    const endpoint = new LocalAwsEndpoint(seeded());
+    const endpoint = new LocalAwsEndpoint(seeded(), iam());
     const url = await endpoint.start('127.0.0.1');
     let viaHttp: string[];
     try {
@@ -214,7 +234,7 @@ describe("the endpoint checks every signature (SigV4, with AWS's own signer)", (
     });
 
   it('serves a call signed with issued credentials, and says whose it was', async () => {
-    const endpoint = new LocalAwsEndpoint(seeded());
+    const endpoint = new LocalAwsEndpoint(seeded(), iam());
     const url = await endpoint.start('127.0.0.1');
     cleanup = () => endpoint.stop();
     const role = endpoint.credentials.issue('InstanceRole', true);
@@ -224,7 +244,7 @@ describe("the endpoint checks every signature (SigV4, with AWS's own signer)", (
   });
 
   it('refuses, as AWS does: unsigned, an unknown key, a wrong secret, a missing session token, a stale date', async () => {
-    const endpoint = new LocalAwsEndpoint(seeded());
+    const endpoint = new LocalAwsEndpoint(seeded(), iam());
     const url = await endpoint.start('127.0.0.1');
     cleanup = () => endpoint.stop();
     const good = endpoint.credentials.issue('InstanceRole', true);
@@ -264,7 +284,7 @@ describe("the endpoint checks every signature (SigV4, with AWS's own signer)", (
     model.objects.set('assets-bucket/boot.zip', Buffer.from('zip bytes'));
     model.objects.set('amazon-ssm-us-east-1/agent.deb', Buffer.from('deb bytes'));
     model.publicBuckets.add('amazon-ssm-us-east-1');
-    const endpoint = new LocalAwsEndpoint(model);
+    const endpoint = new LocalAwsEndpoint(model, iam());
     const url = await endpoint.start('127.0.0.1');
     cleanup = () => endpoint.stop();
     const role = endpoint.credentials.issue('InstanceRole', true);

@@ -1,0 +1,303 @@
+/**
+ * IAM as AWS enforces it, for the sandbox's AWS: every call to the model (through either face) is
+ * evaluated, with its action and resource ARN, against the caller's identity policies from the
+ * synthesized template (resolved as CloudFormation resolves them, ../boot/resolve.ts) and the
+ * resource's own policy where the template gives one. The evaluation is @cloud-copilot/iam-simulate,
+ * a maintained IAM engine (AGPL-3.0: a dev dependency, never bundled into the app or a Lambda).
+ *
+ * A denied call is an AwsError with AWS's own code and wording for that service, so the code under
+ * test handles it as it would on AWS. Every decision is kept, for the IAM report.
+ */
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { type ResolvableTemplate, resolveDeep, resolveIntrinsics, type SandboxValues, sandboxRef } from '../boot/resolve';
+import { AwsError } from './model';
+
+export interface PolicyStatement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action: string | readonly string[];
+  readonly Resource: string | readonly string[];
+  readonly Condition?: Record<string, unknown>;
+  readonly Principal?: unknown;
+}
+export interface PolicyDocument {
+  readonly Version: string;
+  readonly Statement: readonly PolicyStatement[];
+}
+/** One identity policy of a principal: its name (the template's logical ID, or the managed policy's name) and document. */
+export interface NamedPolicy {
+  readonly name: string;
+  readonly document: PolicyDocument;
+}
+
+/**
+ * The AWS managed policies the template attaches, as AWS publishes them (IAM console, policy
+ * versions as of 2026-12: AWSLambdaBasicExecutionRole v1, AWSLambdaVPCAccessExecutionRole v3,
+ * AmazonSSMManagedInstanceCore v3). A template that attaches another fails here by name, so its
+ * document is added rather than silently left out of the evaluation.
+ */
+export const AWS_MANAGED_POLICIES: Record<string, PolicyDocument> = {
+  'service-role/AWSLambdaBasicExecutionRole': {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: '*' }],
+  },
+  'service-role/AWSLambdaVPCAccessExecutionRole': {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'AWSLambdaVPCAccessExecutionPermissions',
+        Effect: 'Allow',
+        Action: [
+          'logs:CreateLogGroup',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        Resource: '*',
+      },
+    ],
+  },
+  AmazonSSMManagedInstanceCore: {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: [
+          'ssm:DescribeAssociation',
+          'ssm:GetDeployablePatchSnapshotForInstance',
+          'ssm:GetDocument',
+          'ssm:DescribeDocument',
+          'ssm:GetManifest',
+          'ssm:GetParameter',
+          'ssm:GetParameters',
+          'ssm:ListAssociations',
+          'ssm:ListInstanceAssociations',
+          'ssm:PutInventory',
+          'ssm:PutComplianceItems',
+          'ssm:PutConfigurePackageResult',
+          'ssm:UpdateAssociationStatus',
+          'ssm:UpdateInstanceAssociationStatus',
+          'ssm:UpdateInstanceInformation',
+        ],
+        Resource: '*',
+      },
+      {
+        Effect: 'Allow',
+        Action: ['ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+        Resource: '*',
+      },
+      {
+        Effect: 'Allow',
+        Action: [
+          'ec2messages:AcknowledgeMessage',
+          'ec2messages:DeleteMessage',
+          'ec2messages:FailMessage',
+          'ec2messages:GetEndpoint',
+          'ec2messages:GetMessages',
+          'ec2messages:SendReply',
+        ],
+        Resource: '*',
+      },
+    ],
+  },
+};
+
+type Resource = { readonly Type: string; readonly Properties?: Record<string, unknown> };
+
+const refsRole = (roles: unknown, roleId: string): boolean =>
+  Array.isArray(roles) && roles.some((r) => (r as { Ref?: string })?.Ref === roleId);
+
+/** Each role of the template (by logical ID) with its identity policies, resolved as CloudFormation resolves them. */
+export function templatePrincipals(t: ResolvableTemplate, v: SandboxValues): Map<string, NamedPolicy[]> {
+  const res = t.Resources as Record<string, Resource>;
+  const principals = new Map<string, NamedPolicy[]>();
+  for (const [roleId, role] of Object.entries(res)) {
+    if (role.Type !== 'AWS::IAM::Role') continue;
+    const policies: NamedPolicy[] = [];
+    for (const arn of (role.Properties?.ManagedPolicyArns as unknown[]) ?? []) {
+      const resolved = resolveIntrinsics(arn, t, v);
+      const name = resolved.replace(/^arn:aws:iam::aws:policy\//, '');
+      const document = AWS_MANAGED_POLICIES[name];
+      if (!document) throw new Error(`${roleId} attaches ${resolved}, whose document sandbox/aws/iam.ts does not have; add it`);
+      policies.push({ name, document });
+    }
+    for (const p of (role.Properties?.Policies as Array<{ PolicyName: string; PolicyDocument: unknown }>) ?? []) {
+      policies.push({ name: `${roleId}/${p.PolicyName}`, document: resolveDeep(p.PolicyDocument, t, v) as PolicyDocument });
+    }
+    for (const [policyId, p] of Object.entries(res)) {
+      if ((p.Type === 'AWS::IAM::Policy' || p.Type === 'AWS::IAM::ManagedPolicy') && refsRole(p.Properties?.Roles, roleId)) {
+        policies.push({ name: policyId, document: resolveDeep(p.Properties?.PolicyDocument, t, v) as PolicyDocument });
+      }
+    }
+    principals.set(roleId, policies);
+  }
+  return principals;
+}
+
+/** Resource policies of the template, by the ARN of the resource they guard (Secrets Manager's, today). */
+export function templateResourcePolicies(t: ResolvableTemplate, v: SandboxValues): Map<string, PolicyDocument> {
+  const out = new Map<string, PolicyDocument>();
+  for (const r of Object.values(t.Resources as Record<string, Resource>)) {
+    if (r.Type !== 'AWS::SecretsManager::ResourcePolicy') continue;
+    const secret = (r.Properties?.SecretId as { Ref?: string })?.Ref;
+    if (!secret) throw new Error('a secret resource policy whose SecretId is not a Ref');
+    out.set(sandboxRef(t, v, secret), resolveDeep(r.Properties?.ResourcePolicy, t, v) as PolicyDocument);
+  }
+  return out;
+}
+
+/** The request's context keys that conditions test (e.g. `aws:TagKeys` of a CreateTags). */
+export type RequestContext = Readonly<Record<string, string | readonly string[]>>;
+
+/** One evaluated call. */
+export interface IamDecision {
+  readonly principal: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly allowed: boolean;
+  /** The statements that allowed it, as `policy#Sid` (or `policy#N`, N counting from 1). */
+  readonly allowedBy: readonly string[];
+  readonly at: number;
+}
+
+/** Where the AWS is: what ARNs are built from. */
+export interface IamWhere {
+  readonly region: string;
+  readonly accountId: string;
+}
+
+/**
+ * The ARN of each resource a modelled call acts on, as AWS builds it for authorization; one copy
+ * for both faces. An action with no resource-level permission is authorized on `*`.
+ */
+export const resourceArn = {
+  secret: (w: IamWhere, id: string) => (id.startsWith('arn:') ? id : `arn:aws:secretsmanager:${w.region}:${w.accountId}:secret:${id}`),
+  table: (w: IamWhere, name: string) => `arn:aws:dynamodb:${w.region}:${w.accountId}:table/${name}`,
+  object: (_w: IamWhere, bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`,
+  /** Auto Scaling puts the group's ID in its ARN; the sandbox's is fixed, as policies match it with `*`. */
+  group: (w: IamWhere, name: string) =>
+    `arn:aws:autoscaling:${w.region}:${w.accountId}:autoScalingGroup:5a4db0c5-0000-4000-8000-000000000000:autoScalingGroupName/${name}`,
+  instance: (w: IamWhere, id: string) => `arn:aws:ec2:${w.region}:${w.accountId}:instance/${id}`,
+  stack: (w: IamWhere, name: string) => `arn:aws:cloudformation:${w.region}:${w.accountId}:stack/${name}/5a4db0c5-0000-4000-8000-000000000000`,
+};
+
+/** The protocol family of a service's errors: what AWS calls a denial in each. */
+export type DenialShape = 'json' | 'dynamodb' | 'query' | 'ec2' | 's3';
+
+/** AWS's denial for each protocol family: its code and HTTP status. */
+export const DENIAL: Record<DenialShape, { readonly code: string; readonly status: number }> = {
+  json: { code: 'AccessDeniedException', status: 400 },
+  dynamodb: { code: 'AccessDeniedException', status: 400 },
+  query: { code: 'AccessDenied', status: 403 },
+  ec2: { code: 'UnauthorizedOperation', status: 403 },
+  s3: { code: 'AccessDenied', status: 403 },
+};
+
+/** The service prefix an action belongs to, for its denial's shape. */
+export function denialShapeOf(action: string): DenialShape {
+  const service = action.split(':')[0];
+  if (service === 'dynamodb') return 'dynamodb';
+  if (service === 'ec2') return 'ec2';
+  if (service === 's3') return 's3';
+  if (['elasticloadbalancing', 'autoscaling', 'cloudformation', 'cloudwatch'].includes(service)) return 'query';
+  return 'json';
+}
+
+export class IamEnforcer {
+  readonly decisions: IamDecision[] = [];
+  private readonly principals: Map<string, NamedPolicy[]>;
+  private readonly resourcePolicies: Map<string, PolicyDocument>;
+
+  /** The template's principals; `extra` adds principals it does not hold (an operator, with the policy it ships). */
+  constructor(
+    readonly where: IamWhere,
+    principals: Map<string, NamedPolicy[]>,
+    resourcePolicies: Map<string, PolicyDocument> = new Map(),
+  ) {
+    this.principals = new Map(principals);
+    this.resourcePolicies = resourcePolicies;
+  }
+
+  static fromTemplate(t: ResolvableTemplate, v: SandboxValues): IamEnforcer {
+    return new IamEnforcer(v, templatePrincipals(t, v), templateResourcePolicies(t, v));
+  }
+
+  /**
+   * Principals each with one policy allowing exactly `actions` on any resource: for tests of
+   * something other than the template's policies (the model's two faces, a bundle's calls).
+   */
+  static allowing(where: IamWhere, grants: Record<string, readonly string[]>): IamEnforcer {
+    const principals = new Map(
+      Object.entries(grants).map(([p, actions]): [string, NamedPolicy[]] => [
+        p,
+        [{ name: `${p}-test-grant`, document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] } }],
+      ]),
+    );
+    return new IamEnforcer(where, principals);
+  }
+
+  /** Give `principal` exactly these policies (a principal the template does not define, such as an operator). */
+  setPolicies(principal: string, policies: NamedPolicy[]): void {
+    this.principals.set(principal, policies);
+  }
+
+  policiesOf(principal: string): readonly NamedPolicy[] {
+    return this.principals.get(principal) ?? [];
+  }
+
+  principalNames(): string[] {
+    return [...this.principals.keys()];
+  }
+
+  /** The caller as AWS names it in a denial: the role's session. */
+  callerArn(principal: string): string {
+    return `arn:aws:sts::${this.where.accountId}:assumed-role/${principal}/nlb-ftp-sandbox`;
+  }
+
+  /** Evaluate one call; throw AWS's denial as an AwsError when it is not allowed. */
+  async authorize(principal: string, action: string, resource: string, context: RequestContext = {}): Promise<void> {
+    const d = await this.evaluate(principal, action, resource, context);
+    if (d.allowed) return;
+    const shape = DENIAL[denialShapeOf(action)];
+    const on = resource === '*' ? '' : ` on resource: ${resource}`;
+    const why = d.explicit ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${action} action`;
+    const prefix = shape.code === 'UnauthorizedOperation' ? 'You are not authorized to perform this operation. ' : '';
+    throw new AwsError(shape.code, `${prefix}User: ${this.callerArn(principal)} is not authorized to perform: ${action}${on} ${why}`, shape.status);
+  }
+
+  /** The decision for one call, recorded. */
+  async evaluate(principal: string, action: string, resource: string, context: RequestContext = {}): Promise<IamDecision & { explicit: boolean }> {
+    const policies = this.principals.get(principal);
+    if (!policies) throw new Error(`the sandbox has no principal ${principal}`);
+    const result = await runSimulation(
+      {
+        identityPolicies: policies.map((p) => ({ name: p.name, policy: p.document as unknown as Record<string, unknown> })),
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        resourcePolicy: this.resourcePolicies.get(resource) as Record<string, unknown> | undefined,
+        request: {
+          action,
+          principal: this.callerArn(principal),
+          resource: { accountId: this.where.accountId, resource },
+          contextVariables: { ...context } as Record<string, string | string[]>,
+        },
+      },
+      {},
+    );
+    // An evaluation error is a sandbox bug (an action name or ARN AWS would not accept): fail loudly.
+    if (result.resultType === 'error') throw new Error(`IAM evaluation of ${action} on ${resource}: ${JSON.stringify(result.errors)}`);
+    const allowed = result.overallResult === 'Allowed';
+    const single = result.resultType === 'single' ? result.result : undefined;
+    const allowedBy = (single?.analysis?.identityAnalysis?.allowStatements ?? []).map(
+      (s: { policyId?: string; explain?: { identifier?: string } }) => `${s.policyId}#${s.explain?.identifier}`,
+    );
+    const decision = { principal, action, resource, allowed, allowedBy, at: Date.now() };
+    this.decisions.push(decision);
+    return { ...decision, explicit: result.overallResult === 'ExplicitlyDenied' };
+  }
+}
