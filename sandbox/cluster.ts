@@ -20,9 +20,9 @@ import { type Config, loadConfig } from '../lib/config';
 import { CheckerEnv, HEALTH_CHECK_USER } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from './aws/endpoint';
-import { IamEnforcer } from './aws/iam';
+import { IamEnforcer, templatePrincipals } from './aws/iam';
 import { AwsModel } from './aws/model';
-import { functionOf, functionRoleOf } from './aws/principals';
+import { functionOf, functionRoleOf, instanceRoleOf } from './aws/principals';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
 import { resolveDeep, sandboxRef } from './boot/resolve';
 import type { BootedInstance } from './boot/instance';
@@ -521,7 +521,7 @@ export class Sandbox {
    */
   async bootDrill(
     slot: number,
-    fault: 'malformed-users-secret' | 'missing-certificate-secret' | 'failing-package-install',
+    fault: 'malformed-users-secret' | 'missing-certificate-secret' | 'failing-package-install' | 'no-secrets-permission',
   ): Promise<BootOutcome & { listening: boolean; instanceId: string }> {
     const fleet = this.fleet;
     if (!fleet) throw new Error('boot drills need a booted sandbox (the boot option)');
@@ -535,6 +535,8 @@ export class Sandbox {
     if (fault === 'missing-certificate-secret') this.model.secrets.delete(certificateSecretArn);
     if (fault === 'failing-package-install')
       archive = brokenArchive(fleet.root.archive, path.join(this.root, 'broken-archive'), 'stunnel4');
+    const restorePolicy =
+      fault === 'no-secrets-permission' ? this.withoutPermission('instance', ['secretsmanager:GetSecretValue']) : () => undefined;
     const instanceId = this.nextInstanceId(slot);
     let out: BootOutcome;
     try {
@@ -542,9 +544,42 @@ export class Sandbox {
     } finally {
       // Only this boot sees the fault.
       for (const [arn, value] of this.secretValues()) this.model.secrets.set(arn, value);
+      restorePolicy();
     }
     const listening = /:21\b/.test(nsExec(b.namespace, 'ss', ['-Hltn'], { allowFail: true }));
     return { ...out, listening, instanceId };
+  }
+
+  /**
+   * An IAM drill: the synthesized template edited as a deploy of it would be, with `actions` taken
+   * out of every statement of the role's policies (a statement left with none is dropped). The
+   * sandbox's IAM evaluates the role ('instance': the backends' role, 'checker': the health
+   * checker's) with the edited policies until the returned function puts the template's own back.
+   */
+  withoutPermission(role: 'instance' | 'checker', actions: readonly string[]): () => void {
+    const edited = structuredClone(this.template) as TemplateJson;
+    const roleId =
+      role === 'checker' ? functionRoleOf(edited, 'HealthCheckerFunction') : instanceRoleOf(edited, this.plan.backends[0].logicalId);
+    let removed = 0;
+    for (const r of Object.values(edited.Resources)) {
+      const roles = r.Properties?.Roles as Array<{ Ref?: string }> | undefined;
+      if (r.Type !== 'AWS::IAM::Policy' || !roles?.some((x) => x.Ref === roleId)) continue;
+      const doc = r.Properties?.PolicyDocument as { Statement: Array<{ Action: string | string[] }> };
+      doc.Statement = doc.Statement.flatMap((st) => {
+        const kept = [st.Action].flat().filter((a) => !actions.includes(a));
+        removed += [st.Action].flat().length - kept.length;
+        return kept.length ? [{ ...st, Action: kept }] : [];
+      });
+    }
+    if (!removed) throw new Error(`${roleId}'s policies grant none of ${actions.join(', ')}`);
+    const iam = this.aws.iam;
+    const own = [...iam.policiesOf(roleId)];
+    iam.setPolicies(roleId, templatePrincipals(edited, SANDBOX_VALUES).get(roleId) ?? []);
+    this.log(`IAM drill: ${roleId} without ${actions.join(', ')} (template edited)`);
+    return () => {
+      iam.setPolicies(roleId, own);
+      this.log(`IAM drill: ${roleId} has the template's own policies again`);
+    };
   }
 
   /** The last boot of each slot: its timings, log and report. */

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
 import { closest } from '../config/problems';
 import { FleetError } from './fleet';
+import { actionsNeededBy, type OperatorCommand } from './operator-policy';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -30,6 +31,8 @@ export interface CommandSpec {
   readonly summary: string;
   readonly options: Readonly<Record<string, OptionSpec>>;
   readonly examples: readonly string[];
+  /** The command whose AWS permissions the help lists (./operator-policy.ts). */
+  readonly permissionsOf?: OperatorCommand;
 }
 
 /** A bad command line: the message names the flag. Exit 2. */
@@ -55,7 +58,25 @@ export function helpText(spec: CommandSpec): string {
     'examples:',
     ...spec.examples.map((e) => `  ${e}`),
     '',
+    ...(spec.permissionsOf
+      ? [
+          'AWS permissions (the whole least-privilege policy: iam/operator-policy.json):',
+          ...wrapList(actionsNeededBy(spec.permissionsOf)).map((l) => `  ${l}`),
+          '',
+        ]
+      : []),
   ].join('\n');
+}
+
+/** Comma-separated items in lines of at most 100 characters. */
+function wrapList(items: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const item of items) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + item.length + 2 <= 100) lines[last] += `, ${item}`;
+    else lines.push(item);
+  }
+  return lines;
 }
 
 /** Parse, or `help`; an unknown flag, a missing value or a stray argument is a UsageError naming it. */

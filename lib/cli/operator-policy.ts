@@ -97,7 +97,7 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
   {
     sid: 'ReadTheAmiParameter',
     actions: ['ssm:GetParameter'],
-    resources: () => ['arn:aws:ssm:*::parameter/aws/service/debian/*'],
+    resources: () => ['arn:aws:ssm:*:*:parameter/aws/service/debian/*'],
     usedBy: ['preflight'],
     why: "the Debian image the template resolves, from AWS's public parameters",
   },

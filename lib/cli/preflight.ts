@@ -266,6 +266,7 @@ export function renderChecks(r: { checks: readonly Check[]; deployed: boolean },
 }
 
 export const PREFLIGHT_COMMAND: CommandSpec = {
+  permissionsOf: 'preflight',
   usage: 'npm run preflight --',
   summary:
     'Read-only, with your credentials and region: what the first cdk deploy of this configuration needs from the account, and what to do about each gap.',

@@ -354,6 +354,7 @@ export interface RollRun {
 }
 
 export const ROLL_COMMAND: CommandSpec = {
+  permissionsOf: 'roll',
   usage: 'npm run roll --',
   summary:
     "Move each slot onto its launch template's current version (a new AMI or boot script), one slot at a time, the service up throughout.",

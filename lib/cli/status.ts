@@ -189,6 +189,7 @@ export interface StatusRun {
 }
 
 export const STATUS_COMMAND: CommandSpec = {
+  permissionsOf: 'status',
   usage: 'npm run status --',
   summary: "The health of a deployed nlb-ftp stack: each slot's instance, template version, NLB health, last login probe and alarms.",
   options: {

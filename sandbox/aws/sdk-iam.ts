@@ -60,10 +60,10 @@ export function authorizationOf(
       }
       return one('*');
     case 'ssm': {
-      // AWS's public parameters live in no account: arn:aws:ssm:REGION::parameter/aws/service/...
+      // AWS's public parameters (/aws/service/...) are documented with an empty account field; the
+      // IAM engine needs one, and a policy's `*` account matches either.
       const name = String(input.Name ?? '');
-      const account = name.startsWith('/aws/service/') ? '' : w.accountId;
-      return one(`arn:aws:ssm:${w.region}:${account}:parameter${name.startsWith('/') ? name : `/${name}`}`);
+      return one(`arn:aws:ssm:${w.region}:${w.accountId}:parameter${name.startsWith('/') ? name : `/${name}`}`);
     }
     case 'secretsmanager':
       return one(resourceArn.secret(w, String(input.SecretId ?? '')));

@@ -255,6 +255,32 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     await waitFor(() => sb.checkerLines.slice(-12).some((l) => l.includes('"HealthyBackends":3')), 20_000, 'recovery after all-broken');
   });
 
+  it('drill 8 (IAM): the checker without RegisterTargets (template edited) still takes a broken backend out; putting it back is denied and every round fails naming the action (the function errors: CheckerErrors); with the statement back it returns in time', async () => {
+    const from = sb.checkerLines.length;
+    const restore = sb.withoutPermission('checker', ['elasticloadbalancing:RegisterTargets']);
+    let repairedAt = 0;
+    try {
+      await sb.breakLogin(2);
+      await waitFor(() => !sb.registeredSlots().includes(2), DETECT_MS + 5000, 'slot 2 deregistered (DeregisterTargets is still allowed)');
+      await sb.repairLogin(2);
+      const denied = (l: string) => l.includes('"message":"round failed"') && l.includes('elasticloadbalancing:RegisterTargets');
+      await waitFor(() => sb.checkerLines.slice(from).filter(denied).length >= 2, RECOVER_MS + 8000, 'two rounds denied RegisterTargets');
+      const line = sb.checkerLines.slice(from).find(denied) as string;
+      expect(line).toMatch(/"error":"AccessDenied"/);
+      // The denial kept it out: the checker could not put the repaired backend back.
+      expect(sb.registeredSlots()).not.toContain(2);
+      expect(sb.aws.calls.some((c) => c.denied && c.action === 'RegisterTargets')).toBe(true);
+    } finally {
+      restore();
+      repairedAt = Date.now();
+    }
+    // The template's own statement back (the fix deployed): in within the recovery bound.
+    await waitFor(() => sb.registeredSlots().includes(2), RECOVER_MS + 5000, 'slot 2 registered again');
+    const back = Date.now() - repairedAt;
+    expect(back).toBeLessThanOrEqual(RECOVER_MS + 5000);
+    report.push(`drill checker-without-register: denied rounds logged; back ${(back / 1000).toFixed(1)} s after the statement returned`);
+  });
+
   it('drill 7: a backend killed outright is replaced by its Auto Scaling group under a new instance ID; the checker manages the new ID and sessions after it serves all succeed', async () => {
     const from = sb.checkerLines.length;
     const load = backgroundLoad(target, 300);

@@ -263,6 +263,23 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
   });
 
   // Last: each drill stops the slot's server and boots the slot again with one fault.
+  it('IAM drill: the instance role without its Secrets Manager statement (template edited) reports ABANDON with the AWS error, and nothing serves', async () => {
+    const out = await sb.bootDrill(0, 'no-secrets-permission');
+    expect(out.result.exitCode, out.result.log.slice(-1500)).not.toBe(0);
+    expect(out.report).toMatchObject({ result: 'ABANDON', instanceId: out.instanceId });
+    // AWS's own denial, as the boot's log shows it, naming the action.
+    expect(out.result.log).toMatch(/AccessDeniedException/);
+    expect(out.result.log).toContain('secretsmanager:GetSecretValue');
+    expect(out.result.log).toContain('reporting ABANDON so that Auto Scaling replaces this instance');
+    expect(out.listening).toBe(false);
+    expect(out.instance.mainPid(server === 'proftpd' ? 'proftpd.service' : 'vsftpd.service')).toBeUndefined();
+    const denied = sb.aws.calls.filter((c) => c.denied);
+    expect(denied.map((c) => `${c.service}:${c.action}`)).toContain('secretsmanager:GetSecretValue');
+    // Its CompleteLifecycleAction (ABANDON) was still allowed: the group can replace it.
+    expect(sb.aws.iam.decisions.some((d) => d.action === 'autoscaling:CompleteLifecycleAction' && d.allowed)).toBe(true);
+    await out.instance.dispose();
+  }, 180_000);
+
   if (server === 'vsftpd') {
     describe('boot drills: each fault reports ABANDON and never serves', () => {
       it.each([

@@ -6,19 +6,15 @@
 import * as os from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
-  DescribeAccountAttributesCommand,
   DescribeAddressesCommand,
-  DescribeAvailabilityZonesCommand,
   DescribeInstanceTypeOfferingsCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import {
-  DescribeAccountLimitsCommand,
-  DescribeLoadBalancersCommand,
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -27,6 +23,7 @@ import { needs, runPreflight } from '../../lib/cli/preflight';
 import { parseConfig } from '../../lib/config';
 import { isArmInstanceType } from '../../lib/config/instance-types';
 import { amiParameter } from '../../lib/shared/images';
+import { notExist, readyAccount } from '../helpers/ready-account';
 
 const cfn = mockClient(CloudFormationClient);
 const ec2 = mockClient(EC2Client);
@@ -40,51 +37,10 @@ const clients = {
   lambda: new LambdaClient({ region: 'eu-west-1' }),
   ssm: new SSMClient({ region: 'eu-west-1' }),
 };
-const notExist = (name: string) => Object.assign(new Error(`Stack with id ${name} does not exist`), { name: 'ValidationError' });
-
-/** An account where a first deploy of the defaults works. */
-function readyAccount(): void {
-  cfn.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
-    Stacks: [
-      {
-        StackName: 'CDKToolkit',
-        StackStatus: 'UPDATE_COMPLETE',
-        CreationTime: new Date(0),
-        Outputs: [{ OutputKey: 'BootstrapVersion', OutputValue: '28' }],
-      },
-    ],
-  });
-  cfn.on(DescribeStacksCommand, { StackName: 'NlbFtp' }).rejects(notExist('NlbFtp'));
-  ec2.on(DescribeAccountAttributesCommand).resolves({
-    AccountAttributes: [
-      { AttributeName: 'supported-platforms', AttributeValues: [{ AttributeValue: 'VPC' }] },
-      { AttributeName: 'vpc-max-elastic-ips', AttributeValues: [{ AttributeValue: '5' }] },
-    ],
-  });
-  ec2.on(DescribeAddressesCommand).resolves({ Addresses: [] });
-  ec2.on(DescribeAvailabilityZonesCommand).resolves({
-    AvailabilityZones: [{ ZoneName: 'eu-west-1b' }, { ZoneName: 'eu-west-1a' }, { ZoneName: 'eu-west-1c' }],
-  });
-  ec2.on(DescribeInstanceTypeOfferingsCommand).resolves({
-    InstanceTypeOfferings: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'].map((Location) => ({ Location, InstanceType: 't4g.small' })),
-  });
-  elb.on(DescribeAccountLimitsCommand).resolves({
-    Limits: [
-      { Name: 'network-load-balancers', Max: '50' },
-      { Name: 'target-groups', Max: '3000' },
-      { Name: 'listeners-per-network-load-balancer', Max: '50' },
-      { Name: 'targets-per-network-load-balancer', Max: '3000' },
-    ],
-  });
-  elb.on(DescribeLoadBalancersCommand).resolves({ LoadBalancers: [] });
-  elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [] });
-  lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 10, UnreservedConcurrentExecutions: 10 } });
-  ssm.on(GetParameterCommand).resolves({ Parameter: { Name: 'x', Value: 'ami-0123456789abcdef0' } });
-}
 
 beforeEach(() => {
   for (const m of [cfn, ec2, elb, lambda, ssm]) m.reset();
-  readyAccount();
+  readyAccount({ cfn, ec2, elb, lambda, ssm });
 });
 // The unit project shares modules between files (isolate: false): leave no stub behind.
 afterAll(() => {
