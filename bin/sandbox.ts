@@ -9,6 +9,7 @@
 import { type CommandSpec, EXIT, helpText, parseOrExit, wholeNumber } from '../lib/cli/command';
 import { ConfigError } from '../lib/config';
 import { curlFtpsArgs, lftpFtpsSettings } from '../lib/shared/names';
+import { iamReport } from '../sandbox/aws/iam';
 import { CLIENT_IP, cleanupSandbox, Sandbox } from '../sandbox/cluster';
 
 const SANDBOX_COMMAND: CommandSpec = {
@@ -19,11 +20,20 @@ const SANDBOX_COMMAND: CommandSpec = {
     context: { type: 'string', short: 'c', multiple: true, value: 'KEY=VALUE', help: 'a setting, as with cdk synth' },
     'idle-timeout': { type: 'string', value: 'SECONDS', help: "the emulated NLB's idle timeout", default: 'twice the keepalive probe gap' },
     down: { type: 'boolean', help: 'remove the leftovers of a crashed run, and exit' },
+    'iam-report': {
+      type: 'boolean',
+      help: "at Ctrl-C, print each principal's AWS calls (all evaluated against the template's IAM policies) and its statements nothing used",
+    },
   },
-  examples: ['sudo npm run sandbox', 'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3', 'sudo npm run sandbox -- --down'],
+  examples: [
+    'sudo npm run sandbox',
+    'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3',
+    'sudo npm run sandbox -- --iam-report',
+    'sudo npm run sandbox -- --down',
+  ],
 };
 
-function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Record<string, string>; idle?: number } {
+function parseSandboxArgs(argv: readonly string[]): { down: boolean; iamReport: boolean; context: Record<string, string>; idle?: number } {
   const v = parseOrExit(SANDBOX_COMMAND, argv);
   const context: Record<string, string> = {};
   for (const kv of (v.context as string[] | undefined) ?? []) {
@@ -41,7 +51,7 @@ function parseSandboxArgs(argv: readonly string[]): { down: boolean; context: Re
     process.stderr.write(`${(err as Error).message}\n${helpText(SANDBOX_COMMAND)}`);
     process.exit(EXIT.usage);
   }
-  return { down: v.down === true, context, idle };
+  return { down: v.down === true, iamReport: v['iam-report'] === true, context, idle };
 }
 
 /** For a booted backend: its boot time and the root its server runs from. */
@@ -70,6 +80,11 @@ async function main(): Promise<number> {
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
+    const evaluated = sandbox.aws.iam.decisions;
+    console.log(
+      `\nIAM: ${evaluated.length} AWS call(s) evaluated against the template's policies, ${evaluated.filter((d) => !d.allowed).length} denied` +
+        (args.iamReport ? `\n${iamReport(sandbox.aws.iam)}` : ' (--iam-report for each principal)'),
+    );
     console.log(`\n${why}: tearing the sandbox down...`);
     await sandbox.down();
     console.log('Sandbox removed.');

@@ -69,27 +69,29 @@ export function buildApp(
 
 /**
  * Synthesize with Lambda bundling into `outdir`, as `cdk deploy` would, and return the template and
- * the health checker's bundled `index.js` (the file its asset uploads; undefined when the config
- * has no checker). The sandbox runs that file, so what it proves is the artifact, not the source.
+ * the bundled `index.js` of the health checker and of the FTPS certificate custom resource (the
+ * files their assets upload; undefined when the config has no such function). The sandbox runs
+ * those files, so what it proves is the artifact, not the source.
  */
 export function synthWithCheckerBundle(
   config: Config,
   outdir: string,
-): { template: Record<string, unknown>; checkerBundle: string | undefined } {
+): { template: Record<string, unknown>; checkerBundle: string | undefined; certificateBundle: string | undefined } {
   const { app, stack } = buildApp(config, { outdir, bundle: true });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).template as Record<string, unknown> & {
     Resources: Record<string, { Type: string; Properties?: { Code?: { S3Key?: string } } }>;
   };
-  const fn = Object.entries(template.Resources).find(
-    ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('HealthCheckerFunction'),
-  );
-  if (!fn) return { template, checkerBundle: undefined };
-  const key = fn[1].Properties?.Code?.S3Key;
-  if (!key) throw new Error('the health checker function has no bundled asset in the template');
-  const checkerBundle = path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`, 'index.js');
-  if (!fs.existsSync(checkerBundle)) throw new Error(`the checker asset was not bundled: ${checkerBundle} is missing`);
-  return { template, checkerBundle };
+  const bundleOf = (prefix: string): string | undefined => {
+    const fn = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix));
+    if (!fn) return undefined;
+    const key = fn[1].Properties?.Code?.S3Key;
+    if (!key) throw new Error(`the function ${fn[0]} has no bundled asset in the template`);
+    const file = path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`, 'index.js');
+    if (!fs.existsSync(file)) throw new Error(`the asset of ${fn[0]} was not bundled: ${file} is missing`);
+    return file;
+  };
+  return { template, checkerBundle: bundleOf('HealthCheckerFunction'), certificateBundle: bundleOf('FtpsCertificateGenerator') };
 }
 
 export interface Synthesized {

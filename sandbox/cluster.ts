@@ -7,8 +7,8 @@
  * emulated-nlb.ts, aws/ (one AWS model behind the endpoint), checker-timing.ts and cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
 
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,13 +19,13 @@ import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
 import { CheckerEnv, HEALTH_CHECK_USER } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
-import { LocalAwsEndpoint } from './aws/endpoint';
-import { IamEnforcer, templatePrincipals } from './aws/iam';
+import { CFN_RESPONSE_PATH, LocalAwsEndpoint } from './aws/endpoint';
+import { IamEnforcer, resourceArn, templatePrincipals } from './aws/iam';
 import { AwsModel } from './aws/model';
 import { functionOf, functionRoleOf, instanceRoleOf } from './aws/principals';
 import { BootedFleet, BootedServer, type BootOutcome } from './boot/booted-fleet';
-import { resolveDeep, sandboxRef } from './boot/resolve';
 import type { BootedInstance } from './boot/instance';
+import { resolveDeep, sandboxRef } from './boot/resolve';
 import { brokenArchive, ensureRoot, missingRoot } from './boot/root';
 import { startCheckerProcess, summarizeCheckerLine } from './checker-process';
 import { type CheckerTiming, checkerBoundsMs, checkerContext, DRILL_CHECKER, DRILL_NLB_HEALTH } from './checker-timing';
@@ -136,6 +136,9 @@ export class Sandbox {
   fleet?: BootedFleet;
   /** The checker Lambda's bundled index.js from the synthesized assembly (esbuild, as deployed). */
   private checkerCode?: string;
+  private certificateCode?: string;
+  /** What CloudFormation's GenerateSecretString put in the certificate secret before the custom resource replaced it. */
+  private readonly generatedCertificateSecret = randomBytes(24).toString('base64url');
   private readonly savedBuffers = new Map<string, string>();
   private readonly log: (m: string) => void;
 
@@ -178,6 +181,7 @@ export class Sandbox {
     this.objects = synthesized.objects;
     this.plan = planFromTemplate(synthesized.template);
     this.checkerCode = synthesized.checkerCode;
+    this.certificateCode = synthesized.certificateCode;
     // Linux probes after tcp_keepalive_time, then every tcp_keepalive_intvl whether or not the
     // previous probe was answered, so both must be below the idle timeout for keepalives to work.
     const sysctl = (name: string) => Number(this.plan.backends[0].keepaliveSysctls.find((x) => x.startsWith(`${name}=`))?.split('=')[1]);
@@ -226,10 +230,13 @@ export class Sandbox {
     this.healthPassword = randomBytes(18).toString('base64url');
     this.step(3, T, 'the demo user goes into the users secret; each boot makes it (and the health-check account) from Secrets Manager');
 
+    // The local AWS endpoint is up from here on: the certificate custom resource writes through it.
+    await this.startEndpoint(CLIENT_IP);
     const ftps = this.plan.backends[0].ftps;
     if (ftps !== 'off') {
-      // One certificate for every backend, as the stack's custom resource makes it, for the NLB's address.
-      this.certificate = createSelfSignedCertificate({ commonName: 'nlb-ftp-sandbox', names: [NLB_IP] });
+      // One certificate for every backend, made as the deploy makes it: the custom resource's bundled
+      // code, run with CloudFormation's Create event, as its role, writes it into the secret.
+      this.certificate = await this.createCertificate();
       const tlsDir = path.join(this.root, '.tls');
       fs.mkdirSync(tlsDir, { mode: 0o700 });
       this.certificateFile = path.join(tlsDir, 'nlb-ftp.crt');
@@ -317,7 +324,9 @@ export class Sandbox {
    */
   private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string; stateTable: string } {
     const t = this.template as TemplateJson;
-    const table = Object.keys(t.Resources).find((k) => k.startsWith('HealthCheckerState') && t.Resources[k].Type === 'AWS::DynamoDB::Table');
+    const table = Object.keys(t.Resources).find(
+      (k) => k.startsWith('HealthCheckerState') && t.Resources[k].Type === 'AWS::DynamoDB::Table',
+    );
     const fallback = (what: string) => `arn:aws:secretsmanager:us-east-1:000000000000:secret:${this.config.stackName}-${what}-SbXaBc`;
     return {
       tgArn: sandboxRef(t, SANDBOX_VALUES, this.plan.control.targetGroup),
@@ -333,6 +342,64 @@ export class Sandbox {
     const f = this.plan.passive.find((p) => p.listenerPort === b.minPort);
     if (!f) throw new Error(`slot ${b.slot}: the template has no listener on its first passive port ${b.minPort}`);
     return sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, f.targetGroup);
+  }
+
+  /**
+   * The FTPS certificate custom resource's Create, as CloudFormation runs it at deploy: the
+   * function's bundled code in its own process, the event's properties resolved from the template,
+   * signed as the function's role (IAM enforced), its answer PUT to the ResponseURL. Returns the
+   * pair it wrote into the secret.
+   */
+  private async createCertificate(): Promise<{ certificate: string; privateKey: string }> {
+    const t = this.template as TemplateJson;
+    const resource = Object.entries(t.Resources).find(([, r]) => r.Type === 'Custom::NlbFtpSelfSignedCertificate');
+    if (!resource || !this.certificateCode) throw new Error('FTPS is on but the template has no certificate custom resource or its code');
+    const [logicalId, r] = resource;
+    const requestId = randomUUID();
+    const event = {
+      RequestType: 'Create',
+      ResponseURL: `${this.endpointUrl}${CFN_RESPONSE_PATH}${requestId}`,
+      StackId: resourceArn.stack(SANDBOX_VALUES, this.config.stackName),
+      RequestId: requestId,
+      LogicalResourceId: logicalId,
+      ResourceType: r.Type,
+      ResourceProperties: resolveDeep(r.Properties, t, SANDBOX_VALUES),
+    };
+    const file = path.join(this.root, 'certificate-resource', 'index.js');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, this.certificateCode);
+    const c = this.aws.credentials.issue(functionRoleOf(t, 'FtpsCertificateGenerator'));
+    const env = {
+      PATH: process.env.PATH,
+      AWS_ENDPOINT_URL: this.endpointUrl,
+      AWS_REGION: SANDBOX_VALUES.region,
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      NODE_NO_WARNINGS: '1',
+      EVENT: JSON.stringify(event),
+    };
+    // Asynchronously: the endpoint answers from this process.
+    const out = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      const p = spawn(process.execPath, ['-e', `require(${JSON.stringify(file)}).handler(JSON.parse(process.env.EVENT))`], { env });
+      let output = '';
+      p.stdout.on('data', (d: Buffer) => {
+        output += d;
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        output += d;
+      });
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code, output }));
+    });
+    const response = this.aws.customResourceResponses.get(requestId);
+    if (out.code !== 0 || response?.Status !== 'SUCCESS') {
+      throw new Error(
+        `the certificate custom resource failed (exit ${out.code}, ${String(response?.Status ?? 'no response')}: ${String(response?.Reason ?? '')}):\n${out.output}`,
+      );
+    }
+    this.log(`certificate custom resource: ${out.output.trim().split('\n').at(-1)}`);
+    return JSON.parse(this.model.getSecretValue(this.arns().certificateSecretArn).value) as { certificate: string; privateKey: string };
   }
 
   /** A slot's Auto Scaling group name and launch hook, as the template names them (what its boot reports to). */
@@ -395,7 +462,9 @@ export class Sandbox {
     const { healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
     const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: this.healthPassword })]]);
     secrets.set(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
-    if (this.certificate) secrets.set(certificateSecretArn, JSON.stringify(this.certificate));
+    // Until the custom resource writes the certificate, the secret holds what CloudFormation generated.
+    if (this.plan.backends[0].ftps !== 'off')
+      secrets.set(certificateSecretArn, this.certificate ? JSON.stringify(this.certificate) : this.generatedCertificateSecret);
     return secrets;
   }
 
@@ -426,7 +495,6 @@ export class Sandbox {
     // The NLB's namespace is also the VPC's router: the boots reach IMDS and the AWS endpoint on
     // the host through it (on AWS: the instance itself, and the NAT gateway).
     nsExec(NLB_NS, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    await this.startEndpoint(CLIENT_IP);
     // AWS's agent packages, at the buckets and keys the boot asks for: the root's stand-ins.
     const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
     for (const o of awsAgentPackages(SANDBOX_VALUES.region, true)) {

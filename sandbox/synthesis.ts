@@ -13,21 +13,23 @@ import type { TemplateJson } from './template-plan';
 import { NLB_IP, SANDBOX_PREFIX } from './topology';
 
 /**
- * The template, the checker's bundled Lambda code as `cdk deploy` would upload it (undefined when
- * the stack has no checker), and every file asset by bucket and key. Always bundled, as `cdk deploy`
+ * The template, the bundled Lambda code of the checker and of the certificate custom resource as
+ * `cdk deploy` would upload it (undefined when the stack has no such function), and every file
+ * asset by bucket and key. Always bundled, as `cdk deploy`
  * bundles: an unbundled NodejsFunction's asset is the whole project folder, node_modules included,
  * and zipping it took 30 of a cluster's first 37 s.
  */
 export function synthTemplate(
   config: Config,
   values: Pick<SandboxValues, 'region' | 'accountId'>,
-): { template: TemplateJson; checkerCode?: string; objects: Map<string, Buffer> } {
+): { template: TemplateJson; checkerCode?: string; certificateCode?: string; objects: Map<string, Buffer> } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `${SANDBOX_PREFIX}-cdkout-`));
   try {
-    const { template, checkerBundle } = synthWithCheckerBundle(config, outdir);
+    const { template, checkerBundle, certificateBundle } = synthWithCheckerBundle(config, outdir);
     return {
       template: template as TemplateJson,
       checkerCode: checkerBundle && fs.readFileSync(checkerBundle, 'utf8'),
+      certificateCode: certificateBundle && fs.readFileSync(certificateBundle, 'utf8'),
       objects: fileAssets(outdir, values),
     };
   } finally {

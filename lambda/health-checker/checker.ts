@@ -153,7 +153,7 @@ async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opt
     try {
       tls = await deps.tls.get();
     } catch (err) {
-      deps.log.error('cannot read the FTPS certificate secret', { error: (err as Error).name ?? 'Error', message: (err as Error).message });
+      deps.log.error('cannot read the FTPS certificate secret', { error: (err as Error).name ?? 'Error', detail: (err as Error).message });
       return allFailed(inventory, 'tls', 'certificate secret unavailable or invalid');
     }
   }
@@ -181,7 +181,7 @@ export async function runRounds(deps: CheckerDeps, s: CheckerSettings, budgetMs:
     } catch (err) {
       failures++;
       lastError = err;
-      deps.log.error('round failed', { error: (err as Error).name ?? 'Error', message: (err as Error).message });
+      deps.log.error('round failed', { error: (err as Error).name ?? 'Error', detail: (err as Error).message });
     } finally {
       deps.metrics.flush();
     }

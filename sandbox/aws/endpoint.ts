@@ -18,6 +18,13 @@ import { DENIAL, denialShapeOf, type IamEnforcer, resourceArn } from './iam';
 import { AwsError, type AwsModel, type DynamoItem } from './model';
 import { AUTH_ERRORS, type AuthFailure, CredentialRegistry, verifySigV4 } from './sigv4';
 
+/**
+ * Where a custom resource's ResponseURL points in the sandbox. On AWS it is an S3 URL that
+ * CloudFormation pre-signed (the signature is in its query, and the function sends no credentials);
+ * the endpoint takes the PUT as S3 would and keeps the response for the sandbox to read.
+ */
+export const CFN_RESPONSE_PATH = '/cloudformation-custom-resource-response/';
+
 export interface EndpointCall {
   readonly service: 'elbv2' | 'ec2' | 'secretsmanager' | 'dynamodb' | 's3' | 'autoscaling';
   readonly action: string;
@@ -46,6 +53,8 @@ export class LocalAwsEndpoint {
   readonly credentials = new CredentialRegistry();
   /** Requests refused before any service saw them (no, unknown or wrong SigV4). */
   readonly refused: Array<{ readonly at: number; readonly failure: AuthFailure; readonly url: string }> = [];
+  /** Custom resource responses, by the request ID in their ResponseURL's path. */
+  readonly customResourceResponses = new Map<string, Record<string, unknown>>();
   /** Told of every call IAM denied, with AWS's message (the sandbox logs it). */
   onDenied: (message: string) => void = () => undefined;
   /** The principal of the request being served (requests are served one at a time, synchronously). */
@@ -82,6 +91,13 @@ export class LocalAwsEndpoint {
   /** Authenticate (SigV4, or anonymous for a public bucket's objects), then serve. */
   private async handle(req: http.IncomingMessage, raw: Buffer, res: http.ServerResponse): Promise<void> {
     const body = raw.toString('utf8');
+    if (req.method === 'PUT' && (req.url ?? '').startsWith(CFN_RESPONSE_PATH)) {
+      const id = decodeURIComponent((req.url ?? '').slice(CFN_RESPONSE_PATH.length).split('?')[0]);
+      this.customResourceResponses.set(id, JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(200, { etag: '"sandbox"' });
+      res.end();
+      return;
+    }
     const protocol = this.protocolOf(req, body);
     const anonymousPublic = protocol === 's3' && !req.headers.authorization && this.model.publicBuckets.has(this.s3Target(req).bucket);
     if (!anonymousPublic) {
@@ -126,16 +142,25 @@ export class LocalAwsEndpoint {
     if (protocol === 'json') {
       const [prefix, op] = String(req.headers['x-amz-target']).split('.');
       const input = JSON.parse(body || '{}') as { SecretId?: string; TableName?: string };
-      if (prefix === 'secretsmanager') return { service: 'secretsmanager', action: `secretsmanager:${op}`, resource: resourceArn.secret(w, input.SecretId ?? '') };
+      if (prefix === 'secretsmanager')
+        return { service: 'secretsmanager', action: `secretsmanager:${op}`, resource: resourceArn.secret(w, input.SecretId ?? '') };
       return { service: 'dynamodb', action: `dynamodb:${op}`, resource: resourceArn.table(w, input.TableName ?? '') };
     }
     const params = new URLSearchParams(body);
     const op = params.get('Action') ?? '';
     if (protocol === 'ec2') return { service: 'ec2', action: `ec2:${op}`, resource: '*' };
     if (op === 'CompleteLifecycleAction')
-      return { service: 'autoscaling', action: `autoscaling:${op}`, resource: resourceArn.group(w, params.get('AutoScalingGroupName') ?? '') };
+      return {
+        service: 'autoscaling',
+        action: `autoscaling:${op}`,
+        resource: resourceArn.group(w, params.get('AutoScalingGroupName') ?? ''),
+      };
     // ELB: DescribeTargetHealth has no resource-level permission; the writes are on the target group.
-    return { service: 'elbv2', action: `elasticloadbalancing:${op}`, resource: op.startsWith('Describe') ? '*' : (params.get('TargetGroupArn') ?? '') };
+    return {
+      service: 'elbv2',
+      action: `elasticloadbalancing:${op}`,
+      resource: op.startsWith('Describe') ? '*' : (params.get('TargetGroupArn') ?? ''),
+    };
   }
 
   /** IAM's denial in the service's own error shape. */
@@ -152,7 +177,9 @@ export class LocalAwsEndpoint {
     if (head) res.end();
     else if (shape === 's3') res.end(`<Error><Code>${err.code}</Code><Message>${msg}</Message></Error>`);
     else if (shape === 'ec2')
-      res.end(`<Response><Errors><Error><Code>${err.code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`);
+      res.end(
+        `<Response><Errors><Error><Code>${err.code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
+      );
     else
       res.end(
         `<ErrorResponse><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
@@ -298,9 +325,13 @@ export class LocalAwsEndpoint {
 
   private secretsManager(action: string, body: string, res: http.ServerResponse): boolean {
     this.calls.push({ service: 'secretsmanager', action, at: Date.now(), principal: this.principal });
-    const input = JSON.parse(body || '{}') as { SecretId?: string };
+    const input = JSON.parse(body || '{}') as { SecretId?: string; SecretString?: string };
     return this.answer(
       () => {
+        if (action === 'PutSecretValue') {
+          const s = this.model.putSecretValue(input.SecretId ?? '', input.SecretString ?? '');
+          return this.json(res, 200, { ARN: s.arn, Name: s.arn, VersionId: randomUUID(), VersionStages: ['AWSCURRENT'] });
+        }
         if (action !== 'GetSecretValue') throw new AwsError('InvalidAction', `unsupported action ${action}`);
         const s = this.model.getSecretValue(input.SecretId ?? '');
         return this.json(res, 200, { ARN: s.arn, Name: s.arn, SecretString: s.value, VersionId: 'v1', CreatedDate: 0 });

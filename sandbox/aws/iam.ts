@@ -28,6 +28,8 @@ export interface PolicyDocument {
 export interface NamedPolicy {
   readonly name: string;
   readonly document: PolicyDocument;
+  /** An AWS managed policy (its name is AWS's), not one of the template's own. */
+  readonly managed?: true;
 }
 
 /**
@@ -88,7 +90,12 @@ export const AWS_MANAGED_POLICIES: Record<string, PolicyDocument> = {
       },
       {
         Effect: 'Allow',
-        Action: ['ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+        Action: [
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+        ],
         Resource: '*',
       },
       {
@@ -124,7 +131,7 @@ export function templatePrincipals(t: ResolvableTemplate, v: SandboxValues): Map
       const name = resolved.replace(/^arn:aws:iam::aws:policy\//, '');
       const document = AWS_MANAGED_POLICIES[name];
       if (!document) throw new Error(`${roleId} attaches ${resolved}, whose document sandbox/aws/iam.ts does not have; add it`);
-      policies.push({ name, document });
+      policies.push({ name, document, managed: true });
     }
     for (const p of (role.Properties?.Policies as Array<{ PolicyName: string; PolicyDocument: unknown }>) ?? []) {
       policies.push({ name: `${roleId}/${p.PolicyName}`, document: resolveDeep(p.PolicyDocument, t, v) as PolicyDocument });
@@ -183,7 +190,8 @@ export const resourceArn = {
   group: (w: IamWhere, name: string) =>
     `arn:aws:autoscaling:${w.region}:${w.accountId}:autoScalingGroup:5a4db0c5-0000-4000-8000-000000000000:autoScalingGroupName/${name}`,
   instance: (w: IamWhere, id: string) => `arn:aws:ec2:${w.region}:${w.accountId}:instance/${id}`,
-  stack: (w: IamWhere, name: string) => `arn:aws:cloudformation:${w.region}:${w.accountId}:stack/${name}/5a4db0c5-0000-4000-8000-000000000000`,
+  stack: (w: IamWhere, name: string) =>
+    `arn:aws:cloudformation:${w.region}:${w.accountId}:stack/${name}/5a4db0c5-0000-4000-8000-000000000000`,
 };
 
 /** The protocol family of a service's errors: what AWS calls a denial in each. */
@@ -235,7 +243,12 @@ export class IamEnforcer {
     const principals = new Map(
       Object.entries(grants).map(([p, actions]): [string, NamedPolicy[]] => [
         p,
-        [{ name: `${p}-test-grant`, document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] } }],
+        [
+          {
+            name: `${p}-test-grant`,
+            document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] },
+          },
+        ],
       ]),
     );
     return new IamEnforcer(where, principals);
@@ -265,13 +278,24 @@ export class IamEnforcer {
     if (d.allowed) return;
     const shape = DENIAL[denialShapeOf(action)];
     const on = resource === '*' ? '' : ` on resource: ${resource}`;
-    const why = d.explicit ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${action} action`;
+    const why = d.explicit
+      ? 'with an explicit deny in an identity-based policy'
+      : `because no identity-based policy allows the ${action} action`;
     const prefix = shape.code === 'UnauthorizedOperation' ? 'You are not authorized to perform this operation. ' : '';
-    throw new AwsError(shape.code, `${prefix}User: ${this.callerArn(principal)} is not authorized to perform: ${action}${on} ${why}`, shape.status);
+    throw new AwsError(
+      shape.code,
+      `${prefix}User: ${this.callerArn(principal)} is not authorized to perform: ${action}${on} ${why}`,
+      shape.status,
+    );
   }
 
   /** The decision for one call, recorded. */
-  async evaluate(principal: string, action: string, resource: string, context: RequestContext = {}): Promise<IamDecision & { explicit: boolean }> {
+  async evaluate(
+    principal: string,
+    action: string,
+    resource: string,
+    context: RequestContext = {},
+  ): Promise<IamDecision & { explicit: boolean }> {
     const policies = this.principals.get(principal);
     if (!policies) throw new Error(`the sandbox has no principal ${principal}`);
     const result = await runSimulation(
@@ -300,4 +324,32 @@ export class IamEnforcer {
     this.decisions.push(decision);
     return { ...decision, explicit: result.overallResult === 'ExplicitlyDenied' };
   }
+}
+
+/**
+ * What each principal used in this run, and which of its statements in the template nothing used
+ * (`npm run sandbox -- --iam-report`). Statements of AWS managed policies are left out: they are
+ * AWS's, and the calls they grant (SSM, Lambda's own logs) never reach the sandbox's endpoint.
+ */
+export function iamReport(iam: IamEnforcer): string {
+  const lines: string[] = [];
+  for (const principal of iam.principalNames()) {
+    const mine = iam.decisions.filter((d) => d.principal === principal);
+    const used = [...new Set(mine.filter((d) => d.allowed).map((d) => d.action))].sort();
+    const denied = [...new Set(mine.filter((d) => !d.allowed).map((d) => d.action))].sort();
+    const usedStatements = new Set(mine.flatMap((d) => d.allowedBy));
+    const unused = iam
+      .policiesOf(principal)
+      .filter((p) => !p.managed)
+      .flatMap((p) =>
+        p.document.Statement.map((st, i) => ({ id: `${p.name}#${st.Sid ?? i + 1}`, actions: [st.Action].flat() })).filter(
+          (st) => !usedStatements.has(st.id),
+        ),
+      );
+    lines.push(`${principal}: ${mine.length} call(s) evaluated`);
+    lines.push(`  used:   ${used.join(', ') || 'nothing'}`);
+    if (denied.length) lines.push(`  denied: ${denied.join(', ')}`);
+    lines.push(`  statements nothing used: ${unused.map((st) => `${st.id} (${st.actions.join(', ')})`).join('; ') || 'none'}`);
+  }
+  return lines.join('\n');
 }

@@ -327,6 +327,15 @@ export class AwsModel {
     return { arn: id, value };
   }
 
+  /** A new version of an existing secret (the certificate custom resource's one write). */
+  putSecretValue(id: string, value: string): { arn: string } {
+    if (!this.secrets.has(id)) throw new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    this.beforeWrite('secretsmanager:PutSecretValue');
+    this.secrets.set(id, value);
+    this.afterWrite(`put secret ${id}`);
+    return { arn: id };
+  }
+
   getObject(bucket: string, key: string): Buffer {
     const body = this.objects.get(`${bucket}/${key}`);
     if (!body) throw new AwsError('NoSuchKey', 'The specified key does not exist.', 404);

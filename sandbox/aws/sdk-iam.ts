@@ -84,7 +84,13 @@ export function withIam<C extends SdkClient>(client: C, iam: IamEnforcer, princi
   const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
   const serviceId = client.config.serviceId ?? '';
   const guarded = async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
-    for (const { action, resource, context } of authorizationOf(serviceId, command.constructor.name, command.input ?? {}, iam.where, lookup)) {
+    for (const { action, resource, context } of authorizationOf(
+      serviceId,
+      command.constructor.name,
+      command.input ?? {},
+      iam.where,
+      lookup,
+    )) {
       try {
         await iam.authorize(principal, action, resource, context);
       } catch (err) {

@@ -8,7 +8,6 @@
  */
 import { createHash } from 'node:crypto';
 
-
 type Resource = { readonly Type: string; readonly Properties?: Record<string, unknown> };
 export type ResolvableTemplate = { readonly Resources: Record<string, Resource> };
 
@@ -59,6 +58,15 @@ function physical(t: ResolvableTemplate, v: SandboxValues, id: string): { ref: s
       return {
         ref: `arn:aws:elasticloadbalancing:${at}:${fullName}`,
         attrs: { TargetGroupFullName: fullName, TargetGroupName: name },
+      };
+    }
+    case 'AWS::ElasticLoadBalancingV2::LoadBalancer': {
+      // ELB: load balancer names are at most 32 characters; its DNS name is NAME-ID.elb.REGION.amazonaws.com.
+      const name = physicalName(r, id, 'Name', 32);
+      const fullName = `net/${name}/${digest(id, 16)}`;
+      return {
+        ref: `arn:aws:elasticloadbalancing:${at}:loadbalancer/${fullName}`,
+        attrs: { LoadBalancerFullName: fullName, DNSName: `${name}-${digest(id, 10)}.elb.${v.region}.amazonaws.com`.toLowerCase() },
       };
     }
     case 'AWS::DynamoDB::Table': {

@@ -9,7 +9,11 @@ import {
   DescribeAvailabilityZonesCommand,
   DescribeInstanceTypeOfferingsCommand,
 } from '@aws-sdk/client-ec2';
-import { DescribeAccountLimitsCommand, DescribeLoadBalancersCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  DescribeAccountLimitsCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetAccountSettingsCommand } from '@aws-sdk/client-lambda';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import type { AwsStub } from 'aws-sdk-client-mock';
@@ -65,4 +69,3 @@ export function readyAccount({ cfn, ec2, elb, lambda, ssm }: AccountStubs): void
   lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { ConcurrentExecutions: 10, UnreservedConcurrentExecutions: 10 } });
   ssm.on(GetParameterCommand).resolves({ Parameter: { Name: 'x', Value: 'ami-0123456789abcdef0' } });
 }
-

@@ -264,7 +264,13 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
       await waitFor(() => !sb.registeredSlots().includes(2), DETECT_MS + 5000, 'slot 2 deregistered (DeregisterTargets is still allowed)');
       await sb.repairLogin(2);
       const denied = (l: string) => l.includes('"message":"round failed"') && l.includes('elasticloadbalancing:RegisterTargets');
-      await waitFor(() => sb.checkerLines.slice(from).filter(denied).length >= 2, RECOVER_MS + 8000, 'two rounds denied RegisterTargets');
+      await waitFor(
+        () => sb.checkerLines.slice(from).filter(denied).length >= 2,
+        RECOVER_MS + 8000,
+        'two rounds denied RegisterTargets',
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\nchecker lines since the drill began:\n${sb.checkerLines.slice(from).slice(-20).join('\n')}`);
+      });
       const line = sb.checkerLines.slice(from).find(denied) as string;
       expect(line).toMatch(/"error":"AccessDenied"/);
       // The denial kept it out: the checker could not put the repaired backend back.

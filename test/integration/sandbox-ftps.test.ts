@@ -28,6 +28,8 @@ import {
   waitFor,
 } from '../../harness/sessions';
 import { BOOT_LIB_DIR, BOOTSTRAP_SCRIPT, bootScriptFiles, readBootSettings, SCRIPTS_DIR, SETTINGS_FILE } from '../../lib/backend/user-data';
+import { principalUsesOf } from '../../lib/shared/iam-uses';
+import { iamReport } from '../../sandbox/aws/iam';
 import { functionRoleOf, instanceRoleOf } from '../../sandbox/aws/principals';
 import type { BootedServer } from '../../sandbox/boot/booted-fleet';
 import { BOOT_LOG, USER_DATA_FILE } from '../../sandbox/boot/instance';
@@ -129,12 +131,13 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     expect(imdsPaths.some((p) => p.startsWith('/latest/meta-data/iam/security-credentials/'))).toBe(true);
   });
 
-  it("signs every AWS call as the template's principal that makes it: the boots as the instance role, the checker as its function role", async () => {
+  it("signs every AWS call as the template's principal that makes it: the boots as the instance role, the checker and the certificate custom resource as their function roles", async () => {
     const from = sb.checkerLines.length;
     await waitFor(() => sb.checkerLines.slice(from).some((l) => /"message":"probe"/.test(l)), 20_000, 'a probe round');
     const t = sb.template as Parameters<typeof instanceRoleOf>[0];
     const instanceRole = instanceRoleOf(t, sb.backends[0].logicalId);
     const checkerRole = functionRoleOf(t, 'HealthCheckerFunction');
+    const certificateRole = functionRoleOf(t, 'FtpsCertificateGenerator');
     expect(sb.aws.refused).toEqual([]);
     const by = (principal: string) => new Set(sb.aws.calls.filter((c) => c.principal === principal).map((c) => `${c.service}:${c.action}`));
     expect(by(instanceRole)).toEqual(new Set(['s3:GetObject', 'secretsmanager:GetSecretValue', 'autoscaling:CompleteLifecycleAction']));
@@ -151,12 +154,22 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     expect(
       sb.aws.calls.filter((c) => c.principal === 'anonymous').every((c) => c.service === 's3' && /^amazon/.test(c.targets?.[0] ?? '')),
     ).toBe(true);
-    expect(new Set(sb.aws.calls.map((c) => c.principal))).toEqual(new Set([instanceRole, checkerRole, 'anonymous']));
+    // The certificate every backend serves was written by the custom resource's own code, at "deploy".
+    expect(by(certificateRole)).toEqual(new Set(['secretsmanager:PutSecretValue']));
+    expect(new Set(sb.aws.calls.map((c) => c.principal))).toEqual(new Set([instanceRole, checkerRole, certificateRole, 'anonymous']));
     // Each signed call was evaluated against the template's own policies, and every one was allowed.
     expect(sb.aws.calls.filter((c) => c.denied)).toEqual([]);
     const decided = sb.aws.iam.decisions;
     expect(decided.length).toBe(sb.aws.calls.filter((c) => c.principal !== 'anonymous').length);
     expect(decided.filter((d) => !d.allowed)).toEqual([]);
+    // README's IAM table names every action a principal really called (lib/shared/iam-uses.ts).
+    for (const d of decided) expect(principalUsesOf(d.principal)?.actions[d.action], `${d.principal} ${d.action}`).toBeDefined();
+    // The report `npm run sandbox -- --iam-report` prints: what each principal used, and what nothing used.
+    const report = iamReport(sb.aws.iam);
+    expect(report).toContain(`${instanceRole}: `);
+    expect(report).toMatch(
+      new RegExp(`${checkerRole}: \\d+ call\\(s\\) evaluated\\n  used: +[^\\n]*elasticloadbalancing:DescribeTargetHealth`),
+    );
   });
 
   it("serves from that root: the serving process's /proc/PID/root is the booted Debian 13 root, with production's package versions", () => {

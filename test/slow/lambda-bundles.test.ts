@@ -71,6 +71,16 @@ afterAll(() => {
 });
 
 describe('the bundled Lambda code', () => {
+  it('holds none of the sandbox and test tools: the AGPL IAM engine, the SDK mocks, the SigV4 verifier', () => {
+    expect(bundles.size).toBe(2);
+    for (const [name, file] of bundles) {
+      const code = fs.readFileSync(file, 'utf8');
+      for (const devOnly of ['@cloud-copilot', 'iam-simulate', 'aws-sdk-client-mock', 'sandbox/aws/']) {
+        expect(code.includes(devOnly), `${name} bundles ${devOnly}`).toBe(false);
+      }
+    }
+  });
+
   it('exists for both functions and each bundle loads alone and exports a handler', async () => {
     expect([...bundles.keys()].sort()).toEqual(['FtpsCertificateGenerator', 'HealthCheckerFunction']);
     for (const [name, file] of bundles) {

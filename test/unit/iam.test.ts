@@ -4,7 +4,11 @@
  * checker make is allowed to the principal that makes it on AWS; the calls no principal should be
  * able to make are denied; and a denial reaches the caller in AWS's own shape and wording.
  */
-import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import { synth } from '../../harness/synth';
@@ -39,12 +43,14 @@ const passiveTg = Object.keys(t.Resources)
   .map((k) => sandboxRef(t, V, k))
   .find((arn) => arn !== controlTg) as string;
 const stateTable = sandboxRef(t, V, idOf('HealthCheckerState', 'AWS::DynamoDB::Table'));
+/** The boot-scripts object, as the instance role's resolved policy names it. */
 const bootAsset = (() => {
-  const statement = (t.Resources[idOf('BackendsRoleDefaultPolicy', 'AWS::IAM::Policy')].Properties?.PolicyDocument as {
-    Statement: Array<{ Sid?: string }>;
-  }).Statement.find((x) => x.Sid === 'ReadTheBootScriptsAsset');
+  const statement = iam
+    .policiesOf(instanceRole)
+    .flatMap((p) => p.document.Statement)
+    .find((x) => x.Sid === 'ReadTheBootScriptsAsset');
   if (!statement) throw new Error('the instance role has no ReadTheBootScriptsAsset statement');
-  return iam.policiesOf(instanceRole).flatMap((p) => p.document.Statement).find((x) => x.Sid === 'ReadTheBootScriptsAsset')?.Resource as string;
+  return statement.Resource as string;
 })();
 const groupName = String(t.Resources[groups[0][0]].Properties?.AutoScalingGroupName);
 const otherGroupName = 'SomeoneElses-slot0';
@@ -54,7 +60,12 @@ describe("the template's principals, evaluated", () => {
     expect(iam.principalNames()).toEqual(expect.arrayContaining([instanceRole, checkerRole, certificateRole]));
     expect(controlTg).toMatch(/^arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup\/[\w-]{1,32}\/[0-9a-f]{16}$/);
     // The checker builds a passive group's ARN from the control ARN and the full name it is given.
-    const fullName = sandboxGetAtt(t, V, idOf('LoadBalancerControlTargetGroup', 'AWS::ElasticLoadBalancingV2::TargetGroup'), 'TargetGroupFullName');
+    const fullName = sandboxGetAtt(
+      t,
+      V,
+      idOf('LoadBalancerControlTargetGroup', 'AWS::ElasticLoadBalancingV2::TargetGroup'),
+      'TargetGroupFullName',
+    );
     expect(controlTg.endsWith(`:${fullName}`)).toBe(true);
     expect(bootAsset).toMatch(/^arn:aws:s3:::cdk-hnb659fds-assets-000000000000-us-east-1\/[0-9a-f]{64}\.zip$/);
   });
@@ -123,7 +134,9 @@ describe('a denial as AWS gives it', () => {
       const creds = endpoint.credentials.issue(checkerRole);
       const o = { region: 'us-east-1', endpoint: url, credentials: creds, maxAttempts: 1 };
       const sm = new SecretsManagerClient(o);
-      const err = await sm.send(new GetSecretValueCommand({ SecretId: usersSecret })).catch((e: Error & { $metadata?: { httpStatusCode?: number } }) => e);
+      const err = await sm
+        .send(new GetSecretValueCommand({ SecretId: usersSecret }))
+        .catch((e: Error & { $metadata?: { httpStatusCode?: number } }) => e);
       expect((err as Error).name).toBe('AccessDeniedException');
       expect((err as Error).message).toBe(
         `User: arn:aws:sts::000000000000:assumed-role/${checkerRole}/nlb-ftp-sandbox is not authorized to perform: secretsmanager:GetSecretValue on resource: ${usersSecret} because no identity-based policy allows the secretsmanager:GetSecretValue action`,

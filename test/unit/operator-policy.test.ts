@@ -134,7 +134,9 @@ describe('the operator policy', () => {
     expect([...used].sort(), r.out).toEqual([...new Set(needed)].sort());
   });
 
-  const cases = OPERATOR_PERMISSIONS.flatMap((p) => p.usedBy.map((command): [string, OperatorCommand, readonly string[]] => [p.sid, command, p.actions]));
+  const cases = OPERATOR_PERMISSIONS.flatMap((p) =>
+    p.usedBy.map((command): [string, OperatorCommand, readonly string[]] => [p.sid, command, p.actions]),
+  );
   it.each(cases)('without %s, npm run %s stops and names the action it may not call', async (sid, command, actions) => {
     const iam = operatorIam([sid]);
     const r = await run(command, iam);
