@@ -561,12 +561,19 @@ async function main(): Promise<void> {
   for (const [title, rows] of sections) printTable(title, rows);
   console.log(`\n${rep.machine}\nfinished in ${fmt(rep.seconds / 60, 1)} min`);
   if (opts.write) {
-    // Section 4c comes from `npm run bench:sustained -- --scale --write` (a separate, longer run): keep it.
+    // Sections 4c (`npm run bench:sustained -- --scale --write`) and 8 (`npm run bench:users --
+    // --write`) come from separate, longer runs: keep them where they were.
     const old = fs.existsSync(RESULTS_FILE) ? fs.readFileSync(RESULTS_FILE, 'utf8') : '';
-    const at = old.indexOf('## 4c.');
-    const scale = at < 0 ? '' : old.slice(at, old.indexOf('\n## ', at + 1) + 1 || undefined);
-    const text = markdown(rep, sections);
-    fs.writeFileSync(RESULTS_FILE, scale && text.includes('## 5.') ? text.replace('## 5.', `${scale}## 5.`) : text);
+    const kept = (marker: string) => {
+      const at = old.indexOf(marker);
+      return at < 0 ? '' : old.slice(at, old.indexOf('\n## ', at + 1) + 1 || undefined);
+    };
+    let text = markdown(rep, sections);
+    const scale = kept('## 4c.');
+    if (scale && text.includes('## 5.')) text = text.replace('## 5.', `${scale}## 5.`);
+    const users = kept('## 8.');
+    if (users && text.includes('## Failover drills')) text = text.replace('## Failover drills', `${users}\n## Failover drills`);
+    fs.writeFileSync(RESULTS_FILE, text);
     fs.writeFileSync(path.join(__dirname, 'capacity.svg'), capacityChart(rep));
     console.log('wrote bench/RESULTS.md and bench/capacity.svg');
   }

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   console.log(
     `${root.dir}: ${Object.keys(root.packages).length} packages in the archive (built in ${root.buildSeconds} s; this run ${took} s)`,
   );
-  for (const p of ['vsftpd', 'proftpd-core', 'awscli', 'stunnel4']) console.log(`  ${p} ${root.packages[p] ?? 'MISSING'}`);
+  for (const p of ['vsftpd', 'proftpd-core', 'curl', 'stunnel4']) console.log(`  ${p} ${root.packages[p] ?? 'MISSING'}`);
 }
 
 main().catch((err: Error) => {

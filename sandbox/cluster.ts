@@ -88,6 +88,8 @@ export interface SandboxOptions {
   readonly idleTimeoutSeconds?: number;
   /** Run the health checker (default: when the stack has one, that is `healthCheck.enabled`). */
   readonly checker?: boolean;
+  /** More entries of the users secret beside the demo user (a password, or `{ passwordHash }`): benchmarks at scale. */
+  readonly users?: Readonly<Record<string, string | { readonly passwordHash: string }>>;
   readonly log?: (message: string) => void;
 }
 
@@ -461,7 +463,7 @@ export class Sandbox {
   private secretValues(): Map<string, string> {
     const { healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
     const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: this.healthPassword })]]);
-    secrets.set(usersSecretArn, JSON.stringify({ [this.demo.user]: this.demo.password }));
+    secrets.set(usersSecretArn, JSON.stringify({ ...this.opts.users, [this.demo.user]: this.demo.password }));
     // Until the custom resource writes the certificate, the secret holds what CloudFormation generated.
     if (this.plan.backends[0].ftps !== 'off')
       secrets.set(certificateSecretArn, this.certificate ? JSON.stringify(this.certificate) : this.generatedCertificateSecret);

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { APPLY_USERS_SCRIPT } from '../lib/backend/user-data';
 import { renderOpenSslConf, renderVsftpdConf, type VsftpdPaths } from '../lib/backend/vsftpd-conf';
@@ -17,6 +18,8 @@ import { LocalFtpServer, type LocalServerOptions } from './local-server';
 export class LocalUsers {
   readonly allowFile: string;
   private readonly created: string[] = [];
+  /** The script's record of what it applied (on EC2: /var/lib/nlb-ftp). */
+  private readonly stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-users-state-'));
 
   constructor(
     readonly ftpRoot: string,
@@ -33,16 +36,17 @@ export class LocalUsers {
     const input = Object.entries(this.users)
       .map(([u, p]) => `${u}\t${p}\n`)
       .join('');
-    execFileSync('bash', [APPLY_USERS_SCRIPT], {
+    execFileSync('python3', [APPLY_USERS_SCRIPT], {
       input,
       stdio: ['pipe', 'ignore', 'pipe'],
-      env: { ...process.env, FTP_ROOT: this.ftpRoot, ALLOW_FILE: this.allowFile },
+      env: { ...process.env, FTP_ROOT: this.ftpRoot, ALLOW_FILE: this.allowFile, NLBFTP_STATE_DIR: this.stateDir },
     });
   }
 
   /** Remove the accounts this instance created. Safe to call twice. */
   dispose(): void {
     for (const u of this.created.splice(0)) removeUser(u);
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
 

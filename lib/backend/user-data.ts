@@ -36,7 +36,7 @@ export const SCRIPTS_EXCLUDE: readonly string[] = ['__pycache__', '*.pyc'];
 export const BOOTSTRAP_SCRIPT = path.join(SCRIPTS_DIR, 'bootstrap.sh');
 /** The audit converter, the users script and the sync, which the sandbox and tests also run. */
 export const AUDIT_SCRIPT_PATH = path.join(SCRIPTS_DIR, 'nlb-ftp-audit.py');
-export const APPLY_USERS_SCRIPT = path.join(SCRIPTS_DIR, 'nlb-ftp-apply-users.sh');
+export const APPLY_USERS_SCRIPT = path.join(SCRIPTS_DIR, 'nlb-ftp-apply-users.py');
 export const SYNC_SCRIPT = path.join(SCRIPTS_DIR, 'nlb-ftp-sync.sh');
 /** Where the bootstrap puts the checked scripts on the instance. */
 export const BOOT_LIB_DIR = '/usr/local/lib/nlb-ftp';
@@ -135,7 +135,7 @@ function ftpsEnabled(p: BootScriptParams): boolean {
 /** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
 export function bootPackages(server: FtpServerName): string[] {
   const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'iptables'] : ['vsftpd'];
-  return [...serverPackages, 'awscli', 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
+  return [...serverPackages, 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
 }
 
 /**
@@ -189,7 +189,7 @@ export function renderHostSysctls(keepaliveSeconds: number, range: { readonly mi
 # while a long transfer leaves the control connection idle.
 ${keepaliveSysctlLines(keepaliveSeconds)}
 # The passive range lies inside Linux's ephemeral range (32768-60999): keep outbound connections
-# (AWS CLI, stunnel, SSM agent) from taking one of its ports as their source port.
+# (curl to AWS, stunnel, SSM agent) from taking one of its ports as their source port.
 net.ipv4.ip_local_reserved_ports = ${range.min}-${range.max}
 `;
 }

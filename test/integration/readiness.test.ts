@@ -83,18 +83,14 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
   });
 
   /**
-   * Run the prelude, a stubbed `imds`, and the readiness step in the namespace; `aws` is a stub
-   * that answers the health secret with `password`; `curl` records its arguments and its stdin.
+   * Run the prelude, a stubbed `imds` and `get_secret` (which answers the health secret with
+   * `password`, as GetSecretValue does), and the readiness step in the namespace; `curl` records
+   * its arguments and its stdin.
    */
   function runStep(ftps: FtpsSettings, password: string, attempts?: number) {
     const { prelude, step } = readinessParts();
     const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
     const calls = path.join(bin, 'calls.log');
-    fs.writeFileSync(
-      path.join(bin, 'aws'),
-      `#!/bin/bash\nif [ "$1 $2" = "secretsmanager get-secret-value" ]; then\n  printf '%s\\n' '${JSON.stringify({ username: USER, password })}'\nelse\n  echo "$*" >>'${calls}'\nfi\n`,
-      { mode: 0o755 },
-    );
     fs.writeFileSync(path.join(bin, 'curl'), `#!/bin/bash\necho "ARGS $*" >>'${calls}'\nsed 's/^/STDIN /' >>'${calls}'\n`, { mode: 0o755 });
     // Fewer attempts only to keep the failing case short; the login check itself is unchanged.
     const checked = attempts ? step.replace('nlb-ftp-readiness.py"', `nlb-ftp-readiness.py" --attempts ${attempts}`) : step;
@@ -104,12 +100,13 @@ describe('boot readiness: a local FTP login, then the lifecycle hook', () => {
       prelude,
       // The instance metadata service is not here (and nothing may leave the namespace).
       `imds() { case "$1" in instance-id) echo i-0readiness000001 ;; iam/security-credentials/) echo nlbftp-role ;; iam/security-credentials/nlbftp-role) echo '${JSON.stringify({ AccessKeyId: 'ASIAREADINESS', SecretAccessKey: 'role-secret-key', Token: 'role-token' })}' ;; esac; }`,
+      `get_secret() { [ "$1" = "$HEALTH_SECRET_ARN" ] && printf '%s' '${JSON.stringify({ ARN: 'x', SecretString: JSON.stringify({ username: USER, password }) })}'; }`,
       checked,
       'log "ready"',
     ].join('\n');
     const r = spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', script], {
       encoding: 'utf8',
-      // A system PATH, as on the instance (a pyenv shim would put its own `aws` before the stub).
+      // A system PATH, as on the instance (a pyenv shim would put its own tools before the stubs).
       env: { ...process.env, ...settingsEnv(ftps), PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
       timeout: 60_000,
     });

@@ -85,13 +85,22 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
   const passwordAsUser = `pw${randomBytes(9).toString('hex')}`;
   const payload = randomBytes(50_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-audit-test-'));
+  // A user whose entry in the users secret is only a hash (SHA-512 crypt, as `openssl passwd -6` makes it).
+  const hashedUser = 'partner-hashed';
+  const hashedPassword = `Hashed-${randomBytes(9).toString('hex')}`;
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'nsenter', 'curl', 'python3']);
     const missing = missingRoot();
     if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ context: { ftpServer: server, backendCount: '1' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    const passwordHash = execFileSync('openssl', ['passwd', '-6', '-stdin'], { input: hashedPassword, encoding: 'utf8' }).trim();
+    sb = await Sandbox.up({
+      context: { ftpServer: server, backendCount: '1' },
+      checker: false,
+      nlbHealth: DRILL_NLB_HEALTH,
+      users: { [hashedUser]: { passwordHash } },
+    });
     const curl = (user: string, pass: string, ...rest: string[]) =>
       run('curl', ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '--max-time', '20', '-u', `${user}:${pass}`, ...rest]);
     const url = `ftp://${sb.endpoint}/`;
@@ -246,6 +255,36 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
     expect(r.stdout).toMatch(/^LISTED \d+$/m);
   });
 
+  it('a user whose secret entry is only a hash ({"passwordHash": "$6$..."}) logs in with its password through the NLB, and the hash is what the backend stores', async () => {
+    const r = await run('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      sb.certificateFile as string,
+      '--max-time',
+      '20',
+      '-u',
+      `${hashedUser}:${hashedPassword}`,
+      `ftp://${sb.endpoint}/`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const bad = await run('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      sb.certificateFile as string,
+      '--max-time',
+      '20',
+      '-u',
+      `${hashedUser}:x${hashedPassword}`,
+      `ftp://${sb.endpoint}/`,
+    ]);
+    expect(bad.code).not.toBe(0);
+    const instance = sb.lastBoot.get(0)?.instance;
+    if (!instance) throw new Error('slot 0 has no booted instance');
+    expect((await instance.run(['getent', 'shadow', hashedUser])).split(':')[1]).toMatch(/^\$6\$/);
+  });
+
   it('refuses, as initialFtpUser, every account and group that the booted backend has (its packages add some)', () => {
     const inst = sb.backends[0].server.instance;
     const names = new Set<string>();
@@ -254,6 +293,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
     }
     // The FTP user the sync made from the users secret (and its group) is the one that may be there.
     names.delete(sb.demo.user);
+    names.delete(hashedUser);
     expect(names.size).toBeGreaterThan(20);
     const accepted = [...names].filter((n) => !reservedUserReason(n)).sort();
     expect(

@@ -1,10 +1,12 @@
 /**
- * The backends' nlb-ftp-sync script (lib/backend/scripts), run for real with bash: `aws` and
- * `systemctl` are stubs on PATH, and only the settings' file paths point into a temp directory. Proves that the certificate and
- * key land with the right modes, that vsftpd restarts only when the certificate changed, and that
- * a bad certificate secret leaves the running files alone.
+ * The backends' nlb-ftp-sync script (lib/backend/scripts), run for real with bash: its secrets come
+ * from the sandbox's AWS endpoint (SigV4 checked, IAM enforced) with credentials from its IMDSv2
+ * stand-in, both on loopback, as curl fetches them on the instance; `systemctl` is a stub on PATH,
+ * and only the settings' file paths point into a temp directory. Proves that the certificate and
+ * key land with the right modes, that vsftpd restarts only when the certificate changed, that a
+ * bad certificate secret leaves the running files alone, and that a denied read applies nothing.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { APPLY_USERS_SCRIPT, renderBootSettings, SCRIPTS_DIR, SYNC_SCRIPT } from '../../lib/backend/user-data';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
+import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
+import { IamEnforcer } from '../../sandbox/aws/iam';
+import { AwsModel } from '../../sandbox/aws/model';
+import { LocalImds } from '../../sandbox/boot/imds';
 
 const USERS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf';
 const HEALTH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';
@@ -23,22 +29,41 @@ const B = createSelfSignedCertificate({ commonName: 'b.example.com', names: [] }
 describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minutes)', () => {
   let dir: string;
   const file = (name: string) => path.join(dir, name);
+  const model = new AwsModel();
+  // The backends' role may read the three secrets, as the template's policy allows.
+  const iam = new IamEnforcer({ region: 'eu-west-1', accountId: '123456789012' }, new Map());
+  iam.setPolicies('BackendsRole', [
+    {
+      name: 'BackendsRoleDefaultPolicy',
+      document: {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [USERS_ARN, HEALTH_ARN, CERT_ARN] }],
+      },
+    },
+  ]);
+  const endpoint = new LocalAwsEndpoint(model, iam);
+  const imds = new LocalImds();
+  let endpointUrl = '';
+  let imdsUrl = '';
 
-  beforeAll(() => {
-    requireTools(['openssl', 'python3'], { root: true });
+  beforeAll(async () => {
+    requireTools(['openssl', 'python3', 'curl'], { root: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sync-'));
     fs.mkdirSync(file('bin'));
-    fs.mkdirSync(file('secrets'));
-    // aws secretsmanager get-secret-value ... --secret-id ARN ...: print that secret's string.
-    fs.writeFileSync(
-      file('bin/aws'),
-      `#!/bin/bash\nwhile [[ $# -gt 0 ]]; do if [[ $1 == --secret-id ]]; then cat "${file('secrets')}/$(basename "$2")"; exit; fi; shift; done; exit 2\n`,
-      { mode: 0o755 },
-    );
+    endpointUrl = await endpoint.start('127.0.0.1');
+    imdsUrl = `http://127.0.0.1:${await imds.start('127.0.0.1')}`;
+    imds.set('127.0.0.1', {
+      instanceId: 'i-0sync',
+      region: 'eu-west-1',
+      availabilityZone: 'eu-west-1a',
+      privateIp: '127.0.0.1',
+      roleName: 'nlbftp-backends',
+      credentials: endpoint.credentials.issue('BackendsRole', true),
+    });
     fs.writeFileSync(file('bin/systemctl'), `#!/bin/bash\necho "$*" >>"${file('systemctl.log')}"\n`, { mode: 0o755 });
     fs.writeFileSync(file('apply-users'), `#!/bin/bash\ncat >"${file('users.in')}"\n`, { mode: 0o755 });
-    fs.writeFileSync(file(`secrets/${path.basename(USERS_ARN)}`), JSON.stringify({ alice: PASSWORD }));
-    fs.writeFileSync(file(`secrets/${path.basename(HEALTH_ARN)}`), JSON.stringify({ username: 'nlbftp-health', password: 'h-pass' }));
+    model.secrets.set(USERS_ARN, JSON.stringify({ alice: PASSWORD }));
+    model.secrets.set(HEALTH_ARN, JSON.stringify({ username: 'nlbftp-health', password: 'h-pass' }));
     const { env } = renderBootSettings({
       ftp: {
         slot: 0,
@@ -74,33 +99,48 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     );
   });
 
-  afterAll(() => {
+  afterAll(async () => {
+    await endpoint.stop();
+    await imds.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function sync(secret: string) {
-    fs.writeFileSync(file(`secrets/${path.basename(CERT_ARN)}`), secret);
+  /** One sync with `secret` as the certificate secret (asynchronously: the endpoint and IMDS answer from this process). */
+  async function sync(secret: string) {
+    model.secrets.set(CERT_ARN, secret);
     fs.rmSync(file('systemctl.log'), { force: true });
-    const r = spawnSync('bash', [SYNC_SCRIPT], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        PATH: `${file('bin')}:${process.env.PATH}`,
-        NLBFTP_SETTINGS_ENV: file('settings.env'),
-        NLBFTP_LIB: SCRIPTS_DIR,
-        APPLY_USERS: file('apply-users'),
-      },
+    const r = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
+      const p = spawn('bash', [SYNC_SCRIPT], {
+        env: {
+          ...process.env,
+          PATH: `${file('bin')}:${process.env.PATH}`,
+          NLBFTP_SETTINGS_ENV: file('settings.env'),
+          NLBFTP_LIB: SCRIPTS_DIR,
+          APPLY_USERS: file('apply-users'),
+          AWS_ENDPOINT_URL: endpointUrl,
+          AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsUrl,
+        },
+      });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => {
+        out += d;
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        out += d;
+      });
+      p.on('error', reject);
+      p.on('close', (status) => resolve({ status, out }));
     });
     const restarts = fs.existsSync(file('systemctl.log')) ? fs.readFileSync(file('systemctl.log'), 'utf8').trim().split('\n') : [];
-    return { code: r.status, out: r.stdout + r.stderr, restarts };
+    return { code: r.status, out: r.out, restarts };
   }
   const installed = () => fs.readFileSync(file('nlb-ftp.crt'), 'utf8');
   const mode = (name: string) => fs.statSync(file(name)).mode & 0o777;
 
-  it('first run: applies users, installs the certificate (0644) and key (0600), restarts vsftpd if running', () => {
-    const r = sync(JSON.stringify(A));
+  it('first run: applies users, installs the certificate (0644) and key (0600), restarts vsftpd if running', async () => {
+    const r = await sync(JSON.stringify(A));
     expect(r.code, r.out).toBe(0);
-    expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`alice\t${PASSWORD}\nnlbftp-health\th-pass\n`);
+    expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`alice\tplain\t${PASSWORD}\nnlbftp-health\tplain\th-pass\n`);
     expect(installed()).toBe(A.certificate);
     expect(fs.readFileSync(file('nlb-ftp.key'), 'utf8')).toBe(A.privateKey);
     expect(mode('nlb-ftp.key')).toBe(0o600);
@@ -109,31 +149,31 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     expect(r.out).toMatch(/FTPS certificate installed: .*Fingerprint=/);
   });
 
-  it('unchanged certificate: nothing written, no restart', () => {
+  it('unchanged certificate: nothing written, no restart', async () => {
     const before = fs.statSync(file('nlb-ftp.key')).mtimeMs;
-    const r = sync(JSON.stringify(A));
+    const r = await sync(JSON.stringify(A));
     expect(r.code, r.out).toBe(0);
     expect(r.restarts).toEqual([]);
     expect(fs.statSync(file('nlb-ftp.key')).mtimeMs).toBe(before);
   });
 
-  it('a key that does not belong to the certificate is refused; the files in use stay', () => {
-    const r = sync(JSON.stringify({ certificate: B.certificate, privateKey: A.privateKey }));
+  it('a key that does not belong to the certificate is refused; the files in use stay', async () => {
+    const r = await sync(JSON.stringify({ certificate: B.certificate, privateKey: A.privateKey }));
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('do not belong together; keeping the current files');
     expect(installed()).toBe(A.certificate);
     expect(r.restarts).toEqual([]);
   });
 
-  it('a secret without PEM is refused; the files in use stay', () => {
-    const r = sync(JSON.stringify({ certificate: 'not a certificate', privateKey: 'not a key' }));
+  it('a secret without PEM is refused; the files in use stay', async () => {
+    const r = await sync(JSON.stringify({ certificate: 'not a certificate', privateKey: 'not a key' }));
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('does not hold a PEM certificate and unencrypted key');
     expect(installed()).toBe(A.certificate);
   });
 
-  it('a new certificate is installed and vsftpd restarted once; no secret is ever printed', () => {
-    const r = sync(JSON.stringify(B));
+  it('a new certificate is installed and vsftpd restarted once; no secret is ever printed', async () => {
+    const r = await sync(JSON.stringify(B));
     expect(r.code, r.out).toBe(0);
     expect(installed()).toBe(B.certificate);
     expect(r.restarts).toEqual(['try-restart vsftpd.service']);
@@ -141,12 +181,11 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     expect(r.out).not.toContain(PASSWORD);
   });
 
-  it('skips reserved names in the users secret with an error, and still applies the others and the health account', () => {
-    const usersFile = file(`secrets/${path.basename(USERS_ARN)}`);
-    const before = fs.readFileSync(usersFile, 'utf8');
+  it('skips reserved names in the users secret with an error, and still applies the others and the health account', async () => {
+    const before = model.secrets.get(USERS_ARN) as string;
     try {
-      fs.writeFileSync(
-        usersFile,
+      model.secrets.set(
+        USERS_ARN,
         JSON.stringify({
           root: 'x1',
           'ec2-user': 'x2',
@@ -158,17 +197,38 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
           erin: 7,
         }),
       );
-      const r = sync(JSON.stringify(B));
+      const r = await sync(JSON.stringify(B));
       expect(r.code, r.out).toBe(0);
       // A password may hold ':' (chpasswd splits at the first); a tab, a line break or a non-string is refused by name.
-      expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(`bob\t${PASSWORD}\ncarol\twith:colons:x5\nnlbftp-health\th-pass\n`);
+      expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(
+        `bob\tplain\t${PASSWORD}\ncarol\tplain\twith:colons:x5\nnlbftp-health\tplain\th-pass\n`,
+      );
       for (const name of ['dave', 'erin']) expect(r.out).toContain(`ERROR: skipping ${name}: its password is not text without tabs`);
       for (const name of ['root', 'ec2-user', 'nlbftp-health', 'systemd-network']) {
         expect(r.out).toContain(`ERROR: skipping ${name}: the name is reserved`);
       }
       expect(r.out).not.toMatch(/x[1-6]/);
     } finally {
-      fs.writeFileSync(usersFile, before);
+      model.secrets.set(USERS_ARN, before);
+    }
+  });
+
+  it("reads every secret signed as the instance role (no AWS CLI), and a denied read applies nothing and names AWS's error", async () => {
+    const calls = endpoint.calls.filter((c) => c.service === 'secretsmanager');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(new Set(calls.map((c) => c.principal))).toEqual(new Set(['BackendsRole']));
+    const policies = [...iam.policiesOf('BackendsRole')];
+    fs.rmSync(file('users.in'), { force: true });
+    iam.setPolicies('BackendsRole', []);
+    try {
+      const r = await sync(JSON.stringify(B));
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain(`GetSecretValue of ${USERS_ARN} failed:`);
+      expect(r.out).toContain('AccessDeniedException');
+      expect(fs.existsSync(file('users.in'))).toBe(false);
+      expect(r.restarts).toEqual([]);
+    } finally {
+      iam.setPolicies('BackendsRole', policies);
     }
   });
 });
@@ -176,6 +236,19 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
 describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
   const OTHER = 'nlbt-existing';
   let dir: string;
+  /** Run the script as the sync does, its record of what it applied in the test's directory. */
+  const apply = (input: string, allow = path.join(dir, 'allow')) =>
+    spawnSync('python3', [APPLY_USERS_SCRIPT], {
+      input,
+      encoding: 'utf8',
+      env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow, NLBFTP_STATE_DIR: path.join(dir, 'state') },
+    });
+  const shadowOf = (name: string) =>
+    fs
+      .readFileSync('/etc/shadow', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${name}:`))
+      ?.split(':')[1];
   beforeAll(() => {
     requireTools(['python3'], { root: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-apply-'));
@@ -186,8 +259,10 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
   });
   afterAll(() => {
     spawnSync('userdel', [OTHER]);
-    spawnSync('userdel', ['nlbt-newuser']);
-    spawnSync('groupdel', ['nlbt-newuser']);
+    for (const u of ['nlbt-newuser', 'nlbt-hashed', 'nlbt-second']) {
+      spawnSync('userdel', [u]);
+      spawnSync('groupdel', [u]);
+    }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -197,11 +272,7 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
       .readFileSync('/etc/shadow', 'utf8')
       .split('\n')
       .filter((l) => /^(root|nlbt-existing):/.test(l));
-    const r = spawnSync('bash', [APPLY_USERS_SCRIPT], {
-      input: `root\tEvil-Pass-1\n${OTHER}\tEvil-Pass-2\nnlbt-newuser\tGood-Pass-3\n`,
-      encoding: 'utf8',
-      env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow },
-    });
+    const r = apply(`root\tEvil-Pass-1\n${OTHER}\tEvil-Pass-2\nnlbt-newuser\tGood-Pass-3\n`, allow);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('ERROR: skipping root: an account of that name already exists (UID 0)');
     expect(r.stderr).toContain(`ERROR: skipping ${OTHER}: an account of that name already exists (UID 1234)`);
@@ -222,11 +293,7 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     try {
       // The allow-list's directory does not exist yet, as /etc/nlb-ftp on a fresh image: the script makes it.
       const allow = path.join(dir, 'fresh', 'etc', 'ftp-users');
-      const r = spawnSync('bash', [APPLY_USERS_SCRIPT], {
-        input: `${group}\tPass-Group-1\nnlbt-newuser\tGood-Pass-3\n`,
-        encoding: 'utf8',
-        env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow },
-      });
+      const r = apply(`${group}\tPass-Group-1\nnlbt-newuser\tGood-Pass-3\n`, allow);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toContain(`ERROR: skipping ${group}: a group of that name already exists (GID 1235)`);
       expect(fs.readFileSync(allow, 'utf8')).toBe('nlbt-newuser\n');
@@ -234,5 +301,58 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     } finally {
       spawnSync('groupdel', [group]);
     }
+  });
+
+  it('gives each name the UID the boot has always given it (POSIX cksum), so owners on the shared storage stay the same', () => {
+    for (const name of ['alice', 'bob', 'nlbftp-health', 'a', 'x_y-z', 'partner-0123456789abcdef0123456']) {
+      const py = spawnSync('python3', [APPLY_USERS_SCRIPT, '--uid-of', name], { encoding: 'utf8' }).stdout.trim();
+      const sum = Number(spawnSync('bash', ['-c', 'printf %s "$1" | cksum', 'x', name], { encoding: 'utf8' }).stdout.split(' ')[0]);
+      expect(Number(py), name).toBe(20000 + (sum % 40000));
+    }
+  });
+
+  it('applies only what changed: a second run sets no password, a changed one is hashed again (yescrypt), a hash is stored as given', () => {
+    const hash = spawnSync('openssl', ['passwd', '-6', '-salt', 'nlbftpsalt', 'Hashed-Pass-5'], { encoding: 'utf8' }).stdout.trim();
+    let r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-4\n`);
+    expect(r.status, r.stderr).toBe(0);
+    // nlbt-newuser is as the tests above applied it.
+    expect(r.stdout).toContain('3 FTP user(s) applied: 2 new, 2 password(s) set, 1 unchanged; 0 skipped');
+    expect(shadowOf('nlbt-hashed')).toBe(hash);
+    expect(shadowOf('nlbt-second')).toMatch(/^\$y\$j7T\$/);
+    const before = ['nlbt-newuser', 'nlbt-hashed', 'nlbt-second'].map(shadowOf);
+    // The same input again: nothing hashed, nothing written to the account files.
+    const mtime = fs.statSync('/etc/shadow').mtimeMs;
+    r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-4\n`);
+    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 0 password(s) set, 3 unchanged; 0 skipped');
+    expect(['nlbt-newuser', 'nlbt-hashed', 'nlbt-second'].map(shadowOf)).toEqual(before);
+    expect(fs.statSync('/etc/shadow').mtimeMs).toBe(mtime);
+    // One password changes: only that one is hashed again.
+    r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-NEW\n`);
+    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 1 password(s) set, 2 unchanged; 0 skipped');
+    expect(shadowOf('nlbt-second')).not.toBe(before[2]);
+    // The hashes verify as PAM verifies them (libxcrypt).
+    const verify = (user: string, pw: string) =>
+      spawnSync('python3', [
+        '-W',
+        'ignore',
+        '-c',
+        'import crypt,sys; sys.exit(0 if crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2] else 1)',
+        pw,
+        shadowOf(user) ?? '',
+      ]).status;
+    expect(verify('nlbt-second', 'Second-Pass-NEW')).toBe(0);
+    expect(verify('nlbt-hashed', 'Hashed-Pass-5')).toBe(0);
+    expect(verify('nlbt-newuser', 'Good-Pass-3')).toBe(0);
+    // The account files are still well-formed for shadow-utils' own checkers.
+    expect(spawnSync('pwck', ['-r', '-q']).status).not.toBe(2);
+    expect(spawnSync('grpck', ['-r']).status).not.toBe(2);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/Pass-|\$6\$/);
+  });
+
+  it('refuses, by name, a hash that is not a crypt(3) hash, and keeps the rest', () => {
+    const r = apply('nlbt-newuser\tplain\tGood-Pass-3\nnlbt-second\thash\tmd5:0123456789abcdef\n');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('ERROR: skipping nlbt-second: its password hash is not a crypt(3) hash');
+    expect(fs.readFileSync(path.join(dir, 'allow'), 'utf8')).toBe('nlbt-newuser\n');
   });
 });

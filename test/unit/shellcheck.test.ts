@@ -93,9 +93,7 @@ describe('shellcheck', () => {
     // The boot: every script of it is a file here, so shellcheck sees it as it runs.
     expect(scripts).toEqual(
       expect.arrayContaining(
-        ['bootstrap.sh', 'boot.sh', 'server-vsftpd.sh', 'server-proftpd.sh', 'nlb-ftp-sync.sh', 'nlb-ftp-apply-users.sh'].map(
-          (f) => `lib/backend/scripts/${f}`,
-        ),
+        ['bootstrap.sh', 'boot.sh', 'server-vsftpd.sh', 'server-proftpd.sh', 'nlb-ftp-sync.sh'].map((f) => `lib/backend/scripts/${f}`),
       ),
     );
     for (const f of scripts) {

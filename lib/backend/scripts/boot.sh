@@ -11,6 +11,10 @@
 : "${APT_ATTEMPTS:?} ${APT_RETRY_SECONDS:?} ${FSTAB_LINE:?} ${READINESS_HOST:?} ${STACK_NAME:?}"
 export DEBIAN_FRONTEND=noninteractive
 
+# get_secret (and the same imds and signed_curl as bootstrap.sh): AWS calls by curl; no AWS CLI.
+# shellcheck source=aws-curl.sh
+. "$NLBFTP_LIB/aws-curl.sh"
+
 # Write one of the settings' files (server config, sysctls, ...) to its place.
 setting_file() { python3 "$NLBFTP_LIB/nlb-ftp-settings.py" write "$@"; }
 
@@ -38,13 +42,15 @@ done
 dpkg -s $PACKAGES >/dev/null
 rm -f /usr/sbin/policy-rc.d
 systemctl disable --now "${SERVER}.service" || true
-aws --version
 arch=$(dpkg --print-architecture)
-# AWS's own packages, from AWS's public regional buckets (anonymous: they are public).
+# AWS's own packages, from AWS's public regional buckets: anonymous GETs, as they are public
+# (path-style through the sandbox's endpoint, virtual-hosted on AWS).
 for object in ${AGENT_DEBS:-}; do
   object=${object//\$arch/$arch}
   deb="/var/lib/nlb-ftp/${object##*/}"
-  aws s3 cp --only-show-errors --no-sign-request --region "$REGION" "s3://${object}" "$deb"
+  bucket=${object%%/*}
+  url=${AWS_ENDPOINT_URL:+${AWS_ENDPOINT_URL}/${object}}
+  curl -sS --fail --retry 3 --max-time 300 -o "$deb" "${url:-https://${bucket}.s3.${REGION}.${URL_SUFFIX}/${object#*/}}"
   dpkg -i "$deb"
 done
 systemctl enable --now amazon-ssm-agent.service
@@ -87,7 +93,7 @@ if [ -n "${LOG_GROUP:-}" ]; then
 fi
 
 log "5/7 FTP users${CERTIFICATE_SECRET_ARN:+ and the FTPS certificate} from Secrets Manager"
-install -m 0700 "$NLBFTP_LIB/nlb-ftp-apply-users.sh" /usr/local/sbin/nlb-ftp-apply-users
+install -m 0700 "$NLBFTP_LIB/nlb-ftp-apply-users.py" /usr/local/sbin/nlb-ftp-apply-users
 install -m 0700 "$NLBFTP_LIB/nlb-ftp-sync.sh" /usr/local/sbin/nlb-ftp-sync
 install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-sync.service" "$NLBFTP_LIB/units/nlb-ftp-sync.timer" /etc/systemd/system/
 /usr/local/sbin/nlb-ftp-sync
@@ -100,8 +106,7 @@ systemctl enable --now $(server_units) nlb-ftp-sync.timer
 
 if [ -n "${READY_GROUP:-}" ]; then
   log "7/7 readiness: a local FTP${CERTIFICATE_SECRET_ARN:+S} login on ${READINESS_HOST} as the health-check account"
-  python3 "$NLBFTP_LIB/nlb-ftp-readiness.py" --host "$READINESS_HOST" --region "$REGION" --secret "$HEALTH_SECRET_ARN" \
-    ${CERTIFICATE_SECRET_ARN:+--ftps}
+  get_secret "$HEALTH_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-readiness.py" --host "$READINESS_HOST" ${CERTIFICATE_SECRET_ARN:+--ftps}
   report CONTINUE
 fi
 log "ready: passive ports ${PASV_MIN}-${PASV_MAX}, passive address ${PASV_ADDRESS}"

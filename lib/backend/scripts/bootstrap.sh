@@ -33,26 +33,33 @@ for key, value in json.load(open(sys.argv[1]))["env"].items():
 
 log() { echo "nlb-ftp slot ${SLOT} boot (+${SECONDS}s): $*"; }
 
+# AWS calls by curl, as aws-curl.sh makes them (the same functions, kept equal by a test: this
+# stage runs before that file is on the instance). The boot fetches its scripts and reports at any
+# step with them. AWS_ENDPOINT_URL is honoured as the AWS CLI honours it (the sandbox's endpoint).
 # Instance metadata over IMDSv2: `imds instance-id`.
 imds() {
-  local token
-  token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
-    curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+  local token base=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}
+  token=$(curl -sS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$base/latest/api/token") &&
+    curl -sS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "$base/latest/meta-data/$1"
 }
 
-# An AWS API call signed by curl itself (SigV4) with the instance role's credentials from IMDS, so
-# the boot can fetch its scripts and report at any step, before the AWS CLI is installed.
-# `signed_curl SERVICE CURL-ARGS...`. The credentials reach curl on stdin, never on a command line.
-# AWS_ENDPOINT_URL is honoured as the AWS CLI honours it (the sandbox's endpoint); on EC2 it is unset.
-signed_curl() {
-  local service=$1 role creds
-  shift
+# The curl config lines that carry the instance role's temporary credentials, from IMDS.
+role_config() {
+  local role creds
   role=$(imds iam/security-credentials/) && creds=$(imds "iam/security-credentials/$role") || return 1
   printf '%s' "$creds" | python3 -c 'import json, sys
 c = json.load(sys.stdin)
 print("user = \"%s:%s\"" % (c["AccessKeyId"], c["SecretAccessKey"]))
-print("header = \"X-Amz-Security-Token: %s\"" % c["Token"])' |
-    curl -sS --fail --max-time 60 -K - --aws-sigv4 "aws:amz:${REGION}:${service}" "$@"
+print("header = \"X-Amz-Security-Token: %s\"" % c["Token"])'
+}
+
+# An AWS API call signed by curl (SigV4) as the instance role: `signed_curl SERVICE CURL-ARGS...`.
+# A script that makes several sets ROLE_CONFIG=$(role_config) once instead of asking IMDS each time.
+signed_curl() {
+  local service=$1 config=${ROLE_CONFIG:-}
+  shift
+  [ -n "$config" ] || config=$(role_config) || return 1
+  printf '%s\n' "$config" | curl -sS --max-time 60 -K - --aws-sigv4 "aws:amz:${REGION}:${service}" "$@"
 }
 
 # Report to the slot's lifecycle hook: CONTINUE puts the instance into its target groups, ABANDON
@@ -61,7 +68,7 @@ report() {
   local iid
   [ -n "${READY_GROUP:-}" ] || return 0
   iid=$(imds instance-id) || { log "cannot read the instance ID; the lifecycle hook will time out instead"; return 0; }
-  signed_curl autoscaling \
+  signed_curl autoscaling --fail \
     --data-urlencode Action=CompleteLifecycleAction --data-urlencode Version=2011-01-01 \
     --data-urlencode "AutoScalingGroupName=${READY_GROUP}" --data-urlencode "LifecycleHookName=${READY_HOOK}" \
     --data-urlencode "InstanceId=$iid" --data-urlencode "LifecycleActionResult=$1" \
@@ -88,7 +95,7 @@ else
   url="https://${BUNDLE_BUCKET}.s3.${REGION}.${URL_SUFFIX}/${BUNDLE_KEY}"
 fi
 for attempt in 1 2 3 4 5; do
-  if signed_curl s3 -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o "$bundle" "$url"; then break; fi
+  if signed_curl s3 --fail -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o "$bundle" "$url"; then break; fi
   [ "$attempt" -lt 5 ] || { log "cannot fetch the boot scripts"; exit 1; }
   log "fetching the boot scripts failed (attempt $attempt of 5); retrying in 5 s"
   sleep 5

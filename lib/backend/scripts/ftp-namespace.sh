@@ -10,7 +10,7 @@
 # namespace of its own whose range is exactly the slot's passive range, that fallback bind fails
 # and the client gets a prompt "425 Unable to build data connection", which FTP clients retry.
 # The FTP server makes no outbound connections, so the narrow range costs it nothing; everything
-# else on the instance (AWS CLI, stunnel to EFS, the SSM agent) stays in the host namespace.
+# else on the instance (curl to AWS, stunnel to EFS, the SSM agent) stays in the host namespace.
 #
 # Traffic: the host DNATs port 21 and the passive range, addressed to any of its own addresses,
 # to the namespace over a veth pair. The client IP is preserved (no source NAT), so the server's

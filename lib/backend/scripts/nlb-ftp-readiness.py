@@ -3,8 +3,8 @@
 checker will, retrying while the server starts. Exit 0 once a login worked; then the boot reports
 CONTINUE, which puts the instance into its target groups.
 
-The password comes from Secrets Manager through the AWS CLI and never reaches a command line or a
-log. The local check does not verify the certificate (it names the NLB, not this address);
+The account comes on stdin as Secrets Manager's GetSecretValue response (the boot's get_secret),
+so the password never reaches a command line or a log. The local check does not verify the certificate (it names the NLB, not this address);
 clients and the checker do.
 """
 
@@ -12,18 +12,15 @@ import argparse
 import ftplib
 import json
 import ssl
-import subprocess
 import sys
 import time
 
 
-
-def account(region, secret):
-    out = subprocess.run(
-        ["aws", "secretsmanager", "get-secret-value", "--region", region, "--secret-id", secret,
-         "--query", "SecretString", "--output", "text"],
-        check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+def account(stream):
+    text = stream.read()
+    if not text.strip():
+        sys.exit("nlb-ftp readiness: no health-check secret on stdin (reading it failed; see above)")
+    return json.loads(json.loads(text)["SecretString"])
 
 
 def login(host, ftps, user, password):
@@ -47,12 +44,10 @@ def login(host, ftps, user, password):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", required=True)
-    p.add_argument("--region", required=True)
-    p.add_argument("--secret", required=True, help="the health-check account's secret ARN")
     p.add_argument("--ftps", action="store_true")
     p.add_argument("--attempts", type=int, default=30, help="2 s apart, while the server starts")
     a = p.parse_args()
-    creds = account(a.region, a.secret)
+    creds = account(sys.stdin)
     last = "no attempt"
     for attempt in range(1, a.attempts + 1):
         try:

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """nlb-ftp: turn a Secrets Manager secret (read on stdin) into what the sync applies.
 
-  users        the users secret {"name": "password", ...} -> "name<TAB>password" lines, without
-               reserved names (RESERVED_USER_NAMES and RESERVED_USER_PREFIXES, JSON lists in the
+  users        the users secret {"name": "password" or {"passwordHash": "$y$..."}, ...} ->
+               "name<TAB>plain<TAB>password" or "name<TAB>hash<TAB>HASH" lines, without reserved
+               names (RESERVED_USER_NAMES and RESERVED_USER_PREFIXES, JSON lists in the
                environment: root, system accounts, the health-check account)
   health       the health-check secret {"username", "password"} -> one such line
   certificate CRT KEY
                the certificate secret {"certificate", "privateKey"} -> two PEM files
 
+With --api, stdin is Secrets Manager's GetSecretValue response, whose SecretString is the secret.
 Never prints a password anywhere but stdout, which the sync pipes into the users script.
 """
 
@@ -27,19 +29,23 @@ def users(secret):
                 file=sys.stderr,
             )
             continue
-        # One line per user, split at its tab: a password with a tab or a line break cannot pass.
+        kind = "plain"
+        # A hash instead of the password: {"passwordHash": "$y$..."} (mkpasswd, or openssl passwd -6).
+        if isinstance(password, dict) and set(password) == {"passwordHash"}:
+            kind, password = "hash", password["passwordHash"]
+        # One line per user, split at its tabs: a password with a tab or a line break cannot pass.
         if not isinstance(password, str) or any(c in password for c in "\t\r\n"):
             print(
                 "nlb-ftp users: ERROR: skipping " + user
-                + ": its password is not text without tabs and line breaks; change it in the users secret",
+                + ": its password is not text without tabs and line breaks, nor {\"passwordHash\": \"...\"}; change it in the users secret",
                 file=sys.stderr,
             )
             continue
-        print("%s\t%s" % (user, password))
+        print("%s\t%s\t%s" % (user, kind, password))
 
 
 def health(secret):
-    print("%s\t%s" % (secret["username"], secret["password"]))
+    print("%s\tplain\t%s" % (secret["username"], secret["password"]))
 
 
 def certificate(secret, crt, key):
@@ -51,6 +57,9 @@ def certificate(secret, crt, key):
 
 def main(argv):
     secret = json.load(sys.stdin)
+    if argv[1:2] == ["--api"]:
+        argv = argv[:1] + argv[2:]
+        secret = json.loads(secret["SecretString"])
     if argv[1:] == ["users"]:
         users(secret)
     elif argv[1:] == ["health"]:
@@ -58,7 +67,7 @@ def main(argv):
     elif len(argv) == 4 and argv[1] == "certificate":
         certificate(secret, argv[2], argv[3])
     else:
-        sys.exit("usage: nlb-ftp-secrets.py users | health | certificate CRT KEY")
+        sys.exit("usage: nlb-ftp-secrets.py [--api] users | health | certificate CRT KEY")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,20 @@ set -euo pipefail
 # What the users script and the secrets helper read from their environment.
 export FTP_ROOT ALLOW_FILE RESERVED_USER_NAMES RESERVED_USER_PREFIXES
 NLBFTP_LIB=${NLBFTP_LIB:-/usr/local/lib/nlb-ftp}
+: "${URL_SUFFIX:?}"
+# imds, signed_curl and get_secret: AWS calls by curl, cheap enough to run every 5 minutes.
+# shellcheck source=aws-curl.sh
+. "$NLBFTP_LIB/aws-curl.sh"
 
-fetch() {
-  aws secretsmanager get-secret-value --region "$REGION" --secret-id "$1" --query SecretString --output text
-}
-
+# The role's credentials once for the three reads; each secret is read whole before anything is
+# applied, so a failed read changes nothing.
+ROLE_CONFIG=$(role_config) || { echo "nlb-ftp sync: cannot read the instance role's credentials from IMDS" >&2; exit 1; }
+users=$(get_secret "$USERS_SECRET_ARN")
+health=$(get_secret "$HEALTH_SECRET_ARN")
 {
   # Reserved names (root, system accounts, the health-check account) are never FTP users.
-  fetch "$USERS_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" users
-  fetch "$HEALTH_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" health
+  printf '%s' "$users" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api users
+  printf '%s' "$health" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api health
 } | "${APPLY_USERS:-/usr/local/sbin/nlb-ftp-apply-users}"
 
 [ -n "${CERTIFICATE_SECRET_ARN:-}" ] || exit 0
@@ -28,7 +33,9 @@ fetch() {
 umask 077
 new=$(mktemp -d)
 trap 'rm -rf "$new"' EXIT
-fetch "$CERTIFICATE_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" certificate "$new/crt" "$new/key"
+get_secret "$CERTIFICATE_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api certificate "$new/crt" "$new/key"
+# As installed (checked when it was installed): nothing to do, and no openssl run every 5 minutes.
+if cmp -s "$new/crt" "$CERT_FILE" && cmp -s "$new/key" "$KEY_FILE"; then exit 0; fi
 if ! openssl x509 -in "$new/crt" -noout 2>/dev/null || ! openssl pkey -in "$new/key" -noout 2>/dev/null; then
   echo "nlb-ftp sync: the certificate secret does not hold a PEM certificate and unencrypted key; keeping the current files" >&2
   exit 1
@@ -37,11 +44,9 @@ if [[ "$(openssl x509 -in "$new/crt" -noout -pubkey)" != "$(openssl pkey -in "$n
   echo "nlb-ftp sync: the certificate and the private key in the secret do not belong together; keeping the current files" >&2
   exit 1
 fi
-if ! cmp -s "$new/crt" "$CERT_FILE" || ! cmp -s "$new/key" "$KEY_FILE"; then
-  install -m 0600 -o root -g root "$new/key" "$KEY_FILE"
-  install -m 0644 -o root -g root "$new/crt" "$CERT_FILE"
-  echo "nlb-ftp sync: FTPS certificate installed: $(openssl x509 -in "$CERT_FILE" -noout -fingerprint -sha256)"
-  # The server reads the certificate when it starts. KillMode=process restarts only the listener:
-  # sessions in progress keep their connections. No-op at boot, before the server first starts.
-  systemctl try-restart "${SERVER}.service"
-fi
+install -m 0600 -o root -g root "$new/key" "$KEY_FILE"
+install -m 0644 -o root -g root "$new/crt" "$CERT_FILE"
+echo "nlb-ftp sync: FTPS certificate installed: $(openssl x509 -in "$CERT_FILE" -noout -fingerprint -sha256)"
+# The server reads the certificate when it starts. KillMode=process restarts only the listener:
+# sessions in progress keep their connections. No-op at boot, before the server first starts.
+systemctl try-restart "${SERVER}.service"

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""nlb-ftp: apply the FTP users read on stdin, one per line:
+
+    name<TAB>password             a plaintext password (also name<TAB>plain<TAB>password)
+    name<TAB>hash<TAB>$y$...      a crypt(3) hash, stored as given
+
+Each user becomes a local account with a stable UID (so files on the shared storage keep their
+owner on every backend), a root-owned jail and a writable files/ directory. Users not on stdin lose
+FTP access: they drop out of the allow-list. Never prints a password or a hash.
+
+Only what changed is applied. A user whose entry is as last applied (an HMAC of it, keyed per
+instance, is kept in STATE_DIR) and whose account is intact costs a few stat() calls: no hashing,
+no process. New and changed passwords are hashed in parallel (one process per CPU) and every
+account change is one locked rewrite of the account files, as shadow-utils' own tools do it.
+
+Settings, from the environment: FTP_ROOT (default /srv/ftp), ALLOW_FILE (the PAM allow-list,
+default /etc/nlb-ftp/ftp-users), NLBFTP_STATE_DIR (default /var/lib/nlb-ftp).
+"""
+
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import sys
+import time
+
+FTP_ROOT = os.environ.get("FTP_ROOT", "/srv/ftp")
+ALLOW_FILE = os.environ.get("ALLOW_FILE", "/etc/nlb-ftp/ftp-users")
+STATE_DIR = os.environ.get("NLBFTP_STATE_DIR", "/var/lib/nlb-ftp")
+ETC = "/etc"
+NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
+# A crypt(3) hash the server's PAM (libxcrypt) verifies: yescrypt, gost-yescrypt, scrypt, bcrypt,
+# SHA-512 or SHA-256 crypt. Never ':' or a line break: they are the shadow file's separators.
+HASH = re.compile(r"^\$(y|gy|7|2b|6|5)\$[./A-Za-z0-9$=,]+$")
+# yescrypt at cost 3 (about 14 ms a hash on these machines; Debian's default 5 is about 60 ms).
+# The hash guards nothing an attacker with root on the backend lacks: the instance role reads the
+# plaintext from Secrets Manager. What the cost does buy is CPU: every login verifies it once, and
+# 2,000 users hash at boot in seconds instead of minutes.
+YESCRYPT_COST = 3
+
+
+def log(msg):
+    print("nlb-ftp users: " + msg, file=sys.stderr)
+
+
+def _crc_table():
+    table = []
+    for i in range(256):
+        c = i << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else (c << 1)
+        table.append(c & 0xFFFFFFFF)
+    return table
+
+
+CRC = _crc_table()
+
+
+def cksum(data):
+    """POSIX cksum(1) of bytes: the CRC the UIDs have always been made from."""
+    crc = 0
+    for b in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ CRC[((crc >> 24) ^ b) & 0xFF]
+    n = len(data)
+    while n:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ CRC[((crc >> 24) ^ (n & 0xFF)) & 0xFF]
+        n >>= 8
+    return (~crc) & 0xFFFFFFFF
+
+
+def uid_of(name):
+    """Same name -> same UID on every backend, because the shared file system stores numeric owners."""
+    return 20000 + cksum(name.encode()) % 40000
+
+
+_libcrypt = None
+
+
+def yescrypt(password):
+    global _libcrypt
+    if _libcrypt is None:
+        _libcrypt = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+        _libcrypt.crypt_gensalt.restype = ctypes.c_char_p
+        _libcrypt.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+        _libcrypt.crypt.restype = ctypes.c_char_p
+        _libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    salt = _libcrypt.crypt_gensalt(b"$y$", YESCRYPT_COST, None, 0)
+    out = _libcrypt.crypt(password.encode(), salt) if salt else None
+    if not out or out.startswith(b"*"):
+        raise RuntimeError("libcrypt could not make a yescrypt hash")
+    return out.decode()
+
+
+def read_entries(stream):
+    for raw in stream:
+        line = raw.rstrip("\n")
+        if not line:
+            continue
+        parts = line.split("\t", 2)
+        if len(parts) == 2:
+            yield parts[0], "plain", parts[1]
+        elif len(parts) == 3 and parts[1] in ("plain", "hash"):
+            yield parts[0], parts[1], parts[2]
+        else:
+            log("skipping an entry that is not name<TAB>password or name<TAB>hash<TAB>HASH")
+
+
+class AccountFiles:
+    """/etc/passwd, group, shadow and gshadow, read once and rewritten whole under lckpwdf()."""
+
+    FILES = ("passwd", "group", "shadow", "gshadow")
+
+    def __init__(self):
+        self.lines, self.index = {}, {}
+        for f in self.FILES:
+            with open(os.path.join(ETC, f), encoding="utf-8") as fh:
+                self.lines[f] = fh.read().splitlines()
+            self.index[f] = {line.split(":", 1)[0]: i for i, line in enumerate(self.lines[f]) if line and not line.startswith("#")}
+        self.changed = set()
+
+    def field(self, f, name, k):
+        i = self.index[f].get(name)
+        return None if i is None else self.lines[f][i].split(":")[k]
+
+    def append(self, f, line):
+        self.index[f][line.split(":", 1)[0]] = len(self.lines[f])
+        self.lines[f].append(line)
+        self.changed.add(f)
+
+    def set_field(self, f, name, k, value):
+        i = self.index[f][name]
+        parts = self.lines[f][i].split(":")
+        parts[k] = value
+        self.lines[f][i] = ":".join(parts)
+        self.changed.add(f)
+
+    def write(self):
+        for f in sorted(self.changed):
+            path = os.path.join(ETC, f)
+            st = os.stat(path)
+            tmp = path + "+nlbftp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, st.st_mode & 0o7777)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(self.lines[f]) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            os.replace(tmp, path)
+
+
+def ensure_dir(path, uid, gid, mode):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, mode)
+        st = os.lstat(path)
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
+    if st.st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+
+
+def state_key():
+    os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
+    path = os.path.join(STATE_DIR, "users.key")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+
+
+def write_private(path, text, mode):
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def main():
+    key = state_key()
+    state_file = os.path.join(STATE_DIR, "users.json")
+    try:
+        with open(state_file, encoding="utf-8") as fh:
+            applied_before = json.load(fh)
+    except (FileNotFoundError, ValueError):
+        applied_before = {}
+
+    os.makedirs(FTP_ROOT, 0o755, exist_ok=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.lckpwdf() != 0:
+        log("ERROR: cannot lock the account files (another user tool holds the lock); nothing applied")
+        return 1
+    try:
+        acc = AccountFiles()
+        uid_taken = {acc.field("passwd", n, 2): n for n in list(acc.index["passwd"])}
+        gid_taken = {acc.field("group", n, 2): n for n in list(acc.index["group"])}
+        allowed, applied, to_hash = [], {}, {}
+        new = password_set = skipped = 0
+        for name, kind, value in read_entries(sys.stdin):
+            if not NAME.match(name):
+                log("skipping an entry whose name is not a valid Linux user name")
+                skipped += 1
+                continue
+            if not value:
+                log("skipping %s: its password is empty" % name)
+                skipped += 1
+                continue
+            if kind == "hash" and not HASH.match(value):
+                log("ERROR: skipping %s: its password hash is not a crypt(3) hash ($y$, $gy$, $7$, $2b$, $6$ or $5$)" % name)
+                skipped += 1
+                continue
+            uid = uid_of(name)
+            # An account of that name that nlb-ftp did not make (root, ec2-user, any system account
+            # or one added to the image later) is never given a password or FTP access.
+            existing = acc.field("passwd", name, 2)
+            if existing is not None and existing != str(uid):
+                log("ERROR: skipping %s: an account of that name already exists (UID %s) that nlb-ftp did not create" % (name, existing))
+                skipped += 1
+                continue
+            # A group of that name that is not the user's own (users, wheel, video...).
+            gid = acc.field("group", name, 2)
+            if gid is not None and gid != str(uid):
+                log("ERROR: skipping %s: a group of that name already exists (GID %s); rename the user" % (name, gid))
+                skipped += 1
+                continue
+            if existing is None:
+                if uid_taken.get(str(uid), name) != name or gid_taken.get(str(uid), name) != name:
+                    log("skipping %s: its UID %d is taken by another account; rename the user" % (name, uid))
+                    skipped += 1
+                    continue
+                home = "%s/users/%s/./files" % (FTP_ROOT, name)
+                if gid is None:
+                    acc.append("group", "%s:x:%d:" % (name, uid))
+                    acc.append("gshadow", "%s:!::" % name)
+                acc.append("passwd", "%s:x:%d:%d::%s:/usr/sbin/nologin" % (name, uid, uid, home))
+                acc.append("shadow", "%s:!:%d:0:99999:7:::" % (name, int(time.time() // 86400)))
+                uid_taken[str(uid)] = gid_taken[str(uid)] = name
+                new += 1
+            ensure_dir(FTP_ROOT + "/users", 0, 0, 0o755)
+            ensure_dir("%s/users/%s" % (FTP_ROOT, name), 0, 0, 0o755)
+            ensure_dir("%s/users/%s/files" % (FTP_ROOT, name), uid, uid, 0o750)
+            mark = hmac.new(key, ("%s\0%s" % (kind, value)).encode(), hashlib.sha256).hexdigest()
+            current = acc.field("shadow", name, 1) or "!"
+            if existing is None or applied_before.get(name) != mark or current.startswith(("!", "*")) or not current:
+                password_set += 1
+                if kind == "hash":
+                    acc.set_field("shadow", name, 1, value)
+                else:
+                    to_hash[name] = value
+            applied[name] = mark
+            allowed.append(name)
+        if to_hash:
+            names = list(to_hash)
+            workers = min(len(names), len(os.sched_getaffinity(0)))
+            if workers > 1:
+                with multiprocessing.Pool(workers) as pool:
+                    hashes = pool.map(yescrypt, [to_hash[n] for n in names], chunksize=16)
+            else:
+                hashes = [yescrypt(to_hash[n]) for n in names]
+            today = str(int(time.time() // 86400))
+            for n, h in zip(names, hashes):
+                acc.set_field("shadow", n, 1, h)
+                acc.set_field("shadow", n, 2, today)
+        acc.write()
+    finally:
+        libc.ulckpwdf()
+
+    os.makedirs(os.path.dirname(ALLOW_FILE) or ".", exist_ok=True)
+    write_private(ALLOW_FILE, "".join(n + "\n" for n in allowed), 0o644)
+    write_private(state_file, json.dumps(applied, sort_keys=True), 0o600)
+    print(
+        "nlb-ftp users: %d FTP user(s) applied: %d new, %d password(s) set, %d unchanged; %d skipped"
+        % (len(allowed), new, password_set, len(allowed) - password_set, skipped)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--uid-of"]:
+        print(uid_of(sys.argv[2]))
+        sys.exit(0)
+    sys.exit(main())
