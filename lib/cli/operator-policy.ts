@@ -51,6 +51,13 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
     why: "the alarm states and the checker's last probes; read-only, and GetMetricData has no resource-level permission",
   },
   {
+    sid: 'ReadTheUsersSyncs',
+    actions: ['logs:FilterLogEvents'],
+    resources: (stack) => [`arn:aws:logs:*:*:log-group:/nlb-ftp/${stack}/audit`, `arn:aws:logs:*:*:log-group:/nlb-ftp/${stack}/audit:*`],
+    usedBy: ['status'],
+    why: "each backend's last users sync (users applied and skipped, with the reason) from the audit trail; this stack's audit log group only",
+  },
+  {
     sid: 'RollOneSlotAtATime',
     actions: [
       'autoscaling:UpdateAutoScalingGroup',

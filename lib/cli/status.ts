@@ -8,6 +8,7 @@
 import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { loadConfig } from '../config';
 import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE, auditLogGroupName } from '../shared/audit';
@@ -21,6 +22,7 @@ export interface StatusClients {
   readonly elb: ElasticLoadBalancingV2Client;
   readonly cw: CloudWatchClient;
   readonly asg: AutoScalingClient;
+  readonly logs: CloudWatchLogsClient;
 }
 
 export interface BackendStatus {
@@ -34,6 +36,10 @@ export interface BackendStatus {
   readonly targetHealth: string;
   readonly lastProbe: string;
   readonly alarms: string;
+  /** The backend's last users sync: users applied and skipped, each skipped one with its reason. */
+  readonly users:
+    | { readonly applied: number; readonly skipped: ReadonlyArray<{ readonly user: string; readonly reason: string }> }
+    | undefined;
 }
 
 export interface StatusReport {
@@ -53,7 +59,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   const stack = await readStackOutputs(clients.cfn, stackName);
   const { outputs, slots } = stack;
 
-  const [groups, health, alarms, probes, failedLogins] = await Promise.all([
+  const [groups, health, alarms, probes, failedLogins, syncs] = await Promise.all([
     describeSlotGroups(clients.asg, stack),
     clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
@@ -99,6 +105,16 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
         ],
       }),
     ),
+    // Each backend's users syncs (every 5 minutes) of the last 15 minutes, from the audit trail.
+    clients.logs.send(
+      new FilterLogEventsCommand({
+        logGroupName: auditLogGroupName(stackName),
+        startTime: now.getTime() - 15 * 60_000,
+        endTime: now.getTime(),
+        filterPattern: USERS_SYNC_PATTERN,
+        limit: 10_000,
+      }),
+    ),
   ]);
 
   const targetState = new Map<string, string>();
@@ -122,6 +138,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
     }
   }
 
+  const users = lastUsersSync((syncs.events ?? []).map((e) => e.message ?? ''));
   const backends = groups.map(({ slot, instances, version }): BackendStatus => {
     const serving = instances.find((i) => i.lifecycle === 'InService') ?? instances[0];
     const instance =
@@ -142,6 +159,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
       targetHealth: serving ? (targetState.get(serving.id) ?? 'deregistered') : 'no instance',
       lastProbe: lastProbe.get(slot) ?? 'no data',
       alarms: mine.length === 0 ? 'none' : firing.length === 0 ? 'OK' : `ALARM: ${firing.join(', ')}`,
+      users: users.get(slot),
     };
   });
 
@@ -155,6 +173,43 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
       .map((n) => ({ name: n.slice(stackName.length + 1), state: alarmState.get(n) as string })),
     failedLoginsLastHour: (failedLogins.MetricDataResults?.[0]?.Values ?? []).reduce((a, b) => a + b, 0),
   };
+}
+
+/** The audit events of a users sync: its summary and each user it skipped. */
+export const USERS_SYNC_PATTERN = '{ $.event = "users-synced" || $.event = "user-skipped" }';
+
+/**
+ * Each slot's last users sync from its audit events (JSON lines): the `users-synced` summary with
+ * the most recent time, and the `user-skipped` events of that same sync (the same `time`).
+ */
+export function lastUsersSync(lines: readonly string[]): Map<number, NonNullable<BackendStatus['users']>> {
+  type Ev = { time: string; event: string; slot: number; user: string | null; count: number | null; reason: string | null };
+  const events = lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Ev];
+    } catch {
+      return [];
+    }
+  });
+  const out = new Map<number, NonNullable<BackendStatus['users']>>();
+  for (const e of events) {
+    if (e.event !== 'users-synced') continue;
+    const seen = out.get(e.slot) as (NonNullable<BackendStatus['users']> & { time?: string }) | undefined;
+    if (seen?.time && seen.time >= e.time) continue;
+    const skipped = events
+      .filter((x) => x.event === 'user-skipped' && x.slot === e.slot && x.time === e.time)
+      .map((x) => ({ user: x.user ?? '(an invalid name)', reason: x.reason ?? '?' }));
+    out.set(e.slot, Object.assign({ applied: e.count ?? 0, skipped }, { time: e.time }));
+  }
+  return out;
+}
+
+/** `1961 applied, 41 skipped: user00123 (its UID ... is taken ...); ... and 38 more`. */
+function usersLine(u: BackendStatus['users']): string {
+  if (!u) return 'no users sync in the last 15 minutes';
+  const shown = u.skipped.slice(0, 3).map((s) => `${s.user} (${s.reason})`);
+  const more = u.skipped.length > 3 ? `; and ${u.skipped.length - 3} more` : '';
+  return `${u.applied} applied, ${u.skipped.length} skipped${shown.length ? `: ${shown.join('; ')}${more}` : ''}`;
 }
 
 export function renderStatus(r: StatusReport): string {
@@ -172,6 +227,8 @@ export function renderStatus(r: StatusReport): string {
     line(header),
     ...rows.map(line),
     '',
+    "FTP users (each backend's last sync):",
+    ...r.backends.map((b) => `  slot ${b.slot}: ${usersLine(b.users)}`),
     `Cluster: ${r.clusterAlarms.map((a) => `${a.name} ${a.state}`).join(', ') || 'no alarms found'}`,
     `Failed logins in the last hour: ${r.failedLoginsLastHour} (audit log group ${auditLogGroupName(r.stackName)} names the clients)`,
     `Endpoint: ftp://${r.endpoint}/  (static IPs: ${r.staticIps})`,
@@ -209,7 +266,12 @@ export async function runStatus(argv: readonly string[], clients?: StatusClients
   if (parsed.help) return { code: EXIT.ok, stdout: helpText(STATUS_COMMAND), stderr: '' };
   try {
     const stackName = (parsed.values.stack as string | undefined) ?? loadConfig({ context: {}, cwd }).stackName;
-    const c = clients ?? { ...defaultClients(), elb: new ElasticLoadBalancingV2Client({}), cw: new CloudWatchClient({}) };
+    const c = clients ?? {
+      ...defaultClients(),
+      elb: new ElasticLoadBalancingV2Client({}),
+      cw: new CloudWatchClient({}),
+      logs: new CloudWatchLogsClient({}),
+    };
     return { code: EXIT.ok, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
   } catch (err) {
     return { code: EXIT.failed, stdout: '', stderr: `${explain(err)}\n` };

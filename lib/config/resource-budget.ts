@@ -40,9 +40,9 @@ export function fixedResources(c: Omit<BudgetInput, 'backendCount' | 'passivePor
   return (
     // Includes the backends' one shared instance profile, and the AWS::CDK::Metadata resource that
     // `cdk synth`/`cdk deploy` add (version reporting): a stack counted at exactly 500 without it
-    // fails through the CLI with 501. The audit trail is 7 of them: its key, log group, three
-    // metric filters, saved query and brute-force alarm.
-    36 +
+    // fails through the CLI with 501. The audit trail is 9 of them: its key, log group, four
+    // metric filters, saved query, and the brute-force and users-skipped alarms.
+    38 +
     // Per AZ: public and private subnet, route tables, associations, routes, the NLB's Elastic IP.
     10 * azCount +
     // Each NAT gateway beyond the first: the gateway and its Elastic IP.

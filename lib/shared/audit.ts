@@ -1,6 +1,7 @@
 /**
  * The audit trail: one JSON event per login, failed login, transfer, file operation and session
- * end, the same schema for both servers. Pure; no aws-cdk-lib import. The backends' converter
+ * end, the same schema for both servers; and the users sync's own events (users-synced, and
+ * user-skipped with its reason), which the backends' apply script writes to the same file. Pure; no aws-cdk-lib import. The backends' converter
  * (lib/backend/scripts/nlb-ftp-audit.py) writes these events, the CloudWatch agent ships them, and
  * the stack's metric filters and saved query read them: all three take their names from here.
  *
@@ -11,7 +12,19 @@
  */
 
 /** The event kinds, as the `event` field spells them. */
-export const AUDIT_EVENTS = ['login', 'login-failed', 'upload', 'download', 'delete', 'rename', 'mkdir', 'rmdir', 'session-end'] as const;
+export const AUDIT_EVENTS = [
+  'login',
+  'login-failed',
+  'upload',
+  'download',
+  'delete',
+  'rename',
+  'mkdir',
+  'rmdir',
+  'session-end',
+  'users-synced',
+  'user-skipped',
+] as const;
 export type AuditEventKind = (typeof AUDIT_EVENTS)[number];
 
 /** One event, as a JSON line. Fields a server does not report are null, never left out. */
@@ -25,7 +38,8 @@ export interface AuditEvent {
   readonly server: 'vsftpd' | 'proftpd';
   /** The FTP user; null when the name given is not an FTP user (it may be a mistyped password). */
   readonly user: string | null;
-  readonly clientIp: string;
+  /** null for the users sync's events, which no client causes. */
+  readonly clientIp: string | null;
   /** The client's source port of the control connection; null on vsftpd, which does not log it. */
   readonly clientPort: number | null;
   /** The FTP command: USER/PASS for logins, STOR, RETR, DELE, RNTO, MKD, RMD; null for session-end. */
@@ -44,6 +58,10 @@ export interface AuditEvent {
   readonly code: number | null;
   /** 'ftp' or 'ftps' where the server says (ProFTPD); null otherwise. */
   readonly protocol: 'ftp' | 'ftps' | null;
+  /** user-skipped only: why the users sync skipped that entry of the users secret. */
+  readonly reason: string | null;
+  /** users-synced only: how many FTP users the sync applied. */
+  readonly count: number | null;
 }
 
 /** Every field, in the order the converter writes them, with its meaning: the README's table. */
@@ -55,7 +73,7 @@ export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = 
   ['instance', 'the EC2 instance ID'],
   ['server', 'vsftpd or proftpd'],
   ['user', 'the FTP user; null when the name given is not an FTP user (it may be a mistyped password)'],
-  ['clientIp', "the client's IP (the NLB preserves it)"],
+  ['clientIp', "the client's IP (the NLB preserves it); null for the users sync's events"],
   ['clientPort', "the client's control-connection port; null on vsftpd"],
   ['command', 'USER/PASS, STOR, RETR, DELE, RNTO, MKD, RMD; null at session-end'],
   ['path', 'the path inside the jail, as the client sees it; for rename the new name'],
@@ -65,6 +83,8 @@ export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = 
   ['result', 'ok or fail'],
   ['code', 'the FTP reply code; null on vsftpd'],
   ['protocol', 'ftp or ftps; null on vsftpd'],
+  ['reason', 'user-skipped: why the users sync skipped that entry of the users secret; null otherwise'],
+  ['count', 'users-synced: the FTP users that sync applied; null otherwise'],
 ];
 
 /** The stack's audit log group: the stack creates it, `npm run status` names it. */
@@ -109,6 +129,8 @@ export const AUDIT_FILTERS = {
   transfers: { pattern: '{ ($.event = "upload" || $.event = "download") && $.result = "ok" }', metric: 'Transfers', value: '1' },
   /** Bytes of those transfers. */
   bytes: { pattern: '{ ($.event = "upload" || $.event = "download") && $.result = "ok" }', metric: 'TransferBytes', value: '$.bytes' },
+  /** Entries of the users secret that a backend's users sync skipped (each sync, every 5 minutes). */
+  skippedUsers: { pattern: '{ $.event = "user-skipped" }', metric: 'SkippedUsers', value: '1' },
 } as const;
 
 export type AuditFilterName = keyof typeof AUDIT_FILTERS;

@@ -32,6 +32,7 @@ export const AlarmNames = {
   checkerHeartbeat: (stack: string) => `${stack}-checker-heartbeat-missing`,
   checkerErrors: (stack: string) => `${stack}-checker-errors`,
   bruteForce: (stack: string) => `${stack}-ftp-failed-logins`,
+  usersSkipped: (stack: string) => `${stack}-ftp-users-skipped`,
 } as const;
 
 /** The cluster-wide alarms `npm run status` summarises, most important first. */
@@ -41,6 +42,7 @@ export const CLUSTER_ALARMS = [
   AlarmNames.checkerBroken,
   AlarmNames.checkerFailOpen,
   AlarmNames.bruteForce,
+  AlarmNames.usersSkipped,
 ];
 
 /** Stack output keys the stack writes and `npm run status` reads. */

@@ -11,6 +11,7 @@ import { sdkError } from './sdk-mock';
 /** The IAM prefix of each SDK client, by its `serviceId`. */
 const IAM_PREFIX: Record<string, string> = {
   'Auto Scaling': 'autoscaling',
+  'CloudWatch Logs': 'logs',
   CloudFormation: 'cloudformation',
   CloudWatch: 'cloudwatch',
   DynamoDB: 'dynamodb',
@@ -67,6 +68,11 @@ export function authorizationOf(
     }
     case 'secretsmanager':
       return one(resourceArn.secret(w, String(input.SecretId ?? '')));
+    case 'logs':
+      // CloudWatch Logs authorizes log-group actions on the group's ARN with its `:*` suffix.
+      return one(
+        typeof input.logGroupName === 'string' ? `arn:aws:logs:${w.region}:${w.accountId}:log-group:${input.logGroupName}:*` : '*',
+      );
     case 'dynamodb':
       return one(resourceArn.table(w, String(input.TableName ?? '')));
     default:

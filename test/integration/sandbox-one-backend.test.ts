@@ -157,8 +157,11 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
     for (const l of lines) {
       const e = JSON.parse(l) as Record<string, unknown>;
       expect(Object.keys(e)).toEqual(AUDIT_FIELDS.map(([k]) => k));
-      // The client's address, preserved by the NLB; or the boot's readiness login, from the instance itself as the health-check account.
-      if (e.clientIp !== CLIENT_IP) {
+      // The client's address, preserved by the NLB; or the boot's readiness login, from the instance itself as the
+      // health-check account; or the users sync's own events, which no client causes.
+      if (e.event === 'users-synced' || e.event === 'user-skipped') {
+        expect(e.clientIp).toBeNull();
+      } else if (e.clientIp !== CLIENT_IP) {
         expect(e.clientIp).toBe(server === 'proftpd' ? '169.254.21.1' : '127.0.0.1');
         expect(e.user).toBe(HEALTH_CHECK_USER);
       }
@@ -168,6 +171,14 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
       expect(e.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(Math.abs(Date.parse(e.time as string) - Date.now())).toBeLessThan(120_000);
     }
+  });
+
+  it("the boot's users sync is in the trail: users-synced with the count it applied, and nothing skipped", () => {
+    const synced = all.filter((e) => e.event === 'users-synced');
+    expect(synced.length).toBeGreaterThanOrEqual(1);
+    // The demo user, the hashed user and the health-check account.
+    expect(synced[0]).toMatchObject({ count: 3, result: 'ok', user: null, reason: null, slot: 0 });
+    expect(all.filter((e) => e.event === 'user-skipped')).toEqual([]);
   });
 
   it('one event per action: logins, failed logins, upload, download, rename, mkdir, rmdir, delete, session ends', () => {

@@ -13,11 +13,13 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../harness/prerequisites';
 import { APPLY_USERS_SCRIPT, renderBootSettings, SCRIPTS_DIR, SYNC_SCRIPT } from '../../lib/backend/user-data';
+import { AUDIT_FIELDS, AUDIT_FILTERS, type AuditEvent } from '../../lib/shared/audit';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
 import { LocalAwsEndpoint } from '../../sandbox/aws/endpoint';
 import { IamEnforcer } from '../../sandbox/aws/iam';
 import { AwsModel } from '../../sandbox/aws/model';
 import { LocalImds } from '../../sandbox/boot/imds';
+import { filterMatches } from '../helpers/filter-pattern';
 
 const USERS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf';
 const HEALTH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf';
@@ -347,6 +349,42 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     expect(spawnSync('pwck', ['-r', '-q']).status).not.toBe(2);
     expect(spawnSync('grpck', ['-r']).status).not.toBe(2);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/Pass-|\$6\$/);
+  });
+
+  it('writes the sync to the audit trail on a backend: each skipped user with its reason, and how many were applied', () => {
+    const auditEnv = path.join(dir, 'audit.env');
+    const auditLog = path.join(dir, 'audit.log');
+    fs.writeFileSync(auditEnv, 'SERVER=vsftpd\nSTACK=NlbFtp\nSLOT=1\nINSTANCE=i-0audit\n');
+    const r = spawnSync('python3', [APPLY_USERS_SCRIPT], {
+      input: `root\tEvil-Pass-1\nnlbt-newuser\tGood-Pass-3\nnlbt-second\t\n`,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        FTP_ROOT: path.join(dir, 'root'),
+        ALLOW_FILE: path.join(dir, 'allow'),
+        NLBFTP_STATE_DIR: path.join(dir, 'state'),
+        NLBFTP_AUDIT_ENV: auditEnv,
+        NLBFTP_AUDIT_LOG: auditLog,
+      },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const events = fs
+      .readFileSync(auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEvent);
+    // The same schema as every audit event, so the stack's metric filter and status read them.
+    for (const e of events) expect(Object.keys(e)).toEqual(AUDIT_FIELDS.map(([k]) => k));
+    expect(events.map((e) => [e.event, e.user, e.result, e.reason, e.count])).toEqual([
+      ['user-skipped', 'root', 'fail', 'an account of that name already exists (UID 0) that nlb-ftp did not create', null],
+      ['user-skipped', 'nlbt-second', 'fail', 'its password is empty', null],
+      ['users-synced', null, 'ok', null, 1],
+    ]);
+    expect(new Set(events.map((e) => e.time)).size).toBe(1);
+    expect(events[0]).toMatchObject({ stack: 'NlbFtp', slot: 1, instance: 'i-0audit', server: 'vsftpd', clientIp: null });
+    expect(filterMatches(AUDIT_FILTERS.skippedUsers.pattern, events[0] as unknown as Record<string, unknown>)).toBe(true);
+    expect(filterMatches(AUDIT_FILTERS.skippedUsers.pattern, events[2] as unknown as Record<string, unknown>)).toBe(false);
+    expect(fs.readFileSync(auditLog, 'utf8')).not.toMatch(/Evil-Pass|Good-Pass/);
   });
 
   it('refuses, by name, a hash that is not a crypt(3) hash, and keeps the rest', () => {

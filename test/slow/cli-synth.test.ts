@@ -54,7 +54,7 @@ describe('cdk synth from the command line, offline', () => {
       expect(r.code, r.stderr).toBe(0);
       const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
       const count = (type: string) => Object.values(t.Resources as Record<string, { Type: string }>).filter((x) => x.Type === type).length;
-      expect(count('AWS::CloudWatch::Alarm')).toBe(4 * 2 + 4 + 4 + 1); // per slot: login, target; cluster: 4; no-instance: 4; failed logins
+      expect(count('AWS::CloudWatch::Alarm')).toBe(4 * 2 + 4 + 4 + 2); // per slot: login, target; cluster: 4; no-instance: 4; failed logins, users skipped
       expect(count('AWS::CloudWatch::CompositeAlarm')).toBe(2);
       expect(count('AWS::SNS::Topic')).toBe(1);
       expect(count('AWS::SNS::Subscription')).toBe(1);
@@ -84,7 +84,7 @@ describe('cdk synth from the command line, offline', () => {
     [['backend_count=3'], 'backend_count = 3 (from -c context): is not a setting of nlb-ftp; did you mean backendCount?'],
     [['natGateways=3', 'maxAzs=2'], 'natGateways = 3 (from -c context): cannot exceed maxAzs (2)'],
     [['instanceType=t4g.smal'], 'Nearest valid value: t4g.small.'],
-    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 508 CloudFormation resources'],
+    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 510 CloudFormation resources'],
   ])('refuses -c %j with one message, exit 1, no stack trace and nothing in the output directory', async (context, text) => {
     const r = await cdkSynth(...context);
     try {

@@ -88,6 +88,24 @@ describe('the audit log group', () => {
     expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
   });
 
+  it('raises "FTP users skipped" when any backend skipped an entry of the users secret in 10 minutes (two syncs), to the alarm topic', () => {
+    const alarm = resourcesOfType(s, 'AWS::CloudWatch::Alarm').find(([, p]) => p.AlarmName === 'NlbFtp-ftp-users-skipped')?.[1];
+    expect(alarm).toMatchObject({
+      MetricName: AUDIT_FILTERS.skippedUsers.metric,
+      Namespace: AUDIT_METRIC_NAMESPACE,
+      Statistic: 'Sum',
+      Period: 600,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(String(alarm?.AlarmDescription)).toContain('npm run status');
+    const [topicId] = one(s, 'AWS::SNS::Topic');
+    expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
+    const filter = resourcesOfType(s, 'AWS::Logs::MetricFilter').find(([, p]) => p.FilterPattern === AUDIT_FILTERS.skippedUsers.pattern);
+    expect(filter?.[1]).toMatchObject({ MetricTransformations: [expect.objectContaining({ MetricName: 'SkippedUsers', MetricValue: '1' })] });
+  });
+
   it('saves the "who touched this path" query on this group, and the dashboard graphs transfers, bytes and failed logins', () => {
     const [, q] = one(s, 'AWS::Logs::QueryDefinition');
     expect(q.Name).toBe('NlbFtp/who-touched-this-path');
@@ -151,8 +169,11 @@ describe('who may write to the audit log group', () => {
     }
     const boot = fs.readFileSync(path.join(SCRIPTS_DIR, 'boot.sh'), 'utf8');
     expect(boot).toContain('arch=$(dpkg --print-architecture)');
+    // An anonymous GET by curl (the buckets are public): path-style through the sandbox's endpoint, virtual-hosted on AWS.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
-    expect(boot).toContain('aws s3 cp --only-show-errors --no-sign-request --region "$REGION" "s3://${object}" "$deb"');
+    expect(boot).toContain(
+      'curl -sS --fail --retry 3 --max-time 300 -o "$deb" "${url:-https://${bucket}.s3.${REGION}.${URL_SUFFIX}/${object#*/}}"',
+    );
     expect(boot).toContain('systemctl enable --now amazon-ssm-agent.service');
   });
 });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -35,6 +36,7 @@ const commands = {
         elb: new ElasticLoadBalancingV2Client(region),
         cw: new CloudWatchClient(region),
         asg: new AutoScalingClient(region),
+        logs: new CloudWatchLogsClient(region),
       },
       os.tmpdir(),
     );

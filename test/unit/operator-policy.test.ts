@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -98,12 +99,23 @@ async function run(command: OperatorCommand, iam: IamEnforcer, neverHealthy = fa
     return { code: r.code, out: r.output };
   }
   const cw = mockClient(CloudWatchClient);
-  restore.push(() => cw.restore());
+  const logs = mockClient(CloudWatchLogsClient);
+  restore.push(
+    () => cw.restore(),
+    () => logs.restore(),
+  );
   cw.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [], CompositeAlarms: [] });
   cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+  logs.on(FilterLogEventsCommand).resolves({ events: [] });
   const r = await runStatus(
     ['--stack', 'NlbFtp'],
-    { cfn: guarded.cfn, asg: guarded.asg, elb: guarded.elb, cw: withIam(new CloudWatchClient(where), iam, OPERATOR) },
+    {
+      cfn: guarded.cfn,
+      asg: guarded.asg,
+      elb: guarded.elb,
+      cw: withIam(new CloudWatchClient(where), iam, OPERATOR),
+      logs: withIam(new CloudWatchLogsClient(where), iam, OPERATOR),
+    },
     os.tmpdir(),
   );
   return { code: r.code, out: r.stdout + r.stderr };

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -11,15 +12,17 @@ const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const cw = mockClient(CloudWatchClient);
 const asg = mockClient(AutoScalingClient);
+const logs = mockClient(CloudWatchLogsClient);
 // The unit project shares modules between files (isolate: false): leave no stub behind.
 afterAll(() => {
-  for (const m of [cfn, elb, cw, asg]) m.restore();
+  for (const m of [cfn, elb, cw, asg, logs]) m.restore();
 });
 const clients = {
   cfn: new CloudFormationClient({ region: 'eu-west-1' }),
   elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
   cw: new CloudWatchClient({ region: 'eu-west-1' }),
   asg: new AutoScalingClient({ region: 'eu-west-1' }),
+  logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
 };
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
 const NOW = new Date();
@@ -45,7 +48,10 @@ function cluster(opts: {
   failedLogins?: number[];
   /** Each slot's instances; default one in-service instance on the group's version 3. */
   groups?: Record<number, Instance[]>;
+  /** The audit trail's users-sync events (JSON lines). */
+  syncEvents?: string[];
 }) {
+  logs.on(FilterLogEventsCommand).resolves({ events: (opts.syncEvents ?? []).map((message) => ({ message })) });
   const groups = opts.groups ?? { 0: [{ id: 'i-0aaa' }], 1: [{ id: 'i-0bbb' }] };
   asg.on(DescribeAutoScalingGroupsCommand).resolves({
     AutoScalingGroups: Object.entries(groups).map(([slot, instances]) => ({
@@ -121,6 +127,34 @@ describe('npm run status', () => {
     elb.reset();
     cw.reset();
     asg.reset();
+    logs.reset();
+  });
+
+  it("shows each backend's last users sync: users applied and skipped, each with its reason", async () => {
+    const ev = (slot: number, time: string, event: string, extra: object) =>
+      JSON.stringify({ time, event, stack: 'NlbFtp', slot, user: null, result: 'ok', reason: null, count: null, ...extra });
+    cluster({
+      registered: ['i-0aaa', 'i-0bbb'],
+      alarms: allOk,
+      probe: { 0: 1, 1: 1 },
+      syncEvents: [
+        ev(0, '2026-12-06T08:00:00.000Z', 'users-synced', { count: 3 }),
+        ev(0, '2026-12-06T08:05:00.000Z', 'user-skipped', {
+          user: 'cwagent',
+          result: 'fail',
+          reason: 'an account of that name already exists (UID 996)',
+        }),
+        ev(0, '2026-12-06T08:05:00.000Z', 'users-synced', { count: 2 }),
+        ev(1, '2026-12-06T08:04:00.000Z', 'users-synced', { count: 3 }),
+      ],
+    });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('  slot 0: 2 applied, 1 skipped: cwagent (an account of that name already exists (UID 996))');
+    expect(r.stdout).toContain('  slot 1: 3 applied, 0 skipped');
+    const input = logs.commandCalls(FilterLogEventsCommand)[0].args[0].input;
+    expect(input.logGroupName).toBe('/nlb-ftp/NlbFtp/audit');
+    expect(input.filterPattern).toContain('user-skipped');
   });
 
   it('shows a healthy cluster with every alarm OK', async () => {

@@ -13,8 +13,12 @@ instance, is kept in STATE_DIR) and whose account is intact costs a few stat() c
 no process. New and changed passwords are hashed in parallel (one process per CPU) and every
 account change is one locked rewrite of the account files, as shadow-utils' own tools do it.
 
+A skipped entry is never silent: besides its line on stderr, it is a user-skipped audit event with
+its reason (the stack's "FTP users skipped" alarm counts them; `npm run status` lists them).
+
 Settings, from the environment: FTP_ROOT (default /srv/ftp), ALLOW_FILE (the PAM allow-list,
-default /etc/nlb-ftp/ftp-users), NLBFTP_STATE_DIR (default /var/lib/nlb-ftp).
+default /etc/nlb-ftp/ftp-users), NLBFTP_STATE_DIR (default /var/lib/nlb-ftp), NLBFTP_AUDIT_ENV
+and NLBFTP_AUDIT_LOG (default /etc/nlb-ftp/audit.env and /var/log/nlb-ftp/audit.log).
 """
 
 import ctypes
@@ -32,6 +36,9 @@ import time
 FTP_ROOT = os.environ.get("FTP_ROOT", "/srv/ftp")
 ALLOW_FILE = os.environ.get("ALLOW_FILE", "/etc/nlb-ftp/ftp-users")
 STATE_DIR = os.environ.get("NLBFTP_STATE_DIR", "/var/lib/nlb-ftp")
+# Where a backend's audit trail is (the converter's settings and the file the agent ships).
+AUDIT_ENV = os.environ.get("NLBFTP_AUDIT_ENV", "/etc/nlb-ftp/audit.env")
+AUDIT_LOG = os.environ.get("NLBFTP_AUDIT_LOG", "/var/log/nlb-ftp/audit.log")
 ETC = "/etc"
 NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 # A crypt(3) hash the server's PAM (libxcrypt) verifies: yescrypt, gost-yescrypt, scrypt, bcrypt,
@@ -189,6 +196,35 @@ def write_private(path, text, mode):
     os.replace(tmp, path)
 
 
+def audit(applied, skips):
+    """The sync as audit events (lib/shared/audit.ts): one user-skipped per skipped entry, with its
+    reason, and one users-synced with the count applied, all with the same time. Written only on a
+    backend (its audit.env names stack, slot, instance and server), to the file the agent ships."""
+    try:
+        with open(AUDIT_ENV, encoding="utf-8") as fh:
+            env = dict(line.strip().split("=", 1) for line in fh if "=" in line)
+    except FileNotFoundError:
+        return
+    stamp = time.time()
+    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + ".%03dZ" % (int(stamp * 1000) % 1000)
+
+    def event(kind, user, ok, reason=None, count=None):
+        return json.dumps({
+            "time": moment, "event": kind, "stack": env.get("STACK"), "slot": int(env.get("SLOT", "0")),
+            "instance": env.get("INSTANCE"), "server": env.get("SERVER"), "user": user, "clientIp": None,
+            "clientPort": None, "command": None, "path": None, "fromPath": None, "bytes": None, "durationMs": None,
+            "result": "ok" if ok else "fail", "code": None, "protocol": None, "reason": reason, "count": count,
+        }, separators=(",", ":")) + "\n"
+
+    lines = [event("user-skipped", name, False, reason) for name, reason in skips]
+    lines.append(event("users-synced", None, True, count=applied))
+    os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
+    fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(line)
+
+
 def main():
     key = state_key()
     state_file = os.path.join(STATE_DIR, "users.json")
@@ -207,39 +243,38 @@ def main():
         acc = AccountFiles()
         uid_taken = {acc.field("passwd", n, 2): n for n in list(acc.index["passwd"])}
         gid_taken = {acc.field("group", n, 2): n for n in list(acc.index["group"])}
-        allowed, applied, to_hash = [], {}, {}
-        new = password_set = skipped = 0
+        allowed, applied, to_hash, skips = [], {}, {}, []
+        new = password_set = 0
+
+        def skip(name, reason, error=True):
+            log("%sskipping %s: %s" % ("ERROR: " if error else "", name if name else "an entry", reason))
+            skips.append((name, reason))
+
         for name, kind, value in read_entries(sys.stdin):
             if not NAME.match(name):
-                log("skipping an entry whose name is not a valid Linux user name")
-                skipped += 1
+                skip(None, "the name is not a valid Linux user name", error=False)
                 continue
             if not value:
-                log("skipping %s: its password is empty" % name)
-                skipped += 1
+                skip(name, "its password is empty", error=False)
                 continue
             if kind == "hash" and not HASH.match(value):
-                log("ERROR: skipping %s: its password hash is not a crypt(3) hash ($y$, $gy$, $7$, $2b$, $6$ or $5$)" % name)
-                skipped += 1
+                skip(name, "its password hash is not a crypt(3) hash ($y$, $gy$, $7$, $2b$, $6$ or $5$)")
                 continue
             uid = uid_of(name)
             # An account of that name that nlb-ftp did not make (root, ec2-user, any system account
             # or one added to the image later) is never given a password or FTP access.
             existing = acc.field("passwd", name, 2)
             if existing is not None and existing != str(uid):
-                log("ERROR: skipping %s: an account of that name already exists (UID %s) that nlb-ftp did not create" % (name, existing))
-                skipped += 1
+                skip(name, "an account of that name already exists (UID %s) that nlb-ftp did not create" % existing)
                 continue
             # A group of that name that is not the user's own (users, wheel, video...).
             gid = acc.field("group", name, 2)
             if gid is not None and gid != str(uid):
-                log("ERROR: skipping %s: a group of that name already exists (GID %s); rename the user" % (name, gid))
-                skipped += 1
+                skip(name, "a group of that name already exists (GID %s); rename the user" % gid)
                 continue
             if existing is None:
                 if uid_taken.get(str(uid), name) != name or gid_taken.get(str(uid), name) != name:
-                    log("skipping %s: its UID %d is taken by another account; rename the user" % (name, uid))
-                    skipped += 1
+                    skip(name, "its UID %d is taken by another account; rename the user" % uid, error=False)
                     continue
                 home = "%s/users/%s/./files" % (FTP_ROOT, name)
                 if gid is None:
@@ -281,9 +316,10 @@ def main():
     os.makedirs(os.path.dirname(ALLOW_FILE) or ".", exist_ok=True)
     write_private(ALLOW_FILE, "".join(n + "\n" for n in allowed), 0o644)
     write_private(state_file, json.dumps(applied, sort_keys=True), 0o600)
+    audit(len(allowed), skips)
     print(
         "nlb-ftp users: %d FTP user(s) applied: %d new, %d password(s) set, %d unchanged; %d skipped"
-        % (len(allowed), new, password_set, len(allowed) - password_set, skipped)
+        % (len(allowed), new, password_set, len(allowed) - password_set, len(skips))
     )
     return 0
 

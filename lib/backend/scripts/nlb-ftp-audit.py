@@ -58,6 +58,7 @@ def emit(t, event, user, ip, port, command, path=None, from_path=None, nbytes=No
         "event": event, "stack": args.stack, "slot": int(args.slot), "instance": args.instance, "server": args.server,
         "user": user, "clientIp": ip, "clientPort": port, "command": command, "path": path, "fromPath": from_path,
         "bytes": nbytes, "durationMs": ms, "result": "ok" if ok else "fail", "code": code, "protocol": proto,
+        "reason": None, "count": None,
     }, separators=(",", ":")) + "\n")
 
 

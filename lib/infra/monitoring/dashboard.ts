@@ -79,8 +79,9 @@ export function createDashboard(scope: Construct, p: DashboardProps): cloudwatch
         width: 12,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Failed logins per minute (audit trail)',
+        title: 'Failed logins per minute, and users the users sync skipped (audit trail)',
         left: [a.metric('failedLogins').with({ label: 'failed logins' })],
+        right: [a.metric('skippedUsers', Duration.minutes(5)).with({ label: 'skipped users (each sync, 5 min)' })],
         leftYAxis: { min: 0 },
         width: 12,
       }),

@@ -55,6 +55,8 @@ export class FtpMonitoring extends Construct {
   readonly failOpen?: cloudwatch.Alarm;
   readonly serviceDegraded: cloudwatch.CompositeAlarm;
   readonly bruteForce?: cloudwatch.Alarm;
+  /** Users the backends' users sync skipped (with the audit trail). */
+  readonly usersSkipped?: cloudwatch.Alarm;
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: FtpMonitoringProps) {
@@ -111,6 +113,20 @@ export class FtpMonitoring extends Construct {
       });
       this.bruteForce.addAlarmAction(new cwActions.SnsAction(this.topic));
       this.bruteForce.addOkAction(new cwActions.SnsAction(this.topic));
+      // Every backend syncs every 5 minutes and writes one user-skipped event per entry it skips,
+      // so a skipped user keeps this alarm firing until the users secret or the backend is fixed.
+      this.usersSkipped = trail.metric('skippedUsers', Duration.minutes(10)).createAlarm(this, 'UsersSkipped', {
+        alarmName: AlarmNames.usersSkipped(stackName),
+        alarmDescription:
+          'A backend skipped a user of the users secret: that user cannot log in there. `npm run status` lists each skipped user with the reason ' +
+          '(a name a system account already has, a UID taken by another name, an empty password or a malformed hash); rename or fix the entry in the users secret.',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.usersSkipped.addAlarmAction(new cwActions.SnsAction(this.topic));
+      this.usersSkipped.addOkAction(new cwActions.SnsAction(this.topic));
     }
 
     this.dashboard = createDashboard(this, {
@@ -127,6 +143,7 @@ export class FtpMonitoring extends Construct {
   allAlarms(): cloudwatch.IAlarm[] {
     const out: cloudwatch.IAlarm[] = [this.serviceDegraded, this.tooFewHealthy];
     if (this.bruteForce) out.push(this.bruteForce);
+    if (this.usersSkipped) out.push(this.usersSkipped);
     if (this.checkerBroken) out.push(this.checkerBroken);
     if (this.failOpen) out.push(this.failOpen);
     for (const a of this.slotAlarms.values()) {
