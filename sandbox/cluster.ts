@@ -7,11 +7,12 @@
  * emulated-nlb.ts, aws/ (one AWS model behind the endpoint), checker-timing.ts and cleanup.ts. The health checker is the real handler, in its own process, talking to a local AWS endpoint.
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
 import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
 import { ALLOW_FILE, awsAgentPackages, FTP_ROOT } from '../lib/backend/user-data';
@@ -382,18 +383,11 @@ export class Sandbox {
       EVENT: JSON.stringify(event),
     };
     // Asynchronously: the endpoint answers from this process.
-    const out = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-      const p = spawn(process.execPath, ['-e', `require(${JSON.stringify(file)}).handler(JSON.parse(process.env.EVENT))`], { env });
-      let output = '';
-      p.stdout.on('data', (d: Buffer) => {
-        output += d;
-      });
-      p.stderr.on('data', (d: Buffer) => {
-        output += d;
-      });
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, output }));
+    const ran = await run(process.execPath, ['-e', `require(${JSON.stringify(file)}).handler(JSON.parse(process.env.EVENT))`], {
+      env,
+      timeoutMs: 60_000,
     });
+    const out = { code: ran.code, output: `${ran.stdout}${ran.stderr}` };
     const response = this.aws.customResourceResponses.get(requestId);
     if (out.code !== 0 || response?.Status !== 'SUCCESS') {
       throw new Error(

@@ -6,11 +6,12 @@
  * key land with the right modes, that vsftpd restarts only when the certificate changed, that a
  * bad certificate secret leaves the running files alone, and that a denied read applies nothing.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { APPLY_USERS_SCRIPT, renderBootSettings, SCRIPTS_DIR, SYNC_SCRIPT } from '../../lib/backend/user-data';
 import { AUDIT_FIELDS, AUDIT_FILTERS, type AuditEvent } from '../../lib/shared/audit';
@@ -111,30 +112,19 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
   async function sync(secret: string) {
     model.secrets.set(CERT_ARN, secret);
     fs.rmSync(file('systemctl.log'), { force: true });
-    const r = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-      const p = spawn('bash', [SYNC_SCRIPT], {
-        env: {
-          ...process.env,
-          PATH: `${file('bin')}:${process.env.PATH}`,
-          NLBFTP_SETTINGS_ENV: file('settings.env'),
-          NLBFTP_LIB: SCRIPTS_DIR,
-          APPLY_USERS: file('apply-users'),
-          AWS_ENDPOINT_URL: endpointUrl,
-          AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsUrl,
-        },
-      });
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => {
-        out += d;
-      });
-      p.stderr.on('data', (d: Buffer) => {
-        out += d;
-      });
-      p.on('error', reject);
-      p.on('close', (status) => resolve({ status, out }));
+    const r = await run('bash', [SYNC_SCRIPT], {
+      env: {
+        ...process.env,
+        PATH: `${file('bin')}:${process.env.PATH}`,
+        NLBFTP_SETTINGS_ENV: file('settings.env'),
+        NLBFTP_LIB: SCRIPTS_DIR,
+        APPLY_USERS: file('apply-users'),
+        AWS_ENDPOINT_URL: endpointUrl,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsUrl,
+      },
     });
     const restarts = fs.existsSync(file('systemctl.log')) ? fs.readFileSync(file('systemctl.log'), 'utf8').trim().split('\n') : [];
-    return { code: r.status, out: r.out, restarts };
+    return { code: r.code, out: `${r.stdout}${r.stderr}`, restarts };
   }
   const installed = () => fs.readFileSync(file('nlb-ftp.crt'), 'utf8');
   const mode = (name: string) => fs.statSync(file(name)).mode & 0o777;

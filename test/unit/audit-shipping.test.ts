@@ -103,7 +103,9 @@ describe('the audit log group', () => {
     const [topicId] = one(s, 'AWS::SNS::Topic');
     expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
     const filter = resourcesOfType(s, 'AWS::Logs::MetricFilter').find(([, p]) => p.FilterPattern === AUDIT_FILTERS.skippedUsers.pattern);
-    expect(filter?.[1]).toMatchObject({ MetricTransformations: [expect.objectContaining({ MetricName: 'SkippedUsers', MetricValue: '1' })] });
+    expect(filter?.[1]).toMatchObject({
+      MetricTransformations: [expect.objectContaining({ MetricName: 'SkippedUsers', MetricValue: '1' })],
+    });
   });
 
   it('saves the "who touched this path" query on this group, and the dashboard graphs transfers, bytes and failed logins', () => {
