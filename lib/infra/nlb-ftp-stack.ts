@@ -1,9 +1,22 @@
-import { Annotations, Aws, CfnOutput, CfnRule, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Annotations,
+  Aspects,
+  Aws,
+  CfnOutput,
+  CfnRule,
+  Duration,
+  Fn,
+  type IAspect,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS } from '../config';
-import { curlFtpsArgs, lftpFtpsSettings, OutputNames } from '../shared/names';
+import { ALARM_RUNBOOK, curlFtpsArgs, lftpFtpsSettings, OutputNames, runbookAnchor } from '../shared/names';
 
 import { planPorts } from '../shared/port-plan';
 import { AuditTrail } from './audit-trail';
@@ -21,6 +34,23 @@ export interface NlbFtpStackProps extends StackProps {
 }
 
 /** Everything nlb-ftp deploys: VPC, NLB with static IPs, vsftpd backends, shared storage, secrets. */
+/**
+ * Every alarm's description ends with where its runbook entry is (docs/alarms.md, by the alarm's
+ * name), so whoever is paged reads what to do next; test/unit/alarm-runbook.test.ts holds every
+ * alarm of the template to an entry, and every entry to an alarm.
+ */
+class AlarmRunbookLinks implements IAspect {
+  constructor(private readonly stackName: string) {}
+
+  visit(node: Construct): void {
+    if (!(node instanceof cloudwatch.CfnAlarm) && !(node instanceof cloudwatch.CfnCompositeAlarm)) return;
+    const name = node.alarmName;
+    if (typeof name !== 'string') throw new Error(`alarm ${node.node.path} has no literal name: its runbook entry cannot be named`);
+    const link = `Runbook: ${ALARM_RUNBOOK}#${runbookAnchor(this.stackName, name)}`;
+    node.alarmDescription = node.alarmDescription ? `${node.alarmDescription} ${link}` : link;
+  }
+}
+
 export class NlbFtpStack extends Stack {
   readonly config: Config;
   readonly vpc: ec2.Vpc;
@@ -42,6 +72,7 @@ export class NlbFtpStack extends Stack {
     const config = props.config;
     this.config = config;
     const plan = planPorts(config);
+    Aspects.of(this).add(new AlarmRunbookLinks(config.stackName));
     const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.vpc = new ec2.Vpc(this, 'Vpc', {

@@ -35,6 +35,19 @@ export const AlarmNames = {
   usersSkipped: (stack: string) => `${stack}-ftp-users-skipped`,
 } as const;
 
+/** Where each alarm's runbook entry is: docs/alarms.md in the nlb-ftp repository. */
+export const ALARM_RUNBOOK = 'docs/alarms.md';
+
+/**
+ * The runbook entry (a `## heading` of docs/alarms.md) of an alarm, from its name: the part after
+ * the stack name, with a slot's number taken out (`NlbFtp-slot3-ftp-login-failing` ->
+ * `slot-ftp-login-failing`).
+ */
+export function runbookAnchor(stack: string, alarmName: string): string {
+  if (!alarmName.startsWith(`${stack}-`)) throw new Error(`alarm ${alarmName} does not start with the stack name ${stack}`);
+  return alarmName.slice(stack.length + 1).replace(/^slot\d+-/, 'slot-');
+}
+
 /** The cluster-wide alarms `npm run status` summarises, most important first. */
 export const CLUSTER_ALARMS = [
   AlarmNames.serviceDegraded,
