@@ -18,7 +18,7 @@ function prose(md: string): string {
 }
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
-export function githubAnchor(heading: string): string {
+function githubAnchor(heading: string): string {
   return heading
     .trim()
     .toLowerCase()
