@@ -53,7 +53,7 @@ const nlbHealthCheckSchema = z
       .min(5)
       .max(300)
       .default(10)
-      .describe("NLB TCP health check interval on port 21; 10 s notices a dead vsftpd 3x faster than the NLB's 30 s default"),
+      .describe("NLB TCP health check interval on port 21; 10 s notices a dead FTP server 3x faster than the NLB's 30 s default"),
     timeoutSeconds: z
       .int()
       .min(2)
