@@ -387,14 +387,14 @@ export class Sandbox {
       env,
       timeoutMs: 60_000,
     });
-    const out = { code: ran.code, output: `${ran.stdout}${ran.stderr}` };
+    const output = `${ran.stdout}${ran.stderr}`;
     const response = this.aws.customResourceResponses.get(requestId);
-    if (out.code !== 0 || response?.Status !== 'SUCCESS') {
+    if (ran.code !== 0 || response?.Status !== 'SUCCESS') {
       throw new Error(
-        `the certificate custom resource failed (exit ${out.code}, ${String(response?.Status ?? 'no response')}: ${String(response?.Reason ?? '')}):\n${out.output}`,
+        `the certificate custom resource failed (exit ${ran.code}, ${String(response?.Status ?? 'no response')}: ${String(response?.Reason ?? '')}):\n${output}`,
       );
     }
-    this.log(`certificate custom resource: ${out.output.trim().split('\n').at(-1)}`);
+    this.log(`certificate custom resource: ${output.trim().split('\n').at(-1)}`);
     return JSON.parse(this.model.getSecretValue(this.arns().certificateSecretArn).value) as { certificate: string; privateKey: string };
   }
 

@@ -191,15 +191,16 @@ export function lastUsersSync(lines: readonly string[]): Map<number, NonNullable
       return [];
     }
   });
-  const out = new Map<number, NonNullable<BackendStatus['users']>>();
+  const latest = new Map<number, Ev>();
   for (const e of events) {
-    if (e.event !== 'users-synced') continue;
-    const seen = out.get(e.slot) as (NonNullable<BackendStatus['users']> & { time?: string }) | undefined;
-    if (seen?.time && seen.time >= e.time) continue;
+    if (e.event === 'users-synced' && !(e.time <= (latest.get(e.slot)?.time ?? ''))) latest.set(e.slot, e);
+  }
+  const out = new Map<number, NonNullable<BackendStatus['users']>>();
+  for (const [slot, sync] of latest) {
     const skipped = events
-      .filter((x) => x.event === 'user-skipped' && x.slot === e.slot && x.time === e.time)
+      .filter((x) => x.event === 'user-skipped' && x.slot === slot && x.time === sync.time)
       .map((x) => ({ user: x.user ?? '(an invalid name)', reason: x.reason ?? '?' }));
-    out.set(e.slot, Object.assign({ applied: e.count ?? 0, skipped }, { time: e.time }));
+    out.set(slot, { applied: sync.count ?? 0, skipped });
   }
   return out;
 }

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DENIAL, denialShapeOf, type IamEnforcer, resourceArn } from './iam';
+import { authorizationOf, DENIAL, denialShapeOf, type IamEnforcer } from './iam';
 import { AwsError, type AwsModel, type DynamoItem } from './model';
 import { AUTH_ERRORS, type AuthFailure, CredentialRegistry, verifySigV4 } from './sigv4';
 
@@ -127,40 +127,31 @@ export class LocalAwsEndpoint {
     this.dispatch(req, body, res);
   }
 
-  /** The IAM action and resource ARN of a request, as AWS authorizes it. */
+  /** The IAM action and resource ARN of a request, as AWS authorizes it (./iam.ts authorizationOf, with the SDK's names). */
   private iamRequest(
     req: http.IncomingMessage,
     body: string,
     protocol: 'json' | 'query' | 'ec2' | 's3',
   ): { service: EndpointCall['service']; action: string; resource: string } {
-    const w = this.iam.where;
-    if (protocol === 's3') {
-      const { bucket, key } = this.s3Target(req);
-      // HeadObject is authorized as s3:GetObject.
-      return { service: 's3', action: 's3:GetObject', resource: resourceArn.object(w, bucket, key) };
-    }
-    if (protocol === 'json') {
-      const [prefix, op] = String(req.headers['x-amz-target']).split('.');
-      const input = JSON.parse(body || '{}') as { SecretId?: string; TableName?: string };
-      if (prefix === 'secretsmanager')
-        return { service: 'secretsmanager', action: `secretsmanager:${op}`, resource: resourceArn.secret(w, input.SecretId ?? '') };
-      return { service: 'dynamodb', action: `dynamodb:${op}`, resource: resourceArn.table(w, input.TableName ?? '') };
-    }
-    const params = new URLSearchParams(body);
-    const op = params.get('Action') ?? '';
-    if (protocol === 'ec2') return { service: 'ec2', action: `ec2:${op}`, resource: '*' };
-    if (op === 'CompleteLifecycleAction')
-      return {
-        service: 'autoscaling',
-        action: `autoscaling:${op}`,
-        resource: resourceArn.group(w, params.get('AutoScalingGroupName') ?? ''),
-      };
-    // ELB: DescribeTargetHealth has no resource-level permission; the writes are on the target group.
-    return {
-      service: 'elbv2',
-      action: `elasticloadbalancing:${op}`,
-      resource: op.startsWith('Describe') ? '*' : (params.get('TargetGroupArn') ?? ''),
-    };
+    const [service, serviceId, op, input] = ((): [EndpointCall['service'], string, string, Record<string, unknown>] => {
+      if (protocol === 's3') {
+        const { bucket, key } = this.s3Target(req);
+        return ['s3', 'S3', req.method === 'HEAD' ? 'HeadObject' : 'GetObject', { Bucket: bucket, Key: key }];
+      }
+      if (protocol === 'json') {
+        const [prefix, target] = String(req.headers['x-amz-target']).split('.');
+        const input = JSON.parse(body || '{}') as Record<string, unknown>;
+        return prefix === 'secretsmanager' ? ['secretsmanager', 'Secrets Manager', target, input] : ['dynamodb', 'DynamoDB', target, input];
+      }
+      const params = new URLSearchParams(body);
+      const action = params.get('Action') ?? '';
+      const input = Object.fromEntries(params);
+      if (protocol === 'ec2') return ['ec2', 'EC2', action, input];
+      if (action === 'CompleteLifecycleAction') return ['autoscaling', 'Auto Scaling', action, input];
+      return ['elbv2', 'Elastic Load Balancing v2', action, input];
+    })();
+    const [one] = authorizationOf(serviceId, op, input, this.iam.where);
+    return { service, ...one };
   }
 
   /** IAM's denial in the service's own error shape. */
@@ -172,17 +163,29 @@ export class LocalAwsEndpoint {
       this.json(res, DENIAL[shape].status, { __type: code, Message: err.message }, type);
       return;
     }
-    res.writeHead(err.status, { 'content-type': 'text/xml' });
-    const msg = xmlEscape(err.message);
-    if (head) res.end();
-    else if (shape === 's3') res.end(`<Error><Code>${err.code}</Code><Message>${msg}</Message></Error>`);
+    this.xmlError(res, shape, err.code, err.message, err.status, head);
+  }
+
+  /** An error document of the XML protocols: S3's, EC2's, and the query protocol's (ELBv2, Auto Scaling). */
+  private xmlError(
+    res: http.ServerResponse,
+    shape: 's3' | 'ec2' | 'query',
+    code: string,
+    message: string,
+    status: number,
+    head: boolean,
+  ): void {
+    res.writeHead(status, { 'content-type': 'text/xml' });
+    if (head) return void res.end();
+    const msg = xmlEscape(message);
+    if (shape === 's3') res.end(`<Error><Code>${code}</Code><Message>${msg}</Message></Error>`);
     else if (shape === 'ec2')
       res.end(
-        `<Response><Errors><Error><Code>${err.code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
+        `<Response><Errors><Error><Code>${code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
       );
     else
       res.end(
-        `<ErrorResponse><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+        `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
       );
   }
 
@@ -195,18 +198,7 @@ export class LocalAwsEndpoint {
       res.end(JSON.stringify({ __type: code, message: e.message }));
       return;
     }
-    res.writeHead(e.status, { 'content-type': 'text/xml' });
-    if (head) return void res.end();
-    const msg = xmlEscape(e.message);
-    if (protocol === 's3') res.end(`<Error><Code>${code}</Code><Message>${msg}</Message></Error>`);
-    else if (protocol === 'ec2')
-      res.end(
-        `<Response><Errors><Error><Code>${code}</Code><Message>${msg}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`,
-      );
-    else
-      res.end(
-        `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${msg}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      );
+    this.xmlError(res, protocol, code, e.message, e.status, head);
   }
 
   async stop(): Promise<void> {

@@ -194,6 +194,87 @@ export const resourceArn = {
     `arn:aws:cloudformation:${w.region}:${w.accountId}:stack/${name}/5a4db0c5-0000-4000-8000-000000000000`,
 };
 
+/** The IAM prefix of each SDK client, by its `serviceId`. */
+const IAM_PREFIX: Record<string, string> = {
+  'Auto Scaling': 'autoscaling',
+  S3: 's3',
+  'CloudWatch Logs': 'logs',
+  CloudFormation: 'cloudformation',
+  CloudWatch: 'cloudwatch',
+  DynamoDB: 'dynamodb',
+  EC2: 'ec2',
+  'Elastic Load Balancing v2': 'elasticloadbalancing',
+  Lambda: 'lambda',
+  'Secrets Manager': 'secretsmanager',
+  SSM: 'ssm',
+};
+
+export interface IamLookup {
+  /** The Auto Scaling group an instance belongs to (TerminateInstanceInAutoScalingGroup names only the instance). */
+  readonly groupOfInstance?: (instanceId: string) => string | undefined;
+}
+
+/**
+ * What one call is authorized as: its IAM action and each resource ARN it acts on (`*` where the
+ * action has no resource-level permission), from the service (an SDK client's `serviceId`), the
+ * operation and its input as the SDK names them. One copy for both faces: the HTTP endpoint and
+ * SDK clients under `withIam` (./sdk-iam.ts).
+ */
+export function authorizationOf(
+  serviceId: string,
+  commandName: string,
+  input: Record<string, unknown>,
+  w: IamWhere,
+  lookup: IamLookup = {},
+): Array<{ action: string; resource: string; context?: RequestContext }> {
+  const prefix = IAM_PREFIX[serviceId];
+  if (!prefix) throw new Error(`no IAM prefix known for the SDK service ${serviceId}; add it to sandbox/aws/iam.ts`);
+  const op = commandName.replace(/Command$/, '');
+  const action = `${prefix}:${op}`;
+  const one = (resource: string) => [{ action, resource }];
+  switch (prefix) {
+    case 'cloudformation':
+      return one(typeof input.StackName === 'string' ? resourceArn.stack(w, input.StackName) : '*');
+    case 'autoscaling': {
+      if (typeof input.AutoScalingGroupName === 'string') return one(resourceArn.group(w, input.AutoScalingGroupName));
+      if (op === 'TerminateInstanceInAutoScalingGroup') {
+        const group = lookup.groupOfInstance?.(String(input.InstanceId));
+        if (!group) throw new Error(`cannot authorize ${action}: which group holds ${String(input.InstanceId)} is unknown`);
+        return one(resourceArn.group(w, group));
+      }
+      return one('*');
+    }
+    case 'elasticloadbalancing':
+      return one(typeof input.TargetGroupArn === 'string' && !op.startsWith('Describe') ? input.TargetGroupArn : '*');
+    case 'ec2':
+      if (op === 'CreateTags' || op === 'DeleteTags') {
+        const context = { 'aws:TagKeys': ((input.Tags as Array<{ Key?: string }>) ?? []).map((t) => String(t.Key)) };
+        return ((input.Resources as string[]) ?? []).map((id) => ({ action, resource: resourceArn.instance(w, id), context }));
+      }
+      return one('*');
+    case 'ssm': {
+      // AWS's public parameters (/aws/service/...) are documented with an empty account field; the
+      // IAM engine needs one, and a policy's `*` account matches either.
+      const name = String(input.Name ?? '');
+      return one(`arn:aws:ssm:${w.region}:${w.accountId}:parameter${name.startsWith('/') ? name : `/${name}`}`);
+    }
+    case 's3':
+      // HeadObject is authorized as s3:GetObject.
+      return [{ action: 's3:GetObject', resource: resourceArn.object(w, String(input.Bucket), String(input.Key)) }];
+    case 'secretsmanager':
+      return one(resourceArn.secret(w, String(input.SecretId ?? '')));
+    case 'logs':
+      // CloudWatch Logs authorizes log-group actions on the group's ARN with its `:*` suffix.
+      return one(
+        typeof input.logGroupName === 'string' ? `arn:aws:logs:${w.region}:${w.accountId}:log-group:${input.logGroupName}:*` : '*',
+      );
+    case 'dynamodb':
+      return one(resourceArn.table(w, String(input.TableName ?? '')));
+    default:
+      return one('*');
+  }
+}
+
 /** The protocol family of a service's errors: what AWS calls a denial in each. */
 export type DenialShape = 'json' | 'dynamodb' | 'query' | 'ec2' | 's3';
 

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { bootSettingsOf, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
 import { bootScriptsDigest, renderCloudWatchAgentConfig, SCRIPTS_DIR, settingsFile } from '../../lib/backend/user-data';
-import { AUDIT_FILTERS, AUDIT_LOG_FILE, AUDIT_METRIC_NAMESPACE } from '../../lib/shared/audit';
+import { AUDIT_FILTERS, AUDIT_LOG_FILE, AUDIT_METRIC_NAMESPACE, type AuditFilterName } from '../../lib/shared/audit';
 
 type Props = Record<string, unknown>;
 const one = (s: Synthesized, type: string): [string, Props] => {
@@ -72,36 +72,31 @@ describe('the audit log group', () => {
     }
   });
 
-  it('raises the brute-force alarm at failedLoginAlarmThreshold failed logins in 5 minutes, to the alarm topic', () => {
-    const t = synth({ backendCount: 1, passivePortsPerBackend: 4, failedLoginAlarmThreshold: 12 });
-    const alarm = resourcesOfType(t, 'AWS::CloudWatch::Alarm').find(([, p]) => p.AlarmName === 'NlbFtp-ftp-failed-logins')?.[1];
+  /** An audit alarm of template `t`: on its filter's metric, summed over `period`, at `threshold` or more, to the alarm topic. */
+  function expectAuditAlarm(t: Synthesized, name: string, filter: AuditFilterName, period: number, threshold: number) {
+    const alarm = resourcesOfType(t, 'AWS::CloudWatch::Alarm').find(([, p]) => p.AlarmName === name)?.[1];
     expect(alarm).toMatchObject({
-      MetricName: AUDIT_FILTERS.failedLogins.metric,
+      MetricName: AUDIT_FILTERS[filter].metric,
       Namespace: AUDIT_METRIC_NAMESPACE,
       Statistic: 'Sum',
-      Period: 300,
-      Threshold: 12,
+      Period: period,
+      Threshold: threshold,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
     const [topicId] = one(t, 'AWS::SNS::Topic');
     expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
+    return alarm;
+  }
+
+  it('raises the brute-force alarm at failedLoginAlarmThreshold failed logins in 5 minutes, to the alarm topic', () => {
+    const t = synth({ backendCount: 1, passivePortsPerBackend: 4, failedLoginAlarmThreshold: 12 });
+    expectAuditAlarm(t, 'NlbFtp-ftp-failed-logins', 'failedLogins', 300, 12);
   });
 
   it('raises "FTP users skipped" when any backend skipped an entry of the users secret in 10 minutes (two syncs), to the alarm topic', () => {
-    const alarm = resourcesOfType(s, 'AWS::CloudWatch::Alarm').find(([, p]) => p.AlarmName === 'NlbFtp-ftp-users-skipped')?.[1];
-    expect(alarm).toMatchObject({
-      MetricName: AUDIT_FILTERS.skippedUsers.metric,
-      Namespace: AUDIT_METRIC_NAMESPACE,
-      Statistic: 'Sum',
-      Period: 600,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-    });
+    const alarm = expectAuditAlarm(s, 'NlbFtp-ftp-users-skipped', 'skippedUsers', 600, 1);
     expect(String(alarm?.AlarmDescription)).toContain('npm run status');
-    const [topicId] = one(s, 'AWS::SNS::Topic');
-    expect(((alarm?.AlarmActions as unknown[] | undefined) ?? []).map(refOf)).toEqual([topicId]);
     const filter = resourcesOfType(s, 'AWS::Logs::MetricFilter').find(([, p]) => p.FilterPattern === AUDIT_FILTERS.skippedUsers.pattern);
     expect(filter?.[1]).toMatchObject({
       MetricTransformations: [expect.objectContaining({ MetricName: 'SkippedUsers', MetricValue: '1' })],
