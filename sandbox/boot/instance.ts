@@ -155,9 +155,14 @@ export class BootedInstance {
     return fs.existsSync(upper) ? fs.readFileSync(upper, 'utf8') : undefined;
   }
 
+  /** The instance's own network namespace (the backend's), as `ip netns` names it. */
+  get netnsFile(): string {
+    return `/run/netns/${this.o.namespace}`;
+  }
+
   /** A process of the instance in the instance's own network namespace (not ProFTPD's inner one). */
   private hostPid(): number {
-    const ino = fs.statSync(`/run/netns/${this.o.namespace}`).ino;
+    const ino = fs.statSync(this.netnsFile).ino;
     for (const pid of this.pids()) {
       try {
         if (fs.statSync(`/proc/${pid}/ns/net`).ino === ino) return pid;
