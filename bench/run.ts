@@ -60,7 +60,7 @@ const BENCH_COMMAND: CommandSpec = {
   summary: 'Every benchmark in the sandbox (root): failover timing, capacity, synth scaling, the checker fan-out. Prints figures.',
   options: {
     quick: { type: 'boolean', help: 'fewer rounds and sizes (minutes, not the full run)' },
-    write: { type: 'boolean', help: 'write the figures into bench/RESULTS.md and the README chart' },
+    write: { type: 'boolean', help: 'write the figures into bench/RESULTS.md and bench/capacity.svg (the chart docs/sizing.md shows)' },
   },
   examples: ['sudo npm run bench -- --quick', 'sudo npm run bench -- --write'],
 };

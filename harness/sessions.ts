@@ -34,7 +34,7 @@ export interface SessionResult {
  * sessions of one backend that pick the same free port in that moment both bind; the second
  * listen() fails and that client gets `425 PASV: Address already in use` (or EPSV). Nothing was
  * transferred; the next PASV picks a port again. Clients that retry a 4xx (lftp's default,
- * `curl --retry`, FileZilla) recover; the README's ProFTPD section says so. The sessions here
+ * `curl --retry`, FileZilla) recover; docs/sizing.md's ProFTPD section says so. The sessions here
  * retry exactly this reply once, and say so in the result, so that every other failure still fails.
  */
 export const PASV_BIND_RACE = /425 (PASV|EPSV): Address already in use/;

@@ -20,7 +20,7 @@ export function checkerContext(hc: CheckerTiming): Record<string, string> {
   };
 }
 
-/** The README's bounds: break to deregistration (fall x interval + timeout) and repair to registration, in ms. */
+/** The documented bounds (docs/health-checking.md): break to deregistration (fall x interval + timeout) and repair to registration, in ms. */
 export function checkerBoundsMs(hc: CheckerTiming): { detect: number; recover: number } {
   return { detect: (hc.fall * hc.interval + hc.timeout) * 1000, recover: (hc.rise * hc.interval + hc.timeout) * 1000 };
 }

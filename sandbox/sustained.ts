@@ -25,7 +25,7 @@ export interface SustainedOptions {
   /**
    * Downloads start this far apart (clients arrive over a few seconds, as they do) and each lasts
    * longer than all the starts together, so all C are open at once. A burst that starts every
-   * session in the same millisecond measures something else: see `burst` in the README.
+   * session in the same millisecond measures something else: see `burst` in docs/sizing.md.
    */
   readonly startSpacingMs: number;
   /**
@@ -63,6 +63,14 @@ export interface MachinePeak {
   /** Resident memory of all server processes and of all curl clients, MiB. */
   readonly serverRssMiB: number;
   readonly clientRssMiB: number;
+  /**
+   * The server processes' memory as the kernel shares it out, at the sample with the most of them:
+   * proportional set size (each shared page divided among the processes that map it) and private
+   * memory (pages only one process maps). RSS counts every shared page in every process, so it
+   * overstates what one more session costs; PSS sums to the real total and private is the floor.
+   */
+  readonly serverPssMiB: number;
+  readonly serverPrivateMiB: number;
   /** Connections the kernel tracked in the emulated NLB's namespace (its conntrack table). */
   readonly nlbConntrack: number;
   readonly memAvailableMiB: number;
@@ -140,23 +148,37 @@ function download(
   });
 }
 
-/** Resident memory (MiB) and count of the processes whose name is `comm`, from /proc. */
-function processes(comm: string): { count: number; rssMiB: number } {
+interface ProcessMemory {
+  readonly count: number;
+  readonly rssMiB: number;
+  /** Only when asked for (`smaps`): reading smaps_rollup walks every mapping of every process. */
+  readonly pssMiB: number;
+  readonly privateMiB: number;
+}
+
+/** Count and memory (MiB) of the processes whose name is `comm`, from /proc. */
+export function processes(comm: string, smaps = false): ProcessMemory {
   let count = 0;
   let pages = 0;
+  let pssKiB = 0;
+  let privateKiB = 0;
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       if (name !== comm) continue;
+      const rollup = smaps ? fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8') : '';
+      const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
       count++;
       pages += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[21]);
+      pssKiB += kib('Pss');
+      privateKiB += kib('Private_Clean') + kib('Private_Dirty');
     } catch {
       /* gone */
     }
   }
-  return { count, rssMiB: (pages * 4096) / 2 ** 20 };
+  return { count, rssMiB: (pages * 4096) / 2 ** 20, pssMiB: pssKiB / 1024, privateMiB: privateKiB / 1024 };
 }
 
 function cpuTimes(): { busy: number; total: number } {
@@ -207,6 +229,8 @@ function sampleMachine(server: FtpServerKind, nlbNamespace: string): { stop: () 
     serverProcesses: 0,
     serverRssMiB: 0,
     clientRssMiB: 0,
+    serverPssMiB: 0,
+    serverPrivateMiB: 0,
     nlbConntrack: 0,
     memAvailableMiB: Number.POSITIVE_INFINITY,
   };
@@ -217,12 +241,15 @@ function sampleMachine(server: FtpServerKind, nlbNamespace: string): { stop: () 
     last = now;
     busySum += busy;
     samples++;
-    const srv = processes(server);
+    const srv = processes(server, true);
     const cli = processes('curl');
     // 0 when no conntrack module is loaded.
     const conntrack = Number(nsExec(nlbNamespace, 'cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { allowFail: true }));
     const avail = Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
+    const most = srv.count >= peak.serverProcesses;
     peak = {
+      serverPssMiB: most ? Math.round(srv.pssMiB) : peak.serverPssMiB,
+      serverPrivateMiB: most ? Math.round(srv.privateMiB) : peak.serverPrivateMiB,
       cpuBusyPercent: Math.max(peak.cpuBusyPercent, Math.round(busy)),
       cpuAvgPercent: Math.round(busySum / samples),
       serverProcesses: Math.max(peak.serverProcesses, srv.count),
@@ -381,8 +408,15 @@ export async function sustainedOn(
   return { server, passivePorts: ports, steps, rated, firstError };
 }
 
+/** Memory per server process at the peak (MiB, one decimal): RSS, PSS and private. */
+export function perProcessMiB(p: MachinePeak): { rss: number; pss: number; private: number } {
+  const per = (mib: number) => (p.serverProcesses > 0 ? Math.round((10 * mib) / p.serverProcesses) / 10 : 0);
+  return { rss: per(p.serverRssMiB), pss: per(p.serverPssMiB), private: per(p.serverPrivateMiB) };
+}
+
 export function peakText(p: MachinePeak): string {
-  return `CPU ${p.cpuAvgPercent}% of 2 cores on average (peak ${p.cpuBusyPercent}%); peak: ${p.serverProcesses} server processes in ${p.serverRssMiB} MiB, curl clients ${p.clientRssMiB} MiB, NLB conntrack ${p.nlbConntrack}, ${p.memAvailableMiB} MiB still available`;
+  const per = perProcessMiB(p);
+  return `CPU ${p.cpuAvgPercent}% of 2 cores on average (peak ${p.cpuBusyPercent}%); peak: ${p.serverProcesses} server processes in ${p.serverRssMiB} MiB RSS, ${p.serverPssMiB} MiB PSS, ${p.serverPrivateMiB} MiB private (per process: RSS ${per.rss}, PSS ${per.pss}, private ${per.private} MiB), curl clients ${p.clientRssMiB} MiB RSS, NLB conntrack ${p.nlbConntrack}, ${p.memAvailableMiB} MiB still available`;
 }
 
 export function sustainedRows(figs: readonly SustainedFigures[], opts: { peaks?: boolean } = {}): Array<[string, string]> {

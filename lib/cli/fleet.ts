@@ -40,7 +40,7 @@ export async function readStackOutputs(cfn: CloudFormationClient, stackName: str
     const old = Object.keys(outputs).some((k) => /^Slot\d+InstanceId$/.test(k));
     throw new FleetError(
       old
-        ? `Stack ${stackName} still has instance-based backends (before Auto Scaling groups); deploy this version first (README, "Upgrades and repairs").`
+        ? `Stack ${stackName} still has instance-based backends (before Auto Scaling groups); deploy this version first (docs/operations.md, "Upgrades and repairs").`
         : `Stack ${stackName} has no nlb-ftp outputs; is it an nlb-ftp stack?`,
     );
   }

@@ -4,7 +4,7 @@
  *
  *  - the CDK bootstrap stack exists and is recent enough for the template's assets;
  *  - Elastic IPs: the stack needs one per AZ (the NLB's static IPs) and one per NAT gateway;
- *  - Lambda: the account's concurrency (the checker reserves none, see README);
+ *  - Lambda: the account's concurrency (the checker reserves none, see docs/operations.md);
  *  - the instance type is offered in every AZ the stack uses;
  *  - the AMI's public SSM parameter resolves;
  *  - NLB, target-group, listener and target quotas against what the config makes.

@@ -1,6 +1,6 @@
 /**
  * nlb-ftp's configuration: the schema (schema.ts), cross-setting rules (rules.ts), loading and
- * merging of sources (load.ts), error messages (problems.ts) and the README table
+ * merging of sources (load.ts), error messages (problems.ts) and the settings table of docs/configuration.md
  * (settings-table.ts). Pure: no aws-cdk-lib import.
  */
 export { MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT, NLB_MAX_LISTENERS } from '../shared/limits';

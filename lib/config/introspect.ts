@@ -1,7 +1,7 @@
 /**
  * The one place that reads a zod schema's structure (wrappers, object shapes, numeric bounds,
  * defaults, enum values), through zod's public API, for messages, context coercion and the
- * README table.
+ * settings table of docs/configuration.md.
  */
 import { z } from 'zod';
 import { ConfigSchema } from './schema';

@@ -2,7 +2,7 @@
  * How many CloudFormation resources a configuration makes, so validation can refuse one that a
  * stack cannot hold (CloudFormation: 500 resources per stack) before anything is synthesized.
  *
- * The model is measured, not guessed: test/unit/config-budget.test.ts synthesizes a grid of
+ * The model is measured, not guessed: test/slow/config-budget.test.ts synthesizes a grid of
  * configurations and requires this count to equal the template's exactly, so any change to the
  * constructs that moves the count fails that test until the numbers here follow.
  */

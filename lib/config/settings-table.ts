@@ -1,9 +1,9 @@
-/** The README's settings table, generated from the schema itself. */
+/** docs/configuration.md's settings table, generated from the schema itself. */
 import { type AnyZod, defaultOf, enumValues, kindOf, numericBound, objectShape } from './introspect';
 import { rangeText } from './problems';
 import { ConfigSchema } from './schema';
 
-/** One row of the settings table in the README, generated from the schema itself. */
+/** One row of the settings table in docs/configuration.md, generated from the schema itself. */
 export interface SettingDoc {
   readonly key: string;
   readonly defaultValue: string;
@@ -45,7 +45,7 @@ export function settingsDoc(): SettingDoc[] {
   return rows;
 }
 
-/** The settings table as Markdown, for the README. */
+/** The settings table as Markdown, for docs/configuration.md. */
 export function settingsTable(): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [

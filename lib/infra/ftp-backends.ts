@@ -78,7 +78,7 @@ export interface Backend {
 export const READY_HOOK = 'nlbftp-ready';
 /**
  * How long a boot may take before the group gives up on it (ABANDON) and launches another.
- * Measured boots end well inside it (README, "Upgrades and repairs"): apt, the EFS mount
+ * Measured boots end well inside it (docs/operations.md, "Upgrades and repairs"): apt, the EFS mount
  * and the first users sync take a few minutes; the margin covers a slow package mirror's retries.
  */
 export const BOOT_TIMEOUT_SECONDS = 900;

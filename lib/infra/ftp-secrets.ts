@@ -58,7 +58,7 @@ export class FtpSecrets extends Construct {
       {
         id: 'AwsSolutions-SMG4',
         reason:
-          'Rotating the health-check password needs every backend to re-apply it; they re-read this secret every 5 minutes, so rotate by putting a new value (README, Users). No rotation Lambda is deployed.',
+          'Rotating the health-check password needs every backend to re-apply it; they re-read this secret every 5 minutes, so rotate by putting a new value (docs/users.md). No rotation Lambda is deployed.',
       },
     ]);
     if (this.usersSecret instanceof secretsmanager.Secret) {

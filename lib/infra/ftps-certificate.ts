@@ -42,7 +42,7 @@ export class FtpsCertificate extends Construct {
       {
         id: 'AwsSolutions-SMG4',
         reason:
-          'A certificate is replaced, not rotated like a password: clients trust this exact certificate, so a silent automatic change would break them. Put a new certificate in the secret to replace it (README, FTPS).',
+          'A certificate is replaced, not rotated like a password: clients trust this exact certificate, so a silent automatic change would break them. Put a new certificate in the secret to replace it (docs/ftps.md).',
       },
     ]);
 

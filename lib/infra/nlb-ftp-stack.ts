@@ -67,7 +67,7 @@ export class NlbFtpStack extends Stack {
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
     // CloudFormation refuses a template over 1,000,000 bytes, even from S3; indentation alone is
-    // about a fifth of this one (test/unit/config-budget.test.ts holds the worst case under it).
+    // about a fifth of this one (test/slow/config-budget.test.ts holds the worst case under it).
     super(scope, id, { suppressTemplateIndentation: true, ...props });
     const config = props.config;
     this.config = config;
@@ -291,10 +291,10 @@ export class NlbFtpStack extends Stack {
     if (this.certificate?.fingerprint) {
       new CfnOutput(this, 'FtpsCertificateFingerprint', {
         value: this.certificate.fingerprint,
-        description: 'SHA-256 fingerprint of the self-signed FTPS certificate: compare it with what your client shows (README, FTPS)',
+        description: 'SHA-256 fingerprint of the self-signed FTPS certificate: compare it with what your client shows (docs/ftps.md)',
       });
     }
-    // With FTPS, nlb-ftp.pem is the certificate fetched as the README shows (openssl s_client).
+    // With FTPS, nlb-ftp.pem is the certificate fetched as the README's Deploy section shows (openssl s_client).
     const curlTls = ftps ? `${curlFtpsArgs('nlb-ftp.pem').join(' ')} ` : '';
     const lftpTls = ftps ? `${lftpFtpsSettings('nlb-ftp.pem').join('; ')}; ` : '';
     new CfnOutput(this, 'ExampleCurl', {

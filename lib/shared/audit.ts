@@ -64,7 +64,7 @@ export interface AuditEvent {
   readonly count: number | null;
 }
 
-/** Every field, in the order the converter writes them, with its meaning: the README's table. */
+/** Every field, in the order the converter writes them, with its meaning: docs/audit.md's table. */
 export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = [
   ['time', 'ISO 8601 UTC with milliseconds (vsftpd: whole seconds)'],
   ['event', AUDIT_EVENTS.join(', ')],

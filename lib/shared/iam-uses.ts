@@ -1,6 +1,6 @@
 /**
  * Every principal the template defines, and for each action its policies grant, what uses it (or
- * why it stays although nothing of ours calls it). README.md's IAM table is generated from this
+ * why it stays although nothing of ours calls it). docs/iam.md's IAM table is generated from this
  * and from the operator policy (`npm run docs:config`); test/unit/iam-uses.test.ts fails when the
  * synthesized template grants an action that is not here, or this names one the template does not
  * grant, and the FTPS sandbox test fails when a principal makes a call that is not here. Pure.

@@ -119,7 +119,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: a burst of 64 se
       const f = await sustainedOn(sb, {
         concurrencies: [32],
         fileBytes: 32 * 1024 * 1024,
-        // 32 s each; the 32 starts take 8 s (4 new clients a second: ProFTPD's burst edge, README), so
+        // 32 s each; the 32 starts take 8 s (4 new clients a second: ProFTPD's burst edge, docs/sizing.md), so
         // all 32 are open together for most of the run.
         bytesPerSecond: 1024 * 1024,
         startSpacingMs: 250,

@@ -39,7 +39,7 @@ import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const HC = DRILL_CHECKER;
 const BOUNDS = checkerBoundsMs(HC);
-/** Detection bound from the README: fall x interval + timeout, plus a small margin. */
+/** Detection bound from docs/health-checking.md: fall x interval + timeout, plus a small margin. */
 const DETECT_MS = BOUNDS.detect + 3000;
 const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello through the emulated NLB\n');

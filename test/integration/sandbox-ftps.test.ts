@@ -2,11 +2,11 @@
  * The boot, as EC2 runs it, and FTPS end to end, with the default config (`ftps: required`): vsftpd
  * and ProFTPD backends, each a Debian 13 root (debootstrap, cached) that runs its launch template's
  * user data from the synthesized template, byte for byte, with stand-ins only for IMDS, the AWS
- * APIs, EFS, Debian's mirror and systemd (README, "The local sandbox"). A good boot installs the
+ * APIs, EFS, Debian's mirror and systemd (docs/sandbox.md). A good boot installs the
  * same package versions production gets, reports CONTINUE, and serves FTPS from that root through
  * the emulated NLB, which forwards TCP only (it never sees inside TLS), with the real checker
  * probing over TLS and real curl/lftp clients that verify the certificate. Step timings are
- * printed for the README. The boot drills (faults that must report ABANDON) are in
+ * printed for docs/sandbox.md. The boot drills (faults that must report ABANDON) are in
  * sandbox-one-backend.test.ts.
  */
 import { execFileSync } from 'node:child_process';
@@ -70,7 +70,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
       context: {
         ftpServer: server,
         backendCount: '3',
-        // Sized by the README's rule (simultaneous transfers <= 0.5 x N x r): with FTPS a passive
+        // Sized by docs/sizing.md's rule (simultaneous transfers <= 0.5 x N x r): with FTPS a passive
         // port carries one transfer at a time, and the waves below run 6 sessions at once. At r=4
         // (rated 6) this test failed once in 7 runs: 2 of 90 sessions found no free passive port.
         passivePortsPerBackend: '8',
@@ -162,7 +162,7 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     const decided = sb.aws.iam.decisions;
     expect(decided.length).toBe(sb.aws.calls.filter((c) => c.principal !== 'anonymous').length);
     expect(decided.filter((d) => !d.allowed)).toEqual([]);
-    // README's IAM table names every action a principal really called (lib/shared/iam-uses.ts).
+    // docs/iam.md's table names every action a principal really called (lib/shared/iam-uses.ts).
     for (const d of decided) expect(principalUsesOf(d.principal)?.actions[d.action], `${d.principal} ${d.action}`).toBeDefined();
     // The report `npm run sandbox -- --iam-report` prints: what each principal used, and what nothing used.
     const report = iamReport(sb.aws.iam);

@@ -10,10 +10,10 @@
  * IP; neither wrong secret may appear in any file on this machine; and the stack's metric-filter
  * patterns must count these very events.
  *
- * Python's ftplib (TLS session reuse required: the default), both ways, so that the README's
+ * Python's ftplib (TLS session reuse required: the default), both ways, so that docs/troubleshooting.md's
  * troubleshooting stays true: `ftplib.FTP_TLS` as shipped opens its data connections without
  * resuming the control connection's TLS session, and each server refuses that with the reply the
- * README quotes; the six-line subclass the README shows succeeds. The client uses Python's default
+ * troubleshooting page quotes; the six-line subclass it shows succeeds. The client uses Python's default
  * TLS settings (TLS 1.3 here), as a user's script would. These run after the audit's sessions, whose
  * events were read before.
  */
@@ -34,12 +34,12 @@ import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sand
 import { filterMatches, filterValue } from '../helpers/filter-pattern';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
-const README = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+const TROUBLESHOOTING = fs.readFileSync(path.resolve(__dirname, '../../docs/troubleshooting.md'), 'utf8');
 
-/** The README's fix, taken from the README itself, so the text and the test cannot part. */
-function readmeFix(): string {
-  const m = /```python\n( *)(class ReusingFTP_TLS[\s\S]*?)\n *```/.exec(README);
-  if (!m) throw new Error('README has no ```python class ReusingFTP_TLS ... ``` block');
+/** The documented fix, taken from docs/troubleshooting.md itself, so the text and the test cannot part. */
+function documentedFix(): string {
+  const m = /```python\n( *)(class ReusingFTP_TLS[\s\S]*?)\n *```/.exec(TROUBLESHOOTING);
+  if (!m) throw new Error('docs/troubleshooting.md has no ```python class ReusingFTP_TLS ... ``` block');
   // The block sits in a list item: take its indentation off.
   const indent = m[1].length;
   return `${m[1]}${m[2]}`
@@ -52,7 +52,7 @@ function readmeFix(): string {
 function script(reuse: boolean): string {
   return `
 import ftplib, os, ssl, sys
-${reuse ? readmeFix() : 'ReusingFTP_TLS = ftplib.FTP_TLS'}
+${reuse ? documentedFix() : 'ReusingFTP_TLS = ftplib.FTP_TLS'}
 ctx = ssl.create_default_context(cafile=os.environ["CA"])
 ftp = ReusingFTP_TLS(context=ctx, timeout=15)
 ftp.connect(os.environ["HOST"], 21)
@@ -250,8 +250,8 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
       },
     });
 
-  it('as shipped, ftplib.FTP_TLS is refused with the reply the README quotes, every time', () => {
-    expect(README).toContain(REFUSAL[server].split(': ').slice(1).join(': '));
+  it('as shipped, ftplib.FTP_TLS is refused with the reply docs/troubleshooting.md quotes, every time', () => {
+    expect(TROUBLESHOOTING).toContain(REFUSAL[server].split(': ').slice(1).join(': '));
     for (let i = 0; i < 3; i++) {
       const r = runPython(false);
       expect(r.status, r.stdout + r.stderr).toBe(1);
@@ -260,7 +260,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('audit trail and Python ftplib on 
     }
   });
 
-  it("with the README's session-reuse subclass, the same listing succeeds", () => {
+  it('with the documented session-reuse subclass, the same listing succeeds', () => {
     const r = runPython(true);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^LISTED \d+$/m);

@@ -153,13 +153,14 @@ describe.each(names)('npm run %s', (name) => {
 });
 
 describe('bin/docs.ts', () => {
-  it('rewrites the README only when run, never when imported', async () => {
-    const readme = path.resolve(__dirname, '../../README.md');
-    const before = fs.statSync(readme).mtimeMs;
+  it('rewrites the docs only when run, never when imported', async () => {
+    const files = ['../../docs/configuration.md', '../../docs/iam.md'].map((f) => path.resolve(__dirname, f));
+    const before = files.map((f) => fs.statSync(f).mtimeMs);
     const docs = await import('../../bin/docs');
-    expect(fs.statSync(readme).mtimeMs).toBe(before);
+    expect(files.map((f) => fs.statSync(f).mtimeMs)).toEqual(before);
+    expect([docs.SETTINGS_DOC, docs.IAM_DOC]).toEqual(files);
     // Run on a copy: the table between the markers is rewritten, the rest kept.
-    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-docs-')), 'README.md');
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-docs-')), 'configuration.md');
     fs.writeFileSync(copy, `intro\n${docs.START}\nold table\n${docs.END}\noutro\n`);
     docs.writeSettingsTable(copy);
     const text = fs.readFileSync(copy, 'utf8');

@@ -1,7 +1,7 @@
 /**
- * README's IAM table says, for every principal of the template, each action it is granted and what
+ * docs/iam.md's IAM table says, for every principal of the template, each action it is granted and what
  * uses it (lib/shared/iam-uses.ts). This keeps it true against the synthesized template: nothing
- * granted is missing from the table, nothing in the table is not granted, and the README shows the
+ * granted is missing from the table, nothing in the table is not granted, and docs/iam.md shows the
  * generated table.
  */
 import * as fs from 'node:fs';
@@ -64,8 +64,8 @@ describe("the IAM table (lib/shared/iam-uses.ts) against the template's policies
     }
   });
 
-  it('README.md shows the generated table (npm run docs:config)', () => {
-    const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
-    expect(readme, 'README IAM table is stale: run npm run docs:config').toContain(iamTable());
+  it('docs/iam.md shows the generated table (npm run docs:config)', () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/iam.md'), 'utf8');
+    expect(doc, 'the IAM table is stale: run npm run docs:config').toContain(iamTable());
   });
 });

@@ -102,7 +102,7 @@ describe('leaving ftpServer unset', () => {
     >;
     for (const input of [{}, { ftpServer: 'vsftpd' as const }]) {
       const now = synth(input).json.Resources;
-      // v0.1's per-slot instances are the one deliberate replacement (README, "Upgrades and repairs").
+      // v0.1's per-slot instances are the one deliberate replacement (docs/operations.md, "Upgrades and repairs").
       const instances = Object.entries(before).filter(([, r]) => r.type === 'AWS::EC2::Instance');
       expect(instances.length).toBeGreaterThan(0);
       for (const [id] of instances) expect(now[id], id).toBeUndefined();
