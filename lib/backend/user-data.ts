@@ -115,6 +115,22 @@ export interface BootScriptParams {
   readonly audit?: { readonly logGroupName: string; readonly stackName: string };
   /** Where the boot fetches the scripts folder (a CDK asset, zipped). */
   readonly bundle: { readonly bucket: string; readonly key: string };
+  /**
+   * Cluster-wide bans (scripts/nlb-ftp-bans.py): the table every backend shares, the rule, and the
+   * ranges never banned (the VPC first). Unset: no ban agent.
+   */
+  readonly bans?: BanSettings;
+}
+
+export interface BanSettings {
+  readonly tableName: string;
+  /** M failed logins within `windowSeconds` (T), over all backends, ban an address for `banSeconds` (B). */
+  readonly failedLogins: number;
+  readonly windowSeconds: number;
+  readonly banSeconds: number;
+  /** S: how often each backend reports failures and loads the bans. */
+  readonly syncSeconds: number;
+  readonly exemptCidrs: readonly string[];
 }
 
 const fileSchema = z.object({ path: z.string().startsWith('/'), mode: z.string().regex(/^0[0-7]{3}$/), text: z.string() });
@@ -134,8 +150,9 @@ function ftpsEnabled(p: BootScriptParams): boolean {
 
 /** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
 export function bootPackages(server: FtpServerName): string[] {
-  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'iptables'] : ['vsftpd'];
-  return [...serverPackages, 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
+  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto'] : ['vsftpd'];
+  // iptables: the bans' firewall chain on both servers, and ProFTPD's own network namespace.
+  return [...serverPackages, 'iptables', 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
 }
 
 /**
@@ -318,7 +335,15 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
     BUNDLE_BUCKET: p.bundle.bucket,
     BUNDLE_KEY: p.bundle.key,
     BUNDLE_DIGEST: bootScriptsDigest(),
+    BAN_TABLE: p.bans?.tableName ?? '',
   };
+  if (p.bans) {
+    env.BAN_FAILURES = p.bans.failedLogins;
+    env.BAN_WINDOW_SECONDS = p.bans.windowSeconds;
+    env.BAN_SECONDS = p.bans.banSeconds;
+    env.BAN_SYNC_SECONDS = p.bans.syncSeconds;
+    env.BAN_EXEMPT = p.bans.exemptCidrs.join(' ');
+  }
   return { version: 1, env, files };
 }
 

@@ -23,7 +23,7 @@ export type BudgetInput = Pick<
   | 'ftpsCertificateSecretArn'
   | 'ftpUsersSecretArn'
   | 'alarmEmail'
-> & { readonly healthCheck: Pick<Config['healthCheck'], 'enabled'> };
+> & { readonly healthCheck: Pick<Config['healthCheck'], 'enabled'>; readonly bans: Pick<Config['bans'], 'enabled'> };
 
 /** Resources of one backend slot with r passive ports. */
 export function resourcesPerSlot(r: number, c: Pick<BudgetInput, 'healthCheck'>): number {
@@ -40,15 +40,17 @@ export function fixedResources(c: Omit<BudgetInput, 'backendCount' | 'passivePor
   return (
     // Includes the backends' one shared instance profile, and the AWS::CDK::Metadata resource that
     // `cdk synth`/`cdk deploy` add (version reporting): a stack counted at exactly 500 without it
-    // fails through the CLI with 501. The audit trail is 9 of them: its key, log group, four
+    // fails through the CLI with 501. The audit trail is 10 of them: its key, log group, five
     // metric filters, saved query, and the brute-force and users-skipped alarms.
-    38 +
+    39 +
     // Per AZ: public and private subnet, route tables, associations, routes, the NLB's Elastic IP.
     10 * azCount +
     // Each NAT gateway beyond the first: the gateway and its Elastic IP.
     2 * (nat - 1) +
     (selfSignedCertificate ? 6 : 0) +
     (c.healthCheck.enabled ? 13 : 0) +
+    // The bans table (the backends' policy grows; no new resource).
+    (c.bans.enabled ? 1 : 0) +
     (c.alarmEmail !== undefined ? 1 : 0) +
     (c.ftpUsersSecretArn === undefined ? 1 : 0)
   );

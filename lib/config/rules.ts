@@ -287,19 +287,24 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
       });
     }
   }
-  c.allowedCidrs.forEach((cidr, i) => {
-    const network = networkOf(cidr);
-    if (network !== cidr) {
-      problems.push({
-        field: `allowedCidrs[${i}]`,
-        value: cidr,
-        source: src('allowedCidrs'),
-        involves: ['allowedCidrs'],
-        message: `has host bits set: it opens all of ${network}, which is likely not what was meant (give the network address, or /32 for one host)`,
-        nearest: network,
-      });
-    }
-  });
+  const cidrLists: ReadonlyArray<readonly [string, readonly string[]]> = [
+    ['allowedCidrs', c.allowedCidrs],
+    ['bans.neverBanCidrs', c.bans.neverBanCidrs],
+  ];
+  for (const [key, list] of cidrLists)
+    list.forEach((cidr, i) => {
+      const network = networkOf(cidr);
+      if (network !== cidr) {
+        problems.push({
+          field: `${key}[${i}]`,
+          value: cidr,
+          source: src(key),
+          involves: [key],
+          message: `has host bits set: it covers all of ${network}, which is likely not what was meant (give the network address, or /32 for one host)`,
+          nearest: network,
+        });
+      }
+    });
   const reserved = reservedUserReason(c.initialFtpUser);
   if (reserved) {
     problems.push({

@@ -73,6 +73,55 @@ const nlbHealthCheckSchema = z
   .default({ intervalSeconds: 10, timeoutSeconds: 4, healthyThreshold: 3, unhealthyThreshold: 2 })
   .describe("The NLB's own TCP health check of port 21 (passive target groups use it too)");
 
+const bansSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Refuse a client address on every backend after repeated failed logins; a server's own limit ends one session and the attacker reconnects to another backend",
+      ),
+    failedLogins: z
+      .int()
+      .min(3)
+      .max(1000)
+      .default(10)
+      .describe(
+        'Failed logins from one address, over all backends, within windowMinutes that ban it (M); 10 is three sessions of typos and far below a guessing run',
+      ),
+    windowMinutes: z
+      .int()
+      .min(1)
+      .max(1440)
+      .default(10)
+      .describe('The window failed logins are counted in (T); 10 minutes catches a slow guesser that stays under the brute-force alarm'),
+    banMinutes: z
+      .int()
+      .min(1)
+      .max(10080)
+      .default(15)
+      .describe(
+        'How long a ban lasts (B); 15 minutes slows guessing a hundredfold while an office that mistyped recovers on its own (npm run unban lifts one at once)',
+      ),
+    syncSeconds: z
+      .int()
+      .min(2)
+      .max(60)
+      .default(10)
+      .describe(
+        'How often each backend reports failures and loads the bans (S, the most a ban takes to reach every backend); 10 s costs one small DynamoDB query per backend each time',
+      ),
+    neverBanCidrs: z
+      .array(cidrV4)
+      .max(20)
+      .default([])
+      .describe(
+        'Client ranges never banned (your offices, your monitoring); the VPC, where the health checker and the NLB health checks come from, never is',
+      ),
+  })
+  .default({ enabled: true, failedLogins: 10, windowMinutes: 10, banMinutes: 15, syncSeconds: 10, neverBanCidrs: [] })
+  .describe('Cluster-wide bans of addresses that keep failing to log in (a DynamoDB table every backend reads)');
+
 export const ConfigSchema = z.strictObject({
   stackName: z
     .string()
@@ -227,6 +276,7 @@ export const ConfigSchema = z.strictObject({
     .describe(
       'Failed logins in 5 minutes, over all backends, that raise the brute-force alarm; 30 is far above typos (3 per session) and far below a guessing run',
     ),
+  bans: bansSchema,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -64,7 +64,7 @@ export class AuditTrail extends Construct {
         metricNamespace: AUDIT_METRIC_NAMESPACE,
         metricName: f.metric,
         metricValue: f.value,
-        dimensions: { Stack: '$.stack' },
+        dimensions: { Stack: '$.stack', ...('dimensions' in f ? f.dimensions : {}) },
         unit: name === 'bytes' ? cloudwatch.Unit.BYTES : cloudwatch.Unit.COUNT,
       });
     }
@@ -81,12 +81,12 @@ export class AuditTrail extends Construct {
     });
   }
 
-  /** The metric a filter publishes, summed over `period` (default 1 minute). */
-  metric(name: AuditFilterName, period = Duration.minutes(1)): cloudwatch.Metric {
+  /** The metric a filter publishes, summed over `period` (default 1 minute); `dimensions` beyond Stack where the filter has them. */
+  metric(name: AuditFilterName, period = Duration.minutes(1), dimensions: Record<string, string> = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: AUDIT_METRIC_NAMESPACE,
       metricName: AUDIT_FILTERS[name].metric,
-      dimensionsMap: { Stack: this.stackName },
+      dimensionsMap: { Stack: this.stackName, ...dimensions },
       statistic: 'Sum',
       period,
     });

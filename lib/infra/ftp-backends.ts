@@ -1,6 +1,7 @@
 import { Arn, ArnFormat, Aws, Duration, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -58,6 +59,19 @@ export interface FtpBackendsProps {
    * @default no audit shipping (events stay in the instance's own file)
    */
   readonly audit?: { readonly logGroupName: string; readonly stackName: string };
+  /**
+   * Cluster-wide bans: the table every backend's ban agent shares, and the rule. The VPC's range is
+   * never banned (the health checker and the NLB's health checks come from it), nor `neverBanCidrs`.
+   * @default no bans (each server's own per-session limit only)
+   */
+  readonly bans?: {
+    readonly table: dynamodb.ITable;
+    readonly failedLogins: number;
+    readonly windowSeconds: number;
+    readonly banSeconds: number;
+    readonly syncSeconds: number;
+    readonly neverBanCidrs: readonly string[];
+  };
 }
 
 export interface Backend {
@@ -124,6 +138,8 @@ export class FtpBackends extends Construct {
       },
     ]);
     props.usersSecret.grantRead(this.role);
+    // The ban agent: add failures, read them and the bans, write a ban (conditionally). Nothing else.
+    props.bans?.table.grant(this.role, 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:PutItem');
     props.healthCheckSecret.grantRead(this.role);
     props.certificate?.secret.grantRead(this.role);
     // No EFS grant: Debian has no amazon-efs-utils, so the mount is NFS over TLS without IAM
@@ -205,6 +221,14 @@ export class FtpBackends extends Construct {
               readiness: { groupName: slotGroupName(props.namePrefix, slot), hookName: READY_HOOK },
               audit: props.audit,
               bundle: { bucket: bootScripts.s3BucketName, key: bootScripts.s3ObjectKey },
+              bans: props.bans && {
+                tableName: props.bans.table.tableName,
+                failedLogins: props.bans.failedLogins,
+                windowSeconds: props.bans.windowSeconds,
+                banSeconds: props.bans.banSeconds,
+                syncSeconds: props.bans.syncSeconds,
+                exemptCidrs: [vpc.vpcCidrBlock, ...props.bans.neverBanCidrs],
+              },
             },
             server,
           ),
@@ -216,6 +240,7 @@ export class FtpBackends extends Construct {
             props.pasvAddressForAz(azIndex),
             bootScripts.s3BucketName,
             bootScripts.s3ObjectKey,
+            ...(props.bans ? [props.bans.table.tableName, vpc.vpcCidrBlock] : []),
           ],
         ),
       );

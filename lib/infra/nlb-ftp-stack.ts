@@ -12,12 +12,13 @@ import {
   type StackProps,
 } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS } from '../config';
+import { BAN_TTL_ATTRIBUTE } from '../shared/bans';
 import { ALARM_RUNBOOK, curlFtpsArgs, lftpFtpsSettings, OutputNames, runbookAnchor } from '../shared/names';
-
 import { planPorts } from '../shared/port-plan';
 import { AuditTrail } from './audit-trail';
 import { FtpBackends } from './ftp-backends';
@@ -26,6 +27,7 @@ import { FtpSecrets } from './ftp-secrets';
 import { FtpsCertificate } from './ftps-certificate';
 import { HealthChecker } from './health-checker';
 import { FtpMonitoring } from './monitoring/ftp-monitoring';
+import { acknowledge } from './nag';
 import { SharedStorage } from './shared-storage';
 
 export interface NlbFtpStackProps extends StackProps {
@@ -64,6 +66,8 @@ export class NlbFtpStack extends Stack {
   readonly healthChecker?: HealthChecker;
   readonly monitoring: FtpMonitoring;
   readonly audit: AuditTrail;
+  /** Absent when `bans.enabled` is false. */
+  readonly banTable?: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: NlbFtpStackProps) {
     // CloudFormation refuses a template over 1,000,000 bytes, even from S3; indentation alone is
@@ -143,6 +147,24 @@ export class NlbFtpStack extends Stack {
       retentionDays: config.auditLogRetentionDays,
       removalPolicy,
     });
+    if (config.bans.enabled) {
+      // Bans are transient (each ends within banMinutes): nothing here outlives a stack.
+      this.banTable = new dynamodb.Table(this, 'BanTable', {
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        timeToLiveAttribute: BAN_TTL_ATTRIBUTE,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      acknowledge(this.banTable, [
+        {
+          id: 'AwsSolutions-DDB3',
+          reason:
+            'The bans table holds only failure counters and bans that end within minutes; a restore point would bring back bans already lifted.',
+        },
+      ]);
+    }
     this.backends = new FtpBackends(this, 'Backends', {
       vpc: this.vpc,
       slots: plan.slots,
@@ -162,6 +184,14 @@ export class NlbFtpStack extends Stack {
       certificate: this.certificate,
       pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
       audit: { logGroupName: this.audit.logGroupName, stackName: config.stackName },
+      bans: this.banTable && {
+        table: this.banTable,
+        failedLogins: config.bans.failedLogins,
+        windowSeconds: config.bans.windowMinutes * 60,
+        banSeconds: config.bans.banMinutes * 60,
+        syncSeconds: config.bans.syncSeconds,
+        neverBanCidrs: config.bans.neverBanCidrs,
+      },
     });
     this.audit.grantWrite(this.backends.role);
     for (const b of this.backends.backends) {
@@ -252,6 +282,12 @@ export class NlbFtpStack extends Stack {
       new CfnOutput(this, OutputNames.slotAz(b.slot), {
         value: this.vpc.privateSubnets[b.azIndex].availabilityZone,
         description: `AZ of slot ${b.slot}`,
+      });
+    }
+    if (this.banTable) {
+      new CfnOutput(this, OutputNames.banTableName, {
+        value: this.banTable.tableName,
+        description: 'Bans of addresses that kept failing to log in: npm run status lists them, npm run unban lifts one',
       });
     }
     new CfnOutput(this, OutputNames.controlTargetGroupArn, {

@@ -24,6 +24,8 @@ export const AUDIT_EVENTS = [
   'session-end',
   'users-synced',
   'user-skipped',
+  'ban',
+  'unban',
 ] as const;
 export type AuditEventKind = (typeof AUDIT_EVENTS)[number];
 
@@ -58,9 +60,9 @@ export interface AuditEvent {
   readonly code: number | null;
   /** 'ftp' or 'ftps' where the server says (ProFTPD); null otherwise. */
   readonly protocol: 'ftp' | 'ftps' | null;
-  /** user-skipped only: why the users sync skipped that entry of the users secret. */
+  /** user-skipped: why the users sync skipped that entry; ban and unban: why. */
   readonly reason: string | null;
-  /** users-synced only: how many FTP users the sync applied. */
+  /** users-synced: how many FTP users the sync applied; ban: the failed logins that caused it. */
   readonly count: number | null;
 }
 
@@ -83,8 +85,8 @@ export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = 
   ['result', 'ok or fail'],
   ['code', 'the FTP reply code; null on vsftpd'],
   ['protocol', 'ftp or ftps; null on vsftpd'],
-  ['reason', 'user-skipped: why the users sync skipped that entry of the users secret; null otherwise'],
-  ['count', 'users-synced: the FTP users that sync applied; null otherwise'],
+  ['reason', 'user-skipped: why the users sync skipped that entry of the users secret; ban and unban: why; null otherwise'],
+  ['count', 'users-synced: the FTP users that sync applied; ban: the failed logins over all backends that caused it; null otherwise'],
 ];
 
 /** The stack's audit log group: the stack creates it, `npm run status` names it. */
@@ -131,6 +133,12 @@ export const AUDIT_FILTERS = {
   bytes: { pattern: '{ ($.event = "upload" || $.event = "download") && $.result = "ok" }', metric: 'TransferBytes', value: '$.bytes' },
   /** Entries of the users secret that a backend's users sync skipped (each sync, every 5 minutes). */
   skippedUsers: { pattern: '{ $.event = "user-skipped" }', metric: 'SkippedUsers', value: '1' },
+  /**
+   * Bans and their ends, by the dimension Event (ban, unban): one filter for both, as each filter is
+   * a CloudFormation resource and the stack's 500 are counted (lib/config/resource-budget.ts).
+   * Written once per ban, by the backend that decided it.
+   */
+  bans: { pattern: '{ $.event = "ban" || $.event = "unban" }', metric: 'BanEvents', value: '1', dimensions: { Event: '$.event' } },
 } as const;
 
 export type AuditFilterName = keyof typeof AUDIT_FILTERS;

@@ -63,6 +63,8 @@ export const OutputNames = {
   nlbDnsName: 'NlbDnsName',
   elasticIps: 'ElasticIps',
   controlTargetGroupArn: 'ControlTargetGroupArn',
+  /** The bans table (absent when bans are off): `status` lists it, `unban` lifts from it. */
+  banTableName: 'BanTableName',
   slotPassiveRange: (slot: number) => `Slot${slot}PassiveRange`,
   slotGroup: (slot: number) => `Slot${slot}Group`,
   slotAz: (slot: number) => `Slot${slot}Az`,

@@ -67,7 +67,10 @@ describe('the audit log group', () => {
       expect((found?.MetricTransformations as Props[] | undefined)?.[0]).toMatchObject({
         MetricNamespace: AUDIT_METRIC_NAMESPACE,
         MetricValue: f.value,
-        Dimensions: [{ Key: 'Stack', Value: '$.stack' }],
+        Dimensions: [
+          { Key: 'Stack', Value: '$.stack' },
+          ...Object.entries('dimensions' in f ? f.dimensions : {}).map(([Key, Value]) => ({ Key, Value })),
+        ],
       });
     }
   });

@@ -94,6 +94,12 @@ const INVALID_CONTEXT: Array<[string, Record<string, string>, string]> = [
   ['retention CloudWatch does not offer', { auditLogRetentionDays: '100' }, 'auditLogRetentionDays'],
   ['failed-login threshold zero', { failedLoginAlarmThreshold: '0' }, 'failedLoginAlarmThreshold'],
   ['zero sessions per backend', { maxClientsPerBackend: '0' }, 'maxClientsPerBackend'],
+  ['bans enabled not boolean', { 'bans.enabled': 'yes please' }, 'bans.enabled'],
+  ['ban after 2 failures (below a session of typos)', { 'bans.failedLogins': '2' }, 'bans.failedLogins'],
+  ['ban window of 0 minutes', { 'bans.windowMinutes': '0' }, 'bans.windowMinutes'],
+  ['ban longer than a week', { 'bans.banMinutes': '10081' }, 'bans.banMinutes'],
+  ['ban sync every second', { 'bans.syncSeconds': '1' }, 'bans.syncSeconds'],
+  ['never-ban CIDR not IPv4', { 'bans.neverBanCidrs': '203.0.113.0/33' }, 'bans.neverBanCidrs.0'],
 ];
 
 describe('config validation', () => {

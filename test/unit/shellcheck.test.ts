@@ -30,6 +30,8 @@ function substitute(value: unknown): string {
   if (ref.includes('FileSystem')) return 'fs-0123456789abcdef0';
   if (ref.includes('Secret')) return 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:nlbftp-AbCdEf';
   if (ref.includes('AWS::URLSuffix')) return 'amazonaws.com';
+  if (ref.includes('BanTable')) return 'NlbFtp-BanTable-1A2B3C4D5E6F';
+  if (ref.includes('CidrBlock')) return '10.0.0.0/16';
   if (ref.includes('cdk-') && ref.includes('assets')) return 'cdk-hnb659fds-assets-123456789012-eu-west-1';
   throw new Error(`unexpected token in user data: ${ref}`);
 }

@@ -98,11 +98,15 @@ install -m 0700 "$NLBFTP_LIB/nlb-ftp-sync.sh" /usr/local/sbin/nlb-ftp-sync
 install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-sync.service" "$NLBFTP_LIB/units/nlb-ftp-sync.timer" /etc/systemd/system/
 /usr/local/sbin/nlb-ftp-sync
 
-log "6/7 start ${SERVER_LABEL}"
+log "6/7 start ${SERVER_LABEL}${BAN_TABLE:+; bans of addresses that keep failing to log in, from ${BAN_TABLE}}"
 server_check
+if [ -n "${BAN_TABLE:-}" ]; then
+  install -m 0700 "$NLBFTP_LIB/nlb-ftp-bans.py" /usr/local/sbin/nlb-ftp-bans
+  install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-bans.service" /etc/systemd/system/
+fi
 systemctl daemon-reload
 # shellcheck disable=SC2046 # one unit name per word
-systemctl enable --now $(server_units) nlb-ftp-sync.timer
+systemctl enable --now $(server_units) nlb-ftp-sync.timer ${BAN_TABLE:+nlb-ftp-bans.service}
 
 if [ -n "${READY_GROUP:-}" ]; then
   log "7/7 readiness: a local FTP${CERTIFICATE_SECRET_ARN:+S} login on ${READINESS_HOST} as the health-check account"

@@ -85,6 +85,15 @@ export function createDashboard(scope: Construct, p: DashboardProps): cloudwatch
         leftYAxis: { min: 0 },
         width: 12,
       }),
+      new cloudwatch.GraphWidget({
+        title: 'Addresses banned and unbanned on every backend (audit trail)',
+        left: [
+          a.metric('bans', undefined, { Event: 'ban' }).with({ label: 'banned' }),
+          a.metric('bans', undefined, { Event: 'unban' }).with({ label: 'unbanned (expired or lifted)' }),
+        ],
+        leftYAxis: { min: 0 },
+        width: 24,
+      }),
     );
   }
   return dashboard;
