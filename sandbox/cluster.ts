@@ -18,6 +18,7 @@ import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
 import { ALLOW_FILE, awsAgentPackages, FTP_ROOT } from '../lib/backend/user-data';
 import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
+import { BAN_PARTITION, type Ban, banOfItem } from '../lib/shared/bans';
 import { CheckerEnv, HEALTH_CHECK_USER } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
 import { CFN_RESPONSE_PATH, LocalAwsEndpoint } from './aws/endpoint';
@@ -306,6 +307,24 @@ export class Sandbox {
     }
   }
 
+  /** The bans table's name, as the template's output gives it to `status` and `unban`; undefined when bans are off. */
+  get banTable(): string | undefined {
+    const t = this.template as TemplateJson;
+    const id = Object.keys(t.Resources).find((k) => k.startsWith('BanTable') && t.Resources[k].Type === 'AWS::DynamoDB::Table');
+    return id ? sandboxRef(t, SANDBOX_VALUES, id) : undefined;
+  }
+
+  /** The active bans in the bans table (what every backend's agent loads). */
+  activeBans(): Ban[] {
+    const table = this.banTable;
+    if (!table) return [];
+    const now = Math.floor(Date.now() / 1000);
+    return this.model
+      .query(table, 'pk = :pk', { ':pk': { S: BAN_PARTITION } })
+      .map((i) => banOfItem(i, now))
+      .filter((b): b is Ban => b !== undefined);
+  }
+
   /** FTPS as the deployed vsftpd.conf sets it. */
   get ftps(): 'off' | 'optional' | 'required' {
     return this.plan.backends[0]?.ftps ?? 'off';
@@ -430,6 +449,13 @@ export class Sandbox {
     for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
     for (const [key, body] of this.objects) m.objects.set(key, body);
     m.createTable(this.arns().stateTable);
+    // Every other table of the template (the bans table), with the key schema the template gives it.
+    const t = this.template as TemplateJson;
+    for (const [id, r] of Object.entries(t.Resources)) {
+      if (r.Type !== 'AWS::DynamoDB::Table' || id.startsWith('HealthCheckerState')) continue;
+      const keys = (r.Properties?.KeySchema as Array<{ AttributeName: string }> | undefined)?.map((k) => k.AttributeName) ?? ['pk'];
+      m.createTable(sandboxRef(t, SANDBOX_VALUES, id), keys);
+    }
     // The NLB's view of port 21 is the emulated NLB's own health check; its passive groups it never checks.
     const logicalOf = (id: string) => this.backends.find((b) => b.instanceId === id)?.logicalId;
     m.targetHealth = (arn, id) => (arn === tgArn ? (this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial') : 'healthy');

@@ -80,6 +80,9 @@ export const SANDBOX_VALUES: SandboxValues = {
   accountId: '000000000000',
   publicIp: NLB_IP,
   fileSystemId: 'fs-0a5a4db0c5a4db0c5',
+  // The sandbox's "VPC": the host side of the emulated NLB, where the health checker runs
+  // (CLIENT_IP); the client namespace (198.18.1.0/24) and the backends are outside it.
+  vpcCidr: '198.18.0.0/24',
 };
 
 /** The template's secret whose logical ID starts with `prefix` (users, health check, certificate). */

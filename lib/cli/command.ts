@@ -33,6 +33,8 @@ export interface CommandSpec {
   readonly examples: readonly string[];
   /** The command whose AWS permissions the help lists (./operator-policy.ts). */
   readonly permissionsOf?: OperatorCommand;
+  /** One required argument that is not a flag (`npm run unban ADDRESS`): its name and meaning. */
+  readonly argument?: { readonly name: string; readonly help: string };
 }
 
 /** A bad command line: the message names the flag. Exit 2. */
@@ -48,10 +50,11 @@ export function helpText(spec: CommandSpec): string {
   flags.push(['-h, --help', 'show this help']);
   const width = Math.max(...flags.map(([f]) => f.length));
   return [
-    `usage: ${spec.usage} [options]`,
+    `usage: ${spec.usage} [options]${spec.argument ? ` ${spec.argument.name}` : ''}`,
     '',
     spec.summary,
     '',
+    ...(spec.argument ? [`  ${spec.argument.name}  ${spec.argument.help}`, ''] : []),
     'options:',
     ...flags.map(([f, h]) => `  ${f.padEnd(width)}  ${h}`),
     '',
@@ -80,7 +83,10 @@ function wrapList(items: readonly string[]): string[] {
 }
 
 /** Parse, or `help`; an unknown flag, a missing value or a stray argument is a UsageError naming it. */
-export function parseCommand(spec: CommandSpec, argv: readonly string[]): { help: true } | { help: false; values: ParsedValues } {
+export function parseCommand(
+  spec: CommandSpec,
+  argv: readonly string[],
+): { help: true } | { help: false; values: ParsedValues; argument?: string } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
   };
@@ -89,8 +95,11 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): { help
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   }
   let values: ParsedValues;
+  let positionals: string[] = [];
   try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as ParsedValues;
+    const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: spec.argument !== undefined });
+    values = parsed.values as ParsedValues;
+    positionals = parsed.positionals;
   } catch (err) {
     const e = err as Error & { code?: string };
     const unknown = /Unknown option '([^']+)'/.exec(e.message)?.[1];
@@ -105,7 +114,10 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): { help
     throw new UsageError(e.message.split('\n')[0]);
   }
   if (values.help) return { help: true };
-  return { help: false, values };
+  if (!spec.argument) return { help: false, values };
+  if (positionals.length === 0) throw new UsageError(`${spec.argument.name} is missing: ${spec.argument.help}`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals[1]} (one ${spec.argument.name} at a time)`);
+  return { help: false, values, argument: positionals[0] };
 }
 
 /**

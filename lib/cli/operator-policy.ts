@@ -1,6 +1,6 @@
 /**
- * What an operator's AWS identity needs for `npm run status`, `npm run roll` and `npm run
- * preflight`: one statement per need, each with the commands that use it and why it is scoped as
+ * What an operator's AWS identity needs for `npm run status`, `npm run roll`, `npm run unban` and
+ * `npm run preflight`: one statement per need, each with the commands that use it and why it is scoped as
  * it is. `iam/operator-policy.json` is generated from this (`npm run operator-policy`), each
  * command's `--help` names the actions it needs from it, and test/unit/operator-policy.test.ts runs
  * every command with exactly this policy (every call allowed) and with each statement removed (the
@@ -8,7 +8,7 @@
  */
 import { OUT_OF_ROTATION_TAG } from '../shared/contract';
 
-export type OperatorCommand = 'status' | 'roll' | 'preflight';
+export type OperatorCommand = 'status' | 'roll' | 'preflight' | 'unban';
 
 export interface OperatorPermission {
   readonly sid: string;
@@ -26,7 +26,7 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
     sid: 'ReadTheStack',
     actions: ['cloudformation:DescribeStacks'],
     resources: (stack) => [`arn:aws:cloudformation:*:*:stack/${stack}/*`, 'arn:aws:cloudformation:*:*:stack/CDKToolkit/*'],
-    usedBy: ['status', 'roll', 'preflight'],
+    usedBy: ['status', 'roll', 'preflight', 'unban'],
     why: "the stack's outputs name its slots and target groups; preflight also reads the CDK bootstrap stack's version",
   },
   {
@@ -56,6 +56,20 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
     resources: (stack) => [`arn:aws:logs:*:*:log-group:/nlb-ftp/${stack}/audit`, `arn:aws:logs:*:*:log-group:/nlb-ftp/${stack}/audit:*`],
     usedBy: ['status'],
     why: "each backend's last users sync (users applied and skipped, with the reason) from the audit trail; this stack's audit log group only",
+  },
+  {
+    sid: 'ReadTheBans',
+    actions: ['dynamodb:Query'],
+    resources: (stack) => [`arn:aws:dynamodb:*:*:table/${stack}-BanTable*`],
+    usedBy: ['status', 'unban'],
+    why: "the active bans, and an address's failure counts; CloudFormation generates the table's name from the stack's, so the pattern holds only this stack's bans table",
+  },
+  {
+    sid: 'LiftABan',
+    actions: ['dynamodb:DeleteItem'],
+    resources: (stack) => [`arn:aws:dynamodb:*:*:table/${stack}-BanTable*`],
+    usedBy: ['unban'],
+    why: "unban deletes the address's ban and its failure counts (so its next typo does not ban it again); this stack's bans table only",
   },
   {
     sid: 'RollOneSlotAtATime',

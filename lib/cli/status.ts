@@ -9,13 +9,16 @@ import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { loadConfig } from '../config';
 import { AUDIT_FILTERS, AUDIT_METRIC_NAMESPACE, auditLogGroupName } from '../shared/audit';
+import type { Ban } from '../shared/bans';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
 import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand } from './command';
 import { defaultClients, describeSlotGroups, readStackOutputs } from './fleet';
+import { activeBans } from './unban';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;
@@ -23,6 +26,8 @@ export interface StatusClients {
   readonly cw: CloudWatchClient;
   readonly asg: AutoScalingClient;
   readonly logs: CloudWatchLogsClient;
+  /** The bans table's reads. */
+  readonly ddb: DynamoDBClient;
 }
 
 export interface BackendStatus {
@@ -50,6 +55,8 @@ export interface StatusReport {
   readonly clusterAlarms: ReadonlyArray<{ readonly name: string; readonly state: string }>;
   /** Failed FTP logins over all backends in the last hour (the audit trail's metric filter). */
   readonly failedLoginsLastHour: number;
+  /** The bans in force; undefined when the stack has no bans table (bans.enabled false). */
+  readonly bans: readonly Ban[] | undefined;
 }
 
 /** An expected failure: printed as one sentence, never with a stack trace. */
@@ -59,7 +66,8 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   const stack = await readStackOutputs(clients.cfn, stackName);
   const { outputs, slots } = stack;
 
-  const [groups, health, alarms, probes, failedLogins, syncs] = await Promise.all([
+  const banTable = outputs[OutputNames.banTableName];
+  const [groups, health, alarms, probes, failedLogins, syncs, bans] = await Promise.all([
     describeSlotGroups(clients.asg, stack),
     clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
@@ -115,6 +123,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
         limit: 10_000,
       }),
     ),
+    banTable ? activeBans(clients.ddb, banTable, now) : undefined,
   ]);
 
   const targetState = new Map<string, string>();
@@ -172,6 +181,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
       .filter((n) => alarmState.has(n))
       .map((n) => ({ name: n.slice(stackName.length + 1), state: alarmState.get(n) as string })),
     failedLoginsLastHour: (failedLogins.MetricDataResults?.[0]?.Values ?? []).reduce((a, b) => a + b, 0),
+    bans,
   };
 }
 
@@ -213,6 +223,19 @@ function usersLine(u: BackendStatus['users']): string {
   return `${u.applied} applied, ${u.skipped.length} skipped${shown.length ? `: ${shown.join('; ')}${more}` : ''}`;
 }
 
+/** The bans in force, one line each, with how to lift one. */
+function bansLines(bans: StatusReport['bans']): string[] {
+  if (bans === undefined) return ['Bans: off (bans.enabled is false)'];
+  if (bans.length === 0) return ['Bans: none in force'];
+  return [
+    `Bans in force (${bans.length}; lift one with npm run unban -- ADDRESS):`,
+    ...bans.map(
+      (b) =>
+        `  ${b.address}  until ${new Date(b.endsAt * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')}  (${b.failures} failed logins; decided by slot ${b.slot})`,
+    ),
+  ];
+}
+
 export function renderStatus(r: StatusReport): string {
   const header = ['SLOT', 'AZ', 'INSTANCE', 'TEMPLATE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
   const rows = r.backends.map((b) => [String(b.slot), b.az, b.instance, b.template, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
@@ -232,6 +255,7 @@ export function renderStatus(r: StatusReport): string {
     ...r.backends.map((b) => `  slot ${b.slot}: ${usersLine(b.users)}`),
     `Cluster: ${r.clusterAlarms.map((a) => `${a.name} ${a.state}`).join(', ') || 'no alarms found'}`,
     `Failed logins in the last hour: ${r.failedLoginsLastHour} (audit log group ${auditLogGroupName(r.stackName)} names the clients)`,
+    ...bansLines(r.bans),
     `Endpoint: ftp://${r.endpoint}/  (static IPs: ${r.staticIps})`,
     '',
   ].join('\n');
@@ -272,6 +296,7 @@ export async function runStatus(argv: readonly string[], clients?: StatusClients
       elb: new ElasticLoadBalancingV2Client({}),
       cw: new CloudWatchClient({}),
       logs: new CloudWatchLogsClient({}),
+      ddb: new DynamoDBClient({}),
     };
     return { code: EXIT.ok, stdout: renderStatus(await collectStatus(c, stackName)), stderr: '' };
   } catch (err) {

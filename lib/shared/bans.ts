@@ -6,8 +6,8 @@
  * - A failure counter per address and minute: pk `fail#ADDRESS`, sk the minute's start (epoch
  *   seconds, 10 digits, so the sort key orders by time), `failures` added by every backend that
  *   saw a failed login from it, `expiresAt` (the table's TTL) after the window.
- * - A ban: pk `ban`, sk the address, `until` (epoch seconds), `failures` that caused it, `slot` of
- *   the backend that decided it, `expiresAt` = `until`. One partition, so one Query lists them all.
+ * - A ban: pk `ban`, sk the address, `endsAt` (epoch seconds), `failures` that caused it, `slot` of
+ *   the backend that decided it, `expiresAt` = `endsAt`. One partition, so one Query lists them all.
  */
 
 /** The partition of every ban. */
@@ -20,7 +20,7 @@ export const BAN_TTL_ATTRIBUTE = 'expiresAt';
 export interface Ban {
   readonly address: string;
   /** Epoch seconds. */
-  readonly until: number;
+  readonly endsAt: number;
   readonly failures: number;
   readonly slot: number;
 }
@@ -30,9 +30,9 @@ type Attr = { readonly S?: string; readonly N?: string };
 /** A ban from its DynamoDB item, or undefined when the item is not one (or has passed). */
 export function banOfItem(item: Readonly<Record<string, Attr>>, nowSeconds: number): Ban | undefined {
   if (item.pk?.S !== BAN_PARTITION || !item.sk?.S) return undefined;
-  const until = Number(item.until?.N);
-  if (!Number.isFinite(until) || until <= nowSeconds) return undefined;
-  return { address: item.sk.S, until, failures: Number(item.failures?.N ?? 0), slot: Number(item.slot?.N ?? -1) };
+  const endsAt = Number(item.endsAt?.N);
+  if (!Number.isFinite(endsAt) || endsAt <= nowSeconds) return undefined;
+  return { address: item.sk.S, endsAt, failures: Number(item.failures?.N ?? 0), slot: Number(item.slot?.N ?? -1) };
 }
 
 /** An IPv4 address in dotted form (what the audit trail's clientIp holds). */

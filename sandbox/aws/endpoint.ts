@@ -4,7 +4,7 @@
  * protocol, so the real SDK clients and the AWS CLI reach it through the standard
  * AWS_ENDPOINT_URL setting, and curl's SigV4 reaches its S3. What it serves:
  * - the checker's calls: ELBv2 DescribeTargetHealth, RegisterTargets, DeregisterTargets (query
- *   protocol), EC2 DescribeInstances, Secrets Manager GetSecretValue, DynamoDB GetItem and PutItem;
+ *   protocol), EC2 DescribeInstances, Secrets Manager GetSecretValue, DynamoDB GetItem, PutItem, UpdateItem, DeleteItem and Query;
  * - the boot's: Secrets Manager, S3 GetObject/HeadObject, Auto Scaling CompleteLifecycleAction.
  * Every request is authenticated (SigV4, ./sigv4.ts) and then authorized as IAM would (./iam.ts)
  * before the model sees it; there is no switch to skip either.
@@ -341,6 +341,8 @@ export class LocalAwsEndpoint {
       Item?: DynamoItem;
       ConditionExpression?: string;
       ExpressionAttributeValues?: DynamoItem;
+      UpdateExpression?: string;
+      KeyConditionExpression?: string;
     };
     return this.answer(
       () => {
@@ -351,6 +353,18 @@ export class LocalAwsEndpoint {
         if (action === 'PutItem') {
           this.model.putItem(input.TableName, input.Item ?? {}, input.ConditionExpression, input.ExpressionAttributeValues);
           return this.json(res, 200, {}, type);
+        }
+        if (action === 'UpdateItem') {
+          this.model.updateItem(input.TableName, input.Key ?? {}, input.UpdateExpression ?? '', input.ExpressionAttributeValues);
+          return this.json(res, 200, {}, type);
+        }
+        if (action === 'DeleteItem') {
+          this.model.deleteItem(input.TableName, input.Key ?? {});
+          return this.json(res, 200, {}, type);
+        }
+        if (action === 'Query') {
+          const items = this.model.query(input.TableName, input.KeyConditionExpression ?? '', input.ExpressionAttributeValues);
+          return this.json(res, 200, { Items: items, Count: items.length, ScannedCount: items.length }, type);
         }
         throw new AwsError('ValidationException', `unsupported action ${action}`);
       },

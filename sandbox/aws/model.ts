@@ -76,6 +76,23 @@ const CONDITIONS: Record<string, (current: DynamoItem | undefined, values: Dynam
   'attribute_not_exists(pk) OR version = :v': (c, v) => !c || c.version?.N === v[':v']?.N,
   'attribute_not_exists(pk) OR expiresAt < :now': (c, v) => !c || Number(c.expiresAt?.N) < Number(v[':now']?.N),
   'holder = :me': (c, v) => c !== undefined && c.holder?.S === v[':me']?.S,
+  // The ban agent's (lib/backend/scripts/nlb-ftp-bans.py): one backend decides each ban.
+  'attribute_not_exists(pk) OR endsAt < :now': (c, v) => !c || Number(c.endsAt?.N) < Number(v[':now']?.N),
+};
+
+/** The update expressions nlb-ftp's code sends (the ban agent's counter), as DynamoDB applies them. */
+const UPDATES: Record<string, (item: DynamoItem, values: DynamoItem) => DynamoItem> = {
+  'ADD failures :n SET expiresAt = :exp': (item, v) => ({
+    ...item,
+    failures: { N: String(Number(item.failures?.N ?? 0) + Number(v[':n']?.N)) },
+    expiresAt: v[':exp'],
+  }),
+};
+
+/** The key conditions of nlb-ftp's queries: the partition alone, or with a lower bound on the sort key. */
+const KEY_CONDITIONS: Record<string, (item: DynamoItem, values: DynamoItem) => boolean> = {
+  'pk = :pk': (i, v) => i.pk?.S === v[':pk']?.S,
+  'pk = :pk AND sk >= :since': (i, v) => i.pk?.S === v[':pk']?.S && String(i.sk?.S) >= String(v[':since']?.S),
 };
 
 export class AwsModel {
@@ -365,10 +382,29 @@ export class AwsModel {
     return t.items.get(this.keyOf(t, key));
   }
 
-  /** DeleteItem, unconditional (tests clear the checker's state with it). */
+  /** DeleteItem, unconditional (tests clear the checker's state with it; `unban` lifts a ban). */
   deleteItem(table: string, key: DynamoItem): void {
     const t = this.table(table);
+    this.beforeWrite('dynamodb:DeleteItem');
     t.items.delete(this.keyOf(t, key));
+  }
+
+  /** UpdateItem with one of the update expressions nlb-ftp sends; any other is refused as DynamoDB refuses what it cannot parse. */
+  updateItem(table: string, key: DynamoItem, expression: string, values: DynamoItem = {}): void {
+    const t = this.table(table);
+    const apply = UPDATES[expression];
+    if (!apply) throw new AwsError('ValidationException', `Invalid UpdateExpression: the model does not know ${expression}`);
+    const k = this.keyOf(t, key);
+    this.beforeWrite('dynamodb:UpdateItem');
+    t.items.set(k, apply({ ...(t.items.get(k) ?? {}), ...key }, values));
+  }
+
+  /** Query: the items of one partition (in sort-key order), with one of nlb-ftp's key conditions. */
+  query(table: string, condition: string, values: DynamoItem = {}): DynamoItem[] {
+    const t = this.table(table);
+    const holds = KEY_CONDITIONS[condition];
+    if (!holds) throw new AwsError('ValidationException', `Invalid KeyConditionExpression: the model does not know ${condition}`);
+    return [...t.items.values()].filter((i) => holds(i, values)).sort((a, b) => String(a.sk?.S).localeCompare(String(b.sk?.S)));
   }
 
   /** PutItem, with the checker's condition expressions evaluated as DynamoDB evaluates them. */

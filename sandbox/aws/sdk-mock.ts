@@ -17,12 +17,14 @@ import {
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   DynamoDBClient,
   type DynamoDBClientResolvedConfig,
   type ServiceInputTypes as DynamoInput,
   type ServiceOutputTypes as DynamoOutput,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, DeleteTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
@@ -73,6 +75,18 @@ function installDynamo(ddb: DynamoStub, model: AwsModel): void {
   ddb.on(PutItemCommand).callsFake((input) =>
     sdk(() => {
       model.putItem(input.TableName, input.Item as DynamoItem, input.ConditionExpression, input.ExpressionAttributeValues as DynamoItem);
+      return {};
+    }),
+  );
+  ddb.on(QueryCommand).callsFake((input) =>
+    sdk(() => {
+      const items = model.query(input.TableName, input.KeyConditionExpression, input.ExpressionAttributeValues as DynamoItem);
+      return { Items: items, Count: items.length };
+    }),
+  );
+  ddb.on(DeleteItemCommand).callsFake((input) =>
+    sdk(() => {
+      model.deleteItem(input.TableName, input.Key as DynamoItem);
       return {};
     }),
   );

@@ -18,6 +18,8 @@ export interface SandboxValues {
   readonly publicIp: string;
   /** The file system ID every `AWS::EFS::FileSystem` Ref resolves to. */
   readonly fileSystemId: string;
+  /** What a VPC's CidrBlock resolves to: the range the health checker's probes come from. */
+  readonly vpcCidr: string;
 }
 
 /** The sandbox's ARN for a secret of the template (what Ref of an AWS::SecretsManager::Secret returns). */
@@ -90,7 +92,10 @@ function physical(t: ResolvableTemplate, v: SandboxValues, id: string): { ref: s
       return { ref: keyId, attrs: { Arn: `arn:aws:kms:${at}:key/${keyId}`, KeyId: keyId } };
     }
     case 'AWS::EC2::VPC':
-      return { ref: `vpc-${digest(id, 17)}`, attrs: { DefaultSecurityGroup: `sg-${digest(`${id}/default`, 17)}` } };
+      return {
+        ref: `vpc-${digest(id, 17)}`,
+        attrs: { DefaultSecurityGroup: `sg-${digest(`${id}/default`, 17)}`, CidrBlock: v.vpcCidr },
+      };
     case 'AWS::EC2::SecurityGroup':
       return { ref: `sg-${digest(id, 17)}`, attrs: { GroupId: `sg-${digest(id, 17)}` } };
     case 'AWS::SNS::Topic': {

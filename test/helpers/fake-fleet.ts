@@ -10,6 +10,7 @@
 
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { type AutoScalingGroup, AwsError, AwsModel, type GroupInstance } from '../../sandbox/aws/model';
@@ -22,6 +23,8 @@ const HOOK = 'nlbftp-ready';
 
 /** What a new instance's boot does: passes its FTP login, fails it (ABANDON), or never finishes. */
 export type BootOutcome = 'pass' | 'fail' | 'hang';
+
+export const FAKE_BAN_TABLE = 'NlbFtp-BanTableAA2440F5-1Q2W3E4R5T6Y';
 
 export class FakeFleet {
   readonly model = new AwsModel();
@@ -44,6 +47,7 @@ export class FakeFleet {
     asg: new AutoScalingClient({ region: 'eu-west-1' }),
     elb: new ElasticLoadBalancingV2Client({ region: 'eu-west-1' }),
     ec2: new EC2Client({ region: 'eu-west-1' }),
+    ddb: new DynamoDBClient({ region: 'eu-west-1' }),
   };
   private readonly slotOf = new Map<string, number>();
   private readonly launched = new Map<number, number>();
@@ -73,6 +77,9 @@ export class FakeFleet {
       for (const arn of [CONTROL, ...tgs]) m.targetGroups.get(arn)?.set(id, 'healthy');
       outputs[`Slot${slot}Group`] = name;
     }
+    // The bans table, as the stack's output names it (CloudFormation's generated name).
+    outputs.BanTableName = FAKE_BAN_TABLE;
+    m.createTable(FAKE_BAN_TABLE, ['pk', 'sk']);
     m.stacks.set('NlbFtp', outputs);
     m.newInstanceId = (g) => {
       const slot = this.slotOf.get(g.name) as number;

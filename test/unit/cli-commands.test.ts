@@ -11,6 +11,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -20,6 +21,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { runPreflight } from '../../lib/cli/preflight';
 import { runRoll } from '../../lib/cli/roll';
 import { runStatus } from '../../lib/cli/status';
+import { runUnban } from '../../lib/cli/unban';
 
 const cfn = mockClient(CloudFormationClient);
 beforeEach(() => cfn.reset());
@@ -37,6 +39,7 @@ const commands = {
         cw: new CloudWatchClient(region),
         asg: new AutoScalingClient(region),
         logs: new CloudWatchLogsClient(region),
+        ddb: new DynamoDBClient(region),
       },
       os.tmpdir(),
     );
@@ -55,6 +58,15 @@ const commands = {
       os.tmpdir(),
     );
     return { code: r.code, out: r.code === 0 ? r.output : '', err: r.code === 0 ? '' : r.output };
+  },
+  // unban takes an address besides its options: the same parser, the same errors.
+  unban: async (argv: string[]) => {
+    const r = await runUnban(
+      [...argv, '203.0.113.7'],
+      { cfn: new CloudFormationClient(region), ddb: new DynamoDBClient(region) },
+      os.tmpdir(),
+    );
+    return { code: r.code, out: r.stdout, err: r.stderr };
   },
   preflight: async (argv: string[]) => {
     const r = await runPreflight(

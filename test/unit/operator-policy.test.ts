@@ -22,9 +22,10 @@ import { OPERATOR_PERMISSIONS, type OperatorCommand, operatorPolicy } from '../.
 import { PREFLIGHT_COMMAND, runPreflight } from '../../lib/cli/preflight';
 import { ROLL_COMMAND, runRoll } from '../../lib/cli/roll';
 import { runStatus, STATUS_COMMAND } from '../../lib/cli/status';
+import { runUnban, UNBAN_COMMAND } from '../../lib/cli/unban';
 import { IamEnforcer } from '../../sandbox/aws/iam';
 import { withIam } from '../../sandbox/aws/sdk-iam';
-import { FakeFleet } from '../helpers/fake-fleet';
+import { FAKE_BAN_TABLE, FakeFleet } from '../helpers/fake-fleet';
 import { readyAccount } from '../helpers/ready-account';
 
 const OPERATOR = 'NlbFtpOperator';
@@ -82,6 +83,12 @@ async function run(command: OperatorCommand, iam: IamEnforcer, neverHealthy = fa
     elb: withIam(c.elb, iam, OPERATOR),
     ec2: withIam(c.ec2, iam, OPERATOR),
   };
+  if (command === 'unban') {
+    const endsAt = String(Math.floor(Date.now() / 1000) + 600);
+    fleet.model.putItem(FAKE_BAN_TABLE, { pk: { S: 'ban' }, sk: { S: '203.0.113.7' }, endsAt: { N: endsAt }, failures: { N: '10' } });
+    const r = await runUnban(['203.0.113.7', '--stack', 'NlbFtp'], { cfn: guarded.cfn, ddb: withIam(c.ddb, iam, OPERATOR) }, os.tmpdir());
+    return { code: r.code, out: r.stdout + r.stderr };
+  }
   if (command === 'roll') {
     let now = 0;
     const r = await runRoll(
@@ -115,13 +122,14 @@ async function run(command: OperatorCommand, iam: IamEnforcer, neverHealthy = fa
       elb: guarded.elb,
       cw: withIam(new CloudWatchClient(where), iam, OPERATOR),
       logs: withIam(new CloudWatchLogsClient(where), iam, OPERATOR),
+      ddb: withIam(c.ddb, iam, OPERATOR),
     },
     os.tmpdir(),
   );
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
-const COMMANDS: readonly OperatorCommand[] = ['status', 'roll', 'preflight'];
+const COMMANDS: readonly OperatorCommand[] = ['status', 'roll', 'preflight', 'unban'];
 
 describe('the operator policy', () => {
   it('iam/operator-policy.json is the policy the source generates (npm run operator-policy)', () => {
@@ -164,6 +172,7 @@ describe('the operator policy', () => {
       ['status', STATUS_COMMAND],
       ['roll', ROLL_COMMAND],
       ['preflight', PREFLIGHT_COMMAND],
+      ['unban', UNBAN_COMMAND],
     ] as const) {
       const help = helpText(spec);
       for (const p of OPERATOR_PERMISSIONS.filter((x) => x.usedBy.includes(command))) {

@@ -7,6 +7,12 @@ import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { runStatus } from '../../lib/cli/status';
+import { AwsModel } from '../../sandbox/aws/model';
+import { modelDynamoClient } from '../../sandbox/aws/sdk-mock';
+
+const BAN_TABLE = 'NlbFtp-BanTableAA2440F5-1Q2W3E4R5T6Y';
+const bansModel = new AwsModel();
+bansModel.createTable(BAN_TABLE, ['pk', 'sk']);
 
 const cfn = mockClient(CloudFormationClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
@@ -23,6 +29,8 @@ const clients = {
   cw: new CloudWatchClient({ region: 'eu-west-1' }),
   asg: new AutoScalingClient({ region: 'eu-west-1' }),
   logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
+  // The bans table: the sandbox's AWS model behind a real DynamoDB client.
+  ddb: modelDynamoClient(bansModel),
 };
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
 const NOW = new Date();
@@ -37,6 +45,7 @@ const outputs = {
   Slot1Group: 'NlbFtp-slot1',
   Slot1Az: 'eu-west-1b',
   Slot1PassiveRange: '40008-40015',
+  BanTableName: BAN_TABLE,
 };
 
 type Instance = { id: string; state?: string; version?: string };
@@ -268,5 +277,44 @@ describe('npm run status', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown option --stak; did you mean --stack?');
     expect(r.stderr).toContain('usage: npm run status -- [options]');
+  });
+});
+
+describe('npm run status: bans', () => {
+  beforeEach(() => {
+    for (const m of [cfn, elb, cw, asg, logs]) m.reset();
+  });
+
+  it('lists the bans in force, soonest end first, and never an ended one or a failure counter', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ban = (address: string, endsAt: number, slot: number) =>
+      bansModel.putItem(BAN_TABLE, {
+        pk: { S: 'ban' },
+        sk: { S: address },
+        endsAt: { N: String(endsAt) },
+        failures: { N: '12' },
+        slot: { N: String(slot) },
+      });
+    ban('198.51.100.9', now + 900, 1);
+    ban('203.0.113.7', now + 300, 0);
+    ban('192.0.2.1', now - 5, 0); // ended; DynamoDB's TTL deletes it some time later
+    bansModel.updateItem(
+      BAN_TABLE,
+      { pk: { S: 'fail#192.0.2.44' }, sk: { S: String(now - (now % 60)) } },
+      'ADD failures :n SET expiresAt = :exp',
+      {
+        ':n': { N: '3' },
+        ':exp': { N: String(now + 660) },
+      },
+    );
+    cluster({ registered: ['i-0aaa', 'i-0bbb'], alarms: allOk, probe: { 0: 1, 1: 1 } });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('Bans in force (2; lift one with npm run unban -- ADDRESS):'));
+    expect(at, r.stdout).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^ {2}203\.0\.113\.7 {2}until \S+Z {2}\(12 failed logins; decided by slot 0\)$/);
+    expect(lines[at + 2]).toMatch(/^ {2}198\.51\.100\.9 /);
+    expect(r.stdout).not.toContain('192.0.2.');
   });
 });

@@ -20,8 +20,12 @@ fails open: it keeps each ban it has until that ban's end, bans nothing new, and
 once per outage. The table's items are lib/shared/bans.ts's. AWS calls are signed by curl with the
 instance role's credentials (aws-curl.sh's role_config), as the users sync makes them.
 
-Environment (tests): NLBFTP_SETTINGS_JSON, NLBFTP_AUDIT_LOG, NLBFTP_AUDIT_ENV, NLBFTP_LIB,
-NLBFTP_IPTABLES (the iptables-restore to run; empty: none), NLBFTP_BANS_ONCE=1 (one round, then exit).
+Its state (how far it has read the audit log, the bans in force, the bans it decided) is kept in
+NLBFTP_STATE_DIR/bans.json after every round, so a restarted agent neither counts a failure twice
+nor loses one, and fails open from what it knew.
+
+Environment (tests): NLBFTP_SETTINGS_JSON, NLBFTP_AUDIT_LOG, NLBFTP_AUDIT_ENV, NLBFTP_STATE_DIR,
+NLBFTP_LIB, NLBFTP_BANS_ONCE=1 (one round, then exit).
 """
 import ipaddress
 import json
@@ -34,7 +38,7 @@ SETTINGS = os.environ.get("NLBFTP_SETTINGS_JSON", "/etc/nlb-ftp/settings.json")
 AUDIT_LOG = os.environ.get("NLBFTP_AUDIT_LOG", "/var/log/nlb-ftp/audit.log")
 AUDIT_ENV = os.environ.get("NLBFTP_AUDIT_ENV", "/etc/nlb-ftp/audit.env")
 LIB = os.environ.get("NLBFTP_LIB", "/usr/local/lib/nlb-ftp")
-IPTABLES_RESTORE = os.environ.get("NLBFTP_IPTABLES", "iptables-restore")
+STATE_DIR = os.environ.get("NLBFTP_STATE_DIR", "/var/lib/nlb-ftp")
 CHAIN = "NLBFTP-BANS"
 BAN_PARTITION = "ban"
 CREDENTIALS_SECONDS = 300
@@ -152,8 +156,8 @@ class StoreError(Exception):
 class Audit:
     """Failed logins in from the audit log; ban and unban events out to it."""
 
-    def __init__(self):
-        self.offset, self.inode = None, None
+    def __init__(self, offset=None, inode=None):
+        self.offset, self.inode = offset, inode
         try:
             with open(AUDIT_ENV, encoding="utf-8") as fh:
                 self.env = dict(line.strip().split("=", 1) for line in fh if "=" in line)
@@ -202,18 +206,14 @@ class Audit:
 
 def firewall(addresses):
     """The chain holds exactly these addresses (one atomic iptables-restore; other chains untouched)."""
-    if not IPTABLES_RESTORE:
-        return
     rules = "".join("-A %s -s %s/32 -p tcp -j REJECT --reject-with tcp-reset\n" % (CHAIN, a) for a in sorted(addresses))
-    subprocess.run([IPTABLES_RESTORE, "--noflush"], input="*filter\n:%s - [0:0]\n%sCOMMIT\n" % (CHAIN, rules),
+    subprocess.run(["iptables-restore", "--noflush"], input="*filter\n:%s - [0:0]\n%sCOMMIT\n" % (CHAIN, rules),
                    text=True, check=True, timeout=30)
 
 
 def ensure_chain():
     """The chain exists and is the first rule of INPUT and FORWARD: ProFTPD's namespace script
     inserts its own FORWARD chain first when it starts, and that one accepts the FTP ports."""
-    if not IPTABLES_RESTORE:
-        return
     subprocess.run(["iptables", "-N", CHAIN], capture_output=True)
     jump = ["-p", "tcp", "-j", CHAIN]
     for hook in ("INPUT", "FORWARD"):
@@ -225,15 +225,32 @@ def ensure_chain():
         subprocess.run(["iptables", "-I", hook, "1"] + jump, check=True)
 
 
+def load_state():
+    try:
+        with open(os.path.join(STATE_DIR, "bans.json"), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def save_state(state):
+    os.makedirs(STATE_DIR, 0o700, exist_ok=True)
+    path = os.path.join(STATE_DIR, "bans.json")
+    with open(path + ".new", "w", encoding="utf-8") as fh:
+        json.dump(state, fh)
+    os.replace(path + ".new", path)
+
+
 def main():
     with open(SETTINGS, encoding="utf-8") as fh:
         s = Settings(json.load(fh)["env"])
-    store, audit = Store(s), Audit()
-    applied = {}  # address -> end (epoch seconds): what the chain holds
+    state = load_state()
+    store, audit = Store(s), Audit(state.get("offset"), state.get("inode"))
+    applied = state.get("applied", {})  # address -> end (epoch seconds): what the chain holds
+    decided = state.get("decided", {})  # address -> end: bans this backend decided (it writes their unban events)
     ensure_chain()
-    firewall(applied)  # a restarted agent starts from an empty chain and the table's bans
-    decided = {}  # address -> end: bans this backend decided (it writes their unban events)
-    outage = False
+    firewall(applied)
+    outage = state.get("outage", False)
     log("counting failed logins; %d in %d s ban an address for %d s; synced every %d s; never banned: %s"
         % (s.failures, s.window, s.ban_seconds, s.sync, " ".join(str(n) for n in s.exempt) or "none"))
     while True:
@@ -266,6 +283,7 @@ def main():
             firewall(active)
             log("%d address(es) banned" % len(active))
         applied = active
+        save_state({"offset": audit.offset, "inode": audit.inode, "applied": applied, "decided": decided, "outage": outage})
         if os.environ.get("NLBFTP_BANS_ONCE") == "1":
             return
         time.sleep(max(1, s.sync - (time.time() - now)))
