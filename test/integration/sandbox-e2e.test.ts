@@ -23,6 +23,8 @@ import {
   type Target,
   waitFor,
 } from '../../harness/sessions';
+import type { AuditEvent } from '../../lib/shared/audit';
+import type { BootedServer } from '../../sandbox/boot/booted-fleet';
 import { missingRoot } from '../../sandbox/boot/root';
 import {
   CLIENT_NS,
@@ -35,6 +37,8 @@ import {
   Sandbox,
 } from '../../sandbox/cluster';
 import { FTP_SERVERS } from '../../sandbox/local-servers';
+import { nsExec } from '../../sandbox/netns';
+import { backendNs, CLIENT_NS_IP } from '../../sandbox/topology';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
 const HC = DRILL_CHECKER;
@@ -44,6 +48,8 @@ const DETECT_MS = BOUNDS.detect + 3000;
 const RECOVER_MS = BOUNDS.recover + 3000;
 const HELLO = Buffer.from('hello through the emulated NLB\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Drill 9's ban rule (the cluster's bans.* settings). */
+const BAN = { failures: 6, syncSeconds: 2, banSeconds: 60 };
 
 describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', (server) => {
   let sb: Sandbox;
@@ -65,6 +71,12 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         backendCount: '3',
         passivePortsPerBackend: '4',
         tcpKeepaliveSeconds: '5',
+        // Bans short enough to see one end (drill 9): M = 6 failed logins within a minute ban an
+        // address for a minute; every backend syncs every 2 s.
+        'bans.failedLogins': String(BAN.failures),
+        'bans.windowMinutes': '1',
+        'bans.banMinutes': '1',
+        'bans.syncSeconds': String(BAN.syncSeconds),
         ...checkerContext(HC),
       },
       nlbHealth: DRILL_NLB_HEALTH,
@@ -331,6 +343,82 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         `the emulated boot waited for a round that skipped the empty slot; sessions after: ${after.length} ok, 0 failed`,
     );
   }, 420_000);
+
+  it('drill 9 (bans): failed logins from one address spread over the backends ban it on every backend within bans.syncSeconds; after banMinutes it is accepted again; the checker keeps every backend', async () => {
+    // The attacker is the client namespace (198.18.1.2); the sessions of the other drills and the
+    // checker come from the host (198.18.0.1), inside the sandbox's "VPC", which is never banned.
+    const ftp = (password: string) =>
+      run(
+        'ip',
+        ['netns', 'exec', CLIENT_NS, 'curl', '-sS', '--max-time', '10', '-u', `${target.user}:${password}`, `ftp://${sb.endpoint}/`],
+        {
+          timeoutMs: 15_000,
+        },
+      );
+    const events = (slot: number) =>
+      fs
+        .readFileSync((sb.backend(slot).server as BootedServer).auditLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AuditEvent)
+        .filter((e) => e.clientIp === CLIENT_NS_IP || e.event === 'ban' || e.event === 'unban');
+    const failuresOn = () => sb.backends.map((b) => events(b.slot).filter((e) => e.event === 'login-failed').length);
+    const chains = () => sb.backends.map((b) => nsExec(backendNs(b.slot), 'iptables', ['-S', 'NLBFTP-BANS'], { allowFail: true }));
+    // The NLB picks a backend per connection at random: guess until a ban, and if the guesses that
+    // made it all landed on one backend (about 1 in 80), lift it and guess again.
+    let spread: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = failuresOn();
+      for (let i = 0; i < 3 * BAN.failures && sb.activeBans().length === 0; i++) {
+        const r = await ftp('not-the-password');
+        expect(r.code, r.stderr).toBe(67); // curl: the login was denied
+        await sleep(300);
+      }
+      await waitFor(() => sb.activeBans().length > 0, 3 * BAN.syncSeconds * 1000 + 5000, 'a ban in the table');
+      spread = failuresOn().map((n, i) => n - before[i]);
+      if (spread.filter((n) => n > 0).length >= 2) break;
+      sb.model.deleteItem(sb.banTable as string, { pk: { S: 'ban' }, sk: { S: CLIENT_NS_IP } });
+      for (const c of sb.model.query(sb.banTable as string, 'pk = :pk', { ':pk': { S: `fail#${CLIENT_NS_IP}` } }))
+        sb.model.deleteItem(sb.banTable as string, { pk: c.pk, sk: c.sk });
+      await waitFor(() => chains().every((c) => !c.includes(CLIENT_NS_IP)), 3 * BAN.syncSeconds * 1000 + 5000, 'the lifted ban gone');
+    }
+    const decided = Date.now();
+    expect(spread.filter((n) => n > 0).length, `failed logins per backend: ${spread}`).toBeGreaterThanOrEqual(2);
+    const [ban] = sb.activeBans();
+    expect(ban).toMatchObject({ address: CLIENT_NS_IP });
+    expect(ban.failures).toBeGreaterThanOrEqual(BAN.failures);
+    // Every backend's firewall holds it within S (and a margin for the 2-core machine).
+    await waitFor(
+      () => chains().every((c) => c.includes(`-s ${CLIENT_NS_IP}/32`)),
+      (BAN.syncSeconds + 3) * 1000,
+      'the ban on every backend',
+    );
+    const everywhere = Date.now();
+    // Refused on every backend, even with the right password; the host (the VPC) is not.
+    for (let i = 0; i < 9; i++) expect((await ftp(target.password)).code, 'a banned address').toBe(7);
+    expect((await shortSession(target)).ok).toBe(true);
+    expect(sb.registeredSlots()).toEqual([0, 1, 2]);
+    // One backend decided it, and its audit event names the address and the count.
+    const banEvents = sb.backends.flatMap((b) => events(b.slot).filter((e) => e.event === 'ban'));
+    expect(banEvents).toEqual([expect.objectContaining({ clientIp: CLIENT_NS_IP, count: ban.failures, slot: ban.slot })]);
+    // After banMinutes it is accepted again, on every backend.
+    await waitFor(
+      () => chains().every((c) => !c.includes(CLIENT_NS_IP)),
+      (BAN.banSeconds + BAN.syncSeconds + 10) * 1000,
+      'the ban ended everywhere',
+    );
+    const ended = Date.now();
+    for (let i = 0; i < 6; i++) expect((await ftp(target.password)).code, 'after the ban').toBe(0);
+    expect(events(ban.slot).filter((e) => e.event === 'unban')).toEqual([
+      expect.objectContaining({ clientIp: CLIENT_NS_IP, reason: 'expired' }),
+    ]);
+    expect(sb.registeredSlots()).toEqual([0, 1, 2]);
+    report.push(
+      `drill ban: failed logins per backend ${spread.join('/')}, banned by slot ${ban.slot} after ${ban.failures}; on every backend ` +
+        `${((everywhere - decided) / 1000).toFixed(1)} s after the ban was seen in the table (bound ${BAN.syncSeconds} s); ` +
+        `accepted again ${((ended - ban.endsAt * 1000) / 1000).toFixed(1)} s after its end`,
+    );
+  }, 300_000);
 
   it('drill 6: a transfer lasting over twice the idle timeout ends with 226 thanks to keepalive, and fails without it', async () => {
     // A few seconds over 2x the idle timeout: the reader's pacing is approximate (64 KB chunks).
