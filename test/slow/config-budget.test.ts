@@ -10,7 +10,14 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { synth } from '../../harness/synth';
 import { type Config, ConfigError, type ConfigInput, parseConfig, settingsDoc } from '../../lib/config';
-import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from '../../lib/config/resource-budget';
+import {
+  CFN_MAX_RESOURCES,
+  fixedResources,
+  largestBackendCount,
+  largestPortsPerBackend,
+  resourcesPerSlot,
+  stackResources,
+} from '../../lib/config/resource-budget';
 import { NLB_MAX_LISTENERS } from '../../lib/shared/limits';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf';
@@ -78,6 +85,10 @@ describe('docs/configuration.md', () => {
     const start = doc.indexOf('## The two budgets');
     expect(start).toBeGreaterThanOrEqual(0);
     const section = doc.slice(start, doc.indexOf('\n## ', start + 1) >= 0 ? doc.indexOf('\n## ', start + 1) : undefined);
+    // The prose's figures are the model's (lib/config/resource-budget.ts).
+    const c0 = parseConfig({});
+    expect(section).toContain(`stack has ${fixedResources(c0)} fixed resources plus \`16 + 2r\` per backend`);
+    expect(resourcesPerSlot(1, c0)).toBe(16 + 2);
     const rows = [...section.matchAll(/^\| (\d+) \| (\d+)[^|]*\| (\d+) \|/gm)].map((m) => m.slice(1, 4).map(Number));
     expect(rows.length).toBeGreaterThan(5);
     const c = parseConfig({});
