@@ -18,6 +18,13 @@ import { bannerFor } from '../shared/names';
 import { FTPS_CIPHERS, type VsftpdSlotSettings } from './vsftpd-conf';
 
 /** Filesystem locations; the defaults are those of the EC2 backends (Debian 13). */
+
+/**
+ * ProFTPD's own caps sit this far above the configured ones: the instance's kernel refuses the
+ * connection over a cap first, with a 421 that clients retry, where ProFTPD would answer 530
+ * (lib/backend/user-data.ts, REFUSALS). Its own count is only a backstop.
+ */
+export const PROFTPD_CAP_MARGIN = 2;
 export interface ProftpdPaths {
   /** PAM service name, i.e. the file under /etc/pam.d (the allow-list of FTP users). */
   readonly pamServiceName: string;
@@ -160,10 +167,11 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     // for instance targets, so this check holds and stops data-connection theft.
     '# data connections must come from the client of the control connection',
     'AllowForeignAddress off',
-    `MaxInstances ${s.maxClients}`,
+    // The kernel enforces both caps with a 421 (user-data.ts, REFUSALS); these are backstops just above.
+    `MaxInstances ${s.maxClients + PROFTPD_CAP_MARGIN}`,
     // ProFTPD's default listen backlog is small; a burst of logins must queue, not be refused (255 is its maximum).
     'TCPBackLog 255',
-    `MaxClientsPerHost ${s.maxPerIp}`,
+    `MaxClientsPerHost ${s.maxPerIp + PROFTPD_CAP_MARGIN}`,
     'TimeoutLogin 60',
     'TimeoutIdle 300',
     'TimeoutNoTransfer 300',

@@ -150,7 +150,8 @@ function ftpsEnabled(p: BootScriptParams): boolean {
 
 /** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
 export function bootPackages(server: FtpServerName): string[] {
-  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto'] : ['vsftpd'];
+  // socat: ProFTPD's 421 at its caps (REFUSALS).
+  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'socat'] : ['vsftpd'];
   // iptables: the bans' firewall chain on both servers, and ProFTPD's own network namespace.
   return [...serverPackages, 'iptables', 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
 }
@@ -232,8 +233,26 @@ export const EC2_FTP_NAMESPACE: FtpNamespace = {
 export const FTP_NAMESPACE_ENV = '/etc/nlb-ftp/ftp-namespace.env';
 export const FTP_NAMESPACE_SYSCTLS = '/etc/nlb-ftp/ftp-namespace.sysctl.conf';
 
+/**
+ * ProFTPD answers its own caps (MaxClientsPerHost, MaxInstances) with 530, the code of a failed
+ * login, which tells a client not to retry (Debian 13's 1.3.8c; no setting changes it). So the
+ * instance's kernel enforces both caps on port 21 (connlimit), ahead of ProFTPD, and sends each
+ * connection over a cap to a local responder (scripts/units/nlb-ftp-refuse-*.service) that answers
+ * one transient 421 naming the limit, as vsftpd does on its own; scripts/server-proftpd.sh writes
+ * the replies at boot. ProFTPD's settings stay a little above, as a backstop.
+ */
+export const REFUSALS = {
+  perAddress: { port: 2121, unit: 'nlb-ftp-refuse-per-address.service' },
+  full: { port: 2122, unit: 'nlb-ftp-refuse-full.service' },
+} as const;
+
 /** The settings file the namespace script reads. */
-export function renderFtpNamespaceEnv(ns: FtpNamespace, range: { readonly min: number; readonly max: number }, sysctlFile: string): string {
+export function renderFtpNamespaceEnv(
+  ns: FtpNamespace,
+  range: { readonly min: number; readonly max: number },
+  sysctlFile: string,
+  caps: { readonly maxPerIp: number; readonly maxClients: number },
+): string {
   return `NS=${ns.name}
 HOST_IF=${ns.hostIf}
 NS_IF=${ns.nsIf}
@@ -241,6 +260,10 @@ HOST_ADDR=${ns.hostAddr}
 NS_ADDR=${ns.nsAddr}
 PORTS=${CONTROL_PORT},${range.min}:${range.max}
 SYSCTL_FILE=${sysctlFile}
+MAX_PER_ADDRESS=${caps.maxPerIp}
+MAX_SESSIONS=${caps.maxClients}
+REFUSE_PER_ADDRESS_PORT=${REFUSALS.perAddress.port}
+REFUSE_FULL_PORT=${REFUSALS.full.port}
 `;
 }
 
@@ -296,7 +319,7 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
   };
   if (proftpd) {
     files['namespace-sysctl'] = file(FTP_NAMESPACE_SYSCTLS, renderNamespaceSysctls(p.keepaliveSeconds, range));
-    files['namespace-env'] = file(FTP_NAMESPACE_ENV, renderFtpNamespaceEnv(EC2_FTP_NAMESPACE, range, FTP_NAMESPACE_SYSCTLS));
+    files['namespace-env'] = file(FTP_NAMESPACE_ENV, renderFtpNamespaceEnv(EC2_FTP_NAMESPACE, range, FTP_NAMESPACE_SYSCTLS, p.ftp));
   }
   if (!proftpd && ftpsOn && p.ftp.ftps) files['openssl-conf'] = file(OPENSSL_CONF_FILE, renderOpenSslConf(p.ftp.ftps));
   if (p.audit) files['cloudwatch-agent'] = file(CLOUDWATCH_AGENT_CONFIG, renderCloudWatchAgentConfig(p.audit.logGroupName));

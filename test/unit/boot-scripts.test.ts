@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BOOTSTRAP_SCRIPT, SCRIPTS_DIR } from '../../lib/backend/user-data';
+import { BOOTSTRAP_SCRIPT, REFUSALS, SCRIPTS_DIR } from '../../lib/backend/user-data';
 
 /** A shell function's definition, from `name() {` to its closing `}` at the start of a line. */
 function functionText(file: string, name: string): string {
@@ -33,5 +33,24 @@ describe('the AWS helpers of the boot', () => {
       expect(code, f).not.toMatch(/(^|[\s|;&($])aws (s3|secretsmanager|autoscaling|ec2|sts|--)/m);
       expect(code, f).not.toMatch(/\["aws",/);
     }
+  });
+});
+
+describe("ProFTPD's 421 responders", () => {
+  it('listen on the ports the namespace script redirects to (REFUSALS), serve the files the boot writes, and start with ProFTPD', () => {
+    const proftpd = fs.readFileSync(path.join(SCRIPTS_DIR, 'server-proftpd.sh'), 'utf8');
+    for (const [kind, r] of [
+      ['per-address', REFUSALS.perAddress],
+      ['full', REFUSALS.full],
+    ] as const) {
+      const unit = fs.readFileSync(path.join(SCRIPTS_DIR, 'units', r.unit), 'utf8');
+      expect(unit).toContain(`ExecStart=/usr/bin/socat -U TCP-LISTEN:${r.port},reuseaddr,fork OPEN:/etc/nlb-ftp/refuse-${kind}.txt`);
+      expect(unit).toContain('Before=proftpd.service');
+      expect(proftpd).toContain(`>/etc/nlb-ftp/refuse-${kind}.txt`);
+      expect(proftpd).toMatch(new RegExp(`server_units\\(\\) \\{ echo [^}]*${r.unit}`));
+    }
+    const ns = fs.readFileSync(path.join(SCRIPTS_DIR, 'ftp-namespace.sh'), 'utf8');
+    expect(ns).toContain('--connlimit-above "$MAX_PER_ADDRESS" --connlimit-mask 32 -j REDIRECT --to-ports "$REFUSE_PER_ADDRESS_PORT"');
+    expect(ns).toContain('--connlimit-above "$MAX_SESSIONS" --connlimit-mask 0 -j REDIRECT --to-ports "$REFUSE_FULL_PORT"');
   });
 });

@@ -17,13 +17,20 @@
 # check that a data connection comes from the control connection's client keeps working. Nothing
 # else is forwarded.
 #
+# Caps: ProFTPD answers its own session caps with 530, which clients read as a wrong password and
+# do not retry. So the kernel counts port-21 connections here, ahead of ProFTPD: over
+# MAX_PER_ADDRESS from one client address, or over MAX_SESSIONS in all, a new connection goes to a
+# local responder (nlb-ftp-refuse-*.service) that answers one transient 421 naming the limit.
+#
 # Settings: NLBFTP_NS_ENV (default /etc/nlb-ftp/ftp-namespace.env) sets NS, HOST_IF, NS_IF,
-# HOST_ADDR, NS_ADDR, PORTS (iptables multiport form, e.g. 21,40000:40003) and SYSCTL_FILE.
+# HOST_ADDR, NS_ADDR, PORTS (iptables multiport form, e.g. 21,40000:40003), SYSCTL_FILE,
+# MAX_PER_ADDRESS, MAX_SESSIONS, REFUSE_PER_ADDRESS_PORT and REFUSE_FULL_PORT.
 set -euo pipefail
 
 # shellcheck source=/dev/null
 . "${NLBFTP_NS_ENV:-/etc/nlb-ftp/ftp-namespace.env}"
 : "${NS:?} ${HOST_IF:?} ${NS_IF:?} ${HOST_ADDR:?} ${NS_ADDR:?} ${PORTS:?} ${SYSCTL_FILE:?}"
+: "${MAX_PER_ADDRESS:?} ${MAX_SESSIONS:?} ${REFUSE_PER_ADDRESS_PORT:?} ${REFUSE_FULL_PORT:?}"
 
 NAT_CHAIN=NLBFTP-NS
 FWD_CHAIN=NLBFTP-NS-FWD
@@ -53,6 +60,11 @@ up() {
   ip netns exec "$NS" sysctl -q -p "$SYSCTL_FILE"
   sysctl -qw net.ipv4.ip_forward=1
   iptables -t nat -N "$NAT_CHAIN"
+  # The caps, counted by the kernel on new port-21 connections (each rule counts what reaches it).
+  iptables -t nat -A "$NAT_CHAIN" -m addrtype --dst-type LOCAL -p tcp --dport 21 \
+    -m connlimit --connlimit-above "$MAX_PER_ADDRESS" --connlimit-mask 32 -j REDIRECT --to-ports "$REFUSE_PER_ADDRESS_PORT"
+  iptables -t nat -A "$NAT_CHAIN" -m addrtype --dst-type LOCAL -p tcp --dport 21 \
+    -m connlimit --connlimit-above "$MAX_SESSIONS" --connlimit-mask 0 -j REDIRECT --to-ports "$REFUSE_FULL_PORT"
   iptables -t nat -A "$NAT_CHAIN" -m addrtype --dst-type LOCAL -p tcp -m multiport --dports "$PORTS" \
     -j DNAT --to-destination "$NS_ADDR"
   iptables -t nat -A PREROUTING -j "$NAT_CHAIN"

@@ -8,6 +8,16 @@ server_network() {
   setting_file namespace-sysctl namespace-env
   install -m 0755 "$NLBFTP_LIB/ftp-namespace.sh" /usr/local/sbin/nlb-ftp-namespace
   install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-namespace.service" /etc/systemd/system/
+  # The 421 responders at ProFTPD's caps (ftp-namespace.sh sends the connections over a cap to
+  # them): one line each, naming the limit, as vsftpd answers at its own.
+  (
+    # shellcheck source=/dev/null
+    . /etc/nlb-ftp/ftp-namespace.env
+    printf '421 Too many sessions from your address on this backend (the limit is %s per address on each backend); try again later.\r\n' \
+      "${MAX_PER_ADDRESS:?}" >/etc/nlb-ftp/refuse-per-address.txt
+    printf '421 This backend is at its limit of %s sessions; try again later.\r\n' "${MAX_SESSIONS:?}" >/etc/nlb-ftp/refuse-full.txt
+  )
+  install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-refuse-per-address.service" "$NLBFTP_LIB/units/nlb-ftp-refuse-full.service" /etc/systemd/system/
 }
 
 server_configure() {
@@ -15,7 +25,7 @@ server_configure() {
   setting_file server-conf
 }
 
-server_units() { echo nlb-ftp-namespace.service proftpd.service; }
+server_units() { echo nlb-ftp-namespace.service nlb-ftp-refuse-per-address.service nlb-ftp-refuse-full.service proftpd.service; }
 
 # A config ProFTPD refuses fails the boot here, before anything is started.
 server_check() { /usr/sbin/proftpd --configtest -c /etc/proftpd/proftpd.conf; }

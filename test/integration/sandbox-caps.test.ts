@@ -1,0 +1,140 @@
+/**
+ * The session caps answer with a transient 421 on both servers, on backends booted from the
+ * template's user data, through the emulated NLB: 32 sessions held open from one address over 2
+ * backends with maxSessionsPerIp 8, then 16 more from a second address against
+ * maxClientsPerBackend 12. vsftpd answers its own caps with 421; ProFTPD would answer 530 (the code
+ * of a failed login, which clients do not retry), so the instance's kernel enforces both caps ahead
+ * of it and a local responder answers 421 naming the limit (lib/backend/scripts/ftp-namespace.sh).
+ * Each cap is per backend: the NLB spreads one address's sessions, and each backend counts alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { missingRoot } from '../../sandbox/boot/root';
+import { CLIENT_NS, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+
+const PER_ADDRESS = 8;
+const PER_BACKEND = 12;
+
+/** Opens `n` control connections at once, reads each greeting, holds them all `holdS` seconds, prints the greetings as JSON. */
+const HOLDER = `
+import json, socket, sys, time
+host, n, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+socks = [socket.create_connection((host, 21), timeout=20) for _ in range(n)]
+greetings = []
+for s in socks:
+    try:
+        greetings.append(s.makefile("rb").readline().decode(errors="replace").strip())
+    except OSError as e:
+        greetings.append("error: %s" % e)
+print(json.dumps(greetings), flush=True)
+time.sleep(hold)
+`;
+
+describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps answer 421', (server) => {
+  let sb: Sandbox;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'curl', 'nsenter', 'unshare', 'python3']);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
+    cleanupSandbox();
+    sb = await Sandbox.up({
+      context: {
+        ftpServer: server,
+        backendCount: '2',
+        passivePortsPerBackend: '4',
+        maxSessionsPerIp: String(PER_ADDRESS),
+        maxClientsPerBackend: String(PER_BACKEND),
+      },
+      checker: false,
+      nlbHealth: DRILL_NLB_HEALTH,
+    });
+  }, 600_000);
+  afterAll(async () => {
+    console.log(lines.join('\n'));
+    await sb?.down();
+    expectNoSandboxLeftovers();
+  });
+
+  /** Greetings of `n` sessions held together from the host, or from the client namespace. */
+  async function hold(n: number, holdS: number, fromClientNs = false): Promise<{ greetings: Promise<string[]>; done: Promise<unknown> }> {
+    const argv = ['python3', '-c', HOLDER, sb.endpoint, String(n), String(holdS)];
+    let resolveGreetings: (g: string[]) => void = () => undefined;
+    const greetings = new Promise<string[]>((r) => {
+      resolveGreetings = r;
+    });
+    const done = (
+      fromClientNs
+        ? run('ip', ['netns', 'exec', CLIENT_NS, ...argv], { timeoutMs: 120_000 })
+        : run(argv[0], argv.slice(1), { timeoutMs: 120_000 })
+    ).then((r) => {
+      resolveGreetings(JSON.parse(r.stdout.trim().split('\n')[0] || '[]') as string[]);
+      return r;
+    });
+    return { greetings, done };
+  }
+
+  const slotOf = (greeting: string) => Number(/slot (\d+)/.exec(greeting)?.[1] ?? -1);
+  const tally = (gs: readonly string[]) => ({
+    accepted: gs.filter((g) => g.startsWith('220')),
+    refused: gs.filter((g) => !g.startsWith('220')),
+  });
+
+  it(`32 sessions from one address over 2 backends with maxSessionsPerIp ${PER_ADDRESS}: each backend takes at most ${PER_ADDRESS}; every other one gets a 421 naming the limit, never a 530`, async () => {
+    const first = await hold(32, 1);
+    const gs = await first.greetings;
+    await first.done;
+    const { accepted, refused } = tally(gs);
+    lines.push(
+      `[caps ${server}] 32 from one address: ${accepted.length} accepted (${[0, 1].map((s) => accepted.filter((g) => slotOf(g) === s).length).join('/')}), ${refused.length} refused: ${refused[0] ?? '-'}`,
+    );
+    expect(gs).toHaveLength(32);
+    for (const slot of [0, 1]) expect(accepted.filter((g) => slotOf(g) === slot).length).toBeLessThanOrEqual(PER_ADDRESS);
+    expect(
+      accepted.every((g) => slotOf(g) >= 0),
+      'every greeting names its slot',
+    ).toBe(true);
+    // The NLB's split of 32 over 2 leaves both backends at least 8 unless it is 25/7 or worse (p < 0.001).
+    expect(accepted.length).toBeGreaterThanOrEqual(2 * PER_ADDRESS - 1);
+    expect(refused.length).toBe(32 - accepted.length);
+    const reply =
+      server === 'vsftpd'
+        ? /^421 There are too many connections from your internet address\.$/
+        : new RegExp(
+            `^421 Too many sessions from your address on this backend \\(the limit is ${PER_ADDRESS} per address on each backend\\); try again later\\.$`,
+          );
+    for (const r of refused) expect(r).toMatch(reply);
+  }, 180_000);
+
+  it(`with every backend holding ${PER_ADDRESS} from one address, a second address gets ${PER_BACKEND - PER_ADDRESS} more on each and then 421s for maxClientsPerBackend ${PER_BACKEND}`, async () => {
+    const first = await hold(32, 12);
+    const firstGs = await first.greetings;
+    const second = await hold(16, 1, true);
+    const gs = await second.greetings;
+    await Promise.all([first.done, second.done]);
+    const { accepted, refused } = tally(gs);
+    const heldBy = [0, 1].map((s) => tally(firstGs).accepted.filter((g) => slotOf(g) === s).length);
+    lines.push(
+      `[caps ${server}] then 16 from a second address: ${accepted.length} accepted, ${refused.length} refused: ${refused[0] ?? '-'}`,
+    );
+    for (const slot of [0, 1]) expect(accepted.filter((g) => slotOf(g) === slot).length + heldBy[slot]).toBeLessThanOrEqual(PER_BACKEND);
+    expect(refused.length).toBeGreaterThan(0);
+    const reply =
+      server === 'vsftpd'
+        ? /^421 There are too many connected users, please try later\.$/
+        : new RegExp(`^421 This backend is at its limit of ${PER_BACKEND} sessions; try again later\\.$`);
+    for (const r of refused) expect(r).toMatch(reply);
+  }, 180_000);
+
+  it('once they close, the same address is served again', async () => {
+    const again = await hold(4, 0);
+    const gs = await again.greetings;
+    await again.done;
+    expect(
+      gs.every((g) => g.startsWith('220')),
+      gs.join('\n'),
+    ).toBe(true);
+  }, 60_000);
+});
