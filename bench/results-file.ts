@@ -37,7 +37,8 @@ export function writeResultsSection(marker: string, section: string, before: str
   const at = text.indexOf(`\n${marker}`) + 1;
   if (at > 0) {
     const next = text.indexOf('\n## ', at);
-    fs.writeFileSync(RESULTS_FILE, `${text.slice(0, at)}${section}${next >= 0 ? text.slice(next + 1) : ''}`);
+    // The section ends with one blank line before the next heading, however the section ends.
+    fs.writeFileSync(RESULTS_FILE, `${text.slice(0, at)}${section.trimEnd()}\n${next >= 0 ? `\n${text.slice(next + 1)}` : ''}`);
     return;
   }
   const insertAt = text.indexOf(`\n${before}`) + 1;
