@@ -7,8 +7,8 @@
  * of it and a local responder answers 421 naming the limit (lib/backend/scripts/ftp-namespace.sh).
  * Each cap is per backend: the NLB spreads one address's sessions, and each backend counts alone.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { missingRoot } from '../../sandbox/boot/root';
 import { CLIENT_NS, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
@@ -58,21 +58,26 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps
     expectNoSandboxLeftovers();
   });
 
-  /** Greetings of `n` sessions held together from the host, or from the client namespace. */
-  async function hold(n: number, holdS: number, fromClientNs = false): Promise<{ greetings: Promise<string[]>; done: Promise<unknown> }> {
+  /**
+   * `n` sessions held together from the host, or from the client namespace: their greetings as soon
+   * as all are read (the sessions stay open `holdS` seconds more), and the end of the holder.
+   */
+  function hold(n: number, holdS: number, fromClientNs = false): { greetings: Promise<string[]>; done: Promise<void> } {
     const argv = ['python3', '-c', HOLDER, sb.endpoint, String(n), String(holdS)];
-    let resolveGreetings: (g: string[]) => void = () => undefined;
-    const greetings = new Promise<string[]>((r) => {
-      resolveGreetings = r;
+    const p = fromClientNs ? spawn('ip', ['netns', 'exec', CLIENT_NS, ...argv]) : spawn(argv[0], argv.slice(1));
+    let out = '';
+    let err = '';
+    const greetings = new Promise<string[]>((resolve, reject) => {
+      p.stdout.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]) as string[]);
+      });
+      p.on('close', (code) => reject(new Error(`holder ended (${code}) before its greetings: ${err}`)));
     });
-    const done = (
-      fromClientNs
-        ? run('ip', ['netns', 'exec', CLIENT_NS, ...argv], { timeoutMs: 120_000 })
-        : run(argv[0], argv.slice(1), { timeoutMs: 120_000 })
-    ).then((r) => {
-      resolveGreetings(JSON.parse(r.stdout.trim().split('\n')[0] || '[]') as string[]);
-      return r;
+    p.stderr.on('data', (d: Buffer) => {
+      err += d;
     });
+    const done = new Promise<void>((resolve) => p.on('close', () => resolve()));
     return { greetings, done };
   }
 
@@ -83,7 +88,7 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps
   });
 
   it(`32 sessions from one address over 2 backends with maxSessionsPerIp ${PER_ADDRESS}: each backend takes at most ${PER_ADDRESS}; every other one gets a 421 naming the limit, never a 530`, async () => {
-    const first = await hold(32, 1);
+    const first = hold(32, 1);
     const gs = await first.greetings;
     await first.done;
     const { accepted, refused } = tally(gs);
@@ -99,9 +104,11 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps
     // The NLB's split of 32 over 2 leaves both backends at least 8 unless it is 25/7 or worse (p < 0.001).
     expect(accepted.length).toBeGreaterThanOrEqual(2 * PER_ADDRESS - 1);
     expect(refused.length).toBe(32 - accepted.length);
+    // vsftpd counts a connection it is refusing toward max_clients too, so at 24 at once either of
+    // its caps may answer; the kernel checks ProFTPD's per-address cap first.
     const reply =
       server === 'vsftpd'
-        ? /^421 There are too many connections from your internet address\.$/
+        ? /^421 There are too many (connections from your internet address|connected users, please try later)\.$/
         : new RegExp(
             `^421 Too many sessions from your address on this backend \\(the limit is ${PER_ADDRESS} per address on each backend\\); try again later\\.$`,
           );
@@ -109,9 +116,9 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps
   }, 180_000);
 
   it(`with every backend holding ${PER_ADDRESS} from one address, a second address gets ${PER_BACKEND - PER_ADDRESS} more on each and then 421s for maxClientsPerBackend ${PER_BACKEND}`, async () => {
-    const first = await hold(32, 12);
+    const first = hold(32, 12);
     const firstGs = await first.greetings;
-    const second = await hold(16, 1, true);
+    const second = hold(16, 1, true);
     const gs = await second.greetings;
     await Promise.all([first.done, second.done]);
     const { accepted, refused } = tally(gs);
@@ -120,16 +127,22 @@ describe.each(['vsftpd', 'proftpd'] as const)('sandbox with %s: the session caps
       `[caps ${server}] then 16 from a second address: ${accepted.length} accepted, ${refused.length} refused: ${refused[0] ?? '-'}`,
     );
     for (const slot of [0, 1]) expect(accepted.filter((g) => slotOf(g) === slot).length + heldBy[slot]).toBeLessThanOrEqual(PER_BACKEND);
-    expect(refused.length).toBeGreaterThan(0);
-    const reply =
+    // Each refusal is a 421 of one cap or the other (a backend that drew more than 8 of the second
+    // address's 16 refuses those by the per-address cap), and the session cap answered at least once.
+    const full =
       server === 'vsftpd'
         ? /^421 There are too many connected users, please try later\.$/
         : new RegExp(`^421 This backend is at its limit of ${PER_BACKEND} sessions; try again later\\.$`);
-    for (const r of refused) expect(r).toMatch(reply);
+    const perAddress =
+      server === 'vsftpd'
+        ? /^421 There are too many connections from your internet address\.$/
+        : new RegExp(`^421 Too many sessions from your address on this backend \\(the limit is ${PER_ADDRESS} per address`);
+    expect(refused.filter((r) => full.test(r)).length, refused.join('\n')).toBeGreaterThan(0);
+    for (const r of refused) expect(full.test(r) || perAddress.test(r), r).toBe(true);
   }, 180_000);
 
   it('once they close, the same address is served again', async () => {
-    const again = await hold(4, 0);
+    const again = hold(4, 0);
     const gs = await again.greetings;
     await again.done;
     expect(
