@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     await instance.run([
       'bash',
       '-c',
-      `set -euo pipefail; . /etc/nlb-ftp/settings.env; export RESERVED_USER_NAMES RESERVED_USER_PREFIXES; . /usr/local/lib/nlb-ftp/aws-curl.sh; umask 077
+      `set -euo pipefail; . /etc/nlb-ftp/settings.env; . /usr/local/lib/nlb-ftp/aws-curl.sh; umask 077
        { get_secret "$USERS_SECRET_ARN" | python3 /usr/local/lib/nlb-ftp/nlb-ftp-secrets.py --api users
          get_secret "$HEALTH_SECRET_ARN" | python3 /usr/local/lib/nlb-ftp/nlb-ftp-secrets.py --api health; } > ${input}`,
     ]);

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RESERVED_USERS_FILE, reservedUsersText } from '../lib/backend/user-data';
 import { OPERATOR_PERMISSIONS } from '../lib/cli/operator-policy';
 import { settingsTable } from '../lib/config';
 import { TEMPLATE_PRINCIPALS } from '../lib/shared/iam-uses';
@@ -64,7 +65,8 @@ if (require.main === module) {
   try {
     writeSettingsTable();
     writeIamTable();
-    console.log('docs/configuration.md settings table and docs/iam.md IAM table updated');
+    fs.writeFileSync(RESERVED_USERS_FILE, reservedUsersText());
+    console.log('docs/configuration.md settings table, docs/iam.md IAM table and lib/backend/scripts/reserved-users.json updated');
   } catch (err) {
     console.error((err as Error).message);
     process.exit(1);

@@ -148,6 +148,16 @@ function ftpsEnabled(p: BootScriptParams): boolean {
   return on;
 }
 
+/**
+ * scripts/reserved-users.json: the names the users sync never applies (root, system accounts,
+ * nlb-ftp's own), shipped with the scripts rather than in the user data (1 KB of EC2's 16 KB).
+ * A test holds the file equal to this; `npm run docs:config` rewrites it.
+ */
+export const RESERVED_USERS_FILE = path.join(SCRIPTS_DIR, 'reserved-users.json');
+export function reservedUsersText(): string {
+  return `${JSON.stringify({ names: RESERVED_USER_NAMES, prefixes: RESERVED_USER_PREFIXES }, null, 2)}\n`;
+}
+
 /** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
 export function bootPackages(server: FtpServerName): string[] {
   // socat: ProFTPD's 421 at its caps (REFUSALS).
@@ -347,8 +357,6 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
     CERTIFICATE_SECRET_ARN: ftpsOn ? (p.certificateSecretArn as string) : '',
     CERT_FILE: paths.certFile ?? '',
     KEY_FILE: paths.keyFile ?? '',
-    RESERVED_USER_NAMES: JSON.stringify(RESERVED_USER_NAMES),
-    RESERVED_USER_PREFIXES: JSON.stringify(RESERVED_USER_PREFIXES),
     READY_GROUP: p.readiness?.groupName ?? '',
     READY_HOOK: p.readiness?.hookName ?? '',
     // ProFTPD listens in its own namespace, vsftpd on the instance's addresses.

@@ -84,7 +84,7 @@ describe('cdk synth from the command line, offline', () => {
     [['backend_count=3'], 'backend_count = 3 (from -c context): is not a setting of nlb-ftp; did you mean backendCount?'],
     [['natGateways=3', 'maxAzs=2'], 'natGateways = 3 (from -c context): cannot exceed maxAzs (2)'],
     [['instanceType=t4g.smal'], 'Nearest valid value: t4g.small.'],
-    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 510 CloudFormation resources'],
+    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 512 CloudFormation resources'],
   ])('refuses -c %j with one message, exit 1, no stack trace and nothing in the output directory', async (context, text) => {
     const r = await cdkSynth(...context);
     try {
@@ -113,7 +113,7 @@ describe('cdk synth from the command line, offline', () => {
     }
   });
 
-  it('the largest template (ProFTPD 21 x 2, 20 CIDRs, 20 names, 64-character stack name) is under 1,000,000 bytes as written', async () => {
+  it('the largest template (ProFTPD 21 x 2, 20 CIDRs, 20 names, 20 never-ban CIDRs, 64-character stack name) is under 1,000,000 bytes as written', async () => {
     const cidrs = Array.from({ length: 20 }, (_, i) => `203.0.${i}.0/24`);
     const names = Array.from({ length: 20 }, (_, i) => `ftp${i}.a-rather-long-customer-domain-name.example.com`);
     const stack = `S${'x'.repeat(63)}`;
@@ -124,7 +124,9 @@ describe('cdk synth from the command line, offline', () => {
       `allowedCidrs=${cidrs.join(',')}`,
       `ftpsCertificateNames=${names.join(',')}`,
       `stackName=${stack}`,
-      'alarmEmail=ops@example.com',
+      // In every launch template's user data.
+      `bans.neverBanCidrs=${cidrs.join(',')}`,
+      // (No alarmEmail: its subscription is the 501st resource at 21 x 2.)
     );
     try {
       expect(r.code, r.stderr).toBe(0);

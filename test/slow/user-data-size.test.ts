@@ -77,6 +77,7 @@ describe('user data', () => {
       stackName: 'A'.repeat(64),
       ftpsCertificateSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${'c'.repeat(500)}-AbCdEf`,
       ftpUsersSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${'u'.repeat(500)}-AbCdEf`,
+      bans: { neverBanCidrs: Array.from({ length: 20 }, (_, i) => `203.0.${100 + i}.128/25`) },
     });
     const sizes = launchTemplates(s).map(([, p]) => Buffer.byteLength(filled(p.UserData, longest)));
     expect(sizes).toHaveLength(c.backendCount);

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BOOTSTRAP_SCRIPT, REFUSALS, SCRIPTS_DIR } from '../../lib/backend/user-data';
+import { BOOTSTRAP_SCRIPT, REFUSALS, RESERVED_USERS_FILE, reservedUsersText, SCRIPTS_DIR } from '../../lib/backend/user-data';
 
 /** A shell function's definition, from `name() {` to its closing `}` at the start of a line. */
 function functionText(file: string, name: string): string {
@@ -52,5 +52,12 @@ describe("ProFTPD's 421 responders", () => {
     const ns = fs.readFileSync(path.join(SCRIPTS_DIR, 'ftp-namespace.sh'), 'utf8');
     expect(ns).toContain('--connlimit-above "$MAX_PER_ADDRESS" --connlimit-mask 32 -j REDIRECT --to-ports "$REFUSE_PER_ADDRESS_PORT"');
     expect(ns).toContain('--connlimit-above "$MAX_SESSIONS" --connlimit-mask 0 -j REDIRECT --to-ports "$REFUSE_FULL_PORT"');
+  });
+});
+
+describe('the reserved user names the users sync never applies', () => {
+  it('ship with the scripts as reserved-users.json, equal to lib/shared/users.ts (npm run docs:config)', () => {
+    expect(fs.readFileSync(RESERVED_USERS_FILE, 'utf8'), 'stale: run npm run docs:config').toBe(reservedUsersText());
+    expect(JSON.parse(reservedUsersText()).names).toContain('root');
   });
 });

@@ -3,8 +3,8 @@
 
   users        the users secret {"name": "password" or {"passwordHash": "$y$..."}, ...} ->
                "name<TAB>plain<TAB>password" or "name<TAB>hash<TAB>HASH" lines, without reserved
-               names (RESERVED_USER_NAMES and RESERVED_USER_PREFIXES, JSON lists in the
-               environment: root, system accounts, the health-check account)
+               names (reserved-users.json beside this script: root, system accounts, the
+               health-check account; generated from lib/shared/users.ts)
   health       the health-check secret {"username", "password"} -> one such line
   certificate CRT KEY
                the certificate secret {"certificate", "privateKey"} -> two PEM files
@@ -18,9 +18,15 @@ import os
 import sys
 
 
+RESERVED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reserved-users.json")
+
+
 def users(secret):
-    reserved = set(json.loads(os.environ.get("RESERVED_USER_NAMES", "[]")))
-    prefixes = tuple(json.loads(os.environ.get("RESERVED_USER_PREFIXES", "[]")))
+    # No fallback: without the list no user is applied (a missing file fails the sync loudly).
+    with open(RESERVED_FILE, encoding="utf-8") as fh:
+        lists = json.load(fh)
+    reserved = set(lists["names"])
+    prefixes = tuple(lists["prefixes"])
     for user, password in secret.items():
         if user in reserved or user.startswith(prefixes):
             print(

@@ -7,9 +7,8 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "${NLBFTP_SETTINGS_ENV:-/etc/nlb-ftp/settings.env}"
 : "${REGION:?} ${USERS_SECRET_ARN:?} ${HEALTH_SECRET_ARN:?} ${SERVER:?} ${FTP_ROOT:?} ${ALLOW_FILE:?}"
-: "${RESERVED_USER_NAMES:?} ${RESERVED_USER_PREFIXES:?}"
-# What the users script and the secrets helper read from their environment.
-export FTP_ROOT ALLOW_FILE RESERVED_USER_NAMES RESERVED_USER_PREFIXES
+# What the users script reads from its environment (the reserved names are a file of the scripts).
+export FTP_ROOT ALLOW_FILE
 NLBFTP_LIB=${NLBFTP_LIB:-/usr/local/lib/nlb-ftp}
 : "${URL_SUFFIX:?}"
 # imds, signed_curl and get_secret: AWS calls by curl, cheap enough to run every 5 minutes.
