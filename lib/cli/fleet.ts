@@ -1,10 +1,13 @@
 /**
- * What `status` and `roll` both read from a deployed stack: its outputs, and each slot's Auto
- * Scaling group (its instances, and the launch template version they run and should run).
+ * What the operator commands read from a deployed stack: its outputs, each slot's Auto Scaling
+ * group (its instances, and the launch template version they run and should run), and the bans in
+ * its bans table (`status` lists them, `unban` lifts one).
  * No aws-cdk-lib import.
  */
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { BAN_PARTITION, type Ban, banOfItem } from '../shared/bans';
 import { OutputNames } from '../shared/names';
 
 /** An expected failure: printed as one sentence, never with a stack trace. */
@@ -114,4 +117,34 @@ export function servingInstance(g: SlotGroup): SlotInstance | undefined {
 
 export function defaultClients(): { cfn: CloudFormationClient; asg: AutoScalingClient } {
   return { cfn: new CloudFormationClient({}), asg: new AutoScalingClient({}) };
+}
+
+type Item = Record<string, { S?: string; N?: string }>;
+
+/** Every item of one partition (all pages). */
+export async function partitionItems(ddb: DynamoDBClient, table: string, pk: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await ddb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk } },
+        ExclusiveStartKey: start as never,
+      }),
+    );
+    items.push(...((out.Items ?? []) as Item[]));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** The bans in force, soonest end first. */
+export async function activeBans(ddb: DynamoDBClient, table: string, now = new Date()): Promise<Ban[]> {
+  const seconds = Math.floor(now.getTime() / 1000);
+  return (await partitionItems(ddb, table, BAN_PARTITION))
+    .map((i) => banOfItem(i, seconds))
+    .filter((b): b is Ban => b !== undefined)
+    .sort((a, b) => a.endsAt - b.endsAt);
 }

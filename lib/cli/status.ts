@@ -17,8 +17,7 @@ import type { Ban } from '../shared/bans';
 import { CONTROL_PORT, MetricNames } from '../shared/contract';
 import { AlarmNames, CLUSTER_ALARMS, OutputNames } from '../shared/names';
 import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand } from './command';
-import { defaultClients, describeSlotGroups, readStackOutputs } from './fleet';
-import { activeBans } from './unban';
+import { activeBans, defaultClients, describeSlotGroups, readStackOutputs } from './fleet';
 
 export interface StatusClients {
   readonly cfn: CloudFormationClient;

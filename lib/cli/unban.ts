@@ -2,53 +2,22 @@
  * `npm run unban ADDRESS`: lift a ban before its end. Deletes the address's ban from the stack's
  * bans table and its failure counts (so its next typo does not ban it again at once); every
  * backend's ban agent drops it from its firewall chain at its next round (bans.syncSeconds). The
- * backend that decided the ban writes an `unban` audit event. Also what `status` uses to list the
- * active bans. No aws-cdk-lib import.
+ * backend that decided the ban writes an `unban` audit event. No aws-cdk-lib import.
  */
 
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { DeleteItemCommand, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadConfig } from '../config';
-import { BAN_PARTITION, type Ban, banOfItem, failurePartition, isIpv4Address } from '../shared/bans';
+import { BAN_PARTITION, type Ban, failurePartition, isIpv4Address } from '../shared/bans';
 import { OutputNames } from '../shared/names';
 import { type CommandSpec, EXIT, explainAwsError, helpText, parseCommand, UsageError } from './command';
-import { defaultClients, FleetError, readStackOutputs } from './fleet';
-
-type Item = Record<string, { S?: string; N?: string }>;
-
-/** Every item of one partition (all pages). */
-async function partition(ddb: DynamoDBClient, table: string, pk: string): Promise<Item[]> {
-  const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await ddb.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': { S: pk } },
-        ExclusiveStartKey: start as never,
-      }),
-    );
-    items.push(...((out.Items ?? []) as Item[]));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return items;
-}
-
-/** The bans in force, soonest end first. */
-export async function activeBans(ddb: DynamoDBClient, table: string, now = new Date()): Promise<Ban[]> {
-  const seconds = Math.floor(now.getTime() / 1000);
-  return (await partition(ddb, table, BAN_PARTITION))
-    .map((i) => banOfItem(i, seconds))
-    .filter((b): b is Ban => b !== undefined)
-    .sort((a, b) => a.endsAt - b.endsAt);
-}
+import { activeBans, defaultClients, FleetError, partitionItems, readStackOutputs } from './fleet';
 
 /** Delete the address's ban (if any) and its failure counts; the ban that was lifted, if one was in force. */
 export async function liftBan(ddb: DynamoDBClient, table: string, address: string, now = new Date()): Promise<Ban | undefined> {
   const ban = (await activeBans(ddb, table, now)).find((b) => b.address === address);
   await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: BAN_PARTITION }, sk: { S: address } } }));
-  for (const counter of await partition(ddb, table, failurePartition(address))) {
+  for (const counter of await partitionItems(ddb, table, failurePartition(address))) {
     await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: counter.pk as never, sk: counter.sk as never } }));
   }
   return ban;

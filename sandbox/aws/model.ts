@@ -404,7 +404,9 @@ export class AwsModel {
     const t = this.table(table);
     const holds = KEY_CONDITIONS[condition];
     if (!holds) throw new AwsError('ValidationException', `Invalid KeyConditionExpression: the model does not know ${condition}`);
-    return [...t.items.values()].filter((i) => holds(i, values)).sort((a, b) => String(a.sk?.S).localeCompare(String(b.sk?.S)));
+    // DynamoDB orders a partition by the sort key's bytes (UTF-8), not by locale.
+    const key = (i: DynamoItem) => Buffer.from(String(i.sk?.S ?? ''));
+    return [...t.items.values()].filter((i) => holds(i, values)).sort((a, b) => Buffer.compare(key(a), key(b)));
   }
 
   /** PutItem, with the checker's condition expressions evaluated as DynamoDB evaluates them. */
