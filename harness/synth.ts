@@ -91,7 +91,9 @@ export function synthWithCheckerBundle(
     if (!fs.existsSync(file)) throw new Error(`the asset of ${fn[0]} was not bundled: ${file} is missing`);
     return file;
   };
-  return { template, checkerBundle: bundleOf('HealthCheckerFunction'), certificateBundle: bundleOf('FtpsCertificateGenerator') };
+  // The key generator: the FTPS certificate's, or the SFTP host keys' own when the stack has no self-signed certificate.
+  const certificateBundle = bundleOf('FtpsCertificateGenerator') ?? bundleOf('SftpHostKeysGenerator');
+  return { template, checkerBundle: bundleOf('HealthCheckerFunction'), certificateBundle };
 }
 
 export interface Synthesized {

@@ -21,6 +21,7 @@ import { type Config, loadConfig } from '../lib/config';
 import { BAN_PARTITION, type Ban, banOfItem } from '../lib/shared/bans';
 import { CheckerEnv, HEALTH_CHECK_USER } from '../lib/shared/contract';
 import { createSelfSignedCertificate } from '../lib/shared/self-signed-certificate';
+import { knownHostsLine, parseSshHostKeys, SSH_HOST_KEYS_RESOURCE_TYPE, type SshHostKeys } from '../lib/shared/ssh-host-keys';
 import { CFN_RESPONSE_PATH, LocalAwsEndpoint } from './aws/endpoint';
 import { IamEnforcer, resourceArn, templatePrincipals } from './aws/iam';
 import { AwsModel } from './aws/model';
@@ -120,6 +121,10 @@ export class Sandbox {
    */
   certificateFile?: string;
   private certificate?: { certificate: string; privateKey: string };
+  /** The SFTP host keys the custom resource generated (every backend presents them). */
+  private sshHostKeys?: SshHostKeys;
+  /** Their fingerprints as the stack's output gives them (`SHA256:...`, ECDSA first); empty without SFTP. */
+  sftpFingerprints: string[] = [];
   /** JSON lines the checker printed (logs and embedded-metric-format metrics). */
   readonly checkerLines: string[] = [];
   config!: Config;
@@ -247,11 +252,17 @@ export class Sandbox {
       fs.writeFileSync(this.certificateFile, this.certificate.certificate, { mode: 0o644 });
     }
 
+    if (this.plan.sftp) {
+      const made = await this.createHostKeys();
+      this.sshHostKeys = made.keys;
+      this.sftpFingerprints = made.fingerprints;
+    }
+
     const server = this.plan.backends[0].server;
     this.step(4, T, `booting ${this.plan.backends.length} Debian 13 ${server} backends from the template's user data (FTPS ${ftps})`);
     await this.bootBackends();
 
-    this.step(5, T, `starting the emulated NLB (1 + ${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
+    this.step(5, T, `starting the emulated NLB (1 + ${this.plan.sftp ? '1 SFTP + ' : ''}${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
     const hc = this.plan.healthCheck;
     this.nlb = new EmulatedNlb({
       plan: this.plan,
@@ -344,7 +355,14 @@ export class Sandbox {
    * The ARNs and names the checker and the boots use: the template's own resources, resolved as
    * CloudFormation would resolve them (so its IAM policies and the model name the same things).
    */
-  private arns(): { tgArn: string; healthSecretArn: string; usersSecretArn: string; certificateSecretArn: string; stateTable: string } {
+  private arns(): {
+    tgArn: string;
+    healthSecretArn: string;
+    usersSecretArn: string;
+    certificateSecretArn: string;
+    hostKeysSecretArn: string;
+    stateTable: string;
+  } {
     const t = this.template as TemplateJson;
     const table = Object.keys(t.Resources).find(
       (k) => k.startsWith('HealthCheckerState') && t.Resources[k].Type === 'AWS::DynamoDB::Table',
@@ -355,6 +373,7 @@ export class Sandbox {
       healthSecretArn: secretOf(t, 'SecretsHealthCheckSecret') || fallback('health'),
       usersSecretArn: secretOf(t, 'SecretsUsersSecret') || fallback('users'),
       certificateSecretArn: secretOf(t, 'FtpsCertificateSecret') || fallback('ftps'),
+      hostKeysSecretArn: secretOf(t, 'SftpHostKeysSecret') || fallback('sftp'),
       stateTable: table ? sandboxRef(t, SANDBOX_VALUES, table) : `${this.config.stackName}-checker-state`,
     };
   }
@@ -373,10 +392,42 @@ export class Sandbox {
    * pair it wrote into the secret.
    */
   private async createCertificate(): Promise<{ certificate: string; privateKey: string }> {
+    await this.runKeyResource('Custom::NlbFtpSelfSignedCertificate');
+    return JSON.parse(this.model.getSecretValue(this.arns().certificateSecretArn).value) as { certificate: string; privateKey: string };
+  }
+
+  /** The NLB's SFTP port; undefined when the stack has no SFTP. */
+  get sftpPort(): number | undefined {
+    return this.plan.sftp?.listenerPort;
+  }
+
+  /** known_hosts lines for the NLB's SFTP endpoint: the stack's one set of host keys, as a client pins them. */
+  sftpKnownHosts(): string {
+    const port = this.sftpPort;
+    if (!port || !this.sshHostKeys) throw new Error('the stack serves no SFTP');
+    const keys = this.sshHostKeys;
+    return `${[keys.ecdsa, keys.rsa].map((k) => knownHostsLine(NLB_IP, port, k)).join('\n')}\n`;
+  }
+
+  /** The SFTP host keys custom resource's Create, the same way; returns the keys and the fingerprints it reported. */
+  private async createHostKeys(): Promise<{ keys: SshHostKeys; fingerprints: string[] }> {
+    const physicalId = await this.runKeyResource(SSH_HOST_KEYS_RESOURCE_TYPE);
+    return { keys: parseSshHostKeys(this.model.getSecretValue(this.arns().hostKeysSecretArn).value), fingerprints: physicalId.split(' ') };
+  }
+
+  /**
+   * One key-material custom resource's Create (lambda/certificate-resource serves both types):
+   * its bundled code, the event CloudFormation sends, signed as the role of the function its
+   * ServiceToken names. Returns the physical ID it answered.
+   */
+  private async runKeyResource(type: string): Promise<string> {
     const t = this.template as TemplateJson;
-    const resource = Object.entries(t.Resources).find(([, r]) => r.Type === 'Custom::NlbFtpSelfSignedCertificate');
-    if (!resource || !this.certificateCode) throw new Error('FTPS is on but the template has no certificate custom resource or its code');
+    const resource = Object.entries(t.Resources).find(([, r]) => r.Type === type);
+    if (!resource || !this.certificateCode) throw new Error(`the template has no ${type} custom resource or its function's code`);
     const [logicalId, r] = resource;
+    const token = r.Properties?.ServiceToken as { 'Fn::GetAtt'?: [string, string] } | undefined;
+    const functionId = token?.['Fn::GetAtt']?.[0];
+    if (!functionId) throw new Error(`${logicalId}: its ServiceToken names no function`);
     const requestId = randomUUID();
     const event = {
       RequestType: 'Create',
@@ -390,7 +441,7 @@ export class Sandbox {
     const file = path.join(this.root, 'certificate-resource', 'index.js');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, this.certificateCode);
-    const c = this.aws.credentials.issue(functionRoleOf(t, 'FtpsCertificateGenerator'));
+    const c = this.aws.credentials.issue(functionRoleOf(t, functionId));
     const env = {
       PATH: process.env.PATH,
       AWS_ENDPOINT_URL: this.endpointUrl,
@@ -410,11 +461,11 @@ export class Sandbox {
     const response = this.aws.customResourceResponses.get(requestId);
     if (ran.code !== 0 || response?.Status !== 'SUCCESS') {
       throw new Error(
-        `the certificate custom resource failed (exit ${ran.code}, ${String(response?.Status ?? 'no response')}: ${String(response?.Reason ?? '')}):\n${output}`,
+        `the ${type} custom resource failed (exit ${ran.code}, ${String(response?.Status ?? 'no response')}: ${String(response?.Reason ?? '')}):\n${output}`,
       );
     }
-    this.log(`certificate custom resource: ${output.trim().split('\n').at(-1)}`);
-    return JSON.parse(this.model.getSecretValue(this.arns().certificateSecretArn).value) as { certificate: string; privateKey: string };
+    this.log(`${type}: ${output.trim().split('\n').at(-1)}`);
+    return String(response.PhysicalResourceId);
   }
 
   /** A slot's Auto Scaling group name and launch hook, as the template names them (what its boot reports to). */
@@ -444,7 +495,9 @@ export class Sandbox {
       const passive = this.passiveArnOf(b);
       m.targetGroups.set(passive, new Map());
       const { name, hook } = this.groupOf(b.slot);
-      m.addGroup({ name, launchTemplateId: `lt-sandbox${b.slot}`, version: '1', targetGroups: [tgArn, passive], launchHook: hook });
+      const sftp = this.plan.sftp ? [sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, this.plan.sftp.targetGroup)] : [];
+      for (const arn of sftp) if (!m.targetGroups.has(arn)) m.targetGroups.set(arn, new Map());
+      m.addGroup({ name, launchTemplateId: `lt-sandbox${b.slot}`, version: '1', targetGroups: [tgArn, passive, ...sftp], launchHook: hook });
     }
     for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
     for (const [key, body] of this.objects) m.objects.set(key, body);
@@ -481,12 +534,13 @@ export class Sandbox {
 
   /** Every secret the sandbox serves, by ARN: the health-check account, the users, the certificate. */
   private secretValues(): Map<string, string> {
-    const { healthSecretArn, usersSecretArn, certificateSecretArn } = this.arns();
+    const { healthSecretArn, usersSecretArn, certificateSecretArn, hostKeysSecretArn } = this.arns();
     const secrets = new Map([[healthSecretArn, JSON.stringify({ username: HEALTH_CHECK_USER, password: this.healthPassword })]]);
     secrets.set(usersSecretArn, JSON.stringify({ ...this.opts.users, [this.demo.user]: this.demo.password }));
     // Until the custom resource writes the certificate, the secret holds what CloudFormation generated.
     if (this.plan.backends[0].ftps !== 'off')
       secrets.set(certificateSecretArn, this.certificate ? JSON.stringify(this.certificate) : this.generatedCertificateSecret);
+    if (this.plan.sftp) secrets.set(hostKeysSecretArn, this.sshHostKeys ? JSON.stringify(this.sshHostKeys) : this.generatedCertificateSecret);
     return secrets;
   }
 

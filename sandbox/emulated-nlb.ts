@@ -6,6 +6,8 @@
  *   healthy members of the port-21 target group; if none is healthy, over all registered ones
  *   (fail-open, as the NLB does).
  * - Each passive port goes to its single backend.
+ * - SFTP's port (when the template has it) is spread the same way over its own target group, whose
+ *   health check is on the backends' SFTP port: a backend whose SFTP is down leaves only that group.
  * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds.
  * - Idle flows expire after the idle timeout; a later packet of that flow is answered with a reset.
  * - A connection to a port with no listener is dropped without a word, as the NLB does: the client
@@ -40,17 +42,22 @@ interface TargetHealth {
 }
 
 const CHAIN = 'NLBFTP_CONTROL';
+const SFTP_CHAIN = 'NLBFTP_SFTP';
 
 export class EmulatedNlb {
   /** Logical IDs registered in the port-21 target group (the checker changes this). */
   readonly registered: Set<string>;
   private readonly health = new Map<string, TargetHealth>();
+  /** SFTP's target group: every backend, checked on the SFTP port (the checker never changes it). */
+  private readonly sftpHealth = new Map<string, TargetHealth>();
+  private sftpMembers: string[] = [];
   private timer?: NodeJS.Timeout;
   private members: string[] = [];
 
   constructor(private readonly o: EmulatedNlbOptions) {
     this.registered = new Set(o.plan.control.targets.map((t) => t.backend));
     for (const t of o.plan.control.targets) this.health.set(t.backend, { healthy: false, streak: 0 });
+    for (const t of o.plan.sftp?.targets ?? []) this.sftpHealth.set(t.backend, { healthy: false, streak: 0 });
   }
 
   /** Install the forwarding rules and start health checks; resolves once the first round ran. */
@@ -59,6 +66,8 @@ export class EmulatedNlb {
     nsExec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     const rules = ['*nat', `:${CHAIN} - [0:0]`];
     rules.push(`-A PREROUTING -d ${this.o.publicIp}/32 -p tcp --dport 21 -j ${CHAIN}`);
+    const sftp = this.o.plan.sftp;
+    if (sftp) rules.push(`:${SFTP_CHAIN} - [0:0]`, `-A PREROUTING -d ${this.o.publicIp}/32 -p tcp --dport ${sftp.listenerPort} -j ${SFTP_CHAIN}`);
     for (const f of this.o.plan.passive) {
       if (f.targets.length !== 1)
         throw new Error(`passive listener ${f.listenerPort} must have exactly one target, has ${f.targets.length}`);
@@ -83,6 +92,7 @@ export class EmulatedNlb {
     nsExec(ns, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_tcp_be_liberal=1']);
     // A newly registered target is checked once and routed to as soon as it passes.
     for (const [b, ok] of await this.checkOnce()) (this.health.get(b) as TargetHealth).healthy = ok;
+    for (const [b, ok] of await this.checkOnce(this.sftpHealth, this.sftpPort)) (this.sftpHealth.get(b) as TargetHealth).healthy = ok;
     this.apply();
     const loop = async () => {
       await this.checkAll();
@@ -112,19 +122,43 @@ export class EmulatedNlb {
     return h.healthy ? 'healthy' : 'unhealthy';
   }
 
-  /** Rebuild the port-21 rule set; existing flows keep their backend (conntrack), like the NLB. */
+  /** Whether a backend passes SFTP's own health check. */
+  isSftpHealthy(backend: string): boolean {
+    return this.sftpHealth.get(backend)?.healthy ?? false;
+  }
+
+  /** Current SFTP members: healthy on the SFTP port, or all if none is (fail-open). */
+  get sftpTargets(): readonly string[] {
+    return this.sftpMembers;
+  }
+
+  private get sftpPort(): number {
+    return this.o.plan.sftp?.targets[0]?.port ?? 0;
+  }
+
+  /** Spread a chain at random (per flow) over members, on a port. */
+  private spread(chain: string, members: readonly string[], port: number): string[] {
+    const lines = [`-F ${chain}`];
+    members.forEach((b, i) => {
+      const left = members.length - i;
+      const target = `-p tcp -j DNAT --to-destination ${this.ip(b)}:${port}`;
+      lines.push(
+        left > 1 ? `-A ${chain} -m statistic --mode random --probability ${(1 / left).toFixed(6)} ${target}` : `-A ${chain} ${target}`,
+      );
+    });
+    return lines;
+  }
+
+  /** Rebuild the port-21 (and SFTP) rule sets; existing flows keep their backend (conntrack), like the NLB. */
   apply(): void {
     const registered = this.o.plan.control.targets.map((t) => t.backend).filter((b) => this.registered.has(b));
     const healthy = registered.filter((b) => this.isHealthy(b));
     const members = healthy.length > 0 ? healthy : registered;
-    const lines = ['*nat', `-F ${CHAIN}`];
-    members.forEach((b, i) => {
-      const left = members.length - i;
-      const target = `-p tcp -j DNAT --to-destination ${this.ip(b)}:21`;
-      lines.push(
-        left > 1 ? `-A ${CHAIN} -m statistic --mode random --probability ${(1 / left).toFixed(6)} ${target}` : `-A ${CHAIN} ${target}`,
-      );
-    });
+    const lines = ['*nat', ...this.spread(CHAIN, members, 21)];
+    const sftpAll = [...this.sftpHealth.keys()];
+    const sftpHealthy = sftpAll.filter((b) => this.isSftpHealthy(b));
+    const sftpMembers = sftpHealthy.length > 0 ? sftpHealthy : sftpAll;
+    if (this.o.plan.sftp) lines.push(...this.spread(SFTP_CHAIN, sftpMembers, this.sftpPort));
     lines.push('COMMIT', '');
     nsExec(this.o.namespace, 'iptables-restore', ['--noflush'], { input: lines.join('\n') });
     if (members.join() !== this.members.join()) {
@@ -133,6 +167,10 @@ export class EmulatedNlb {
       );
     }
     this.members = members;
+    if (this.o.plan.sftp && sftpMembers.join() !== this.sftpMembers.join()) {
+      this.o.log?.(`NLB SFTP ${this.o.plan.sftp.listenerPort} -> ${sftpMembers.map((m) => this.ip(m)).join(', ') || 'nobody'}`);
+    }
+    this.sftpMembers = sftpMembers;
   }
 
   private ip(backend: string): string {
@@ -141,15 +179,22 @@ export class EmulatedNlb {
     return ip;
   }
 
-  private checkOnce(): Promise<Array<readonly [string, boolean]>> {
+  private checkOnce(group = this.health, port = 21): Promise<Array<readonly [string, boolean]>> {
     const timeoutMs = Math.min(5000, this.o.health.intervalSeconds * 1000);
-    return Promise.all([...this.health.keys()].map(async (b) => [b, await portOpen(this.ip(b), 21, timeoutMs)] as const));
+    return Promise.all([...group.keys()].map(async (b) => [b, await portOpen(this.ip(b), port, timeoutMs)] as const));
   }
 
   private async checkAll(): Promise<void> {
+    const a = await this.checkGroup(this.health, 21);
+    const b = await this.checkGroup(this.sftpHealth, this.sftpPort);
+    if (a || b) this.apply();
+  }
+
+  /** One round of TCP checks of a group, with the thresholds; whether any target changed state. */
+  private async checkGroup(group: Map<string, TargetHealth>, port: number): Promise<boolean> {
     let changed = false;
-    for (const [b, ok] of await this.checkOnce()) {
-      const h = this.health.get(b) as TargetHealth;
+    for (const [b, ok] of await this.checkOnce(group, port)) {
+      const h = group.get(b) as TargetHealth;
       if (ok === h.healthy) {
         h.streak = 0;
         continue;
@@ -162,7 +207,7 @@ export class EmulatedNlb {
         changed = true;
       }
     }
-    if (changed) this.apply();
+    return changed;
   }
 }
 

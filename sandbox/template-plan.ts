@@ -6,6 +6,7 @@
  */
 
 import { flatten, refOf } from '../harness/template';
+import { SFTP_BACKEND_PORT } from '../lib/backend/proftpd-conf';
 import { readBootSettings, settingsFile } from '../lib/backend/user-data';
 import { CONTROL_PORT } from '../lib/shared/contract';
 
@@ -47,6 +48,8 @@ export interface SandboxPlan {
   /** The port-21 listener. */
   readonly control: PlanForward;
   readonly passive: readonly PlanForward[];
+  /** The SFTP listener (every backend, on the backends' SFTP port); unset without SFTP. */
+  readonly sftp?: PlanForward;
   readonly healthCheck: PlanHealthCheck;
 }
 
@@ -99,11 +102,14 @@ export function planFromTemplate(template: TemplateJson): SandboxPlan {
   const control = forwards.find((f) => f.listenerPort === CONTROL_PORT);
   if (!control) throw new Error('the template has no port-21 listener');
 
+  // SFTP's target group is the one on the backends' SFTP port; every other listener is passive.
+  const sftp = forwards.find((f) => f !== control && f.targets.some((t) => t.port === SFTP_BACKEND_PORT));
   const controlTg = res[control.targetGroup].Properties ?? {};
   return {
     backends,
     control,
-    passive: forwards.filter((f) => f !== control).sort((a, b) => a.listenerPort - b.listenerPort),
+    passive: forwards.filter((f) => f !== control && f !== sftp).sort((a, b) => a.listenerPort - b.listenerPort),
+    ...(sftp ? { sftp } : {}),
     healthCheck: {
       intervalSeconds: Number(controlTg.HealthCheckIntervalSeconds ?? 30),
       healthyThreshold: Number(controlTg.HealthyThresholdCount ?? 5),

@@ -1,6 +1,9 @@
 /**
- * CloudFormation custom resource: put a self-signed FTPS certificate into the stack's certificate
- * secret, once. It generates on Create, and again on Update only when the names to certify
+ * CloudFormation custom resources that put key material straight into a secret, once: the
+ * self-signed FTPS certificate (Custom::NlbFtpSelfSignedCertificate) and the SFTP host keys
+ * (Custom::NlbFtpSshHostKeys, below).
+ *
+ * The certificate goes into the stack's certificate secret, once. It generates on Create, and again on Update only when the names to certify
  * changed; any other stack update keeps the certificate clients already trust. Delete does
  * nothing: the secret has its own removal policy.
  *
@@ -13,6 +16,7 @@ import * as https from 'node:https';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { leafFingerprint } from '../../lib/shared/certificate';
 import { createSelfSignedCertificate } from '../../lib/shared/self-signed-certificate';
+import { createSshHostKeys, SSH_HOST_KEYS_RESOURCE_TYPE, sshFingerprint } from '../../lib/shared/ssh-host-keys';
 
 export interface CertificateProperties {
   readonly SecretArn: string;
@@ -22,6 +26,7 @@ export interface CertificateProperties {
 
 export interface CustomResourceEvent {
   readonly RequestType: 'Create' | 'Update' | 'Delete';
+  readonly ResourceType?: string;
   readonly ResponseURL: string;
   readonly StackId: string;
   readonly RequestId: string;
@@ -40,8 +45,31 @@ interface Response {
 const sameNames = (a: CertificateProperties, b: CertificateProperties) =>
   a.SecretArn === b.SecretArn && a.CommonName === b.CommonName && JSON.stringify(a.Names ?? []) === JSON.stringify(b.Names ?? []);
 
+/**
+ * The SFTP host keys: generated on Create (and on an Update that names another secret), never on
+ * any other update, so clients keep trusting the host. The physical ID is both keys' fingerprints,
+ * as OpenSSH prints them, ECDSA first, separated by a space (an update that keeps the keys keeps
+ * it, so `Ref` never needs the secret). The private keys go only into PutSecretValue.
+ */
+export async function applyHostKeys(event: CustomResourceEvent, secrets: SecretsManagerClient): Promise<Response> {
+  const props = event.ResourceProperties;
+  const keep = event.PhysicalResourceId;
+  if (event.RequestType === 'Delete') return { Status: 'SUCCESS', PhysicalResourceId: keep ?? event.LogicalResourceId };
+  if (event.RequestType === 'Update' && keep && event.OldResourceProperties?.SecretArn === props.SecretArn) {
+    return { Status: 'SUCCESS', PhysicalResourceId: keep };
+  }
+  if (!props.SecretArn) throw new Error('SecretArn is required');
+  const keys = createSshHostKeys();
+  await secrets.send(new PutSecretValueCommand({ SecretId: props.SecretArn, SecretString: JSON.stringify(keys) }));
+  const ecdsa = sshFingerprint(keys.ecdsa);
+  const rsa = sshFingerprint(keys.rsa);
+  console.log(`SFTP host keys created: ECDSA ${ecdsa}, RSA ${rsa}`);
+  return { Status: 'SUCCESS', PhysicalResourceId: `${ecdsa} ${rsa}` };
+}
+
 /** What to do for one event; the secret client is passed in so tests can mock it at the SDK boundary. */
 export async function apply(event: CustomResourceEvent, secrets: SecretsManagerClient): Promise<Response> {
+  if (event.ResourceType === SSH_HOST_KEYS_RESOURCE_TYPE) return applyHostKeys(event, secrets);
   const props = event.ResourceProperties;
   const keep = event.PhysicalResourceId;
   if (event.RequestType === 'Delete') return { Status: 'SUCCESS', PhysicalResourceId: keep ?? event.LogicalResourceId };
@@ -94,7 +122,8 @@ export async function handler(event: CustomResourceEvent): Promise<void> {
   } catch (err) {
     // A failed Create must still answer, or CloudFormation waits an hour for the timeout.
     const reason = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500);
-    console.error(`FTPS certificate ${event.RequestType} failed: ${reason}`);
+    const what = event.ResourceType === SSH_HOST_KEYS_RESOURCE_TYPE ? 'SFTP host keys' : 'FTPS certificate';
+    console.error(`${what} ${event.RequestType} failed: ${reason}`);
     result = { Status: 'FAILED', Reason: reason, PhysicalResourceId: event.PhysicalResourceId ?? event.LogicalResourceId };
   }
   await respond(event, result);

@@ -101,6 +101,8 @@ export interface BootScriptParams {
   readonly healthSecretArn: string;
   /** The FTPS certificate secret ({certificate, privateKey, ca?}); required unless FTPS is off. */
   readonly certificateSecretArn?: string;
+  /** SFTP (ProFTPD only): its port on the backend, and the host keys secret ({"ecdsa","rsa"} PEM). @default no SFTP */
+  readonly sftp?: { readonly port: number; readonly hostKeysSecretArn: string };
   /** net.ipv4.tcp_keepalive_time: below the NLB idle timeout (both servers set SO_KEEPALIVE). */
   readonly keepaliveSeconds: number;
   /**
@@ -262,13 +264,14 @@ export function renderFtpNamespaceEnv(
   range: { readonly min: number; readonly max: number },
   sysctlFile: string,
   caps: { readonly maxPerIp: number; readonly maxClients: number },
+  sftpPort?: number,
 ): string {
   return `NS=${ns.name}
 HOST_IF=${ns.hostIf}
 NS_IF=${ns.nsIf}
 HOST_ADDR=${ns.hostAddr}
 NS_ADDR=${ns.nsAddr}
-PORTS=${CONTROL_PORT},${range.min}:${range.max}
+PORTS=${CONTROL_PORT},${sftpPort ? `${sftpPort},` : ''}${range.min}:${range.max}
 SYSCTL_FILE=${sysctlFile}
 MAX_PER_ADDRESS=${caps.maxPerIp}
 MAX_SESSIONS=${caps.maxClients}
@@ -310,9 +313,10 @@ export function renderCloudWatchAgentConfig(logGroupName: string): string {
 }
 
 /** The slot's settings: every value the boot scripts read, and every file the renderers make. */
-export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 'vsftpd'): BootSettings {
+export function renderBootSettings(p: BootScriptParams, server: FtpServerName): BootSettings {
   const ftpsOn = ftpsEnabled(p);
   const proftpd = server === 'proftpd';
+  if (p.sftp && !proftpd) throw new Error('SFTP needs ProFTPD: vsftpd has no SFTP');
   const range = { min: p.ftp.pasvMinPort, max: p.ftp.pasvMaxPort };
   const paths = proftpd ? EC2_PROFTPD_PATHS : EC2_VSFTPD_PATHS;
   const file = (filePath: string, text: string, mode = '0644') => ({ path: filePath, mode, text });
@@ -323,13 +327,21 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
     'server-conf': proftpd
       ? file(
           '/etc/proftpd/proftpd.conf',
-          renderProftpdConf({ ...p.ftp, paths: EC2_PROFTPD_PATHS, listenAddress: EC2_FTP_NAMESPACE.nsAddr }),
+          renderProftpdConf({
+            ...p.ftp,
+            paths: EC2_PROFTPD_PATHS,
+            listenAddress: EC2_FTP_NAMESPACE.nsAddr,
+            sftp: p.sftp && { port: p.sftp.port },
+          }),
         )
       : file('/etc/vsftpd/vsftpd.conf', renderVsftpdConf({ ...p.ftp, paths: EC2_VSFTPD_PATHS })),
   };
   if (proftpd) {
     files['namespace-sysctl'] = file(FTP_NAMESPACE_SYSCTLS, renderNamespaceSysctls(p.keepaliveSeconds, range));
-    files['namespace-env'] = file(FTP_NAMESPACE_ENV, renderFtpNamespaceEnv(EC2_FTP_NAMESPACE, range, FTP_NAMESPACE_SYSCTLS, p.ftp));
+    files['namespace-env'] = file(
+      FTP_NAMESPACE_ENV,
+      renderFtpNamespaceEnv(EC2_FTP_NAMESPACE, range, FTP_NAMESPACE_SYSCTLS, p.ftp, p.sftp?.port),
+    );
   }
   if (!proftpd && ftpsOn && p.ftp.ftps) files['openssl-conf'] = file(OPENSSL_CONF_FILE, renderOpenSslConf(p.ftp.ftps));
   if (p.audit) files['cloudwatch-agent'] = file(CLOUDWATCH_AGENT_CONFIG, renderCloudWatchAgentConfig(p.audit.logGroupName));
@@ -355,6 +367,8 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
     USERS_SECRET_ARN: p.usersSecretArn,
     HEALTH_SECRET_ARN: p.healthSecretArn,
     CERTIFICATE_SECRET_ARN: ftpsOn ? (p.certificateSecretArn as string) : '',
+    HOST_KEYS_SECRET_ARN: p.sftp?.hostKeysSecretArn ?? '',
+    HOST_KEY_FILES: p.sftp ? (EC2_PROFTPD_PATHS.hostKeyFiles ?? []).join(' ') : '',
     CERT_FILE: paths.certFile ?? '',
     KEY_FILE: paths.keyFile ?? '',
     READY_GROUP: p.readiness?.groupName ?? '',
@@ -382,7 +396,7 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName = 
  * The complete EC2 user data for one slot, on Debian 13 for either server: scripts/bootstrap.sh
  * byte for byte, with the slot's settings (one line of JSON) between its NLBFTP_SETTINGS markers.
  */
-export function renderUserData(p: BootScriptParams, server: FtpServerName = 'vsftpd'): string {
+export function renderUserData(p: BootScriptParams, server: FtpServerName): string {
   const settings = JSON.stringify(renderBootSettings(p, server));
   const bootstrap = fs.readFileSync(BOOTSTRAP_SCRIPT, 'utf8');
   const slot = `<<'${SETTINGS_DELIMITER}'\n{}\n${SETTINGS_DELIMITER}\n`;

@@ -6,6 +6,6 @@
 export { MAX_PASSIVE_PORTS, MAX_PORT, MIN_UNPRIVILEGED_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
 export { CONFIG_FILE_CONTEXT_KEY, coerceContextValue, DEFAULT_CONFIG_FILE, type LoadOptions, loadConfig, parseConfig } from './load';
 export { ConfigError, type ConfigProblem, formatProblems } from './problems';
-export { type Config, type ConfigInput, ConfigSchema, minHealthyBackendsOf } from './schema';
+export { type Config, type ConfigInput, ConfigSchema, minHealthyBackendsOf, sftpEnabled } from './schema';
 export { arnLocation, partitionOfRegion, SECRET_ARN_FIELDS, secretArnProblems } from './secret-arns';
 export { type SettingDoc, settingsDoc, settingsTable } from './settings-table';

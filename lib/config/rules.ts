@@ -4,13 +4,15 @@
  * problem names the setting the user changed and, where another setting took part, whether that
  * one was a default. Pure.
  */
+import { CONTROL_PORT } from '../shared/contract';
 import { MAX_PORT, NLB_MAX_LISTENERS } from '../shared/limits';
+import { listenerCount } from '../shared/port-plan';
 import { reservedUserReason } from '../shared/users';
 import { EC2_INSTANCE_TYPES } from './ec2-instance-types';
 import { INSTANCE_FAMILIES, INSTANCE_SIZES, unusableFamilyReason } from './instance-types';
 import { type ConfigProblem, closest, type SourceMap } from './problems';
 import { CFN_MAX_RESOURCES, largestBackendCount, largestPortsPerBackend, stackResources } from './resource-budget';
-import type { Config } from './schema';
+import { type Config, sftpEnabled } from './schema';
 
 /** A problem, and every setting it depends on (a problem about a setting that is itself invalid is not reported twice). */
 export interface RuleProblem extends ConfigProblem {
@@ -33,7 +35,8 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
   const r = c.passivePortsPerBackend;
 
   // Budgets: NLB listeners, then CloudFormation resources. The advice names values that fit both.
-  const listeners = 1 + n * r;
+  const sftp = sftpEnabled(c);
+  const listeners = listenerCount(n, r, sftp);
   const resources = stackResources(c);
   if (listeners > NLB_MAX_LISTENERS || resources > CFN_MAX_RESOURCES) {
     const field = blame('backendCount', 'passivePortsPerBackend');
@@ -50,7 +53,7 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
       .join(' or ');
     const why =
       listeners > NLB_MAX_LISTENERS
-        ? `needs ${listeners} NLB listeners (1 for port 21 + ${n}x${r} passive); an NLB has ${NLB_MAX_LISTENERS} and the limit cannot be raised`
+        ? `needs ${listeners} NLB listeners (1 for port 21${sftp ? ` + 1 for SFTP` : ''} + ${n}x${r} passive); an NLB has ${NLB_MAX_LISTENERS} and the limit cannot be raised`
         : `makes ${resources} CloudFormation resources; a stack holds at most ${CFN_MAX_RESOURCES}`;
     problems.push({
       field,
@@ -60,6 +63,26 @@ export function ruleProblems(c: Config, sources: SourceMap): RuleProblem[] {
       message:
         `backendCount=${n} with passivePortsPerBackend=${r} ${why}. Use ${fixes || 'fewer backends'}; ` +
         'for more, deploy a second stack (its own NLB and static IPs)',
+    });
+  }
+  if (c.sftp === 'on' && c.ftpServer === 'vsftpd') {
+    problems.push({
+      field: blame('sftp', 'ftpServer'),
+      value: given('ftpServer') && !given('sftp') ? c.ftpServer : 'on',
+      source: src(blame('sftp', 'ftpServer')),
+      involves: ['sftp', 'ftpServer'],
+      message:
+        'sftp=on needs ftpServer=proftpd (the default): vsftpd has no SFTP, and a second server beside it would not share its users, jail and audit trail. Use ftpServer=proftpd, or sftp=off',
+    });
+  }
+  const passiveEnd = c.passivePortStart + n * r - 1;
+  if (sftp && (c.sftpPort === CONTROL_PORT || (c.sftpPort >= c.passivePortStart && c.sftpPort <= passiveEnd))) {
+    problems.push({
+      field: blame('sftpPort', 'passivePortStart'),
+      value: given('sftpPort') || !given('passivePortStart') ? c.sftpPort : c.passivePortStart,
+      source: src(blame('sftpPort', 'passivePortStart')),
+      involves: ['sftpPort', 'passivePortStart', 'backendCount', 'passivePortsPerBackend'],
+      message: `sftpPort ${c.sftpPort} is an FTP port of the NLB (21, or the passive ports ${c.passivePortStart}-${passiveEnd}); every NLB port has one listener. Use another sftpPort, such as 22`,
     });
   }
   if (c.ftpServer === 'proftpd' && r < 2) {

@@ -148,9 +148,26 @@ export const ConfigSchema = z.strictObject({
     .describe('First passive port; slot i owns [start + i*r, start + i*r + r - 1]'),
   ftpServer: z
     .enum(['vsftpd', 'proftpd'])
-    .default('vsftpd')
+    .default('proftpd')
     .describe(
-      'FTP server on each backend. vsftpd: smallest attack surface, one transfer per passive port at a time; proftpd: many transfers share a port. Both run on Debian 13',
+      'FTP server on each backend. proftpd: many transfers share a passive port (1,000 downloads held open on 48 ports) and it serves SFTP; vsftpd: smallest attack surface, but one transfer per passive port at a time and no SFTP. Both run on Debian 13',
+    ),
+  sftp: z
+    .enum(['on', 'off'])
+    .optional()
+    .describe(
+      'SFTP on the same backends, users, files and audit trail, through one more NLB listener; unset means on with ProFTPD and off with vsftpd, which cannot serve it (on with vsftpd is refused)',
+    ),
+  sftpPort: z
+    .int()
+    .min(1)
+    .max(MAX_PORT)
+    .default(22)
+    .describe("The NLB's SFTP port; 22 is what clients assume. Backends serve it on 2222, so their own sshd is never reachable"),
+  sftpHostKeysSecretArn: secretArn
+    .optional()
+    .describe(
+      'Secret with your SFTP host keys ({"ecdsa","rsa"} PEM private keys); unset creates one set at deploy, which every backend presents',
     ),
   instanceType: z
     .string()
@@ -281,6 +298,11 @@ export const ConfigSchema = z.strictObject({
 
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Whether the stack serves SFTP: the setting, or on with ProFTPD and off with vsftpd. */
+export function sftpEnabled(c: Pick<Config, 'sftp' | 'ftpServer'>): boolean {
+  return (c.sftp ?? (c.ftpServer === 'proftpd' ? 'on' : 'off')) === 'on';
+}
 
 /** The healthy-backend floor the cluster alarm uses: the setting, or 1, or N-1 when N >= 3. */
 export function minHealthyBackendsOf(c: Pick<Config, 'backendCount' | 'minHealthyBackends'>): number {

@@ -8,7 +8,7 @@ import type { ConfigProblem } from './problems';
 import type { Config } from './schema';
 
 /** The settings that hold a secret ARN. */
-export const SECRET_ARN_FIELDS = ['ftpUsersSecretArn', 'ftpsCertificateSecretArn'] as const;
+export const SECRET_ARN_FIELDS = ['ftpUsersSecretArn', 'ftpsCertificateSecretArn', 'sftpHostKeysSecretArn'] as const;
 
 /** The partition a region belongs to, for the partitions whose region names say it. */
 export function partitionOfRegion(region: string): string {

@@ -18,7 +18,7 @@ import { acknowledge } from './nag';
 
 /** What each backend's FTP server is told; the same for every slot. */
 export interface FtpServerSettings {
-  /** @default 'vsftpd'; either runs on Debian 13 */
+  /** @default 'proftpd'; either runs on Debian 13 */
   readonly server?: FtpServerName;
   /** Sessions at once per backend. @default 200 */
   readonly maxClients?: number;
@@ -41,7 +41,7 @@ export interface FtpBackendsProps {
   readonly instanceType?: string;
   /** Client ranges the NLB passes through (client IPs are preserved). @default ['0.0.0.0/0'] */
   readonly allowedCidrs?: readonly string[];
-  /** @default vsftpd, 200 sessions, 20 per address, FTPS required, keepalive 60 s */
+  /** @default proftpd, 200 sessions, 20 per address, FTPS required, keepalive 60 s */
   readonly server?: FtpServerSettings;
   /** The shared FTP root (EFS), mounted at /srv/ftp. */
   readonly fileSystem: efs.FileSystem;
@@ -71,6 +71,17 @@ export interface FtpBackendsProps {
     readonly banSeconds: number;
     readonly syncSeconds: number;
     readonly neverBanCidrs: readonly string[];
+  };
+  /**
+   * SFTP (ProFTPD only) on `port`, from `allowedCidrs` like port 21, with the host keys every backend
+   * presents (JSON {"ecdsa","rsa"} PEM, read at boot).
+   * @default no SFTP
+   */
+  readonly sftp?: {
+    readonly port: number;
+    readonly hostKeysSecret: secretsmanager.ISecret;
+    /** The generated keys' custom resource: every group waits for it. @default nothing to wait for (your own keys) */
+    readonly ready?: Construct;
   };
 }
 
@@ -142,13 +153,14 @@ export class FtpBackends extends Construct {
     props.bans?.table.grant(this.role, 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:PutItem');
     props.healthCheckSecret.grantRead(this.role);
     props.certificate?.secret.grantRead(this.role);
+    props.sftp?.hostKeysSecret.grantRead(this.role);
     // No EFS grant: Debian has no amazon-efs-utils, so the mount is NFS over TLS without IAM
     // authorization; the file system policy and the mount targets' security group admit it.
 
     const instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
     const instanceType = new ec2.InstanceType(props.instanceType ?? 't4g.small');
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
-    const server = srv.server ?? 'vsftpd';
+    const server = srv.server ?? 'proftpd';
     // Debian 13 for either server: Debian's archive carries vsftpd and ProFTPD, and Debian
     // publishes its current AMI as a public SSM parameter, resolved at deploy time.
     const machineImage = ec2.MachineImage.fromSsmParameter(debianAmiParameter(arm));
@@ -183,6 +195,18 @@ export class FtpBackends extends Construct {
           portRange(ports.minPort, ports.maxPort),
           `FTP passive from ${cidr} (client IP preserved)`,
         );
+        if (props.sftp) {
+          securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(props.sftp.port), `SFTP from ${cidr} (client IP preserved)`);
+        }
+      }
+      if (props.sftp) {
+        // The NLB's health checks of SFTP come from its own addresses in the VPC. By range, not by the
+        // NLB's group: an inline rule, where a group reference is a resource per slot of the 500.
+        securityGroup.addIngressRule(
+          ec2.Peer.ipv4(vpc.vpcCidrBlock),
+          ec2.Port.tcp(props.sftp.port),
+          'SFTP health checks from the NLB (the VPC)',
+        );
       }
       // HTTPS out for AWS's agent packages, SSM, Secrets Manager and CloudWatch; the NAT gateway carries it.
       securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS for AWS agents, SSM, Secrets Manager, CloudWatch');
@@ -212,6 +236,7 @@ export class FtpBackends extends Construct {
                 ftps: srv.ftps ?? { mode: 'required', requireSslReuse: true, maxTlsVersion: '1.2' },
               },
               certificateSecretArn: props.certificate?.secret.secretArn,
+              sftp: props.sftp && { port: props.sftp.port, hostKeysSecretArn: props.sftp.hostKeysSecret.secretArn },
               region: Aws.REGION,
               urlSuffix: Aws.URL_SUFFIX,
               fileSystemId: fileSystem.fileSystemId,
@@ -305,6 +330,8 @@ export class FtpBackends extends Construct {
       group.node.addDependency(privateSubnets[azIndex].internetConnectivityEstablished);
       // The boot script installs the certificate; the self-signed one must be in its secret first.
       if (props.certificate?.ready) group.node.addDependency(props.certificate.ready);
+      // Likewise the SFTP host keys: a backend that boots before them would present none.
+      if (props.sftp?.ready) group.node.addDependency(props.sftp.ready);
       acknowledge(group, [
         {
           id: 'AwsSolutions-AS3',

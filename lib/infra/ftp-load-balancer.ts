@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -39,6 +39,12 @@ export interface FtpLoadBalancerProps {
   readonly idleTimeout?: Duration;
   /** @default interval 10 s, healthy 3, unhealthy 2 */
   readonly healthCheck?: NlbHealthCheckProps;
+  /**
+   * SFTP: one more listener on `port`, into a target group of every backend on `backendPort`, opened
+   * to `allowedCidrs` like port 21.
+   * @default no SFTP listener
+   */
+  readonly sftp?: { readonly port: number; readonly backendPort: number };
 }
 
 /** What the load balancer needs to know about one backend. */
@@ -65,6 +71,8 @@ export class FtpLoadBalancer extends Construct {
   /** Passive port -> its single-backend target group. */
   readonly passiveTargetGroups = new Map<number, elbv2.NetworkTargetGroup>();
   readonly passiveListeners = new Map<number, elbv2.NetworkListener>();
+  /** The SFTP target group (every backend, on the backends' SFTP port); unset without SFTP. */
+  readonly sftpTargetGroup?: elbv2.NetworkTargetGroup;
 
   private readonly vpc: ec2.IVpc;
   private readonly deregistrationDelay: Duration;
@@ -97,11 +105,35 @@ export class FtpLoadBalancer extends Construct {
     // NLB may reach the backends' FTP ports and nothing else.
     (this.securityGroup.node.defaultChild as ec2.CfnSecurityGroup).addPropertyOverride('SecurityGroupEgress', [
       { CidrIp: '255.255.255.255/32', IpProtocol: 'icmp', FromPort: 252, ToPort: 86, Description: 'Disallow all traffic' },
+      // SFTP to the backends' SFTP port, by the VPC's range rather than per backend group: one
+      // inline rule instead of two resources per slot, of the stack's 500 (lib/config/resource-budget.ts).
+      ...(props.sftp
+        ? [
+            {
+              CidrIp: vpc.vpcCidrBlock,
+              IpProtocol: 'tcp',
+              FromPort: props.sftp.backendPort,
+              ToPort: props.sftp.backendPort,
+              Description: 'SFTP and its health checks to the backends',
+            },
+          ]
+        : []),
     ]);
     const passiveSpan = portRange(props.passivePorts.minPort, props.passivePorts.maxPort);
     for (const cidr of allowedCidrs) {
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(CONTROL_PORT), `FTP control from ${cidr}`);
       this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), passiveSpan, `FTP passive ports from ${cidr}`);
+      if (props.sftp) this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(props.sftp.port), `SFTP from ${cidr}`);
+    }
+    if (props.sftp?.port === 22 && allowedCidrs.includes('0.0.0.0/0')) {
+      // CloudFormation's validation flags 22 open to the world as SSH. Here it is the SFTP service
+      // (ProFTPD's mod_sftp on the backends' port 2222, no shell); the instances' own sshd is on no
+      // NLB port and in no security group rule.
+      Validations.of(this.securityGroup).acknowledge({
+        id: 'CloudFormation-Validate::W2508',
+        reason:
+          'Port 22 is the public SFTP service (allowedCidrs 0.0.0.0/0), not SSH: the NLB forwards it to ProFTPD on 2222; the backends are not reachable on their own port 22. Narrow allowedCidrs to close it.',
+      });
     }
     if (allowedCidrs.includes('0.0.0.0/0')) {
       acknowledge(this.securityGroup, [
@@ -151,6 +183,25 @@ export class FtpLoadBalancer extends Construct {
       tcpIdleTimeout: this.idleTimeout,
       defaultTargetGroups: [this.controlTargetGroup],
     });
+    if (props.sftp) {
+      this.sftpTargetGroup = new elbv2.NetworkTargetGroup(this, 'SftpTargetGroup', {
+        vpc,
+        port: props.sftp.backendPort,
+        protocol: elbv2.Protocol.TCP,
+        targetType: elbv2.TargetType.INSTANCE,
+        // The backends' bans and per-address caps see the client's own address.
+        preserveClientIp: true,
+        deregistrationDelay: this.deregistrationDelay,
+        // Its own port: a backend whose FTP is up but whose SFTP is not leaves only this group.
+        healthCheck: { ...this.healthCheck(), port: String(props.sftp.backendPort) },
+      });
+      this.nlb.addListener('Sftp', {
+        port: props.sftp.port,
+        protocol: elbv2.Protocol.TCP,
+        tcpIdleTimeout: this.idleTimeout,
+        defaultTargetGroups: [this.sftpTargetGroup],
+      });
+    }
   }
 
   /** The public IP that backends in the given AZ index advertise in PASV replies. */
@@ -158,7 +209,7 @@ export class FtpLoadBalancer extends Construct {
     return this.elasticIps[azIndex].attrPublicIp;
   }
 
-  /** Wire one backend: a member of the port-21 group, and sole member of its passive ports' groups. */
+  /** Wire one backend: a member of the port-21 (and SFTP) group, and sole member of its passive ports' groups. */
   attach(backend: BackendAttachment): void {
     const { group, ports } = backend;
     this.controlTargetGroup.addTarget(group);
@@ -193,6 +244,8 @@ export class FtpLoadBalancer extends Construct {
     this.securityGroup.addEgressRule(backend.securityGroup, range, `FTP passive to slot ${ports.slot}`);
     backend.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTROL_PORT), 'FTP control and health checks from the NLB');
     backend.securityGroup.addIngressRule(this.securityGroup, range, 'FTP passive ports from the NLB');
+    // SFTP: the backend admits the VPC's range on its SFTP port (FtpBackends), the NLB's egress rule covers it.
+    this.sftpTargetGroup?.addTarget(group);
   }
 
   /** The single-backend target group of a passive port. */

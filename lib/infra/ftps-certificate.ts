@@ -24,6 +24,8 @@ export class FtpsCertificate extends Construct {
   readonly secret: secretsmanager.ISecret;
   /** Depend on this before reading the secret: the self-signed certificate is in it from then on. */
   readonly ready?: CustomResource;
+  /** The function that generated it (SftpHostKeys reuses it); unset when you bring your own. */
+  readonly generator?: NlbFtpFunction;
 
   constructor(scope: Construct, id: string, props: FtpsCertificateProps) {
     super(scope, id);
@@ -46,34 +48,15 @@ export class FtpsCertificate extends Construct {
       },
     ]);
 
-    const generator = new NlbFtpFunction(this, 'Generator', {
-      handlerFile: 'certificate-resource/handler.ts',
-      description: 'nlb-ftp: creates the self-signed FTPS certificate once, into its secret',
-      timeout: Duration.seconds(60),
-      memorySize: 512,
-    });
+    const generator = createKeyGenerator(
+      this,
+      'nlb-ftp: creates the self-signed FTPS certificate (and SFTP host keys) once, into their secrets',
+    );
+    this.generator = generator;
     // Write only: the generator never reads the secret (its Ref carries the fingerprint instead).
     generator.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'PutCertificateOnly', actions: ['secretsmanager:PutSecretValue'], resources: [secret.secretArn] }),
     );
-    acknowledge(
-      generator,
-      [
-        {
-          id: 'AwsSolutions-IAM4',
-          reason:
-            'AWSLambdaBasicExecutionRole only lets the function write its own log stream; it is the AWS-maintained minimum for any Lambda.',
-          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-        },
-        {
-          id: 'AwsSolutions-L1',
-          reason:
-            'Pinned to Node.js 22 (an LTS line the bundle targets and the tests run); moving runtimes is a deliberate, tested change.',
-        },
-      ],
-      { children: true },
-    );
-
     const resource = new CustomResource(this, 'SelfSigned', {
       serviceToken: generator.functionArn,
       resourceType: 'Custom::NlbFtpSelfSignedCertificate',
@@ -86,4 +69,35 @@ export class FtpsCertificate extends Construct {
   get fingerprint(): string | undefined {
     return this.ready?.ref;
   }
+}
+
+/**
+ * The function behind both key-material custom resources (lambda/certificate-resource): the
+ * certificate's and the SFTP host keys'. Each user grants it PutSecretValue on its own secret only.
+ */
+export function createKeyGenerator(scope: Construct, description: string): NlbFtpFunction {
+  const generator = new NlbFtpFunction(scope, 'Generator', {
+    handlerFile: 'certificate-resource/handler.ts',
+    description,
+    timeout: Duration.seconds(60),
+    memorySize: 512,
+  });
+  acknowledge(
+    generator,
+    [
+      {
+        id: 'AwsSolutions-IAM4',
+        reason:
+          'AWSLambdaBasicExecutionRole only lets the function write its own log stream; it is the AWS-maintained minimum for any Lambda.',
+        appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+      },
+      {
+        id: 'AwsSolutions-L1',
+        reason: 'Pinned to Node.js 22 (an LTS line the bundle targets and the tests run); moving runtimes is a deliberate, tested change.',
+      },
+    ],
+    { children: true },
+  );
+
+  return generator;
 }

@@ -16,7 +16,8 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS } from '../config';
+import { SFTP_BACKEND_PORT } from '../backend/proftpd-conf';
+import { arnLocation, type Config, minHealthyBackendsOf, SECRET_ARN_FIELDS, sftpEnabled } from '../config';
 import { BAN_TTL_ATTRIBUTE } from '../shared/bans';
 import { ALARM_RUNBOOK, curlFtpsArgs, lftpFtpsSettings, OutputNames, runbookAnchor } from '../shared/names';
 import { planPorts } from '../shared/port-plan';
@@ -28,6 +29,7 @@ import { FtpsCertificate } from './ftps-certificate';
 import { HealthChecker } from './health-checker';
 import { FtpMonitoring } from './monitoring/ftp-monitoring';
 import { acknowledge } from './nag';
+import { SftpHostKeys } from './sftp-host-keys';
 import { SharedStorage } from './shared-storage';
 
 export interface NlbFtpStackProps extends StackProps {
@@ -62,6 +64,8 @@ export class NlbFtpStack extends Stack {
   readonly secrets: FtpSecrets;
   /** Absent when `ftps` is off. */
   readonly certificate?: FtpsCertificate;
+  /** The SFTP host keys; unset without SFTP. */
+  readonly sftpHostKeys?: SftpHostKeys;
   /** Absent when `healthCheck.enabled` is false. */
   readonly healthChecker?: HealthChecker;
   readonly monitoring: FtpMonitoring;
@@ -75,7 +79,8 @@ export class NlbFtpStack extends Stack {
     super(scope, id, { suppressTemplateIndentation: true, ...props });
     const config = props.config;
     this.config = config;
-    const plan = planPorts(config);
+    const sftp = sftpEnabled(config);
+    const plan = planPorts({ ...config, sftpListener: sftp });
     Aspects.of(this).add(new AlarmRunbookLinks(config.stackName));
     const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
@@ -132,6 +137,7 @@ export class NlbFtpStack extends Stack {
         healthyThreshold: config.nlbHealthCheck.healthyThreshold,
         unhealthyThreshold: config.nlbHealthCheck.unhealthyThreshold,
       },
+      sftp: sftp ? { port: config.sftpPort, backendPort: SFTP_BACKEND_PORT } : undefined,
     });
     if (config.ftps !== 'off') {
       this.certificate = new FtpsCertificate(this, 'FtpsCertificate', {
@@ -139,6 +145,13 @@ export class NlbFtpStack extends Stack {
         // Clients connect by the NLB's name, a static IP, or your own CNAME: certify all of them.
         commonName: this.loadBalancer.nlb.loadBalancerDnsName,
         names: [...this.loadBalancer.elasticIps.map((e) => e.attrPublicIp), ...config.ftpsCertificateNames],
+        removalPolicy,
+      });
+    }
+    if (sftp) {
+      this.sftpHostKeys = new SftpHostKeys(this, 'SftpHostKeys', {
+        secretArn: config.sftpHostKeysSecretArn,
+        generator: this.certificate?.generator,
         removalPolicy,
       });
     }
@@ -182,6 +195,7 @@ export class NlbFtpStack extends Stack {
       usersSecret: this.secrets.usersSecret,
       healthCheckSecret: this.secrets.healthCheckSecret,
       certificate: this.certificate,
+      sftp: this.sftpHostKeys && { port: SFTP_BACKEND_PORT, hostKeysSecret: this.sftpHostKeys.secret, ready: this.sftpHostKeys.ready },
       pasvAddressForAz: (az) => this.loadBalancer.publicIpForAz(az),
       audit: { logGroupName: this.audit.logGroupName, stackName: config.stackName },
       bans: this.banTable && {
@@ -328,6 +342,22 @@ export class NlbFtpStack extends Stack {
       new CfnOutput(this, 'FtpsCertificateFingerprint', {
         value: this.certificate.fingerprint,
         description: 'SHA-256 fingerprint of the self-signed FTPS certificate: compare it with what your client shows (docs/ftps.md)',
+      });
+    }
+    if (this.sftpHostKeys) {
+      new CfnOutput(this, 'SftpHostKeysSecretArn', {
+        value: this.sftpHostKeys.secret.secretArn,
+        description: 'Secret of the SFTP host keys every backend presents (read only by the backends)',
+      });
+    }
+    if (this.sftpHostKeys?.fingerprints) {
+      new CfnOutput(this, 'SftpHostKeyFingerprints', {
+        value: Fn.join('', ['ECDSA ', this.sftpHostKeys.fingerprints.ecdsa, ', RSA ', this.sftpHostKeys.fingerprints.rsa]),
+        description: 'The SFTP host keys as OpenSSH prints them on first connection: compare before you accept (docs/sftp.md)',
+      });
+      new CfnOutput(this, 'ExampleSftp', {
+        value: Fn.join('', [`sftp ${this.config.sftpPort === 22 ? '' : `-P ${this.config.sftpPort} `}${user}@`, ip0]),
+        description: 'Opens an SFTP session (check the host key against SftpHostKeyFingerprints)',
       });
     }
     // With FTPS, nlb-ftp.pem is the certificate fetched as the README's Deploy section shows (openssl s_client).

@@ -59,7 +59,7 @@ export interface AuditEvent {
   /** The FTP reply code; ProFTPD logs it, vsftpd does not (null). */
   readonly code: number | null;
   /** 'ftp' or 'ftps' where the server says (ProFTPD); null otherwise. */
-  readonly protocol: 'ftp' | 'ftps' | null;
+  readonly protocol: 'ftp' | 'ftps' | 'sftp' | null;
   /** user-skipped: why the users sync skipped that entry; ban and unban: why. */
   readonly reason: string | null;
   /** users-synced: how many FTP users the sync applied; ban: the failed logins that caused it. */
@@ -84,7 +84,7 @@ export const AUDIT_FIELDS: ReadonlyArray<readonly [keyof AuditEvent, string]> = 
   ['durationMs', "the transfer's time (vsftpd: from its logged rate); at session-end, the session's length"],
   ['result', 'ok or fail'],
   ['code', 'the FTP reply code; null on vsftpd'],
-  ['protocol', 'ftp or ftps; null on vsftpd'],
+  ['protocol', 'ftp, ftps or sftp; null on vsftpd'],
   ['reason', 'user-skipped: why the users sync skipped that entry of the users secret; ban and unban: why; null otherwise'],
   ['count', 'users-synced: the FTP users that sync applied; ban: the failed logins over all backends that caused it; null otherwise'],
 ];

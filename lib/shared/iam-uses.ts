@@ -25,7 +25,7 @@ export const TEMPLATE_PRINCIPALS: readonly PrincipalUses[] = [
     label: 'the backends (EC2 instance role)',
     actions: {
       'secretsmanager:GetSecretValue':
-        'the boot and the users sync (every 5 minutes) read the users, health-check and FTPS certificate secrets',
+        'the boot and the users sync (every 5 minutes) read the users, health-check, SFTP host keys and FTPS certificate secrets',
       'secretsmanager:DescribeSecret':
         "stays: CDK's grantRead grants it with GetSecretValue; it reads a secret's metadata, never its value",
       's3:GetObject': 'the boot downloads its scripts: the boot-scripts asset, that one object only',
@@ -61,8 +61,17 @@ export const TEMPLATE_PRINCIPALS: readonly PrincipalUses[] = [
   },
   {
     role: 'FtpsCertificateGeneratorServiceRole',
-    label: 'the FTPS certificate custom resource (Lambda, at deploy)',
-    actions: { 'secretsmanager:PutSecretValue': 'writes the self-signed certificate into its secret, once; it never reads a secret' },
+    label: 'the key generator: the FTPS certificate and SFTP host keys custom resources (Lambda, at deploy)',
+    actions: {
+      'secretsmanager:PutSecretValue':
+        'writes the self-signed certificate and the SFTP host keys into their secrets, once; it never reads a secret',
+    },
+    managed: { 'service-role/AWSLambdaBasicExecutionRole': LAMBDA_LOGS },
+  },
+  {
+    role: 'SftpHostKeysGeneratorServiceRole',
+    label: 'the SFTP host keys custom resource, when the stack makes no FTPS certificate (Lambda, at deploy)',
+    actions: { 'secretsmanager:PutSecretValue': 'writes the SFTP host keys into their secret, once; it never reads a secret' },
     managed: { 'service-role/AWSLambdaBasicExecutionRole': LAMBDA_LOGS },
   },
   {

@@ -15,6 +15,8 @@ export interface PortPlanInput {
   readonly backendCount: number;
   readonly passivePortsPerBackend: number;
   readonly passivePortStart: number;
+  /** One more listener, for SFTP. @default false */
+  readonly sftpListener?: boolean;
 }
 
 export interface SlotPorts {
@@ -28,11 +30,16 @@ export interface SlotPorts {
 
 export interface PortPlan {
   readonly slots: readonly SlotPorts[];
-  /** Listeners this plan needs on the NLB: port 21 plus one per passive port. */
+  /** Listeners this plan needs on the NLB: port 21, SFTP's, and one per passive port. */
   readonly listenerCount: number;
   /** The whole passive span across all slots, for security group rules on the NLB. */
   readonly minPort: number;
   readonly maxPort: number;
+}
+
+/** NLB listeners for N backends of r passive ports: port 21, SFTP's when on, and one per passive port. */
+export function listenerCount(backendCount: number, passivePortsPerBackend: number, sftp: boolean): number {
+  return 1 + (sftp ? 1 : 0) + backendCount * passivePortsPerBackend;
 }
 
 export function slotPorts(slot: number, input: Omit<PortPlanInput, 'backendCount'>): SlotPorts {
@@ -45,12 +52,12 @@ export function slotPorts(slot: number, input: Omit<PortPlanInput, 'backendCount
 /** The plan for a validated config. Throws if the config would break the NLB's listener limit. */
 export function planPorts(input: PortPlanInput): PortPlan {
   const slots = Array.from({ length: input.backendCount }, (_, i) => slotPorts(i, input));
-  const listenerCount = 1 + input.backendCount * input.passivePortsPerBackend;
-  if (listenerCount > NLB_MAX_LISTENERS) {
+  const listeners = listenerCount(input.backendCount, input.passivePortsPerBackend, input.sftpListener ?? false);
+  if (listeners > NLB_MAX_LISTENERS) {
     // Config validation reports this with advice; reaching here means it was bypassed.
-    throw new Error(`port plan needs ${listenerCount} listeners; an NLB has ${NLB_MAX_LISTENERS}`);
+    throw new Error(`port plan needs ${listeners} listeners; an NLB has ${NLB_MAX_LISTENERS}`);
   }
-  return { slots, listenerCount, minPort: slots[0].minPort, maxPort: slots[slots.length - 1].maxPort };
+  return { slots, listenerCount: listeners, minPort: slots[0].minPort, maxPort: slots[slots.length - 1].maxPort };
 }
 
 /** Backends are spread round-robin over the AZs; slot i lives in AZ i mod azCount. */

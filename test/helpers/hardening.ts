@@ -47,11 +47,27 @@ export function wildcardGrants(resources: Resources): string[] {
 /** Any ingress rule that includes port 22, or any instance with an SSH key pair. */
 export function sshExposure(resources: Resources): string[] {
   const findings: string[] = [];
+  // The one exception: the NLB's own group may admit 22 when 22 is its SFTP listener, which
+  // forwards to another port on the backends (their sshd stays unreachable).
+  const refId = (v: unknown) => {
+    const o = v as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+    return o?.Ref ?? o?.['Fn::GetAtt']?.[0];
+  };
+  const sftpOn22 = Object.values(resources).some((r) => {
+    if (r.Type !== 'AWS::ElasticLoadBalancingV2::Listener' || Number(r.Properties?.Port) !== 22) return false;
+    const tg = refId((r.Properties?.DefaultActions as Array<{ TargetGroupArn: unknown }>)?.[0]?.TargetGroupArn);
+    return tg !== undefined && Number(resources[tg]?.Properties?.Port) !== 22;
+  });
+  const nlbGroups = new Set(
+    Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer')
+      .flatMap((r) => ((r.Properties?.SecurityGroups as unknown[]) ?? []).map(refId)),
+  );
   const covers22 = (r: Record<string, unknown>) =>
     r.IpProtocol === '-1' || ((r.IpProtocol === 'tcp' || r.IpProtocol === '6') && Number(r.FromPort) <= 22 && Number(r.ToPort) >= 22);
   for (const [id, r] of Object.entries(resources)) {
     const p = r.Properties ?? {};
-    if (r.Type === 'AWS::EC2::SecurityGroup') {
+    if (r.Type === 'AWS::EC2::SecurityGroup' && !(sftpOn22 && nlbGroups.has(id))) {
       for (const rule of (p.SecurityGroupIngress as Array<Record<string, unknown>>) ?? [])
         if (covers22(rule)) findings.push(`${id}: ingress covers port 22`);
     }

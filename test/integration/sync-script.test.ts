@@ -67,25 +67,28 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
     fs.writeFileSync(file('apply-users'), `#!/bin/bash\ncat >"${file('users.in')}"\n`, { mode: 0o755 });
     model.secrets.set(USERS_ARN, JSON.stringify({ alice: PASSWORD }));
     model.secrets.set(HEALTH_ARN, JSON.stringify({ username: 'nlbftp-health', password: 'h-pass' }));
-    const { env } = renderBootSettings({
-      ftp: {
-        slot: 0,
-        pasvAddress: '198.18.0.2',
-        pasvMinPort: 40000,
-        pasvMaxPort: 40007,
-        maxClients: 10,
-        maxPerIp: 5,
-        ftps: { mode: 'required', requireSslReuse: true },
+    const { env } = renderBootSettings(
+      {
+        ftp: {
+          slot: 0,
+          pasvAddress: '198.18.0.2',
+          pasvMinPort: 40000,
+          pasvMaxPort: 40007,
+          maxClients: 10,
+          maxPerIp: 5,
+          ftps: { mode: 'required', requireSslReuse: true },
+        },
+        region: 'eu-west-1',
+        urlSuffix: 'amazonaws.com',
+        fileSystemId: 'fs-1',
+        usersSecretArn: USERS_ARN,
+        healthSecretArn: HEALTH_ARN,
+        certificateSecretArn: CERT_ARN,
+        keepaliveSeconds: 60,
+        bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
       },
-      region: 'eu-west-1',
-      urlSuffix: 'amazonaws.com',
-      fileSystemId: 'fs-1',
-      usersSecretArn: USERS_ARN,
-      healthSecretArn: HEALTH_ARN,
-      certificateSecretArn: CERT_ARN,
-      keepaliveSeconds: 60,
-      bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
-    });
+      'vsftpd',
+    );
     expect(env).toMatchObject({
       CERT_FILE: '/etc/vsftpd/nlb-ftp.crt',
       KEY_FILE: '/etc/vsftpd/nlb-ftp.key',

@@ -27,7 +27,7 @@ async function cdkSynth(...context: string[]) {
     'AWS_EC2_METADATA_DISABLED=true',
   ];
   args.push('bash', '-c', `cd "$0" && exec npx cdk synth -q -o "$1" ${context.map((c) => `-c ${c}`).join(' ')}`, ROOT, out);
-  const r = await run('unshare', args, { timeoutMs: 120_000 });
+  const r = await run('unshare', args, { timeoutMs: 400_000 });
   return { ...r, out };
 }
 

@@ -52,7 +52,7 @@ describe('the health checker is sized from the CPU its probes cost', () => {
   it('the template carries that size: the default stack, and 23 backends probed with a 1 s deadline', () => {
     expect(memoryOf(synth())).toBe(checkerMemoryMb(2, 5));
     expect(checkerMemoryMb(2, 5)).toBe(CHECKER_MIN_MB);
-    const big = synth({ backendCount: 23, passivePortsPerBackend: 1, healthCheck: { timeoutSeconds: 1 } });
+    const big = synth({ ftpServer: 'vsftpd', backendCount: 23, passivePortsPerBackend: 1, healthCheck: { timeoutSeconds: 1 } });
     expect(memoryOf(big)).toBe(checkerMemoryMb(23, 1));
     expect(memoryOf(big)).toBeGreaterThan(CHECKER_MIN_MB);
   });

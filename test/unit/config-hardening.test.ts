@@ -118,10 +118,18 @@ const CORPUS: ReadonlyArray<[Record<string, string>, string[], string[]]> = [
   [{ ftpUsersSecretArn: ARN('useast1') }, ['ftpUsersSecretArn'], ['complete ARN of a Secrets Manager secret']],
   [{ ftpUsersSecretArn: ARN('us-east-1').replace('-AbCdEf', '') }, ['ftpUsersSecretArn'], ['6-character suffix']],
   // Budgets: the listener budget and CloudFormation's 500 resources, with values that fit both.
-  [{ backendCount: '49', passivePortsPerBackend: '1' }, ['backendCount'], ['makes 962 CloudFormation resources', 'backendCount <= 23']],
-  [{ backendCount: '24', passivePortsPerBackend: '1' }, ['backendCount'], ['makes 512', 'backendCount <= 23', 'second stack']],
-  [{ backendCount: '24', passivePortsPerBackend: '2' }, ['backendCount'], ['makes 560 CloudFormation resources', 'backendCount <= 21']],
-  [{ passivePortsPerBackend: '25' }, ['passivePortsPerBackend'], ['needs 51 NLB listeners', 'passivePortsPerBackend <= 24']],
+  [
+    { ftpServer: 'vsftpd', backendCount: '49', passivePortsPerBackend: '1' },
+    ['backendCount'],
+    ['makes 962 CloudFormation resources', 'backendCount <= 23'],
+  ],
+  [
+    { ftpServer: 'vsftpd', backendCount: '24', passivePortsPerBackend: '1' },
+    ['backendCount'],
+    ['makes 512', 'backendCount <= 23', 'second stack'],
+  ],
+  [{ backendCount: '24', passivePortsPerBackend: '2' }, ['backendCount'], ['makes 564 CloudFormation resources', 'backendCount <= 20']],
+  [{ passivePortsPerBackend: '25' }, ['passivePortsPerBackend'], ['needs 52 NLB listeners', 'passivePortsPerBackend <= 24']],
   // Documented minimums with the other setting left at its default: blame the one the user changed.
   [
     { controlIdleTimeoutSeconds: '60' },

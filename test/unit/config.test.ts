@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, loadConfig, parseConfig, settingsDoc, settingsTable } from '../../lib/config';
+import { ConfigError, ConfigSchema, loadConfig, parseConfig, settingsDoc, settingsTable, sftpEnabled } from '../../lib/config';
 import { planPorts } from '../../lib/shared/port-plan';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-users-AbCdEf';
@@ -33,6 +33,16 @@ const INVALID_CONTEXT: Array<[string, Record<string, string>, string]> = [
   ['passive start above 65535', { passivePortStart: '70000' }, 'passivePortStart'],
   ['passive range runs past 65535', { passivePortStart: '65530' }, 'passivePortStart'],
   ['passive start not a number', { passivePortStart: '40k' }, 'passivePortStart'],
+  ['sftp not on or off', { sftp: 'yes' }, 'sftp'],
+  ['sftp on with vsftpd', { ftpServer: 'vsftpd', sftp: 'on' }, 'sftp'],
+  ['sftpPort zero', { sftpPort: '0' }, 'sftpPort'],
+  ['sftpPort on a passive port', { sftpPort: '40003' }, 'sftpPort'],
+  ['sftpPort on 21', { sftpPort: '21' }, 'sftpPort'],
+  [
+    'SFTP host keys ARN without its suffix',
+    { sftpHostKeysSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys' },
+    'sftpHostKeysSecretArn',
+  ],
   ['instance type upper case', { instanceType: 'T4G.SMALL' }, 'instanceType'],
   ['instance type without size', { instanceType: 't4g' }, 'instanceType'],
   ['zero AZs', { maxAzs: '0' }, 'maxAzs'],
@@ -129,7 +139,7 @@ describe('config validation', () => {
 
   it('explains the listener budget with the largest N and r that fit', () => {
     const err = problemsOf(() => loadConfig({ context: { backendCount: '40' }, cwd: os.tmpdir() }));
-    expect(err.message).toContain('needs 321 NLB listeners');
+    expect(err.message).toContain('needs 322 NLB listeners (1 for port 21 + 1 for SFTP + 40x8 passive)');
     expect(err.message).toContain('an NLB has 50');
     // No r deploys 40 backends (the stack would exceed 500 resources), so only N is suggested.
     expect(err.message).not.toContain('passivePortsPerBackend <=');
@@ -222,12 +232,14 @@ describe('config sources', () => {
 
 describe('valid configurations produce the expected plan', () => {
   it.each([
-    [{ backendCount: 3 }, 25, [40000, 40007], [40016, 40023]],
-    [{ backendCount: 6 }, 49, [40000, 40007], [40040, 40047]],
-    [{ backendCount: 23, passivePortsPerBackend: 1, passivePortStart: 50000 }, 24, [50000, 50000], [50022, 50022]],
-    [{ backendCount: 1, passivePortsPerBackend: 49, passivePortStart: 65487 }, 50, [65487, 65535], [65487, 65535]],
+    [{ backendCount: 3 }, 26, [40000, 40007], [40016, 40023]],
+    [{ backendCount: 6 }, 50, [40000, 40007], [40040, 40047]],
+    [{ ftpServer: 'vsftpd', backendCount: 23, passivePortsPerBackend: 1, passivePortStart: 50000 }, 24, [50000, 50000], [50022, 50022]],
+    [{ backendCount: 1, passivePortsPerBackend: 49, passivePortStart: 65487, sftp: 'off' }, 50, [65487, 65535], [65487, 65535]],
+    [{ backendCount: 1, passivePortsPerBackend: 48, passivePortStart: 65488 }, 50, [65488, 65535], [65488, 65535]],
   ] as const)('%j', (input, listeners, first, last) => {
-    const plan = planPorts(parseConfig(input));
+    const c = parseConfig(input);
+    const plan = planPorts({ ...c, sftpListener: sftpEnabled(c) });
     expect(plan.listenerCount).toBe(listeners);
     expect([plan.slots[0].minPort, plan.slots[0].maxPort]).toEqual(first);
     const l = plan.slots[plan.slots.length - 1];

@@ -6,8 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bootSettingsOf, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { refOf } from '../../harness/template';
+import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import { settingsFile } from '../../lib/backend/user-data';
-import { ConfigError, parseConfig } from '../../lib/config';
+import { ConfigError, parseConfig, sftpEnabled } from '../../lib/config';
 import { stackResources } from '../../lib/config/resource-budget';
 
 type Resources = Synthesized['json']['Resources'];
@@ -48,8 +49,8 @@ function createdBefore(res: Resources, id: string): Set<string> {
 const ofType = (res: Resources, type: string) => Object.keys(res).filter((id) => res[id].Type === type);
 
 describe.each([
-  ['vsftpd, defaults', {}],
-  ['ProFTPD, 3 backends, checker off', { ftpServer: 'proftpd' as const, backendCount: 3, healthCheck: { enabled: false } }],
+  ['defaults (ProFTPD, SFTP)', {}],
+  ['vsftpd, 3 backends, checker off', { ftpServer: 'vsftpd' as const, backendCount: 3, healthCheck: { enabled: false } }],
 ])('deploy readiness: %s', (_name, config) => {
   let s: Synthesized;
   let res: Resources;
@@ -98,9 +99,28 @@ describe.each([
       (id) => res[id].Type === 'AWS::EC2::SecurityGroup' && id.startsWith('LoadBalancerSecurityGroup'),
     );
     // Without inline egress, EC2 keeps its default allow-all rule whatever else is added.
-    expect(res[sgId].Properties?.SecurityGroupEgress).toEqual([
-      { CidrIp: '255.255.255.255/32', IpProtocol: 'icmp', FromPort: 252, ToPort: 86, Description: 'Disallow all traffic' },
-    ]);
+    const [placeholder, ...inline] = res[sgId].Properties?.SecurityGroupEgress as Array<Record<string, unknown>>;
+    expect(placeholder).toEqual({
+      CidrIp: '255.255.255.255/32',
+      IpProtocol: 'icmp',
+      FromPort: 252,
+      ToPort: 86,
+      Description: 'Disallow all traffic',
+    });
+    // With SFTP, one inline rule more: the backends' SFTP port, within the VPC only.
+    const sftp = sftpEnabled(parseConfig(config));
+    expect(inline).toEqual(
+      sftp
+        ? [
+            expect.objectContaining({
+              IpProtocol: 'tcp',
+              FromPort: SFTP_BACKEND_PORT,
+              ToPort: SFTP_BACKEND_PORT,
+              CidrIp: { 'Fn::GetAtt': [expect.stringMatching(/^Vpc/), 'CidrBlock'] },
+            }),
+          ]
+        : [],
+    );
     const egress = resourcesOfType(s, 'AWS::EC2::SecurityGroupEgress').filter(([, p]) => refOf(p.GroupId) === sgId);
     expect(egress.length).toBeGreaterThan(0);
     for (const [id, p] of egress) {

@@ -35,7 +35,7 @@ describe.each([
   ['off', { ssl_enable: 'NO' }],
 ] as const)('ftps=%s', (mode, expected) => {
   // Plain FTP only to private ranges: any other range would need allowPlaintextFromInternet.
-  const s = synth({ backendCount: 2, ftps: mode, ...(mode === 'off' ? { allowedCidrs: ['10.0.0.0/8'] } : {}) });
+  const s = synth({ ftpServer: 'vsftpd', backendCount: 2, ftps: mode, ...(mode === 'off' ? { allowedCidrs: ['10.0.0.0/8'] } : {}) });
   const scripts = bootSettingsOf(s);
 
   it('renders the matching vsftpd settings on every backend', () => {
@@ -113,7 +113,10 @@ describe('the self-signed certificate (no ftpsCertificateSecretArn)', () => {
       expect.stringMatching(/^BackendsRole/),
       expect.stringMatching(/^HealthCheckerFunctionServiceRole/),
     ]);
-    const writers = grants(s, 'secretsmanager:PutSecretValue');
+    // The same generator puts the SFTP host keys (SftpHostKeys), each statement to its own secret.
+    const writers = grants(s, 'secretsmanager:PutSecretValue').filter((g) =>
+      g.resources.some((r) => JSON.stringify(r).includes(certSecretId)),
+    );
     expect(writers).toHaveLength(1);
     expect(writers[0].roles).toEqual([expect.stringMatching(/^FtpsCertificateGeneratorServiceRole/)]);
     expect(writers[0].resources.map(refOf)).toEqual([certSecretId]);

@@ -106,7 +106,7 @@ describe('inventory encoding', () => {
   it('fits Lambda 4 KB environment at the most slots one stack can hold, with the longest target group names', () => {
     // 23 slots is the largest deployable N (config-budget.test.ts); a target group's full name is at most
     // `targetgroup/` + 32 characters + `/` + 16 hex digits.
-    const worst = Array.from({ length: largestBackendCount(parseConfig({}), 1) }, (_, i) => ({
+    const worst = Array.from({ length: largestBackendCount(parseConfig({ ftpServer: 'vsftpd' }), 1) }, (_, i) => ({
       slot: i,
       passiveTargetGroup: `targetgroup/${'N'.repeat(32)}/0123456789abcdef`,
       passivePorts: { min: 65000 + i, max: 65000 + i },

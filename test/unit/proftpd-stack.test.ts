@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bootSettingsOf, launchTemplates, resourcesOfType, synth } from '../../harness/synth';
+import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import { settingsFile } from '../../lib/backend/user-data';
 import { type ConfigError, loadConfig, parseConfig } from '../../lib/config';
 
@@ -57,7 +58,7 @@ describe('ftpServer=proftpd', () => {
       expect(settings.env).toMatchObject({ SERVER: 'proftpd', PASV_MIN: min, PASV_MAX: min + 3 });
       expect(String(settings.env.PACKAGES).split(' ')).toEqual(expect.arrayContaining(['proftpd-core', 'proftpd-mod-crypto']));
       expect(settingsFile(settings, 'namespace-sysctl').text).toContain(`net.ipv4.ip_local_port_range = ${min} ${min + 3}`);
-      expect(settingsFile(settings, 'namespace-env').text).toContain(`PORTS=21,${min}:${min + 3}`);
+      expect(settingsFile(settings, 'namespace-env').text).toContain(`PORTS=21,${SFTP_BACKEND_PORT},${min}:${min + 3}`);
     }
   });
 

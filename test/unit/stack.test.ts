@@ -2,6 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { countOfType, resourcesOfType, type Synthesized, synth } from '../../harness/synth';
 import { flatten, refOf } from '../../harness/template';
+import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import { readBootSettings, settingsFile } from '../../lib/backend/user-data';
 
 type Props = Record<string, unknown>;
@@ -56,8 +57,8 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
   const slots = expectedSlots(n);
   const groups = groupIdsBySlot(s, n);
 
-  it('has exactly 1 + N*r listeners, all TCP', () => {
-    s.template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1 + n * 8);
+  it('has exactly 1 + 1 + N*r listeners (21, SFTP, passive), all TCP', () => {
+    s.template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 2 + n * 8);
     for (const [, p] of resourcesOfType(s, 'AWS::ElasticLoadBalancingV2::Listener')) expect(p.Protocol).toBe('TCP');
   });
 
@@ -67,7 +68,15 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
     for (const g of groups) expect(targetGroupsOf(s, g)).toContain(control);
   });
 
-  it('forwards every passive port only to its own slot, on that port: each slot registers in exactly 21 and its own range', () => {
+  it("forwards SFTP (22) to one target group of every slot, on the backends' port 2222", () => {
+    const sftp = listenerTargets(s).get(22) as string;
+    expect((s.json.Resources[sftp].Properties as Props).Port).toBe(SFTP_BACKEND_PORT);
+    // Its own health check: a backend whose SFTP is down leaves only this group.
+    expect(s.json.Resources[sftp].Properties).toMatchObject({ HealthCheckProtocol: 'TCP', HealthCheckPort: String(SFTP_BACKEND_PORT) });
+    for (const g of groups) expect(targetGroupsOf(s, g)).toContain(sftp);
+  });
+
+  it('forwards every passive port only to its own slot, on that port: each slot registers in exactly 21, SFTP and its own range', () => {
     const byPort = listenerTargets(s);
     for (const slot of slots) {
       const own = slot.ports.map((port) => {
@@ -76,16 +85,17 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
         expect((s.json.Resources[tgId as string].Properties as Props).Port).toBe(port);
         return tgId as string;
       });
-      expect(targetGroupsOf(s, groups[slot.slot]).sort()).toEqual([byPort.get(21) as string, ...own].sort());
+      expect(targetGroupsOf(s, groups[slot.slot]).sort()).toEqual([byPort.get(21) as string, byPort.get(22) as string, ...own].sort());
     }
-    expect(byPort.size).toBe(1 + n * 8);
+    expect(byPort.size).toBe(2 + n * 8);
   });
 
-  it('health-checks every target group on port 21, since passive ports are closed until PASV', () => {
+  it('health-checks every FTP target group on port 21, since passive ports are closed until PASV', () => {
     const tgs = resourcesOfType(s, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-    expect(tgs).toHaveLength(1 + n * 8);
+    expect(tgs).toHaveLength(2 + n * 8);
     for (const [, p] of tgs) {
-      expect(p).toMatchObject({ HealthCheckProtocol: 'TCP', HealthCheckPort: '21', TargetType: 'instance' });
+      const port = p.Port === SFTP_BACKEND_PORT ? String(SFTP_BACKEND_PORT) : '21';
+      expect(p).toMatchObject({ HealthCheckProtocol: 'TCP', HealthCheckPort: port, TargetType: 'instance' });
       expect(p.TargetGroupAttributes).toEqual(
         expect.arrayContaining([
           { Key: 'preserve_client_ip.enabled', Value: 'true' },
@@ -105,10 +115,10 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
       const settings = readBootSettings(flatten(launchDataOf(s, groups[b.slot]).UserData));
       expect(settings.env).toMatchObject({ SLOT: b.slot, PASV_MIN: b.minPort, PASV_MAX: b.maxPort });
       const ud = settingsFile(settings, 'server-conf').text;
-      expect(ud).toContain(`pasv_min_port=${b.minPort}\n`);
-      expect(ud).toContain(`pasv_max_port=${b.maxPort}\n`);
-      expect(ud).toContain(`pasv_address=\${${eips[b.slot % 2]}.PublicIp}\n`);
-      expect(ud).toContain(`ftpd_banner=nlb-ftp backend slot ${b.slot} ready`);
+      // ProFTPD, the default server.
+      expect(ud).toContain(`\nPassivePorts ${b.minPort} ${b.maxPort}\n`);
+      expect(ud).toContain(`\nMasqueradeAddress \${${eips[b.slot % 2]}.PublicIp}\n`);
+      expect(ud).toContain(`\nServerIdent on "nlb-ftp backend slot ${b.slot} ready`);
       // The backend's group launches in one subnet, in the same AZ as the EIP it advertises.
       const subnets = ((s.json.Resources[groups[b.slot]].Properties as Props).VPCZoneIdentifier as unknown[]).map(refOf);
       expect(subnets).toHaveLength(1);
@@ -196,7 +206,7 @@ describe.each([1, 2, 5])('stack with %i backend(s)', (n) => {
 describe('security groups', () => {
   const s = synth({ backendCount: 2, allowedCidrs: ['198.51.100.0/24'] });
 
-  it('opens each backend only on 21 and its own passive range', () => {
+  it('opens each backend only on 21, SFTP (2222) and its own passive range; never on its own sshd port 22', () => {
     const backends = s.stack.backends.backends;
     expect(backends.map((b) => b.slot)).toEqual([0, 1]);
     for (const [i, b] of expectedSlots(2).entries()) {
@@ -207,8 +217,12 @@ describe('security groups', () => {
         .filter(([, p]) => refOf(p.GroupId) === sgId)
         .map(([, p]) => p);
       const ports = [...inline, ...separate].map((r) => `${r.FromPort}-${r.ToPort}`);
-      expect(new Set(ports)).toEqual(new Set(['21-21', `${b.minPort}-${b.maxPort}`]));
-      for (const r of inline) expect(r.CidrIp).toBe('198.51.100.0/24');
+      expect(new Set(ports)).toEqual(new Set(['21-21', `${SFTP_BACKEND_PORT}-${SFTP_BACKEND_PORT}`, `${b.minPort}-${b.maxPort}`]));
+      // Clients from allowedCidrs; on the SFTP port also the VPC (the NLB's health checks), by range.
+      for (const r of inline) {
+        if (r.FromPort === SFTP_BACKEND_PORT && typeof r.CidrIp !== 'string') expect(JSON.stringify(r.CidrIp)).toContain('CidrBlock');
+        else expect(r.CidrIp).toBe('198.51.100.0/24');
+      }
       expect([...inline, ...separate].some((r) => r.FromPort === 22)).toBe(false);
     }
   });
@@ -219,6 +233,7 @@ describe('security groups', () => {
     expect(ingress.map((r) => [r.CidrIp, r.FromPort, r.ToPort])).toEqual([
       ['198.51.100.0/24', 21, 21],
       ['198.51.100.0/24', 40000, 40015],
+      ['198.51.100.0/24', 22, 22],
     ]);
   });
 });
@@ -305,7 +320,7 @@ describe('secrets', () => {
 
   it('uses an existing users secret by ARN and grants read on exactly that ARN', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ftp-users-AbCdEf';
-    const s = synth({ ftpUsersSecretArn: arn, ftps: 'off', allowPlaintextFromInternet: true });
+    const s = synth({ ftpUsersSecretArn: arn, ftps: 'off', allowPlaintextFromInternet: true, sftp: 'off' });
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     s.template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {

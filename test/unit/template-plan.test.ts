@@ -4,7 +4,7 @@ import { planPorts } from '../../lib/shared/port-plan';
 import { planFromTemplate, type TemplateJson } from '../../sandbox/template-plan';
 
 describe('sandbox plan from the synthesized template', () => {
-  const s = synth({ backendCount: 3, passivePortsPerBackend: 4 });
+  const s = synth({ ftpServer: 'vsftpd', backendCount: 3, passivePortsPerBackend: 4 });
   const plan = planFromTemplate(s.json as unknown as TemplateJson);
 
   it('reads port 21 -> every backend, and each passive port -> its single backend', () => {

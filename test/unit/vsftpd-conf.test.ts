@@ -80,16 +80,19 @@ describe('PAM service', () => {
 });
 
 describe('user data and boot scripts', () => {
-  const userData = renderUserData({
-    ftp: settings,
-    region: 'eu-west-1',
-    urlSuffix: 'amazonaws.com',
-    fileSystemId: 'fs-0123456789abcdef0',
-    usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
-    healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
-    keepaliveSeconds: 60,
-    bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
-  });
+  const userData = renderUserData(
+    {
+      ftp: settings,
+      region: 'eu-west-1',
+      urlSuffix: 'amazonaws.com',
+      fileSystemId: 'fs-0123456789abcdef0',
+      usersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
+      healthSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:health-AbCdEf',
+      keepaliveSeconds: 60,
+      bundle: { bucket: 'assets-bucket', key: 'scripts.zip' },
+    },
+    'vsftpd',
+  );
   const read = (name: string) => fs.readFileSync(path.join(SCRIPTS_DIR, name), 'utf8');
   const settingsOf = readBootSettings(userData);
 

@@ -92,7 +92,7 @@ if [ -n "${LOG_GROUP:-}" ]; then
     -c file:/opt/aws/amazon-cloudwatch-agent/etc/nlb-ftp.json
 fi
 
-log "5/7 FTP users${CERTIFICATE_SECRET_ARN:+ and the FTPS certificate} from Secrets Manager"
+log "5/7 FTP users${HOST_KEYS_SECRET_ARN:+, the SFTP host keys}${CERTIFICATE_SECRET_ARN:+ and the FTPS certificate} from Secrets Manager"
 install -m 0700 "$NLBFTP_LIB/nlb-ftp-apply-users.py" /usr/local/sbin/nlb-ftp-apply-users
 install -m 0700 "$NLBFTP_LIB/nlb-ftp-sync.sh" /usr/local/sbin/nlb-ftp-sync
 install -m 0644 "$NLBFTP_LIB/units/nlb-ftp-sync.service" "$NLBFTP_LIB/units/nlb-ftp-sync.timer" /etc/systemd/system/

@@ -126,6 +126,10 @@ def proftpd_line(line):
     if len(f) != 13:
         return False
     stamp, pid, ip, port, user_in, name, command, code, path, from_path, nbytes, ms, proto = [None if v == "-" else v for v in f]
+    # mod_sftp names the SSH phase of a session (its logins, its end) ssh2 and its file operations
+    # sftp: one SFTP session, which is all that port serves.
+    if proto == "ssh2":
+        proto = "sftp"
     t, port = float(stamp), int(port) if port else None
     code = int(code) if code and code.isdigit() else None
     ok = code is not None and code < 400

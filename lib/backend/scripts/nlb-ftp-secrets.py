@@ -8,6 +8,8 @@
   health       the health-check secret {"username", "password"} -> one such line
   certificate CRT KEY
                the certificate secret {"certificate", "privateKey"} -> two PEM files
+  host-keys ECDSA RSA
+               the SFTP host keys secret {"ecdsa", "rsa"} -> two PEM files
 
 With --api, stdin is Secrets Manager's GetSecretValue response, whose SecretString is the secret.
 Never prints a password anywhere but stdout, which the sync pipes into the users script.
@@ -18,6 +20,8 @@ import os
 import sys
 
 
+# lib/shared/ssh-host-keys.ts, SSH_HOST_KEY_TYPES (test/unit/sftp.test.ts holds them equal).
+HOST_KEY_TYPES = ("ecdsa", "rsa")
 RESERVED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reserved-users.json")
 
 
@@ -61,6 +65,13 @@ def certificate(secret, crt, key):
         f.write(secret["privateKey"].strip() + "\n")
 
 
+def host_keys(secret, files):
+    """The SFTP host keys, one PEM per algorithm, in the order of HOST_KEY_TYPES."""
+    for kind, path in zip(HOST_KEY_TYPES, files):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(secret[kind].strip() + "\n")
+
+
 def main(argv):
     secret = json.load(sys.stdin)
     if argv[1:2] == ["--api"]:
@@ -72,8 +83,10 @@ def main(argv):
         health(secret)
     elif len(argv) == 4 and argv[1] == "certificate":
         certificate(secret, argv[2], argv[3])
+    elif len(argv) == 2 + len(HOST_KEY_TYPES) and argv[1] == "host-keys":
+        host_keys(secret, argv[2:])
     else:
-        sys.exit("usage: nlb-ftp-secrets.py [--api] users | health | certificate CRT KEY")
+        sys.exit("usage: nlb-ftp-secrets.py [--api] users | health | certificate CRT KEY | host-keys ECDSA RSA")
 
 
 if __name__ == "__main__":

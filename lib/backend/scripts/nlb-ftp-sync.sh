@@ -1,6 +1,6 @@
 #!/bin/bash
-# nlb-ftp: apply the FTP users, the health-check account and (with FTPS) the certificate from
-# Secrets Manager. Run by the boot and every 5 minutes by nlb-ftp-sync.timer. Never prints a secret.
+# nlb-ftp: apply the FTP users, the health-check account, (with SFTP) the host keys and (with FTPS)
+# the certificate from Secrets Manager. Run by the boot and every 5 minutes by nlb-ftp-sync.timer. Never prints a secret.
 # A certificate that is not valid PEM, or whose key does not match, is refused and the files in
 # use stay as they are. Settings: NLBFTP_SETTINGS_ENV (default /etc/nlb-ftp/settings.env).
 set -euo pipefail
@@ -26,12 +26,31 @@ health=$(get_secret "$HEALTH_SECRET_ARN")
   printf '%s' "$health" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api health
 } | "${APPLY_USERS:-/usr/local/sbin/nlb-ftp-apply-users}"
 
-[ -n "${CERTIFICATE_SECRET_ARN:-}" ] || exit 0
-# The FTPS certificate: one for every backend. Written only when it changed.
-: "${CERT_FILE:?} ${KEY_FILE:?}"
 umask 077
 new=$(mktemp -d)
 trap 'rm -rf "$new"' EXIT
+
+# The SFTP host keys: the same on every backend, so clients see one host. Written only when they
+# changed; keys that openssl cannot read are refused and the files in use stay.
+if [ -n "${HOST_KEYS_SECRET_ARN:-}" ]; then
+  read -r -a key_files <<<"${HOST_KEY_FILES:?}"
+  get_secret "$HOST_KEYS_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api host-keys "$new/ecdsa" "$new/rsa"
+  if ! cmp -s "$new/ecdsa" "${key_files[0]}" || ! cmp -s "$new/rsa" "${key_files[1]}"; then
+    if ! openssl pkey -in "$new/ecdsa" -noout 2>/dev/null || ! openssl pkey -in "$new/rsa" -noout 2>/dev/null; then
+      echo "nlb-ftp sync: the SFTP host keys secret does not hold two unencrypted PEM keys; keeping the current keys" >&2
+      exit 1
+    fi
+    install -m 0600 -o root -g root "$new/ecdsa" "${key_files[0]}"
+    install -m 0600 -o root -g root "$new/rsa" "${key_files[1]}"
+    echo "nlb-ftp sync: SFTP host keys installed"
+    # As for the certificate below: only the listener restarts; no-op before the first start.
+    systemctl try-restart "${SERVER}.service"
+  fi
+fi
+
+[ -n "${CERTIFICATE_SECRET_ARN:-}" ] || exit 0
+# The FTPS certificate: one for every backend. Written only when it changed.
+: "${CERT_FILE:?} ${KEY_FILE:?}"
 get_secret "$CERTIFICATE_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api certificate "$new/crt" "$new/key"
 # As installed (checked when it was installed): nothing to do, and no openssl run every 5 minutes.
 if cmp -s "$new/crt" "$CERT_FILE" && cmp -s "$new/key" "$KEY_FILE"; then exit 0; fi

@@ -1,0 +1,392 @@
+/**
+ * SFTP on the default stack (ProFTPD, FTPS required, SFTP on): two backends booted from the
+ * template's user data, the host keys made by the stack's own custom resource, and real clients
+ * through the emulated NLB's SFTP listener with strict host-key checking against the stack's keys:
+ * OpenSSH's sftp (batch mode), lftp sftp://, curl sftp:// (libssh2, pinned by the key's SHA-256)
+ * and Python's paramiko (RejectPolicy). Sessions go on until every backend has served SFTP, so the
+ * one host key is proven on each. A file crosses protocols both ways (SFTP up, FTPS down, and back);
+ * SFTP logins, failed logins and transfers are audit events with "protocol": "sftp"; a drill stops
+ * one backend's SFTP and the NLB's SFTP health check takes it out. Uploads write under a hidden
+ * name: one cut off by killing an SFTP client is deleted, never renamed; a killed FTPS client's is
+ * hidden while it runs, and what stays after is reported (docs/users.md says why FTP cannot tell).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../harness/ftp-clients';
+import { requireTools } from '../../harness/prerequisites';
+import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
+import type { AuditEvent } from '../../lib/shared/audit';
+import { missingRoot } from '../../sandbox/boot/root';
+import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
+import { nsExec } from '../../sandbox/netns';
+import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
+
+/** Debian's own Python, which has python3-paramiko (the project's python3 may be another one). */
+const DEBIAN_PYTHON = '/usr/bin/python3';
+
+describe('SFTP on the default stack (ProFTPD, two backends)', () => {
+  let sb: Sandbox;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sftp-test-'));
+  const knownHosts = path.join(tmp, 'known_hosts');
+  const askpass = path.join(tmp, 'askpass.sh');
+  const payload = randomBytes(300_000);
+  const payloadFile = path.join(tmp, 'payload.bin');
+  let port = 0;
+
+  beforeAll(async () => {
+    requireTools(['ip', 'iptables', 'nsenter', 'curl', 'lftp', 'sftp', 'ssh', 'ssh-keygen', DEBIAN_PYTHON]);
+    const missing = missingRoot();
+    if (missing) throw new Error(missing);
+    cleanupSandbox();
+    sb = await Sandbox.up({ context: { backendCount: '2' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    port = sb.sftpPort as number;
+    fs.writeFileSync(knownHosts, sb.sftpKnownHosts());
+    // OpenSSH reads the password from an askpass program when told to (no terminal here).
+    fs.writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$NLBFTP_TEST_PASSWORD"\n', { mode: 0o700 });
+    fs.writeFileSync(payloadFile, payload);
+  }, 600_000);
+
+  afterAll(async () => {
+    await sb?.down();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    expectNoSandboxLeftovers();
+  });
+
+  const sshOptions = () => [
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+  ];
+
+  /** OpenSSH's sftp in batch mode: the commands on stdin, the password through askpass. */
+  const openSsh = (commands: string, password = sb.demo.password) =>
+    run(
+      'sftp',
+      [
+        ...sshOptions(),
+        '-o',
+        'BatchMode=no',
+        '-o',
+        'NumberOfPasswordPrompts=1',
+        '-P',
+        String(port),
+        '-b',
+        '-',
+        `${sb.demo.user}@${sb.endpoint}`,
+      ],
+      {
+        input: commands,
+        timeoutMs: 60_000,
+        env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', NLBFTP_TEST_PASSWORD: password },
+      },
+    );
+
+  const lftp = (commands: string) =>
+    run(
+      'lftp',
+      [
+        '-c',
+        `set sftp:connect-program "ssh -a -x ${sshOptions().join(' ')}"; set net:max-retries 1; set net:timeout 20; ` +
+          `open -u ${sb.demo.user},${sb.demo.password} -p ${port} sftp://${sb.endpoint}; ${commands}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
+
+  /** curl over libssh2, the host pinned by its ECDSA key's SHA-256 (as the stack's output gives it). */
+  const curlSftp = (pin: string, ...args: string[]) =>
+    run(
+      'curl',
+      ['-sS', '--max-time', '30', '--hostpubsha256', pin.replace(/^SHA256:/, ''), '-u', `${sb.demo.user}:${sb.demo.password}`, ...args],
+      {
+        timeoutMs: 40_000,
+      },
+    );
+
+  const paramiko = (script: string) =>
+    run(DEBIAN_PYTHON, ['-c', script], {
+      timeoutMs: 60_000,
+      env: {
+        ...process.env,
+        HOST: sb.endpoint,
+        PORT: String(port),
+        KNOWN_HOSTS: knownHosts,
+        SFTP_USER: sb.demo.user,
+        SFTP_PASSWORD: sb.demo.password,
+        PAYLOAD: payloadFile,
+      },
+    });
+
+  /** The client's SFTP events on every backend. */
+  const sftpEvents = (): AuditEvent[][] =>
+    sb.backends.map((b) =>
+      fs.existsSync(b.server.auditLog)
+        ? fs
+            .readFileSync(b.server.auditLog, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as AuditEvent)
+            .filter((e) => e.clientIp === CLIENT_IP && e.protocol === 'sftp')
+        : [],
+    );
+
+  it("the stack's fingerprints are the keys every client is pinned to, as ssh-keygen prints them", () => {
+    expect(sb.sftpFingerprints).toHaveLength(2);
+    const printed = run('ssh-keygen', ['-lf', knownHosts]);
+    return printed.then((r) => {
+      expect(r.code, r.stderr).toBe(0);
+      for (const fp of sb.sftpFingerprints) expect(r.stdout).toContain(fp);
+    });
+  });
+
+  it('OpenSSH sftp (batch mode, strict host key): upload, list, download; and a host key the client does not know is refused', async () => {
+    const down = path.join(tmp, 'openssh-down.bin');
+    const r = await openSsh(`put ${payloadFile} openssh.bin\nls -l\nget openssh.bin ${down}\n`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/openssh\.bin/);
+    expect(fs.readFileSync(down).equals(payload)).toBe(true);
+    // Another host's key in known_hosts: OpenSSH refuses before any password is sent.
+    const other = path.join(tmp, 'other_known_hosts');
+    fs.writeFileSync(
+      other,
+      sb.sftpKnownHosts().replace(/AAAA[A-Za-z0-9+/=]+/g, (k) => `${k.slice(0, -8)}AAAAAAA=`),
+    );
+    const refused = await run(
+      'sftp',
+      [
+        '-o',
+        `UserKnownHostsFile=${other}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-P',
+        String(port),
+        '-b',
+        '-',
+        `${sb.demo.user}@${sb.endpoint}`,
+      ],
+      { input: 'ls\n', timeoutMs: 30_000 },
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key/i);
+  });
+
+  it('lftp sftp:// (ssh with the same strict host key): upload and download', async () => {
+    const down = path.join(tmp, 'lftp-down.bin');
+    const r = await lftp(`put ${payloadFile} -o lftp.bin; get lftp.bin -o ${down}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(down).equals(payload)).toBe(true);
+  });
+
+  it("curl sftp:// pinned to the stack's ECDSA fingerprint: upload and download; a wrong pin is refused", async () => {
+    const url = `sftp://${sb.endpoint}:${port}/files/`;
+    const up = await curlSftp(sb.sftpFingerprints[0], '-T', payloadFile, `${url}curl.bin`);
+    expect(up.code, up.stderr).toBe(0);
+    const down = path.join(tmp, 'curl-down.bin');
+    const got = await curlSftp(sb.sftpFingerprints[0], '-o', down, `${url}curl.bin`);
+    expect(got.code, got.stderr).toBe(0);
+    expect(fs.readFileSync(down).equals(payload)).toBe(true);
+    const wrong = await curlSftp(`SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`, `${url}`);
+    expect(wrong.code).not.toBe(0);
+  });
+
+  it('paramiko with RejectPolicy and the known_hosts file: upload, stat, download', async () => {
+    const r = await paramiko(`
+import os, paramiko
+c = paramiko.SSHClient()
+c.load_host_keys(os.environ["KNOWN_HOSTS"])
+c.set_missing_host_key_policy(paramiko.RejectPolicy())
+c.connect(os.environ["HOST"], int(os.environ["PORT"]), os.environ["SFTP_USER"], os.environ["SFTP_PASSWORD"], look_for_keys=False, allow_agent=False, timeout=20)
+s = c.open_sftp()
+s.put(os.environ["PAYLOAD"], "paramiko.bin")
+print("SIZE", s.stat("paramiko.bin").st_size)
+with s.open("paramiko.bin", "rb") as f:
+    data = f.read()
+print("SAME", data == open(os.environ["PAYLOAD"], "rb").read())
+print("CWD", s.normalize("."))
+c.close()
+`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`SIZE ${payload.length}`);
+    expect(r.stdout).toContain('SAME True');
+    // The session starts in the user's files/, inside the jail, as over FTP.
+    expect(r.stdout).toContain('CWD /files');
+  });
+
+  it('sessions reach every backend, each presenting the same host key (strict checking passed on each)', async () => {
+    for (let i = 0; i < 40 && sftpEvents().some((e) => !e.some((x) => x.event === 'login')); i++) {
+      const r = await openSsh('ls\n');
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const logins = sftpEvents().map((e) => e.filter((x) => x.event === 'login').length);
+    console.log(`[sftp] logins per backend: ${logins.join('/')}`);
+    for (const n of logins) expect(n).toBeGreaterThan(0);
+  });
+
+  it('a file uploaded over SFTP downloads over FTPS, and one uploaded over FTPS downloads over SFTP, byte for byte', async () => {
+    const ftps = (...args: string[]) =>
+      run('curl', [
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '--max-time',
+        '30',
+        '-u',
+        `${sb.demo.user}:${sb.demo.password}`,
+        ...args,
+      ]);
+    const viaFtps = path.join(tmp, 'via-ftps.bin');
+    const a = await ftps(`ftp://${sb.endpoint}/openssh.bin`, '-o', viaFtps);
+    expect(a.code, a.stderr).toBe(0);
+    expect(fs.readFileSync(viaFtps).equals(payload)).toBe(true);
+    const b = await ftps('-T', payloadFile, `ftp://${sb.endpoint}/from-ftps.bin`);
+    expect(b.code, b.stderr).toBe(0);
+    const viaSftp = path.join(tmp, 'via-sftp.bin');
+    const c = await openSsh(`get from-ftps.bin ${viaSftp}\n`);
+    expect(c.code, c.stderr).toBe(0);
+    expect(fs.readFileSync(viaSftp).equals(payload)).toBe(true);
+  });
+
+  it('SFTP logins, a failed login and transfers are audit events with "protocol": "sftp"', async () => {
+    const bad = await openSsh('ls\n', `wrong-${randomBytes(6).toString('hex')}`);
+    expect(bad.code).not.toBe(0);
+    const deadline = Date.now() + 15_000;
+    let all: AuditEvent[] = [];
+    while (Date.now() < deadline) {
+      all = sftpEvents().flat();
+      if (all.some((e) => e.event === 'login-failed')) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const kinds = new Set(all.map((e) => e.event));
+    console.log(`[sftp] audit events: ${[...kinds].join(', ')}`);
+    expect(all.filter((e) => e.event === 'login-failed').map((e) => e.user)).toContain(sb.demo.user);
+    expect(all.filter((e) => e.event === 'login').every((e) => e.user === sb.demo.user)).toBe(true);
+    expect(all.filter((e) => e.event === 'upload' && e.result === 'ok').map((e) => [e.path, e.bytes])).toContainEqual([
+      '/files/openssh.bin',
+      payload.length,
+    ]);
+    expect(all.some((e) => e.event === 'download' && e.result === 'ok' && e.bytes === payload.length)).toBe(true);
+  });
+
+  it("drill: one backend's SFTP stops answering; the NLB's SFTP health check takes it out within its bound, and every later session succeeds", async () => {
+    const victim = sb.backends[1];
+    const h = DRILL_NLB_HEALTH;
+    const bound = (h.unhealthyThreshold + 1) * h.intervalSeconds * 1000 + 5000;
+    // Only SFTP: new connections to the backend's SFTP port are dropped; its FTP keeps serving.
+    const rule = ['-p', 'tcp', '--dport', String(SFTP_BACKEND_PORT), '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP'];
+    nsExec(victim.namespace, 'iptables', ['-I', 'FORWARD', ...rule]);
+    nsExec(victim.namespace, 'iptables', ['-I', 'INPUT', ...rule]);
+    const started = Date.now();
+    try {
+      while (sb.nlb.isSftpHealthy(victim.logicalId) && Date.now() - started < bound + 10_000) await new Promise((r) => setTimeout(r, 200));
+      const detected = Date.now() - started;
+      console.log(
+        `[sftp drill] SFTP unhealthy after ${(detected / 1000).toFixed(1)} s (bound ${(bound / 1000).toFixed(0)} s); FTP target healthy: ${sb.nlb.isHealthy(victim.logicalId)}`,
+      );
+      expect(detected).toBeLessThanOrEqual(bound);
+      expect(sb.nlb.sftpTargets).toEqual([sb.backends[0].logicalId]);
+      expect(sb.nlb.isHealthy(victim.logicalId)).toBe(true);
+      for (let i = 0; i < 8; i++) {
+        const r = await openSsh('ls\n');
+        expect(r.code, r.stderr).toBe(0);
+      }
+    } finally {
+      nsExec(victim.namespace, 'iptables', ['-D', 'FORWARD', ...rule], { allowFail: true });
+      nsExec(victim.namespace, 'iptables', ['-D', 'INPUT', ...rule], { allowFail: true });
+    }
+    const back = Date.now();
+    while (!sb.nlb.isSftpHealthy(victim.logicalId) && Date.now() - back < 30_000) await new Promise((r) => setTimeout(r, 200));
+    expect(sb.nlb.isSftpHealthy(victim.logicalId)).toBe(true);
+  });
+
+  describe('an upload cut off by killing its client never appears under its name, and a retry succeeds', () => {
+    const big = path.join(tmp, 'big.bin');
+    const files = () => path.join(sb.sharedRoot, 'users', sb.demo.user, 'files');
+
+    beforeAll(() => {
+      fs.writeFileSync(big, randomBytes(48 * 1024 * 1024));
+    });
+
+    /** Start a slow upload, wait until bytes arrived under some name, kill the client (SIGKILL), then look. */
+    async function cutOff(
+      name: string,
+      argv: [string, ...string[]],
+      env?: NodeJS.ProcessEnv,
+    ): Promise<{ partial: string[]; after: string[] }> {
+      const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'ignore'], env: env ?? process.env, detached: true });
+      p.stdin?.end(argv[0] === 'sftp' ? `put ${big} ${name}\n` : '');
+      let partial: string[] = [];
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        partial = fs.readdirSync(files()).filter((f) => f.includes(name) && fs.statSync(path.join(files(), f)).size > 0);
+        if (partial.length > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The whole process group: OpenSSH's sftp runs ssh as its child.
+      process.kill(-(p.pid as number), 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 3000));
+      return { partial, after: fs.readdirSync(files()).filter((f) => f.includes(name)) };
+    }
+
+    it('SFTP (OpenSSH sftp killed mid-put): hidden while it runs, gone when cut, the retry lands whole', async () => {
+      const env = { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', NLBFTP_TEST_PASSWORD: sb.demo.password };
+      const { partial, after } = await cutOff(
+        'cut-sftp.bin',
+        ['sftp', ...sshOptions(), '-o', 'BatchMode=no', '-l', '8000', '-P', String(port), '-b', '-', `${sb.demo.user}@${sb.endpoint}`],
+        env,
+      );
+      console.log(`[sftp] while uploading: ${partial.join(', ')}; after the kill: ${after.join(', ') || 'nothing'}`);
+      expect(partial).toEqual(['.in.cut-sftp.bin.']);
+      expect(after).toEqual([]);
+      const retry = await openSsh(`put ${payloadFile} cut-sftp.bin\nls -la\n`);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(retry.stdout).not.toMatch(/\.in\./);
+      expect(fs.readFileSync(path.join(files(), 'cut-sftp.bin')).equals(payload)).toBe(true);
+    });
+
+    it('FTPS, a client killed mid-upload: hidden while it runs and never listed; what stays under its name is reported (docs/users.md)', async () => {
+      const { partial, after } = await cutOff('cut-ftps.bin', [
+        'curl',
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '--limit-rate',
+        '1M',
+        '-u',
+        `${sb.demo.user}:${sb.demo.password}`,
+        '-T',
+        big,
+        `ftp://${sb.endpoint}/cut-ftps.bin`,
+      ]);
+      // A killed client closes its data connection as a finished one does (stream mode's end of
+      // file), without TLS's close_notify, which ProFTPD 1.3.8 does not require: the partial file is
+      // renamed into place. Measured and documented, not hidden.
+      console.log(`[ftps kill] while uploading: ${partial.join(', ')}; after the kill: ${after.join(', ') || 'nothing'}`);
+      expect(partial).toEqual(['.in.cut-ftps.bin.']);
+      const listing = await run('curl', [
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '-u',
+        `${sb.demo.user}:${sb.demo.password}`,
+        `ftp://${sb.endpoint}/`,
+        '-X',
+        'LIST -a',
+      ]);
+      expect(listing.code, listing.stderr).toBe(0);
+      expect(listing.stdout).not.toMatch(/\.in\./);
+    });
+  });
+});
