@@ -262,7 +262,11 @@ export class Sandbox {
     this.step(4, T, `booting ${this.plan.backends.length} Debian 13 ${server} backends from the template's user data (FTPS ${ftps})`);
     await this.bootBackends();
 
-    this.step(5, T, `starting the emulated NLB (1 + ${this.plan.sftp ? '1 SFTP + ' : ''}${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`);
+    this.step(
+      5,
+      T,
+      `starting the emulated NLB (1 + ${this.plan.sftp ? '1 SFTP + ' : ''}${this.plan.passive.length} listeners, idle timeout ${this.idleTimeoutSeconds} s)`,
+    );
     const hc = this.plan.healthCheck;
     this.nlb = new EmulatedNlb({
       plan: this.plan,
@@ -497,7 +501,13 @@ export class Sandbox {
       const { name, hook } = this.groupOf(b.slot);
       const sftp = this.plan.sftp ? [sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, this.plan.sftp.targetGroup)] : [];
       for (const arn of sftp) if (!m.targetGroups.has(arn)) m.targetGroups.set(arn, new Map());
-      m.addGroup({ name, launchTemplateId: `lt-sandbox${b.slot}`, version: '1', targetGroups: [tgArn, passive, ...sftp], launchHook: hook });
+      m.addGroup({
+        name,
+        launchTemplateId: `lt-sandbox${b.slot}`,
+        version: '1',
+        targetGroups: [tgArn, passive, ...sftp],
+        launchHook: hook,
+      });
     }
     for (const [arn, value] of this.secretValues()) m.secrets.set(arn, value);
     for (const [key, body] of this.objects) m.objects.set(key, body);
@@ -540,7 +550,8 @@ export class Sandbox {
     // Until the custom resource writes the certificate, the secret holds what CloudFormation generated.
     if (this.plan.backends[0].ftps !== 'off')
       secrets.set(certificateSecretArn, this.certificate ? JSON.stringify(this.certificate) : this.generatedCertificateSecret);
-    if (this.plan.sftp) secrets.set(hostKeysSecretArn, this.sshHostKeys ? JSON.stringify(this.sshHostKeys) : this.generatedCertificateSecret);
+    if (this.plan.sftp)
+      secrets.set(hostKeysSecretArn, this.sshHostKeys ? JSON.stringify(this.sshHostKeys) : this.generatedCertificateSecret);
     return secrets;
   }
 

@@ -67,7 +67,8 @@ export class EmulatedNlb {
     const rules = ['*nat', `:${CHAIN} - [0:0]`];
     rules.push(`-A PREROUTING -d ${this.o.publicIp}/32 -p tcp --dport 21 -j ${CHAIN}`);
     const sftp = this.o.plan.sftp;
-    if (sftp) rules.push(`:${SFTP_CHAIN} - [0:0]`, `-A PREROUTING -d ${this.o.publicIp}/32 -p tcp --dport ${sftp.listenerPort} -j ${SFTP_CHAIN}`);
+    if (sftp)
+      rules.push(`:${SFTP_CHAIN} - [0:0]`, `-A PREROUTING -d ${this.o.publicIp}/32 -p tcp --dport ${sftp.listenerPort} -j ${SFTP_CHAIN}`);
     for (const f of this.o.plan.passive) {
       if (f.targets.length !== 1)
         throw new Error(`passive listener ${f.listenerPort} must have exactly one target, has ${f.targets.length}`);

@@ -99,7 +99,7 @@ describe.each([
       (id) => res[id].Type === 'AWS::EC2::SecurityGroup' && id.startsWith('LoadBalancerSecurityGroup'),
     );
     // Without inline egress, EC2 keeps its default allow-all rule whatever else is added.
-    const [placeholder, ...inline] = res[sgId].Properties?.SecurityGroupEgress as Array<Record<string, unknown>>;
+    const [placeholder, ...inline] = (res[sgId].Properties?.SecurityGroupEgress ?? []) as Array<Record<string, unknown>>;
     expect(placeholder).toEqual({
       CidrIp: '255.255.255.255/32',
       IpProtocol: 'icmp',
