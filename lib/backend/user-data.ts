@@ -295,21 +295,27 @@ ${keepaliveSysctlLines(keepaliveSeconds)}
  * flush interval. Checked against the agent's documented schema in test/unit/audit-shipping.test.ts.
  */
 export function renderCloudWatchAgentConfig(logGroupName: string): string {
-  return `${JSON.stringify(
-    {
-      agent: { run_as_user: 'root', logfile: '/opt/aws/amazon-cloudwatch-agent/logs/amazon-cloudwatch-agent.log' },
-      logs: {
-        force_flush_interval: 5,
-        logs_collected: {
-          files: {
-            collect_list: [{ file_path: AUDIT_LOG_FILE, log_group_name: logGroupName, log_stream_name: '{instance_id}', timezone: 'UTC' }],
-          },
+  return `${JSON.stringify({
+    agent: { run_as_user: 'root', logfile: '/opt/aws/amazon-cloudwatch-agent/logs/amazon-cloudwatch-agent.log' },
+    logs: {
+      force_flush_interval: 5,
+      logs_collected: {
+        files: {
+          collect_list: [{ file_path: AUDIT_LOG_FILE, log_group_name: logGroupName, log_stream_name: '{instance_id}', timezone: 'UTC' }],
         },
       },
     },
-    null,
-    1,
-  )}\n`;
+  })}\n`;
+}
+
+/**
+ * A file as the user data carries it: the renderer's text without its comment lines but the first
+ * (a config's first line says where it comes from). EC2 allows 16,384 bytes of user data; the
+ * comments explain the renderers' code, where they stay.
+ */
+export function withoutComments(conf: string): string {
+  const [first, ...rest] = conf.split('\n');
+  return [first, ...rest.filter((l) => !/^\s*#/.test(l))].join('\n');
 }
 
 /** The slot's settings: every value the boot scripts read, and every file the renderers make. */
@@ -319,7 +325,8 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName): 
   if (p.sftp && !proftpd) throw new Error('SFTP needs ProFTPD: vsftpd has no SFTP');
   const range = { min: p.ftp.pasvMinPort, max: p.ftp.pasvMaxPort };
   const paths = proftpd ? EC2_PROFTPD_PATHS : EC2_VSFTPD_PATHS;
-  const file = (filePath: string, text: string, mode = '0644') => ({ path: filePath, mode, text });
+  // Every file without its comment lines (EC2's 16 KB: withoutComments).
+  const file = (filePath: string, text: string, mode = '0644') => ({ path: filePath, mode, text: withoutComments(text) });
   const files: BootSettings['files'] = {
     'host-sysctl': file(HOST_SYSCTL_FILE, renderHostSysctls(p.keepaliveSeconds, range)),
     stunnel: file(STUNNEL_CONF, renderStunnelConf(`${p.fileSystemId}.efs.${p.region}.${p.urlSuffix}`)),
@@ -368,7 +375,6 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName): 
     HEALTH_SECRET_ARN: p.healthSecretArn,
     CERTIFICATE_SECRET_ARN: ftpsOn ? (p.certificateSecretArn as string) : '',
     HOST_KEYS_SECRET_ARN: p.sftp?.hostKeysSecretArn ?? '',
-    HOST_KEY_FILES: p.sftp ? (EC2_PROFTPD_PATHS.hostKeyFiles ?? []).join(' ') : '',
     CERT_FILE: paths.certFile ?? '',
     KEY_FILE: paths.keyFile ?? '',
     READY_GROUP: p.readiness?.groupName ?? '',

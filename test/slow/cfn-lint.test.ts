@@ -46,15 +46,18 @@ describe('cfn-lint gate', () => {
 
   it.each<[string, ConfigInput]>([
     ['the default template', {}],
-    ['the largest vsftpd template (23 x 1)', { backendCount: 23, passivePortsPerBackend: 1 }],
+    ['the largest vsftpd template (23 x 1)', { ftpServer: 'vsftpd', backendCount: 23, passivePortsPerBackend: 1 }],
     [
-      'the largest ProFTPD template (21 x 2, own secrets, alarm email)',
+      'the largest ProFTPD template with SFTP (21 x 2, own secrets, alarm email)',
       {
         ftpServer: 'proftpd',
         backendCount: 21,
         passivePortsPerBackend: 2,
         alarmEmail: 'ops@example.com',
         ftpUsersSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:users-AbCdEf',
+        // With SFTP, 21 x 2 fits only when the certificate and host keys are brought too.
+        ftpsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cert-AbCdEf',
+        sftpHostKeysSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys-AbCdEf',
       },
     ],
   ])(

@@ -84,7 +84,8 @@ describe('cdk synth from the command line, offline', () => {
     [['backend_count=3'], 'backend_count = 3 (from -c context): is not a setting of nlb-ftp; did you mean backendCount?'],
     [['natGateways=3', 'maxAzs=2'], 'natGateways = 3 (from -c context): cannot exceed maxAzs (2)'],
     [['instanceType=t4g.smal'], 'Nearest valid value: t4g.small.'],
-    [['backendCount=24', 'passivePortsPerBackend=1'], 'makes 512 CloudFormation resources'],
+    [['ftpServer=vsftpd', 'backendCount=24', 'passivePortsPerBackend=1'], 'makes 512 CloudFormation resources'],
+    [['backendCount=21', 'passivePortsPerBackend=2'], 'makes 504 CloudFormation resources'],
   ])('refuses -c %j with one message, exit 1, no stack trace and nothing in the output directory', async (context, text) => {
     const r = await cdkSynth(...context);
     try {
@@ -98,35 +99,35 @@ describe('cdk synth from the command line, offline', () => {
     }
   });
 
-  it('the largest budget-table row (23 x 1) synthesizes through the CLI at the modelled count, AWS::CDK::Metadata included', async () => {
-    const r = await cdkSynth('backendCount=23', 'passivePortsPerBackend=1');
+  it('the largest budget-table row (20 x 2, the defaults: ProFTPD with SFTP) synthesizes through the CLI at the modelled count, AWS::CDK::Metadata included', async () => {
+    const r = await cdkSynth('backendCount=20', 'passivePortsPerBackend=2');
     try {
       expect(r.code, r.stderr).toBe(0);
       const t = JSON.parse(fs.readFileSync(path.join(r.out, 'NlbFtp.template.json'), 'utf8'));
       const resources = Object.values(t.Resources as Record<string, { Type: string }>);
       expect(resources.filter((x) => x.Type === 'AWS::CDK::Metadata')).toHaveLength(1);
       // CloudFormation: 500 resources per stack. The model counts exactly what the CLI writes.
-      expect(resources.length).toBe(stackResources(parseConfig({ backendCount: 23, passivePortsPerBackend: 1 })));
+      expect(resources.length).toBe(stackResources(parseConfig({ backendCount: 20, passivePortsPerBackend: 2 })));
       expect(resources.length).toBeLessThanOrEqual(500);
     } finally {
       fs.rmSync(r.out, { recursive: true, force: true });
     }
   });
 
-  it('the largest template (ProFTPD 21 x 2, 20 CIDRs, 20 names, 20 never-ban CIDRs, 64-character stack name) is under 1,000,000 bytes as written', async () => {
+  it('the largest template (ProFTPD with SFTP 20 x 2, 20 CIDRs, 20 names, 20 never-ban CIDRs, alarm email, 64-character stack name) is under 1,000,000 bytes as written', async () => {
     const cidrs = Array.from({ length: 20 }, (_, i) => `203.0.${i}.0/24`);
     const names = Array.from({ length: 20 }, (_, i) => `ftp${i}.a-rather-long-customer-domain-name.example.com`);
     const stack = `S${'x'.repeat(63)}`;
     const r = await cdkSynth(
       'ftpServer=proftpd',
-      'backendCount=21',
+      'backendCount=20',
       'passivePortsPerBackend=2',
+      'alarmEmail=ops@example.com',
       `allowedCidrs=${cidrs.join(',')}`,
       `ftpsCertificateNames=${names.join(',')}`,
       `stackName=${stack}`,
       // In every launch template's user data.
       `bans.neverBanCidrs=${cidrs.join(',')}`,
-      // (No alarmEmail: its subscription is the 501st resource at 21 x 2.)
     );
     try {
       expect(r.code, r.stderr).toBe(0);

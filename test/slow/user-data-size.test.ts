@@ -70,7 +70,15 @@ describe('user data', () => {
 
   it.each([
     ['vsftpd', { ftpServer: 'vsftpd' as const, backendCount: 23, passivePortsPerBackend: 1 }],
-    ['ProFTPD', { ftpServer: 'proftpd' as const, backendCount: 21, passivePortsPerBackend: 2 }],
+    [
+      'ProFTPD with SFTP',
+      {
+        ftpServer: 'proftpd' as const,
+        backendCount: 20,
+        passivePortsPerBackend: 2,
+        sftpHostKeysSecretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${'k'.repeat(500)}-AbCdEf`,
+      },
+    ],
   ])('%s: every slot fits in 16 KB with each value at its longest (a Secrets Manager ARN with a 512-character name)', (_n, c) => {
     const s = synth({
       ...c,

@@ -33,7 +33,9 @@ trap 'rm -rf "$new"' EXIT
 # The SFTP host keys: the same on every backend, so clients see one host. Written only when they
 # changed; keys that openssl cannot read are refused and the files in use stay.
 if [ -n "${HOST_KEYS_SECRET_ARN:-}" ]; then
-  read -r -a key_files <<<"${HOST_KEY_FILES:?}"
+  # Where the server reads them: its config's SFTPHostKey lines, ECDSA's first (the renderer's order).
+  mapfile -t key_files < <(awk '$1 == "SFTPHostKey" {print $2}' "${SERVER_CONF:-/etc/proftpd/proftpd.conf}")
+  [ "${#key_files[@]}" -eq 2 ] || { echo "nlb-ftp sync: the server config names ${#key_files[@]} SFTP host keys, not 2" >&2; exit 1; }
   get_secret "$HOST_KEYS_SECRET_ARN" | python3 "$NLBFTP_LIB/nlb-ftp-secrets.py" --api host-keys "$new/ecdsa" "$new/rsa"
   if ! cmp -s "$new/ecdsa" "${key_files[0]}" || ! cmp -s "$new/rsa" "${key_files[1]}"; then
     if ! openssl pkey -in "$new/ecdsa" -noout 2>/dev/null || ! openssl pkey -in "$new/rsa" -noout 2>/dev/null; then
