@@ -110,12 +110,18 @@ nlb-ftp sandbox is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
   Password     ${password}
   FTPS         ${ca ? `${sandbox.ftps}; certificate (self-signed for ${sandbox.endpoint}): ${ca}` : 'off (plain FTP: -c ftps=off -c allowPlaintextFromInternet=true)'}
   Backends     ${b.map((x) => `slot ${x.slot} ${x.ip} passive ${x.minPort}-${x.maxPort}${bootNote(sandbox, x.slot)}`).join('\n               ')}
+  SFTP         ${sandbox.sftpPort ? `port ${sandbox.sftpPort}; host keys ${sandbox.sftpFingerprints.join(', ')}` : 'off'}
   Idle timeout ${sandbox.idleTimeoutSeconds} s (emulated NLB)
 
 Try:
   curl -v ${curlTls}-u '${user}:${password}' ftp://${sandbox.endpoint}/
   curl -v ${curlTls}--disable-epsv -u '${user}:${password}' -T README.md ftp://${sandbox.endpoint}/README.md
-  lftp -u '${user},${password}' -e '${lftpTls}set ftp:passive-mode true; ls; bye' ${sandbox.endpoint}
+  lftp -u '${user},${password}' -e '${lftpTls}set ftp:passive-mode true; ls; bye' ${sandbox.endpoint}${
+    sandbox.sftpKnownHostsFile
+      ? `
+  sftp -P ${sandbox.sftpPort} -o UserKnownHostsFile=${sandbox.sftpKnownHostsFile} -o StrictHostKeyChecking=yes ${user}@${sandbox.endpoint}`
+      : ''
+  }
 
 The banner names the backend that answered. Press Ctrl-C to stop and remove everything.`);
   await new Promise(() => undefined);

@@ -125,6 +125,8 @@ export class Sandbox {
   private sshHostKeys?: SshHostKeys;
   /** Their fingerprints as the stack's output gives them (`SHA256:...`, ECDSA first); empty without SFTP. */
   sftpFingerprints: string[] = [];
+  /** A known_hosts file with the stack's host keys for the NLB's SFTP endpoint; unset without SFTP. */
+  sftpKnownHostsFile?: string;
   /** JSON lines the checker printed (logs and embedded-metric-format metrics). */
   readonly checkerLines: string[] = [];
   config!: Config;
@@ -256,6 +258,10 @@ export class Sandbox {
       const made = await this.createHostKeys();
       this.sshHostKeys = made.keys;
       this.sftpFingerprints = made.fingerprints;
+      const sshDir = path.join(this.root, '.ssh');
+      fs.mkdirSync(sshDir, { mode: 0o700 });
+      this.sftpKnownHostsFile = path.join(sshDir, 'known_hosts');
+      fs.writeFileSync(this.sftpKnownHostsFile, this.sftpKnownHosts(), { mode: 0o644 });
     }
 
     const server = this.plan.backends[0].server;
@@ -286,6 +292,7 @@ export class Sandbox {
     const url = this.endpointUrl;
     this.step(6, T, `the local AWS endpoint has been up since the boots (${url})`);
     this.applyControl();
+    this.applySftp();
 
     const hcfg = this.config.healthCheck;
     if ((this.opts.checker ?? true) && this.checkerCode) {
@@ -499,7 +506,8 @@ export class Sandbox {
       const passive = this.passiveArnOf(b);
       m.targetGroups.set(passive, new Map());
       const { name, hook } = this.groupOf(b.slot);
-      const sftp = this.plan.sftp ? [sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, this.plan.sftp.targetGroup)] : [];
+      const sftpArn = this.sftpArn();
+      const sftp = sftpArn ? [sftpArn] : [];
       for (const arn of sftp) if (!m.targetGroups.has(arn)) m.targetGroups.set(arn, new Map());
       m.addGroup({
         name,
@@ -524,6 +532,7 @@ export class Sandbox {
     m.targetHealth = (arn, id) => (arn === tgArn ? (this.nlb?.stateOf(logicalOf(id) ?? '') ?? 'initial') : 'healthy');
     m.onTargetsChanged = (arn) => {
       if (arn === tgArn) this.applyControl();
+      if (this.plan.sftp && arn === this.sftpArn()) this.applySftp();
     };
   }
 
@@ -653,6 +662,7 @@ export class Sandbox {
     const instance = await this.bootSlot(slot, id);
     b.instanceId = id;
     this.applyControl();
+    this.applySftp();
     return instance;
   }
 
@@ -741,6 +751,23 @@ export class Sandbox {
   readonly lastBoot = new Map<number, BootOutcome>();
 
   /** Mirror the port-21 target group's instance IDs onto the emulated NLB's backends. */
+  /** The SFTP target group's ARN, as the template's Ref resolves. */
+  private sftpArn(): string | undefined {
+    return this.plan.sftp && sandboxRef(this.template as TemplateJson, SANDBOX_VALUES, this.plan.sftp.targetGroup);
+  }
+
+  /** The SFTP group's registrations (the checker mirrors port 21's decisions there) into the emulated NLB. */
+  private applySftp(): void {
+    const arn = this.sftpArn();
+    if (!this.nlb || !arn) return;
+    this.nlb.sftpRegistered.clear();
+    for (const id of this.model.targetGroups.get(arn)?.keys() ?? []) {
+      const logical = this.backends.find((b) => b.instanceId === id)?.logicalId;
+      if (logical) this.nlb.sftpRegistered.add(logical);
+    }
+    this.nlb.apply();
+  }
+
   private applyControl(): void {
     if (!this.nlb) return;
     this.nlb.registered.clear();

@@ -48,7 +48,9 @@ export class EmulatedNlb {
   /** Logical IDs registered in the port-21 target group (the checker changes this). */
   readonly registered: Set<string>;
   private readonly health = new Map<string, TargetHealth>();
-  /** SFTP's target group: every backend, checked on the SFTP port (the checker never changes it). */
+  /** Logical IDs registered in the SFTP target group (the checker mirrors port 21's decisions here). */
+  readonly sftpRegistered: Set<string>;
+  /** SFTP's target group: every backend, checked on the SFTP port. */
   private readonly sftpHealth = new Map<string, TargetHealth>();
   private sftpMembers: string[] = [];
   private timer?: NodeJS.Timeout;
@@ -58,6 +60,7 @@ export class EmulatedNlb {
     this.registered = new Set(o.plan.control.targets.map((t) => t.backend));
     for (const t of o.plan.control.targets) this.health.set(t.backend, { healthy: false, streak: 0 });
     for (const t of o.plan.sftp?.targets ?? []) this.sftpHealth.set(t.backend, { healthy: false, streak: 0 });
+    this.sftpRegistered = new Set(o.plan.sftp?.targets.map((t) => t.backend) ?? []);
   }
 
   /** Install the forwarding rules and start health checks; resolves once the first round ran. */
@@ -128,7 +131,7 @@ export class EmulatedNlb {
     return this.sftpHealth.get(backend)?.healthy ?? false;
   }
 
-  /** Current SFTP members: healthy on the SFTP port, or all if none is (fail-open). */
+  /** Current SFTP members: registered and healthy on the SFTP port, or all registered if none is (fail-open). */
   get sftpTargets(): readonly string[] {
     return this.sftpMembers;
   }
@@ -156,7 +159,7 @@ export class EmulatedNlb {
     const healthy = registered.filter((b) => this.isHealthy(b));
     const members = healthy.length > 0 ? healthy : registered;
     const lines = ['*nat', ...this.spread(CHAIN, members, 21)];
-    const sftpAll = [...this.sftpHealth.keys()];
+    const sftpAll = [...this.sftpHealth.keys()].filter((b) => this.sftpRegistered.has(b));
     const sftpHealthy = sftpAll.filter((b) => this.isSftpHealthy(b));
     const sftpMembers = sftpHealthy.length > 0 ? sftpHealthy : sftpAll;
     if (this.o.plan.sftp) lines.push(...this.spread(SFTP_CHAIN, sftpMembers, this.sftpPort));

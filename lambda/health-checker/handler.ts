@@ -20,6 +20,8 @@ import { ElbTargetRegistry } from './target-registry';
 
 export interface CheckerConfig extends CheckerSettings {
   readonly targetGroupArn: string;
+  /** With SFTP: the target group that follows port 21's registrations, on the backends' SFTP port. */
+  readonly sftp?: { readonly targetGroupArn: string; readonly port: number };
   readonly secretArn: string;
   readonly tableName: string;
   readonly budgetMs: number;
@@ -48,6 +50,9 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
     certificateSecretArn: ftps === 'off' ? undefined : str(CheckerEnv.certificateSecretArn),
     slots: decodeInventory(str(CheckerEnv.inventory)),
     targetGroupArn: str(CheckerEnv.controlTargetGroupArn),
+    sftp: env[CheckerEnv.sftpTargetGroupArn]
+      ? { targetGroupArn: str(CheckerEnv.sftpTargetGroupArn), port: int(CheckerEnv.sftpPort, 1, 65535) }
+      : undefined,
     secretArn: str(CheckerEnv.healthSecretArn),
     tableName: str(CheckerEnv.stateTable),
     intervalMs: int(CheckerEnv.intervalSeconds, 1, 300) * 1000,
@@ -91,7 +96,7 @@ const elb = new ElasticLoadBalancingV2Client({});
 const dynamo = new DynamoDBClient({});
 const deps: CheckerDeps & { lease: DynamoRoundLease } = {
   lease: new DynamoRoundLease(dynamo, config.tableName),
-  registry: new ElbTargetRegistry(elb, config.targetGroupArn),
+  registry: new ElbTargetRegistry(elb, config.targetGroupArn, config.sftp),
   locator: new AwsSlotLocator(elb, new EC2Client({}), config.targetGroupArn),
   store: new DynamoStateStore(dynamo, config.tableName),
   credentials: cachedCredentials(secrets, config.secretArn),

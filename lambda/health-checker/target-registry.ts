@@ -1,6 +1,8 @@
 /**
  * The port-21 target group as the checker sees it, through @aws-sdk/client-elastic-load-balancing-v2.
- * Only RegisterTargets, DeregisterTargets and DescribeTargetHealth are used.
+ * Only RegisterTargets, DeregisterTargets and DescribeTargetHealth are used. With SFTP, every
+ * registration and deregistration is mirrored into the SFTP target group: SFTP logins use the same
+ * accounts, PAM stack and files as FTP, so a backend whose FTP login fails leaves both rotations.
  */
 import {
   DeregisterTargetsCommand,
@@ -21,6 +23,8 @@ export class ElbTargetRegistry implements TargetRegistry {
   constructor(
     private readonly client: ElasticLoadBalancingV2Client,
     private readonly targetGroupArn: string,
+    /** The SFTP target group and its port, which follows port 21's decisions. @default none */
+    private readonly mirror?: { readonly targetGroupArn: string; readonly port: number },
   ) {}
 
   async describe(): Promise<Map<string, string>> {
@@ -40,6 +44,12 @@ export class ElbTargetRegistry implements TargetRegistry {
     await this.client.send(
       new RegisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: CONTROL_PORT })) }),
     );
+    if (this.mirror) {
+      const { targetGroupArn, port } = this.mirror;
+      await this.client.send(
+        new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: port })) }),
+      );
+    }
   }
 
   async deregister(instanceIds: readonly string[]): Promise<void> {
@@ -47,5 +57,11 @@ export class ElbTargetRegistry implements TargetRegistry {
     await this.client.send(
       new DeregisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: CONTROL_PORT })) }),
     );
+    if (this.mirror) {
+      const { targetGroupArn, port } = this.mirror;
+      await this.client.send(
+        new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: port })) }),
+      );
+    }
   }
 }

@@ -43,8 +43,14 @@ export interface HealthCheckerProps {
   /** The function runs in its private subnets, beside the backends. */
   readonly vpc: ec2.IVpc;
   readonly backends: readonly CheckedBackend[];
-  /** The only target group the checker registers in and deregisters from. */
+  /** The target group whose members the checker decides (registers in and deregisters from). */
   readonly controlTargetGroup: elbv2.INetworkTargetGroup;
+  /**
+   * With SFTP: its target group follows port 21's decisions (the same accounts log in to both), on
+   * the backends' SFTP port.
+   * @default no SFTP target group
+   */
+  readonly sftp?: { readonly targetGroup: elbv2.INetworkTargetGroup; readonly port: number };
   /** The health-check account's secret (`{username, password}`). */
   readonly healthCheckSecret: secretsmanager.ISecret;
   /** `service` of its logs and metrics (the stack name), which the alarms read. */
@@ -135,6 +141,7 @@ export class HealthChecker extends Construct {
             passivePorts: { min: minPort, max: maxPort },
           })),
           controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
+          sftp: props.sftp && { targetGroupArn: props.sftp.targetGroup.targetGroupArn, port: props.sftp.port },
           healthSecretArn: props.healthCheckSecret.secretArn,
           stateTable: this.stateTable.tableName,
           intervalSeconds: hc.intervalSeconds,
@@ -162,6 +169,15 @@ export class HealthChecker extends Construct {
         resources: [props.controlTargetGroup.targetGroupArn],
       }),
     );
+    if (props.sftp) {
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'FollowPort21OnSftpTargetGroup',
+          actions: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
+          resources: [props.sftp.targetGroup.targetGroupArn],
+        }),
+      );
+    }
     acknowledge(
       this.function,
       [

@@ -224,6 +224,7 @@ export class NlbFtpStack extends Stack {
           securityGroup: b.securityGroup,
         })),
         controlTargetGroup: this.loadBalancer.controlTargetGroup,
+        sftp: this.loadBalancer.sftpTargetGroup && { targetGroup: this.loadBalancer.sftpTargetGroup, port: SFTP_BACKEND_PORT },
         healthCheckSecret: this.secrets.healthCheckSecret,
         serviceName: config.stackName,
         timing: config.healthCheck,

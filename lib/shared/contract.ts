@@ -79,6 +79,9 @@ export const CONTROL_PORT = 21;
 export const CheckerEnv = {
   inventory: 'NLBFTP_INVENTORY',
   controlTargetGroupArn: 'NLBFTP_CONTROL_TG_ARN',
+  /** With SFTP: its target group, which follows port 21's registrations; and the backends' SFTP port. */
+  sftpTargetGroupArn: 'NLBFTP_SFTP_TG_ARN',
+  sftpPort: 'NLBFTP_SFTP_PORT',
   healthSecretArn: 'NLBFTP_HEALTH_SECRET_ARN',
   stateTable: 'NLBFTP_STATE_TABLE',
   intervalSeconds: 'NLBFTP_INTERVAL_SECONDS',
@@ -97,6 +100,8 @@ export const CheckerEnv = {
 export interface CheckerEnvSettings {
   readonly slots: readonly SlotRef[];
   readonly controlTargetGroupArn: string;
+  /** The SFTP target group and the backends' SFTP port. @default no SFTP */
+  readonly sftp?: { readonly targetGroupArn: string; readonly port: number };
   readonly healthSecretArn: string;
   readonly stateTable: string;
   readonly intervalSeconds: number;
@@ -113,6 +118,7 @@ export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string
   return {
     [CheckerEnv.inventory]: encodeInventory(s.slots),
     [CheckerEnv.controlTargetGroupArn]: s.controlTargetGroupArn,
+    ...(s.sftp ? { [CheckerEnv.sftpTargetGroupArn]: s.sftp.targetGroupArn, [CheckerEnv.sftpPort]: String(s.sftp.port) } : {}),
     [CheckerEnv.healthSecretArn]: s.healthSecretArn,
     [CheckerEnv.stateTable]: s.stateTable,
     [CheckerEnv.intervalSeconds]: String(s.intervalSeconds),

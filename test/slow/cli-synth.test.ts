@@ -34,7 +34,7 @@ async function cdkSynth(...context: string[]) {
 describe('cdk synth from the command line, offline', () => {
   beforeAll(() => requireTools(['unshare']));
 
-  it('synthesizes -c backendCount=3', async () => {
+  it('synthesizes -c backendCount=3: 26 listeners (21, SFTP, 3 x 8 passive)', async () => {
     const r = await cdkSynth('backendCount=3');
     try {
       expect(r.code, r.stderr).toBe(0);
@@ -42,7 +42,7 @@ describe('cdk synth from the command line, offline', () => {
       const listeners = Object.values(t.Resources as Record<string, { Type: string }>).filter(
         (x) => x.Type === 'AWS::ElasticLoadBalancingV2::Listener',
       );
-      expect(listeners).toHaveLength(25);
+      expect(listeners).toHaveLength(26);
     } finally {
       fs.rmSync(r.out, { recursive: true, force: true });
     }
@@ -68,7 +68,7 @@ describe('cdk synth from the command line, offline', () => {
     const r = await cdkSynth('backendCount=40');
     fs.rmSync(r.out, { recursive: true, force: true });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('needs 321 NLB listeners');
+    expect(r.stderr).toContain('needs 322 NLB listeners (1 for port 21 + 1 for SFTP + 40x8 passive)');
     expect(r.stderr).toContain('Use backendCount <= 6;');
   });
 

@@ -154,7 +154,7 @@ describe('who may write to the audit log group', () => {
       expect(resource.endsWith(`/${settings.env.BUNDLE_KEY}`)).toBe(true);
       expect(settings.env.BUNDLE_DIGEST).toBe(bootScriptsDigest());
       expect(settings.env.LOG_GROUP).toBe('/nlb-ftp/NlbFtp/audit');
-      expect(settingsFile(settings, 'cloudwatch-agent').text).toContain('"log_group_name": "/nlb-ftp/NlbFtp/audit"');
+      expect(settingsFile(settings, 'cloudwatch-agent').text).toContain('"log_group_name":"/nlb-ftp/NlbFtp/audit"');
     }
     expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'boot.sh'), 'utf8')).toContain('amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s');
   });

@@ -37,11 +37,15 @@ describe('health checker in the stack', () => {
     s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 });
   });
 
-  it('may register and deregister only on the port-21 target group', () => {
+  it('may register and deregister only on the port-21 target group and the SFTP one, which follows it', () => {
     const reg = statements.filter((st) => actions(st).some((a) => /RegisterTargets|DeregisterTargets/.test(a)));
-    expect(reg).toHaveLength(1);
-    expect(actions(reg[0]).sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets']);
-    expect(refOf(reg[0].Resource)).toMatch(/^LoadBalancerControlTargetGroup/);
+    expect(reg).toHaveLength(2);
+    for (const st of reg)
+      expect(actions(st).sort()).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets']);
+    expect(reg.map((st) => refOf(st.Resource)).sort()).toEqual([
+      expect.stringMatching(/^LoadBalancerControlTargetGroup/),
+      expect.stringMatching(/^LoadBalancerSftpTargetGroup/),
+    ]);
     // Only the two Describe actions are on "*", because those APIs have no resource-level permissions.
     const star = statements.filter((st) => JSON.stringify(st.Resource) === '"*"');
     expect(star.flatMap(actions).sort()).toEqual(['ec2:DescribeInstances', 'elasticloadbalancing:DescribeTargetHealth']);

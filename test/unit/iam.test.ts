@@ -38,10 +38,12 @@ const usersSecret = secret('SecretsUsersSecret');
 const healthSecret = secret('SecretsHealthCheckSecret');
 const certificateSecret = secret('FtpsCertificateSecret');
 const controlTg = sandboxRef(t, V, idOf('LoadBalancerControlTargetGroup', 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+const sftpTg = sandboxRef(t, V, idOf('LoadBalancerSftpTargetGroup', 'AWS::ElasticLoadBalancingV2::TargetGroup'));
 const passiveTg = Object.keys(t.Resources)
   .filter((k) => t.Resources[k].Type === 'AWS::ElasticLoadBalancingV2::TargetGroup')
   .map((k) => sandboxRef(t, V, k))
-  .find((arn) => arn !== controlTg) as string;
+  .find((arn) => arn !== controlTg && arn !== sftpTg) as string;
+const hostKeysSecret = secret('SftpHostKeysSecret');
 const stateTable = sandboxRef(t, V, idOf('HealthCheckerState', 'AWS::DynamoDB::Table'));
 /** The boot-scripts object, as the instance role's resolved policy names it. */
 const bootAsset = (() => {
@@ -79,6 +81,10 @@ describe("the template's principals, evaluated", () => {
     ['the checker', checkerRole, 'elasticloadbalancing:DescribeTargetHealth', '*'],
     ['the checker', checkerRole, 'elasticloadbalancing:RegisterTargets', controlTg],
     ['the checker', checkerRole, 'elasticloadbalancing:DeregisterTargets', controlTg],
+    ['the checker', checkerRole, 'elasticloadbalancing:RegisterTargets', sftpTg],
+    ['the checker', checkerRole, 'elasticloadbalancing:DeregisterTargets', sftpTg],
+    ['the boot', instanceRole, 'secretsmanager:GetSecretValue', hostKeysSecret],
+    ['the key generator', certificateRole, 'secretsmanager:PutSecretValue', hostKeysSecret],
     ['the checker', checkerRole, 'ec2:DescribeInstances', '*'],
     ['the checker', checkerRole, 'secretsmanager:GetSecretValue', healthSecret],
     ['the checker', checkerRole, 'secretsmanager:GetSecretValue', certificateSecret],
@@ -96,6 +102,9 @@ describe("the template's principals, evaluated", () => {
     ['an instance', instanceRole, 'elasticloadbalancing:DeregisterTargets', controlTg],
     ['an instance', instanceRole, 'elasticloadbalancing:RegisterTargets', passiveTg],
     ['an instance', instanceRole, 'secretsmanager:PutSecretValue', usersSecret],
+    ['an instance', instanceRole, 'secretsmanager:PutSecretValue', hostKeysSecret],
+    ['the checker', checkerRole, 'secretsmanager:GetSecretValue', hostKeysSecret],
+    ['the key generator', certificateRole, 'secretsmanager:GetSecretValue', hostKeysSecret],
     ['an instance', instanceRole, 's3:GetObject', `${bootAsset.replace(/[0-9a-f]{64}\.zip$/, '')}another-key.zip`],
     ['an instance', instanceRole, 'autoscaling:CompleteLifecycleAction', resourceArn.group(V, otherGroupName)],
     ['an instance', instanceRole, 'autoscaling:TerminateInstanceInAutoScalingGroup', resourceArn.group(V, groupName)],

@@ -7,10 +7,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DeregisterTargetsCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { synth } from '../../harness/synth';
 import { apply } from '../../lambda/certificate-resource/handler';
+import { ElbTargetRegistry } from '../../lambda/health-checker/target-registry';
 import { renderProftpdConf, SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import { renderBootSettings, SCRIPTS_DIR, settingsFile } from '../../lib/backend/user-data';
 import {
@@ -183,3 +186,50 @@ const EMPTY_KEYS = {
   group: 'nogroup',
   hostKeyFiles: [],
 };
+
+describe("the checker's registry with SFTP", () => {
+  const elb = mockClient(ElasticLoadBalancingV2Client);
+  afterAll(() => elb.restore());
+  afterEach(() => elb.reset());
+
+  it('mirrors every port-21 registration and deregistration into the SFTP target group, on the SFTP port', async () => {
+    elb.on(RegisterTargetsCommand).resolves({});
+    elb.on(DeregisterTargetsCommand).resolves({});
+    const registry = new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), 'arn:control', {
+      targetGroupArn: 'arn:sftp',
+      port: SFTP_BACKEND_PORT,
+    });
+    await registry.deregister(['i-1']);
+    await registry.register(['i-2', 'i-3']);
+    const calls = elb.calls().map((c) => {
+      const input = c.args[0].input as { TargetGroupArn: string; Targets: Array<{ Id: string; Port: number }> };
+      return [c.args[0].constructor.name, input.TargetGroupArn, input.Targets.map((t) => `${t.Id}:${t.Port}`).join(',')];
+    });
+    expect(calls).toEqual([
+      ['DeregisterTargetsCommand', 'arn:control', 'i-1:21'],
+      ['DeregisterTargetsCommand', 'arn:sftp', 'i-1:2222'],
+      ['RegisterTargetsCommand', 'arn:control', 'i-2:21,i-3:21'],
+      ['RegisterTargetsCommand', 'arn:sftp', 'i-2:2222,i-3:2222'],
+    ]);
+  });
+
+  it('the stack gives the checker the SFTP group and lets it register there and in port 21 only', () => {
+    const s = synth({});
+    const fn = Object.values(s.json.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties).includes('NLBFTP_SFTP_TG_ARN'),
+    );
+    const vars = (fn?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    expect(vars.NLBFTP_SFTP_PORT).toBe(String(SFTP_BACKEND_PORT));
+    expect(JSON.stringify(vars.NLBFTP_SFTP_TG_ARN)).toMatch(/LoadBalancerSftpTargetGroup/);
+    const statements = Object.values(s.json.Resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap(
+        (r) => (r.Properties as { PolicyDocument: { Statement: Array<{ Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,
+      )
+      .filter((st) => JSON.stringify(st.Action).includes('elasticloadbalancing:RegisterTargets'));
+    expect(statements.map((st) => JSON.stringify(st.Resource)).sort()).toEqual([
+      expect.stringMatching(/LoadBalancerControlTargetGroup/),
+      expect.stringMatching(/LoadBalancerSftpTargetGroup/),
+    ]);
+  });
+});
