@@ -5,8 +5,9 @@
  * OpenSSH's sftp (batch mode), lftp sftp://, curl sftp:// (libssh2, pinned by the key's SHA-256)
  * and Python's paramiko (RejectPolicy). Sessions go on until every backend has served SFTP, so the
  * one host key is proven on each. A file crosses protocols both ways (SFTP up, FTPS down, and back);
- * SFTP logins, failed logins and transfers are audit events with "protocol": "sftp"; a drill stops
- * one backend's SFTP and the NLB's SFTP health check takes it out. Uploads write under a hidden
+ * SFTP logins, failed logins and transfers are audit events with "protocol": "sftp"; one drill stops
+ * one backend's SFTP and the NLB's SFTP health check takes it out, another breaks its logins and the
+ * health checker takes it out of SFTP's rotation with port 21's. Uploads write under a hidden
  * name: one cut off by killing an SFTP client is deleted, never renamed; a killed FTPS client's is
  * hidden while it runs, and what stays after is reported (docs/users.md says why FTP cannot tell).
  */
@@ -21,7 +22,15 @@ import { requireTools } from '../../harness/prerequisites';
 import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import type { AuditEvent } from '../../lib/shared/audit';
 import { missingRoot } from '../../sandbox/boot/root';
-import { CLIENT_IP, cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../../sandbox/cluster';
+import {
+  CLIENT_IP,
+  checkerBoundsMs,
+  checkerContext,
+  cleanupSandbox,
+  DRILL_CHECKER,
+  DRILL_NLB_HEALTH,
+  Sandbox,
+} from '../../sandbox/cluster';
 import { nsExec } from '../../sandbox/netns';
 import { expectNoSandboxLeftovers } from '../helpers/sandbox-leftovers';
 
@@ -42,7 +51,8 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
     const missing = missingRoot();
     if (missing) throw new Error(missing);
     cleanupSandbox();
-    sb = await Sandbox.up({ context: { backendCount: '2' }, checker: false, nlbHealth: DRILL_NLB_HEALTH });
+    // The health checker runs (its bundled code, drill timing): its decisions move SFTP's group too.
+    sb = await Sandbox.up({ context: { backendCount: '2', ...checkerContext(DRILL_CHECKER) }, nlbHealth: DRILL_NLB_HEALTH });
     port = sb.sftpPort as number;
     fs.writeFileSync(knownHosts, sb.sftpKnownHosts());
     // OpenSSH reads the password from an askpass program when told to (no terminal here).
@@ -307,6 +317,35 @@ c.close()
     const back = Date.now();
     while (!sb.nlb.isSftpHealthy(victim.logicalId) && Date.now() - back < 30_000) await new Promise((r) => setTimeout(r, 200));
     expect(sb.nlb.isSftpHealthy(victim.logicalId)).toBe(true);
+  });
+
+  it("drill: one backend's logins break; the checker takes it out of SFTP's rotation as of port 21's, within the same bound, and back once repaired", async () => {
+    const victim = sb.backends[0];
+    const bounds = checkerBoundsMs(DRILL_CHECKER);
+    await sb.breakLogin(victim.slot);
+    const started = Date.now();
+    try {
+      while (sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - started < bounds.detect + 15_000)
+        await new Promise((r) => setTimeout(r, 200));
+      const detected = Date.now() - started;
+      console.log(
+        `[sftp login drill] out of SFTP's group after ${(detected / 1000).toFixed(1)} s (bound ${(bounds.detect / 1000).toFixed(0)} s + one interval); out of port 21's: ${!sb.nlb.registered.has(victim.logicalId)}`,
+      );
+      expect(detected).toBeLessThanOrEqual(bounds.detect + DRILL_CHECKER.interval * 1000);
+      expect(sb.nlb.registered.has(victim.logicalId)).toBe(false);
+      expect(sb.nlb.sftpTargets).toEqual([sb.backends[1].logicalId]);
+      for (let i = 0; i < 6; i++) {
+        const r = await openSsh('ls\n');
+        expect(r.code, r.stderr).toBe(0);
+      }
+    } finally {
+      await sb.repairLogin(victim.slot);
+    }
+    const back = Date.now();
+    while (!sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - back < bounds.recover + 15_000)
+      await new Promise((r) => setTimeout(r, 200));
+    console.log(`[sftp login drill] back in SFTP's group after ${((Date.now() - back) / 1000).toFixed(1)} s`);
+    expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
   });
 
   describe('an upload cut off by killing its client never appears under its name, and a retry succeeds', () => {
