@@ -218,7 +218,8 @@ describe("the checker's registry with SFTP", () => {
     const fn = Object.values(s.json.Resources).find(
       (r) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties).includes('NLBFTP_SFTP_TG_ARN'),
     );
-    const vars = (fn?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    if (!fn) throw new Error('no function has NLBFTP_SFTP_TG_ARN');
+    const vars = (fn.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
     expect(vars.NLBFTP_SFTP_PORT).toBe(String(SFTP_BACKEND_PORT));
     expect(JSON.stringify(vars.NLBFTP_SFTP_TG_ARN)).toMatch(/LoadBalancerSftpTargetGroup/);
     const statements = Object.values(s.json.Resources)
