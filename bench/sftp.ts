@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
+import { askpassEnv, strictSshOptions } from '../harness/sftp-clients';
 import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
 import { resultsSection, writeResultsSection } from './results-file';
@@ -39,25 +40,6 @@ const COMMAND: CommandSpec = {
 type Row = [string, string];
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-bench-sftp-'));
-
-function sshOptions(knownHosts: string): string[] {
-  return [
-    '-o',
-    `UserKnownHostsFile=${knownHosts}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=no',
-  ];
-}
-
-function askpassEnv(password: string): NodeJS.ProcessEnv {
-  const askpass = path.join(tmp, 'askpass.sh');
-  fs.writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$NLBFTP_BENCH_PASSWORD"\n', { mode: 0o700 });
-  return { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', NLBFTP_BENCH_PASSWORD: password };
-}
 
 /** One curl sftp:// download, hashed as it arrives: when its bytes started and ended, and whether it is whole. */
 function sftpDownload(
@@ -195,8 +177,17 @@ async function throughput(mib: number): Promise<Row[]> {
       );
       log(`[throughput ${server}] FTPS up ${rate(mib, up)}, down ${rate(mib, down)}`);
       if (sb.sftpPort && sb.sftpKnownHostsFile) {
-        const ssh = ['-P', String(sb.sftpPort), ...sshOptions(sb.sftpKnownHostsFile), '-b', '-', `${user}@${sb.endpoint}`];
-        const env = askpassEnv(password);
+        const ssh = [
+          '-P',
+          String(sb.sftpPort),
+          ...strictSshOptions(sb.sftpKnownHostsFile),
+          '-o',
+          'BatchMode=no',
+          '-b',
+          '-',
+          `${user}@${sb.endpoint}`,
+        ];
+        const env = askpassEnv(tmp, password);
         const sUp = await timed('SFTP upload', 'sftp', ssh, { env, input: `put ${file} big-sftp.bin\n` });
         const sDown = await timed('SFTP download', 'sftp', ssh, { env, input: 'get big-sftp.bin /dev/null\n' });
         rows.push(

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
+import { askpassEnv, strictSshOptions } from '../../harness/sftp-clients';
 import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import type { AuditEvent } from '../../lib/shared/audit';
 import { missingRoot } from '../../sandbox/boot/root';
@@ -41,7 +42,6 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
   let sb: Sandbox;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlbftp-sftp-test-'));
   const knownHosts = path.join(tmp, 'known_hosts');
-  const askpass = path.join(tmp, 'askpass.sh');
   const payload = randomBytes(300_000);
   const payloadFile = path.join(tmp, 'payload.bin');
   let port = 0;
@@ -55,8 +55,6 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
     sb = await Sandbox.up({ context: { backendCount: '2', ...checkerContext(DRILL_CHECKER) }, nlbHealth: DRILL_NLB_HEALTH });
     port = sb.sftpPort as number;
     fs.writeFileSync(knownHosts, sb.sftpKnownHosts());
-    // OpenSSH reads the password from an askpass program when told to (no terminal here).
-    fs.writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$NLBFTP_TEST_PASSWORD"\n', { mode: 0o700 });
     fs.writeFileSync(payloadFile, payload);
   }, 600_000);
 
@@ -66,14 +64,7 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
     expectNoSandboxLeftovers();
   });
 
-  const sshOptions = () => [
-    '-o',
-    `UserKnownHostsFile=${knownHosts}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-  ];
+  const sshOptions = () => strictSshOptions(knownHosts);
 
   /** OpenSSH's sftp in batch mode: the commands on stdin, the password through askpass. */
   const openSsh = (commands: string, password = sb.demo.password) =>
@@ -94,7 +85,7 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
       {
         input: commands,
         timeoutMs: 60_000,
-        env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', NLBFTP_TEST_PASSWORD: password },
+        env: askpassEnv(tmp, password),
       },
     );
 
@@ -378,7 +369,7 @@ c.close()
     }
 
     it('SFTP (OpenSSH sftp killed mid-put): hidden while it runs, gone when cut, the retry lands whole', async () => {
-      const env = { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', NLBFTP_TEST_PASSWORD: sb.demo.password };
+      const env = askpassEnv(tmp, sb.demo.password);
       const { partial, after } = await cutOff(
         'cut-sftp.bin',
         ['sftp', ...sshOptions(), '-o', 'BatchMode=no', '-l', '8000', '-P', String(port), '-b', '-', `${sb.demo.user}@${sb.endpoint}`],
