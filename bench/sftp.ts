@@ -8,7 +8,7 @@
  *   sudo npm run bench:sftp -- --write            also write the rows into bench/RESULTS.md (section 9)
  *
  * Sustained: the default stack (ProFTPD, two backends, caps raised so one client address may hold
- * them all), C curl sftp:// downloads of a 16 MiB file each read at 128 KiB/s, started 20 ms apart,
+ * them all), C curl sftp:// downloads of an 8 MiB file each read at 128 KiB/s (64 s), started 20 ms apart,
  * each checked with SHA-256; "open at once" counts downloads whose bytes were flowing at the same
  * moment. Throughput: OpenSSH's sftp (put, get) and curl over FTPS (-T, download), each timed alone;
  * the raw stream is socat (TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256, 256 KiB buffers) from this host to
@@ -87,7 +87,7 @@ async function sustained(): Promise<Row[]> {
     log,
   });
   try {
-    const content = Buffer.alloc(16 * 2 ** 20);
+    const content = Buffer.alloc(8 * 2 ** 20);
     for (let i = 0; i < content.length; i++) content[i] = (i * 2654435761) >>> 24;
     const want = createHash('sha256').update(content).digest('hex');
     sb.writeDemoFile('sustained-sftp.bin', content);

@@ -27,7 +27,7 @@ const SANDBOX_COMMAND: CommandSpec = {
   },
   examples: [
     'sudo npm run sandbox',
-    'sudo npm run sandbox -- -c ftpServer=proftpd -c backendCount=3',
+    'sudo npm run sandbox -- -c ftpServer=vsftpd -c backendCount=3',
     'sudo npm run sandbox -- --iam-report',
     'sudo npm run sandbox -- --down',
   ],

@@ -279,7 +279,7 @@ export const PREFLIGHT_COMMAND: CommandSpec = {
       help: 'a setting, as for cdk deploy (nlb-ftp.config.json is read too)',
     },
   },
-  examples: ['npm run preflight', 'npm run preflight -- -c backendCount=3 -c ftpServer=proftpd'],
+  examples: ['npm run preflight', 'npm run preflight -- -c backendCount=3 -c ftpServer=vsftpd'],
 };
 
 /** The whole command, without touching process: testable with mocked SDK clients. Exit 0 ready, 1 problems, 2 usage. */
