@@ -201,9 +201,10 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     `DefaultRoot ${paths.usersRoot}/%u`,
     'Umask 027',
     'AllowOverwrite on',
-    // An upload is written under a hidden name (.in.NAME.) and renamed when it completes; one the
-    // server sees cut off (timeout, ABOR, lost session) is deleted. Resuming (REST/APPE) is refused
-    // then, by ProFTPD's own rule: a retry uploads the whole file (docs/users.md).
+    // An upload is written under a hidden name (.in.NAME.) and renamed when the server sees it
+    // complete; one it sees cut off is deleted (an SFTP client killed mid-put: measured). An FTP
+    // client killed mid-upload ends its data connection as a finished one does, so that upload is
+    // renamed (docs/users.md). Resuming (REST/APPE) is refused, by ProFTPD's own rule.
     'HiddenStores on',
     'DeleteAbortedStores on',
     '<Directory />',
