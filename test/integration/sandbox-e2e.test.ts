@@ -377,7 +377,10 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
       const before = failuresOn();
       for (let i = 0; i < 3 * BAN.failures && sb.activeBans().length === 0; i++) {
         const r = await ftp('not-the-password');
-        expect(r.code, r.stderr).toBe(67); // curl: the login was denied
+        // curl 67: the login was denied. Or 7: the ban was written, and a backend's chain reset this
+        // connection, between the table read above and the connect (a race of milliseconds).
+        expect([67, 7], r.stderr).toContain(r.code);
+        if (r.code === 7) break;
         await sleep(300);
       }
       await waitFor(() => sb.activeBans().length > 0, 3 * BAN.syncSeconds * 1000 + 5000, 'a ban in the table');
@@ -414,7 +417,12 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     );
     const ended = Date.now();
     for (let i = 0; i < 6; i++) expect((await ftp(target.password)).code, 'after the ban').toBe(0);
-    expect(banEventsOf(ban.slot, 'unban')).toEqual([expect.objectContaining({ clientIp: CLIENT_NS_IP, reason: 'expired' })]);
+    // Its end is one unban event, "expired". (A lifted attempt's own unban, "lifted before its end", may
+    // be written after the next attempt began: the deciding backend writes it in the round that sees the
+    // lift, which can come after every chain already dropped the address. Seen in CI.)
+    const unbans = banEventsOf(ban.slot, 'unban');
+    expect(unbans.filter((e) => e.reason === 'expired')).toEqual([expect.objectContaining({ clientIp: CLIENT_NS_IP, reason: 'expired' })]);
+    for (const e of unbans.filter((x) => x.reason !== 'expired')) expect(e.reason).toMatch(/^lifted before its end/);
     expect(sb.registeredSlots()).toEqual([0, 1, 2]);
     report.push(
       `drill ban: failed logins per backend ${spread.join('/')}, banned by slot ${ban.slot} after ${ban.failures}; on every backend ` +
