@@ -1,5 +1,6 @@
 /**
  * `npm run bench:sftp`: SFTP in the sandbox (root), beside FTPS. Figures are printed, never asserted.
+ * Needs, beyond what `.ci/run` installs (CI does not run benchmarks): Debian's `socat` (the raw stream).
  *
  *   sudo npm run bench:sftp                       both parts
  *   sudo npm run bench:sftp -- --sustained        SFTP downloads held open at once (C = 16, 64, 128, 200)
