@@ -12,9 +12,10 @@
  *  3. If the new instance fails its boot check or does not come up in time: terminate it, restore
  *     the group, stop, and say why. The old instance never left service.
  *  4. Swap: tag the old instance out of rotation (so the health checker does not put it back),
- *     deregister it from port 21, let its sessions drain, move the slot's passive target groups
- *     from the old instance to the new one, register the new one on port 21, and wait until the
- *     NLB reports it healthy. If it never does, swap back and stop.
+ *     deregister it from port 21 (and SFTP, where new sessions also start), let its sessions
+ *     drain, move the slot's passive target groups from the old instance to the new one, register
+ *     the new one on port 21 (and SFTP), and wait until the NLB reports it healthy in both. If it
+ *     never does, swap back and stop.
  *  5. Terminate the old instance, restore the group's size and processes, and go on to the next slot.
  *
  * All AWS access goes through the clients passed in, so the tests drive it with mocked clients.
@@ -143,6 +144,14 @@ async function controlHealth(c: RollClients, controlArn: string): Promise<Map<st
   return m;
 }
 
+/** Instance ID -> health in a one-port target group (SFTP's). */
+async function targetHealth(c: RollClients, arn: string): Promise<Map<string, string>> {
+  const out = await c.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
+  return new Map(
+    (out.TargetHealthDescriptions ?? []).flatMap((d) => (d.Target?.Id ? [[d.Target.Id, d.TargetHealth?.State ?? 'unknown']] : [])),
+  );
+}
+
 async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: StackOutputs, controlArn: string, slot: number): Promise<void> {
   const say = (m: string) => io.log(`  slot ${slot}: ${m}`);
   const groups = await describeSlotGroups(c.asg, stack);
@@ -168,7 +177,10 @@ async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: Stack
     }
   }
   if (health.get(old.id) !== 'healthy') say(`note: ${old.id} is ${health.get(old.id) ?? 'not registered'} on port 21 already`);
-  const passiveArns = g.targetGroupArns.filter((a) => a !== controlArn);
+  // The SFTP group (when the stack has SFTP) is where sessions start, as port 21 is: it leaves
+  // and joins with port 21, not after the drain as the passive groups do.
+  const sftpArn = stack.outputs[OutputNames.sftpTargetGroupArn];
+  const passiveArns = g.targetGroupArns.filter((a) => a !== controlArn && a !== sftpArn);
 
   // Every change below is undone, newest first, if anything after it fails: a planned stop, an
   // SDK error (throttling, a lost connection) or a bug. Undo steps are idempotent, retried, and run
@@ -298,6 +310,13 @@ async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: Stack
       () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: o2.id, Port: CONTROL_PORT }] })),
       () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: o2.id, Port: CONTROL_PORT }] })),
     );
+    if (sftpArn) {
+      await done(
+        `register ${o2.id} on SFTP again`,
+        () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: sftpArn, Targets: [{ Id: o2.id }] })),
+        () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: sftpArn, Targets: [{ Id: o2.id }] })),
+      );
+    }
     say(`${o2.id} takes no new sessions; draining for ${o.drainSeconds} s`);
     for (let left = o.drainSeconds; left > 0; left -= Math.min(left, 30)) {
       await io.sleep(Math.min(left, 30) * 1000);
@@ -320,15 +339,26 @@ async function rollSlot(c: RollClients, o: RollOptions, io: RollIo, stack: Stack
       () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] })),
       () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: controlArn, Targets: [{ Id: neu, Port: CONTROL_PORT }] })),
     );
-    say(`${neu} registered on port 21 and ${passiveArns.length} passive port(s); waiting for the NLB to report it healthy`);
+    if (sftpArn) {
+      await done(
+        `take ${neu} off SFTP`,
+        () => c.elb.send(new RegisterTargetsCommand({ TargetGroupArn: sftpArn, Targets: [{ Id: neu }] })),
+        () => c.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: sftpArn, Targets: [{ Id: neu }] })),
+      );
+    }
+    say(
+      `${neu} registered on port 21${sftpArn ? ', SFTP' : ''} and ${passiveArns.length} passive port(s); waiting for the NLB to report it healthy`,
+    );
     const healthyBy = io.now() + o.healthyTimeoutMinutes * 60_000;
     for (;;) {
       const state = (await controlHealth(c, controlArn)).get(neu);
-      if (state === 'healthy') break;
+      const sftpState = sftpArn ? (await targetHealth(c, sftpArn)).get(neu) : 'healthy';
+      if (state === 'healthy' && sftpState === 'healthy') break;
       if (io.now() >= healthyBy) {
-        say(`${neu} is still ${state ?? 'not registered'}; swapping back to ${o2.id}`);
+        const where = state !== 'healthy' ? `port 21 (${state ?? 'not registered'})` : `SFTP (${sftpState ?? 'not registered'})`;
+        say(`${neu} is still not healthy on ${where}; swapping back to ${o2.id}`);
         throw new RollStopped(
-          `slot ${slot}: ${neu} passed its boot check but the NLB never reported it healthy on port 21 within ${o.healthyTimeoutMinutes} min; ` +
+          `slot ${slot}: ${neu} passed its boot check but the NLB never reported it healthy on ${where} within ${o.healthyTimeoutMinutes} min; ` +
             `swapped back, roll stopped, ${o2.id} serving again.`,
         );
       }

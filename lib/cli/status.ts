@@ -1,6 +1,6 @@
 /**
  * `npm run status`: one table of a deployed stack's backends (slot, AZ, current instance, launch
- * template version, passive range, NLB target health, last login probe, alarm state), then the
+ * template version, passive range, NLB target health on port 21 and SFTP, last login probe, alarm state), then the
  * cluster alarms and the endpoint. Reads CloudFormation outputs, the slots' Auto Scaling groups,
  * ELBv2 target health and CloudWatch alarms and metrics.
  * No aws-cdk-lib import: it runs against a deployed stack, not a synthesized one.
@@ -38,6 +38,8 @@ export interface BackendStatus {
   readonly template: string;
   readonly passiveRange: string;
   readonly targetHealth: string;
+  /** Its health in the SFTP target group; undefined when the stack has no SFTP. */
+  readonly sftpHealth?: string;
   readonly lastProbe: string;
   readonly alarms: string;
   /** The backend's last users sync: users applied and skipped, each skipped one with its reason. */
@@ -66,9 +68,11 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   const { outputs, slots } = stack;
 
   const banTable = outputs[OutputNames.banTableName];
-  const [groups, health, alarms, probes, failedLogins, syncs, bans] = await Promise.all([
+  const sftpArn = outputs[OutputNames.sftpTargetGroupArn];
+  const [groups, health, sftpHealth, alarms, probes, failedLogins, syncs, bans] = await Promise.all([
     describeSlotGroups(clients.asg, stack),
     clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs[OutputNames.controlTargetGroupArn] })),
+    sftpArn ? clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: sftpArn })) : undefined,
     clients.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${stackName}-`, AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] })),
     clients.cw.send(
       new GetMetricDataCommand({
@@ -129,6 +133,11 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
   for (const d of health.TargetHealthDescriptions ?? []) {
     if (d.Target?.Id && d.Target.Port === CONTROL_PORT) targetState.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
   }
+  // The SFTP group has one port (the backends' SFTP port): every target in it is the instance's.
+  const sftpState = new Map<string, string>();
+  for (const d of sftpHealth?.TargetHealthDescriptions ?? []) {
+    if (d.Target?.Id) sftpState.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
+  }
   const alarmState = new Map<string, string>();
   for (const a of [...(alarms.MetricAlarms ?? []), ...(alarms.CompositeAlarms ?? [])]) {
     if (a.AlarmName) alarmState.set(a.AlarmName, a.StateValue ?? 'UNKNOWN');
@@ -165,6 +174,7 @@ export async function collectStatus(clients: StatusClients, stackName: string, n
       template,
       passiveRange: outputs[OutputNames.slotPassiveRange(slot)] ?? '?',
       targetHealth: serving ? (targetState.get(serving.id) ?? 'deregistered') : 'no instance',
+      sftpHealth: sftpArn === undefined ? undefined : serving ? (sftpState.get(serving.id) ?? 'deregistered') : 'no instance',
       lastProbe: lastProbe.get(slot) ?? 'no data',
       alarms: mine.length === 0 ? 'none' : firing.length === 0 ? 'OK' : `ALARM: ${firing.join(', ')}`,
       users: users.get(slot),
@@ -236,8 +246,30 @@ function bansLines(bans: StatusReport['bans']): string[] {
 }
 
 export function renderStatus(r: StatusReport): string {
-  const header = ['SLOT', 'AZ', 'INSTANCE', 'TEMPLATE', 'PASSIVE', 'NLB TARGET (21)', 'LAST LOGIN PROBE', 'ALARMS'];
-  const rows = r.backends.map((b) => [String(b.slot), b.az, b.instance, b.template, b.passiveRange, b.targetHealth, b.lastProbe, b.alarms]);
+  // The SFTP column only for a stack with SFTP (its target group's health, beside port 21's).
+  const sftp = r.backends.some((b) => b.sftpHealth !== undefined);
+  const header = [
+    'SLOT',
+    'AZ',
+    'INSTANCE',
+    'TEMPLATE',
+    'PASSIVE',
+    'NLB TARGET (21)',
+    ...(sftp ? ['SFTP'] : []),
+    'LAST LOGIN PROBE',
+    'ALARMS',
+  ];
+  const rows = r.backends.map((b) => [
+    String(b.slot),
+    b.az,
+    b.instance,
+    b.template,
+    b.passiveRange,
+    b.targetHealth,
+    ...(sftp ? [b.sftpHealth ?? '?'] : []),
+    b.lastProbe,
+    b.alarms,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) =>
     cells
@@ -272,7 +304,8 @@ export interface StatusRun {
 export const STATUS_COMMAND: CommandSpec = {
   permissionsOf: 'status',
   usage: 'npm run status --',
-  summary: "The health of a deployed nlb-ftp stack: each slot's instance, template version, NLB health, last login probe and alarms.",
+  summary:
+    "The health of a deployed nlb-ftp stack: each slot's instance, template version, NLB health (port 21 and SFTP), last login probe and alarms.",
   options: {
     stack: { type: 'string', value: 'NAME', help: 'the stack to read', default: 'stackName from nlb-ftp.config.json, else NlbFtp' },
   },

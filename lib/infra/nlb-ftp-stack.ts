@@ -309,6 +309,12 @@ export class NlbFtpStack extends Stack {
       value: lb.controlTargetGroup.targetGroupArn,
       description: 'The port-21 target group (the health checker registers and deregisters here)',
     });
+    if (lb.sftpTargetGroup) {
+      new CfnOutput(this, OutputNames.sftpTargetGroupArn, {
+        value: lb.sftpTargetGroup.targetGroupArn,
+        description: 'The SFTP target group (every backend; the health checker follows port 21 here)',
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'SNS topic of all nlb-ftp alarms' });
     new CfnOutput(this, 'DashboardUrl', {
       value: Fn.join('', [

@@ -63,6 +63,8 @@ export const OutputNames = {
   nlbDnsName: 'NlbDnsName',
   elasticIps: 'ElasticIps',
   controlTargetGroupArn: 'ControlTargetGroupArn',
+  /** The SFTP target group (absent when SFTP is off): `status` shows its health, `roll` moves it with port 21. */
+  sftpTargetGroupArn: 'SftpTargetGroupArn',
   /** The bans table (absent when bans are off): `status` lists it, `unban` lifts from it. */
   banTableName: 'BanTableName',
   slotPassiveRange: (slot: number) => `Slot${slot}PassiveRange`,

@@ -17,6 +17,8 @@ import { type AutoScalingGroup, AwsError, AwsModel, type GroupInstance } from '.
 import { mockAwsClients } from '../../sandbox/aws/sdk-mock';
 
 export const CONTROL = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/0000000000000000';
+/** The SFTP target group of a fleet made with `{ sftp: true }` (every slot's instance, one port). */
+export const SFTP = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sftp/0000000000000000';
 const passiveArn = (slot: number, k: number) =>
   `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/p${slot}-${k}/000000000000000${k}`;
 const HOOK = 'nlbftp-ready';
@@ -55,12 +57,17 @@ export class FakeFleet {
   private readonly polls = new Map<string, number>();
 
   /** `n` slots with `r` passive ports each, every slot serving on launch template version `running`; the groups are at `target`. */
-  constructor(n: number, r: number, running: string, target: string) {
+  constructor(n: number, r: number, running: string, target: string, o: { sftp?: boolean } = {}) {
     const m = this.model;
     m.targetGroups.set(CONTROL, new Map());
     const outputs: Record<string, string> = { ControlTargetGroupArn: CONTROL };
+    if (o.sftp) {
+      m.targetGroups.set(SFTP, new Map());
+      outputs.SftpTargetGroupArn = SFTP;
+    }
     for (let slot = 0; slot < n; slot++) {
-      const tgs = Array.from({ length: r }, (_, k) => passiveArn(slot, k));
+      // Each group registers its instance in the SFTP group too, as the stack's groups do.
+      const tgs = [...Array.from({ length: r }, (_, k) => passiveArn(slot, k)), ...(o.sftp ? [SFTP] : [])];
       for (const arn of tgs) m.targetGroups.set(arn, new Map());
       const id = `i-${slot}old`;
       const name = `NlbFtp-slot${slot}`;
@@ -93,7 +100,9 @@ export class FakeFleet {
       if (this.mutatingCalls === this.failOnCall) throw new AwsError('ThrottlingException', 'Rate exceeded');
     };
     m.afterWrite = (event) => {
-      this.events.push(event.replace(/ (arn:\S+)$/, (_, arn: string) => (arn === CONTROL ? ' control' : ' passive')));
+      this.events.push(
+        event.replace(/ (arn:\S+)$/, (_, arn: string) => (arn === CONTROL ? ' control' : arn === SFTP ? ' sftp' : ' passive')),
+      );
       this.maxOutOfRotation = Math.max(this.maxOutOfRotation, this.outOfRotation().length);
     };
   }
@@ -153,7 +162,7 @@ export class FakeFleet {
   }
 
   passiveOf(slot: number): string[] {
-    return this.group(slot).targetGroups.filter((a) => a !== CONTROL);
+    return this.group(slot).targetGroups.filter((a) => a !== CONTROL && a !== SFTP);
   }
 
   restore(): void {

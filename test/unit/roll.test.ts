@@ -7,7 +7,7 @@ import { ResumeProcessesCommand } from '@aws-sdk/client-auto-scaling';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runRoll } from '../../lib/cli/roll';
 import { OUT_OF_ROTATION_TAG } from '../../lib/shared/contract';
-import { CONTROL, FakeFleet } from '../helpers/fake-fleet';
+import { CONTROL, FakeFleet, SFTP } from '../helpers/fake-fleet';
 
 let fleet: FakeFleet | undefined;
 afterEach(() => fleet?.restore());
@@ -141,7 +141,7 @@ describe('npm run roll', () => {
     const r = await roll(fleet, ['--healthy-timeout-minutes', '2']);
     expect(r.code).toBe(1);
     expect(r.lines.at(-1)).toMatch(
-      /NLB never reported it healthy on port 21 within 2 min; swapped back, roll stopped, i-0old serving again\.$/,
+      /NLB never reported it healthy on port 21 \(unhealthy\) within 2 min; swapped back, roll stopped, i-0old serving again\.$/,
     );
     expect(fleet.maxOutOfRotation).toBe(1);
     expect(fleet.group(0).instances.map((i) => i.id)).toEqual(['i-0old']);
@@ -158,6 +158,43 @@ describe('npm run roll', () => {
     const drainAt = fleet.events.indexOf('deregister i-0old control');
     expect(tagAt).toBeGreaterThanOrEqual(0);
     expect(tagAt).toBeLessThan(drainAt);
+  });
+
+  it('with SFTP: the old instance leaves the SFTP group with port 21 (before the drain), the new one joins it with port 21', async () => {
+    const f = new FakeFleet(2, 1, '4', '5', { sftp: true });
+    fleet = f;
+    const r = await roll(f, ['--slot', '0']);
+    expect(r.code, r.output).toBe(0);
+    const at = (e: string) => {
+      const i = f.events.indexOf(e);
+      expect(i, `${e} in ${f.events.join(' | ')}`).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    // Leaving: port 21 and SFTP one after the other, both before the passive groups move (the drain).
+    expect(at('deregister i-0old sftp')).toBe(at('deregister i-0old control') + 1);
+    expect(at('deregister i-0old sftp')).toBeLessThan(at('deregister i-0old passive'));
+    // Joining: SFTP right after port 21, both after the passive groups.
+    expect(at('register i-0new1 sftp')).toBe(at('register i-0new1 control') + 1);
+    expect(at('register i-0new1 passive')).toBeLessThan(at('register i-0new1 control'));
+    expect(fleet.members(SFTP).sort()).toEqual(['i-0new1', 'i-1old']);
+    expect(r.output).toContain('registered on port 21, SFTP and 1 passive port(s)');
+  });
+
+  it('with SFTP: swaps back when the new instance never turns healthy on SFTP, and names SFTP', async () => {
+    fleet = new FakeFleet(2, 1, '4', '5', { sftp: true });
+    const health = new Map<string, string>();
+    fleet.newTargetHealth = (id) => health.get(id) ?? 'healthy';
+    // Healthy on port 21 but not on SFTP: the SFTP group's own health check fails.
+    const sftpGroup = fleet.targets.get(SFTP) as Map<string, string>;
+    const set = sftpGroup.set.bind(sftpGroup);
+    sftpGroup.set = (id: string, state: string) => set(id, id.startsWith('i-0new') && state === 'healthy' ? 'unhealthy' : state);
+    const r = await roll(fleet, ['--healthy-timeout-minutes', '2', '--slot', '0']);
+    expect(r.code).toBe(1);
+    expect(r.lines.at(-1)).toMatch(
+      /never reported it healthy on SFTP \(unhealthy\) within 2 min; swapped back, roll stopped, i-0old serving again\.$/,
+    );
+    expect(fleet.members(SFTP).sort()).toEqual(['i-0old', 'i-1old']);
+    expect(fleet.members(CONTROL)).toContain('i-0old');
   });
 
   it('says so when every slot is up to date, and names a bad flag or slot', async () => {

@@ -33,6 +33,7 @@ const clients = {
   ddb: modelDynamoClient(bansModel),
 };
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ctl/abc';
+const SFTP_TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sftp/def';
 const NOW = new Date();
 
 const outputs = {
@@ -59,6 +60,8 @@ function cluster(opts: {
   groups?: Record<number, Instance[]>;
   /** The audit trail's users-sync events (JSON lines). */
   syncEvents?: string[];
+  /** A stack with SFTP: each instance's state in the SFTP target group. */
+  sftp?: Record<string, string>;
 }) {
   logs.on(FilterLogEventsCommand).resolves({ events: (opts.syncEvents ?? []).map((message) => ({ message })) });
   const groups = opts.groups ?? { 0: [{ id: 'i-0aaa' }], 1: [{ id: 'i-0bbb' }] };
@@ -89,12 +92,21 @@ function cluster(opts: {
         StackName: 'NlbFtp',
         CreationTime: NOW,
         StackStatus: 'UPDATE_COMPLETE',
-        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+        Outputs: Object.entries({ ...outputs, ...(opts.sftp ? { SftpTargetGroupArn: SFTP_TG } : {}) }).map(([OutputKey, OutputValue]) => ({
+          OutputKey,
+          OutputValue,
+        })),
       },
     ],
   });
   elb.on(DescribeTargetHealthCommand, { TargetGroupArn: TG }).resolves({
     TargetHealthDescriptions: opts.registered.map((Id) => ({ Target: { Id, Port: 21 }, TargetHealth: { State: 'healthy' } })),
+  });
+  elb.on(DescribeTargetHealthCommand, { TargetGroupArn: SFTP_TG }).resolves({
+    TargetHealthDescriptions: Object.entries(opts.sftp ?? {}).map(([Id, State]) => ({
+      Target: { Id, Port: 2222 },
+      TargetHealth: { State: State as 'healthy' },
+    })),
   });
   cw.on(DescribeAlarmsCommand).resolves({
     MetricAlarms: Object.entries(opts.alarms)
@@ -164,6 +176,21 @@ describe('npm run status', () => {
     const input = logs.commandCalls(FilterLogEventsCommand)[0].args[0].input;
     expect(input.logGroupName).toBe('/nlb-ftp/NlbFtp/audit');
     expect(input.filterPattern).toContain('user-skipped');
+  });
+
+  it("with SFTP: a column of each slot's health in the SFTP target group, beside port 21's", async () => {
+    cluster({
+      registered: ['i-0aaa', 'i-0bbb'],
+      alarms: allOk,
+      probe: { 0: 1, 1: 1 },
+      sftp: { 'i-0aaa': 'healthy', 'i-0bbb': 'unhealthy' },
+    });
+    const r = await runStatus(['--stack', 'NlbFtp'], clients, os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^SLOT\s+AZ\s+INSTANCE\s+TEMPLATE\s+PASSIVE\s+NLB TARGET \(21\)\s+SFTP\s+LAST LOGIN PROBE\s+ALARMS$/m);
+    expect(rowOf(r.stdout, 0)).toMatch(/^0\s+eu-west-1a\s+i-0aaa\s+v3\s+40000-40007\s+healthy\s+healthy\s+pass/);
+    expect(rowOf(r.stdout, 1)).toMatch(/^1\s+eu-west-1b\s+i-0bbb\s+v3\s+40008-40015\s+healthy\s+unhealthy\s+pass/);
+    expect(elb.commandCalls(DescribeTargetHealthCommand).map((c) => c.args[0].input.TargetGroupArn)).toContain(SFTP_TG);
   });
 
   it('shows a healthy cluster with every alarm OK', async () => {
