@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../harness/ftp-clients';
 import { missingPrerequisites } from '../harness/prerequisites';
-import { EC2_PROFTPD_PATHS } from '../lib/backend/proftpd-conf';
+import { EC2_PROFTPD_PATHS, SFTP_BACKEND_PORT } from '../lib/backend/proftpd-conf';
 import { ALLOW_FILE, awsAgentPackages, FTP_ROOT } from '../lib/backend/user-data';
 import { EC2_VSFTPD_PATHS } from '../lib/backend/vsftpd-conf';
 import { type Config, loadConfig } from '../lib/config';
@@ -123,6 +123,8 @@ export class Sandbox {
   private certificate?: { certificate: string; privateKey: string };
   /** The SFTP host keys the custom resource generated (every backend presents them). */
   private sshHostKeys?: SshHostKeys;
+  /** What each custom resource the sandbox ran answered (logical ID -> physical ID), for Refs to it. */
+  private readonly customResources = new Map<string, string>();
   /** Their fingerprints as the stack's output gives them (`SHA256:...`, ECDSA first); empty without SFTP. */
   sftpFingerprints: string[] = [];
   /** A known_hosts file with the stack's host keys for the NLB's SFTP endpoint; unset without SFTP. */
@@ -359,7 +361,7 @@ export class Sandbox {
     const t = this.template as TemplateJson;
     const [, fn] = functionOf(t, 'HealthCheckerFunction');
     const vars = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
-    return resolveDeep(vars, t, SANDBOX_VALUES) as Record<string, string>;
+    return resolveDeep(vars, t, { ...SANDBOX_VALUES, customResources: this.customResources }) as Record<string, string>;
   }
 
   /**
@@ -476,6 +478,7 @@ export class Sandbox {
       );
     }
     this.log(`${type}: ${output.trim().split('\n').at(-1)}`);
+    this.customResources.set(logicalId, String(response.PhysicalResourceId));
     return String(response.PhysicalResourceId);
   }
 
@@ -505,10 +508,14 @@ export class Sandbox {
     for (const b of this.plan.backends) {
       const passive = this.passiveArnOf(b);
       m.targetGroups.set(passive, new Map());
+      m.targetGroupPorts.set(passive, b.minPort);
       const { name, hook } = this.groupOf(b.slot);
       const sftpArn = this.sftpArn();
       const sftp = sftpArn ? [sftpArn] : [];
-      for (const arn of sftp) if (!m.targetGroups.has(arn)) m.targetGroups.set(arn, new Map());
+      for (const arn of sftp) {
+        if (!m.targetGroups.has(arn)) m.targetGroups.set(arn, new Map());
+        m.targetGroupPorts.set(arn, SFTP_BACKEND_PORT);
+      }
       m.addGroup({
         name,
         launchTemplateId: `lt-sandbox${b.slot}`,

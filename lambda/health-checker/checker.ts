@@ -6,6 +6,7 @@
 import type { BackendRef, HealthCheckCredentials, SlotRef } from '../../lib/shared/contract';
 import { type Decision, decide, type Thresholds } from './decision';
 import type { ProbeCredentials, ProbeOptions, ProbeResult, ProbeTarget, ProbeTls } from './probe';
+import type { SftpProbeOptions, SftpProbeResult, SftpProbeTarget } from './sftp-probe';
 import type { SlotLocator } from './slot-locator';
 import type { RoundLease, StateStore } from './state-store';
 import type { TargetRegistry } from './target-registry';
@@ -26,6 +27,8 @@ export interface CheckerLog {
 
 export interface CheckerMetrics {
   probe(slot: number, ok: boolean, latencyMs: number): void;
+  /** With SFTP: one slot's SFTP login probe. */
+  sftpProbe?(slot: number, ok: boolean): void;
   round(summary: { registered: number; healthy: number; heldByFailOpen: number }): void;
   /** Emitted once per completed round; its absence means the checker is silent or broken. */
   heartbeat(): void;
@@ -41,6 +44,18 @@ export interface CheckerDeps {
   /** Set when backends speak FTPS: what the probe trusts and pins (from the certificate secret). */
   readonly tls?: { get(): Promise<ProbeTls>; invalidate(): void };
   readonly probe: (target: ProbeTarget, creds: ProbeCredentials, opts: ProbeOptions) => Promise<ProbeResult>;
+  /**
+   * With SFTP: its target group, decided like port 21's (fall, rise, fail-open) but from SFTP login
+   * probes of the backends' SFTP port, so a backend whose SFTP alone fails leaves SFTP's rotation
+   * only, and one whose FTP alone fails keeps serving SFTP.
+   */
+  readonly sftp?: {
+    readonly registry: TargetRegistry;
+    readonly port: number;
+    /** The host keys every backend must present (`SHA256:...`); unset: not pinned. */
+    readonly hostKeys?: readonly string[];
+    readonly probe: (target: SftpProbeTarget, creds: ProbeCredentials, opts: SftpProbeOptions) => Promise<SftpProbeResult>;
+  };
   readonly log: CheckerLog;
   readonly metrics: CheckerMetrics;
   readonly now?: () => number;
@@ -50,6 +65,8 @@ export interface CheckerDeps {
 export interface RoundOutcome {
   readonly results: readonly ProbeResult[];
   readonly decision: Decision;
+  /** With SFTP: its probes and the SFTP target group's decision. */
+  readonly sftp?: { readonly results: readonly SftpProbeResult[]; readonly decision: Decision };
   /** False when another invocation stored a newer state first; this round then changed nothing. */
   readonly applied: boolean;
 }
@@ -57,14 +74,19 @@ export interface RoundOutcome {
 export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<RoundOutcome> {
   const probeOpts: ProbeOptions = { stepTimeoutMs: s.stepTimeoutMs, totalTimeoutMs: Math.max(s.stepTimeoutMs, s.intervalMs - 500) };
 
-  const [stored, registered, located] = await Promise.all([deps.store.load(), deps.registry.describe(), deps.locator.locate(s.slots)]);
+  const [stored, registered, sftpRegistered, located] = await Promise.all([
+    deps.store.load(),
+    deps.registry.describe(),
+    deps.sftp?.registry.describe(),
+    deps.locator.locate(s.slots),
+  ]);
   const inventory = located.backends;
   for (const m of located.missing) {
     // Booting or being replaced: no evidence either way, so neither a failure nor a reason to fail open.
     const log = /instances in its passive/.test(m.reason) ? deps.log.warn : deps.log.info;
     log.call(deps.log, 'slot not probed', { slot: m.slot, reason: m.reason });
   }
-  const results = await probeAll(deps, inventory, probeOpts);
+  const [results, sftpResults] = await Promise.all([probeAll(deps, inventory, probeOpts), probeAllSftp(deps, inventory, probeOpts)]);
 
   const decision = decide({
     inventory,
@@ -74,6 +96,19 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     thresholds: s.thresholds,
     heldOut: located.heldOut,
   });
+
+  // SFTP's group: the same rules, its own counters, its own probes.
+  const sftpDecision =
+    sftpResults && sftpRegistered
+      ? decide({
+          inventory,
+          previous: stored.sftpCounters ?? {},
+          registered: new Set(sftpRegistered.keys()),
+          results: sftpResults,
+          thresholds: s.thresholds,
+          heldOut: located.heldOut,
+        })
+      : undefined;
 
   for (const r of results) {
     const b = inventory.find((x) => x.slot === r.slot);
@@ -89,15 +124,30 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     });
     deps.metrics.probe(r.slot, r.ok, r.latencyMs);
   }
+  for (const r of sftpResults ?? []) {
+    const b = inventory.find((x) => x.slot === r.slot);
+    deps.log.info('sftp probe', {
+      slot: r.slot,
+      instanceId: b?.instanceId,
+      ok: r.ok,
+      step: r.step,
+      latencyMs: r.latencyMs,
+      errorClass: r.errorClass ?? null,
+      detail: r.detail ?? null,
+      nlbState: b ? (sftpRegistered?.get(b.instanceId) ?? 'not-registered') : null,
+    });
+    deps.metrics.sftpProbe?.(r.slot, r.ok);
+  }
   const allFailedWith = (c: string) => results.length > 0 && results.every((r) => !r.ok && r.errorClass === c);
   if (allFailedWith('auth')) deps.credentials.invalidate();
   // Every backend refusing the certificate: it may have been rotated; read it again next round.
   if (allFailedWith('tls')) deps.tls?.invalidate();
 
   let applied = true;
-  const acts = decision.register.length + decision.deregister.length > 0;
-  if (decision.stateChanged || acts) {
-    applied = await deps.store.save(stored.version, decision.next);
+  const sftpActs = sftpDecision ? sftpDecision.register.length + sftpDecision.deregister.length > 0 : false;
+  const acts = decision.register.length + decision.deregister.length > 0 || sftpActs;
+  if (decision.stateChanged || sftpDecision?.stateChanged || acts) {
+    applied = await deps.store.save(stored.version, decision.next, sftpDecision?.next ?? stored.sftpCounters);
     if (!applied) {
       deps.log.warn('state changed under us: another checker invocation acted first; this round changes nothing', {
         version: stored.version,
@@ -107,10 +157,27 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
   if (applied && acts) {
     await deps.registry.deregister(decision.deregister.map((b) => b.instanceId));
     await deps.registry.register(decision.register.map((b) => b.instanceId));
+    if (deps.sftp && sftpDecision) {
+      await deps.sftp.registry.deregister(sftpDecision.deregister.map((b) => b.instanceId));
+      await deps.sftp.registry.register(sftpDecision.register.map((b) => b.instanceId));
+    }
   }
   for (const b of decision.deregister)
     deps.log.warn('deregistered from the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
   for (const b of decision.register) deps.log.info('registered in the port-21 target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of sftpDecision?.deregister ?? [])
+    deps.log.warn('deregistered from the SFTP target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of sftpDecision?.register ?? [])
+    deps.log.info('registered in the SFTP target group', { slot: b.slot, instanceId: b.instanceId });
+  for (const b of sftpDecision?.heldByFailOpen ?? []) {
+    deps.log.error(
+      'fail-open: backend keeps failing SFTP but stays in the SFTP target group, because removing it would empty the group or no backend passed',
+      {
+        slot: b.slot,
+        instanceId: b.instanceId,
+      },
+    );
+  }
   for (const b of inventory) {
     if (located.heldOut.has(b.instanceId) && !registered.has(b.instanceId)) {
       deps.log.info('out of rotation (tagged): not registered', { slot: b.slot, instanceId: b.instanceId });
@@ -130,7 +197,7 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
     healthy: decision.healthyCount,
     heldByFailOpen: decision.heldByFailOpen.length,
   });
-  return { results, decision, applied };
+  return { results, decision, applied, sftp: sftpResults && sftpDecision ? { results: sftpResults, decision: sftpDecision } : undefined };
 }
 
 /** Every backend fails the same way when a secret the probe needs cannot be read. */
@@ -159,6 +226,32 @@ async function probeAll(deps: CheckerDeps, inventory: readonly BackendRef[], opt
   }
   const withTls: ProbeOptions = tls ? { ...opts, tls } : opts;
   return Promise.all(inventory.map((b) => deps.probe({ slot: b.slot, host: b.privateIp, passivePorts: b.passivePorts }, creds, withTls)));
+}
+
+/** With SFTP: every backend's SFTP login, with the same credentials; undefined without SFTP. */
+async function probeAllSftp(
+  deps: CheckerDeps,
+  inventory: readonly BackendRef[],
+  opts: ProbeOptions,
+): Promise<SftpProbeResult[] | undefined> {
+  const sftp = deps.sftp;
+  if (!sftp) return undefined;
+  let creds: HealthCheckCredentials;
+  try {
+    creds = await deps.credentials.get();
+  } catch {
+    // probeAll logged it; every SFTP probe fails too, and fail-open keeps the group as it is.
+    return inventory.map((b) => ({
+      slot: b.slot,
+      ok: false,
+      step: 'auth',
+      errorClass: 'auth',
+      detail: 'health-check secret unavailable',
+      latencyMs: 0,
+    }));
+  }
+  const o: SftpProbeOptions = { stepTimeoutMs: opts.stepTimeoutMs, totalTimeoutMs: opts.totalTimeoutMs, hostKeys: sftp.hostKeys };
+  return Promise.all(inventory.map((b) => sftp.probe({ slot: b.slot, host: b.privateIp, port: sftp.port }, creds, o)));
 }
 
 /**

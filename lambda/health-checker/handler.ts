@@ -14,14 +14,18 @@ import { CheckerEnv, decodeInventory, MetricNames } from '../../lib/shared/contr
 import { type CheckerDeps, type CheckerMetrics, type CheckerSettings, runRoundsUnderLease } from './checker';
 import { cachedCertificate, cachedCredentials } from './credentials';
 import { probeBackend } from './probe';
+import { probeSftp } from './sftp-probe';
 import { AwsSlotLocator } from './slot-locator';
 import { DynamoRoundLease, DynamoStateStore } from './state-store';
 import { ElbTargetRegistry } from './target-registry';
 
 export interface CheckerConfig extends CheckerSettings {
   readonly targetGroupArn: string;
-  /** With SFTP: the target group that follows port 21's registrations, on the backends' SFTP port. */
-  readonly sftp?: { readonly targetGroupArn: string; readonly port: number };
+  /**
+   * With SFTP: its target group (decided from SFTP login probes), the backends' SFTP port, and the
+   * host keys the probe pins (unset: keys the user brought).
+   */
+  readonly sftp?: { readonly targetGroupArn: string; readonly port: number; readonly hostKeys?: readonly string[] };
   readonly secretArn: string;
   readonly tableName: string;
   readonly budgetMs: number;
@@ -51,7 +55,11 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
     slots: decodeInventory(str(CheckerEnv.inventory)),
     targetGroupArn: str(CheckerEnv.controlTargetGroupArn),
     sftp: env[CheckerEnv.sftpTargetGroupArn]
-      ? { targetGroupArn: str(CheckerEnv.sftpTargetGroupArn), port: int(CheckerEnv.sftpPort, 1, 65535) }
+      ? {
+          targetGroupArn: str(CheckerEnv.sftpTargetGroupArn),
+          port: int(CheckerEnv.sftpPort, 1, 65535),
+          hostKeys: env[CheckerEnv.sftpHostKeys] ? hostKeysOf(str(CheckerEnv.sftpHostKeys)) : undefined,
+        }
       : undefined,
     secretArn: str(CheckerEnv.healthSecretArn),
     tableName: str(CheckerEnv.stateTable),
@@ -60,6 +68,18 @@ export function readEnv(env: NodeJS.ProcessEnv): CheckerConfig {
     thresholds: { fall: int(CheckerEnv.fallThreshold, 1, 10), rise: int(CheckerEnv.riseThreshold, 1, 10) },
     budgetMs: int(CheckerEnv.budgetSeconds, 1, 900) * 1000,
   };
+}
+
+/** `SHA256:... SHA256:...` (the host keys resource's physical ID): each must look like OpenSSH's fingerprint. */
+function hostKeysOf(value: string): string[] {
+  const keys = value.split(/\s+/).filter(Boolean);
+  const bad = keys.find((k) => !/^SHA256:[A-Za-z0-9+/]{43}$/.test(k));
+  if (keys.length === 0 || bad !== undefined) {
+    throw new Error(
+      `environment variable ${CheckerEnv.sftpHostKeys} must be SHA256 fingerprints separated by spaces, got ${bad ?? 'none'}`,
+    );
+  }
+  return keys;
 }
 
 /** Powertools metrics as embedded metric format on stdout: no PutMetricData call per probe. */
@@ -72,6 +92,11 @@ export function powertoolsMetrics(metrics: Metrics): CheckerMetrics {
       const latency = metrics.singleMetric();
       latency.addDimension('Slot', String(slot));
       latency.addMetric(MetricNames.probeLatency, MetricUnit.Milliseconds, latencyMs);
+    },
+    sftpProbe(slot, ok) {
+      const single = metrics.singleMetric();
+      single.addDimension('Slot', String(slot));
+      single.addMetric(MetricNames.sftpProbeSuccess, MetricUnit.Count, ok ? 1 : 0);
     },
     round({ registered, healthy, heldByFailOpen }) {
       metrics.addMetric(MetricNames.registeredBackends, MetricUnit.Count, registered);
@@ -96,12 +121,18 @@ const elb = new ElasticLoadBalancingV2Client({});
 const dynamo = new DynamoDBClient({});
 const deps: CheckerDeps & { lease: DynamoRoundLease } = {
   lease: new DynamoRoundLease(dynamo, config.tableName),
-  registry: new ElbTargetRegistry(elb, config.targetGroupArn, config.sftp),
+  registry: new ElbTargetRegistry(elb, config.targetGroupArn),
   locator: new AwsSlotLocator(elb, new EC2Client({}), config.targetGroupArn),
   store: new DynamoStateStore(dynamo, config.tableName),
   credentials: cachedCredentials(secrets, config.secretArn),
   tls: config.certificateSecretArn ? cachedCertificate(secrets, config.certificateSecretArn) : undefined,
   probe: probeBackend,
+  sftp: config.sftp && {
+    registry: new ElbTargetRegistry(elb, config.sftp.targetGroupArn, config.sftp.port),
+    port: config.sftp.port,
+    hostKeys: config.sftp.hostKeys,
+    probe: probeSftp,
+  },
   log: logger,
   metrics: powertoolsMetrics(metrics),
 };

@@ -12,13 +12,16 @@ import type { CounterState } from './decision';
 
 export interface StoredState {
   readonly version: number;
+  /** Port 21's counters. */
   readonly counters: CounterState;
+  /** With SFTP: the SFTP probe's counters, which decide the SFTP target group. */
+  readonly sftpCounters?: CounterState;
 }
 
 export interface StateStore {
   load(): Promise<StoredState>;
-  /** Store `counters` as version `expected + 1`. Returns false if someone else wrote first. */
-  save(expected: number, counters: CounterState): Promise<boolean>;
+  /** Store the counters as version `expected + 1`. Returns false if someone else wrote first. */
+  save(expected: number, counters: CounterState, sftpCounters?: CounterState): Promise<boolean>;
 }
 
 /** The round lease: at most one holder until its expiry (epoch ms). */
@@ -85,15 +88,24 @@ export class DynamoStateStore implements StateStore {
   async load(): Promise<StoredState> {
     const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: KEY, ConsistentRead: true }));
     if (!out.Item) return { version: 0, counters: {} };
-    return { version: Number(out.Item.version?.N ?? '0'), counters: JSON.parse(out.Item.counters?.S ?? '{}') as CounterState };
+    return {
+      version: Number(out.Item.version?.N ?? '0'),
+      counters: JSON.parse(out.Item.counters?.S ?? '{}') as CounterState,
+      sftpCounters: out.Item.sftpCounters?.S ? (JSON.parse(out.Item.sftpCounters.S) as CounterState) : undefined,
+    };
   }
 
-  async save(expected: number, counters: CounterState): Promise<boolean> {
+  async save(expected: number, counters: CounterState, sftpCounters?: CounterState): Promise<boolean> {
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: { ...KEY, version: { N: String(expected + 1) }, counters: { S: JSON.stringify(counters) } },
+          Item: {
+            ...KEY,
+            version: { N: String(expected + 1) },
+            counters: { S: JSON.stringify(counters) },
+            ...(sftpCounters ? { sftpCounters: { S: JSON.stringify(sftpCounters) } } : {}),
+          },
           ConditionExpression: 'attribute_not_exists(pk) OR version = :v',
           ExpressionAttributeValues: { ':v': { N: String(expected) } },
         }),

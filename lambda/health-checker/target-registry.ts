@@ -1,8 +1,7 @@
 /**
- * The port-21 target group as the checker sees it, through @aws-sdk/client-elastic-load-balancing-v2.
- * Only RegisterTargets, DeregisterTargets and DescribeTargetHealth are used. With SFTP, every
- * registration and deregistration is mirrored into the SFTP target group: SFTP logins use the same
- * accounts, PAM stack and files as FTP, so a backend whose FTP login fails leaves both rotations.
+ * A target group the checker decides (port 21's, and with SFTP the SFTP group), as it sees it
+ * through @aws-sdk/client-elastic-load-balancing-v2. Only RegisterTargets, DeregisterTargets and
+ * DescribeTargetHealth are used.
  */
 import {
   DeregisterTargetsCommand,
@@ -13,7 +12,7 @@ import {
 import { CONTROL_PORT } from '../../lib/shared/contract';
 
 export interface TargetRegistry {
-  /** Instance IDs registered on port 21 and not draining, with the NLB's own health state. */
+  /** Instance IDs registered on the group's port and not draining, with the NLB's own health state. */
   describe(): Promise<Map<string, string>>;
   register(instanceIds: readonly string[]): Promise<void>;
   deregister(instanceIds: readonly string[]): Promise<void>;
@@ -23,8 +22,8 @@ export class ElbTargetRegistry implements TargetRegistry {
   constructor(
     private readonly client: ElasticLoadBalancingV2Client,
     private readonly targetGroupArn: string,
-    /** The SFTP target group and its port, which follows port 21's decisions. @default none */
-    private readonly mirror?: { readonly targetGroupArn: string; readonly port: number },
+    /** The port the group's targets are registered on. @default 21 */
+    private readonly port: number = CONTROL_PORT,
   ) {}
 
   async describe(): Promise<Map<string, string>> {
@@ -34,7 +33,7 @@ export class ElbTargetRegistry implements TargetRegistry {
       const id = d.Target?.Id;
       const state = d.TargetHealth?.State ?? 'unknown';
       // A draining target is on its way out: new flows no longer reach it.
-      if (id && d.Target?.Port === CONTROL_PORT && state !== 'draining') registered.set(id, state);
+      if (id && d.Target?.Port === this.port && state !== 'draining') registered.set(id, state);
     }
     return registered;
   }
@@ -42,26 +41,14 @@ export class ElbTargetRegistry implements TargetRegistry {
   async register(instanceIds: readonly string[]): Promise<void> {
     if (instanceIds.length === 0) return;
     await this.client.send(
-      new RegisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: CONTROL_PORT })) }),
+      new RegisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: this.port })) }),
     );
-    if (this.mirror) {
-      const { targetGroupArn, port } = this.mirror;
-      await this.client.send(
-        new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: port })) }),
-      );
-    }
   }
 
   async deregister(instanceIds: readonly string[]): Promise<void> {
     if (instanceIds.length === 0) return;
     await this.client.send(
-      new DeregisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: CONTROL_PORT })) }),
+      new DeregisterTargetsCommand({ TargetGroupArn: this.targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: this.port })) }),
     );
-    if (this.mirror) {
-      const { targetGroupArn, port } = this.mirror;
-      await this.client.send(
-        new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: instanceIds.map((Id) => ({ Id, Port: port })) }),
-      );
-    }
   }
 }

@@ -46,11 +46,12 @@ export interface HealthCheckerProps {
   /** The target group whose members the checker decides (registers in and deregisters from). */
   readonly controlTargetGroup: elbv2.INetworkTargetGroup;
   /**
-   * With SFTP: its target group follows port 21's decisions (the same accounts log in to both), on
-   * the backends' SFTP port.
+   * With SFTP: its target group, which the checker decides from SFTP logins on the backends' SFTP
+   * port, pinning `hostKeys` (the generated keys' fingerprints, separated by spaces; unset for keys
+   * the user brought, which the checker may not read).
    * @default no SFTP target group
    */
-  readonly sftp?: { readonly targetGroup: elbv2.INetworkTargetGroup; readonly port: number };
+  readonly sftp?: { readonly targetGroup: elbv2.INetworkTargetGroup; readonly port: number; readonly hostKeys?: string };
   /** The health-check account's secret (`{username, password}`). */
   readonly healthCheckSecret: secretsmanager.ISecret;
   /** `service` of its logs and metrics (the stack name), which the alarms read. */
@@ -116,10 +117,18 @@ export class HealthChecker extends Construct {
       b.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTROL_PORT), 'FTP login probe from the health checker');
       b.securityGroup.addIngressRule(this.securityGroup, range, 'FTP EPSV listing from the health checker');
     }
+    // The backends admit SFTP from the VPC's range already (the NLB's health checks): one inline
+    // rule here, no resource per slot.
+    if (props.sftp) {
+      this.securityGroup.addEgressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcp(props.sftp.port), 'SFTP login probe to the backends');
+    }
 
     this.function = new NlbFtpFunction(this, 'Function', {
       handlerFile: 'health-checker/handler.ts',
-      description: 'nlb-ftp: FTP login probes; deregisters failing backends from port 21, registers recovered ones',
+      description: 'nlb-ftp: FTP and SFTP login probes; deregisters failing backends, registers recovered ones',
+      // ssh2 (the SFTP probe) loads two optional native helpers inside try/catch and runs without
+      // them: they stay out of the bundle, which is pure JavaScript.
+      bundling: { externalModules: ['cpu-features', '*.node'] },
       // Rounds for a minute, plus the last round's deadline and API calls.
       timeout: Duration.seconds(CHECKER_BUDGET_SECONDS + 15),
       // Every backend is probed at once, and memory buys the CPU their TLS handshakes queue on.
@@ -141,7 +150,11 @@ export class HealthChecker extends Construct {
             passivePorts: { min: minPort, max: maxPort },
           })),
           controlTargetGroupArn: props.controlTargetGroup.targetGroupArn,
-          sftp: props.sftp && { targetGroupArn: props.sftp.targetGroup.targetGroupArn, port: props.sftp.port },
+          sftp: props.sftp && {
+            targetGroupArn: props.sftp.targetGroup.targetGroupArn,
+            port: props.sftp.port,
+            hostKeys: props.sftp.hostKeys,
+          },
           healthSecretArn: props.healthCheckSecret.secretArn,
           stateTable: this.stateTable.tableName,
           intervalSeconds: hc.intervalSeconds,
@@ -172,7 +185,7 @@ export class HealthChecker extends Construct {
     if (props.sftp) {
       this.function.addToRolePolicy(
         new iam.PolicyStatement({
-          sid: 'FollowPort21OnSftpTargetGroup',
+          sid: 'RegisterOnlyOnSftpTargetGroup',
           actions: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
           resources: [props.sftp.targetGroup.targetGroupArn],
         }),

@@ -224,7 +224,11 @@ export class NlbFtpStack extends Stack {
           securityGroup: b.securityGroup,
         })),
         controlTargetGroup: this.loadBalancer.controlTargetGroup,
-        sftp: this.loadBalancer.sftpTargetGroup && { targetGroup: this.loadBalancer.sftpTargetGroup, port: SFTP_BACKEND_PORT },
+        sftp: this.loadBalancer.sftpTargetGroup && {
+          targetGroup: this.loadBalancer.sftpTargetGroup,
+          port: SFTP_BACKEND_PORT,
+          hostKeys: this.sftpHostKeys?.fingerprintList,
+        },
         healthCheckSecret: this.secrets.healthCheckSecret,
         serviceName: config.stackName,
         timing: config.healthCheck,

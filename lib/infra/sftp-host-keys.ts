@@ -27,6 +27,8 @@ export class SftpHostKeys extends Construct {
   readonly secret: secretsmanager.ISecret;
   /** The generated keys' fingerprints (`SHA256:...`, as OpenSSH prints them); unset when you bring your own. */
   readonly fingerprints?: { readonly ecdsa: string; readonly rsa: string };
+  /** Both fingerprints separated by a space (the custom resource's physical ID); unset when you bring your own. */
+  readonly fingerprintList?: string;
   /** Depend on this before reading the secret: the generated keys are in it from then on. */
   readonly ready?: CustomResource;
 
@@ -61,5 +63,6 @@ export class SftpHostKeys extends Construct {
     });
     this.ready = resource;
     this.fingerprints = { ecdsa: Fn.select(0, Fn.split(' ', resource.ref)), rsa: Fn.select(1, Fn.split(' ', resource.ref)) };
+    this.fingerprintList = resource.ref;
   }
 }

@@ -79,9 +79,11 @@ export const CONTROL_PORT = 21;
 export const CheckerEnv = {
   inventory: 'NLBFTP_INVENTORY',
   controlTargetGroupArn: 'NLBFTP_CONTROL_TG_ARN',
-  /** With SFTP: its target group, which follows port 21's registrations; and the backends' SFTP port. */
+  /** With SFTP: its target group, which the checker decides from its own SFTP login probes; and the backends' SFTP port. */
   sftpTargetGroupArn: 'NLBFTP_SFTP_TG_ARN',
   sftpPort: 'NLBFTP_SFTP_PORT',
+  /** With generated host keys: their fingerprints (`SHA256:... SHA256:...`), which the SFTP probe pins. */
+  sftpHostKeys: 'NLBFTP_SFTP_HOST_KEYS',
   healthSecretArn: 'NLBFTP_HEALTH_SECRET_ARN',
   stateTable: 'NLBFTP_STATE_TABLE',
   intervalSeconds: 'NLBFTP_INTERVAL_SECONDS',
@@ -100,8 +102,11 @@ export const CheckerEnv = {
 export interface CheckerEnvSettings {
   readonly slots: readonly SlotRef[];
   readonly controlTargetGroupArn: string;
-  /** The SFTP target group and the backends' SFTP port. @default no SFTP */
-  readonly sftp?: { readonly targetGroupArn: string; readonly port: number };
+  /**
+   * The SFTP target group, the backends' SFTP port and, with generated keys, the host keys'
+   * fingerprints separated by spaces (unset: keys the user brought, not pinned). @default no SFTP
+   */
+  readonly sftp?: { readonly targetGroupArn: string; readonly port: number; readonly hostKeys?: string };
   readonly healthSecretArn: string;
   readonly stateTable: string;
   readonly intervalSeconds: number;
@@ -119,6 +124,7 @@ export function checkerEnvironment(s: CheckerEnvSettings): Record<string, string
     [CheckerEnv.inventory]: encodeInventory(s.slots),
     [CheckerEnv.controlTargetGroupArn]: s.controlTargetGroupArn,
     ...(s.sftp ? { [CheckerEnv.sftpTargetGroupArn]: s.sftp.targetGroupArn, [CheckerEnv.sftpPort]: String(s.sftp.port) } : {}),
+    ...(s.sftp?.hostKeys ? { [CheckerEnv.sftpHostKeys]: s.sftp.hostKeys } : {}),
     [CheckerEnv.healthSecretArn]: s.healthSecretArn,
     [CheckerEnv.stateTable]: s.stateTable,
     [CheckerEnv.intervalSeconds]: String(s.intervalSeconds),
@@ -136,6 +142,8 @@ export const MetricNames = {
   namespace: 'NlbFtp',
   probeSuccess: 'ProbeSuccess',
   probeLatency: 'ProbeLatencyMs',
+  /** With SFTP: each slot's SFTP login probe (1 passed, 0 failed). */
+  sftpProbeSuccess: 'SftpProbeSuccess',
   registeredBackends: 'RegisteredBackends',
   healthyBackends: 'HealthyBackends',
   heartbeat: 'CheckerHeartbeat',

@@ -49,7 +49,7 @@ export const TEMPLATE_PRINCIPALS: readonly PrincipalUses[] = [
       'dynamodb:GetItem': 'the round lease and the per-slot failure counts, in its own state table only',
       'dynamodb:PutItem': 'the round lease and the per-slot failure counts, in its own state table only',
       'elasticloadbalancing:DeregisterTargets':
-        'takes a backend that keeps failing out of the port-21 target group and, with SFTP, the SFTP target group (those groups only)',
+        'takes a backend whose FTP logins keep failing out of the port-21 target group and, with SFTP, one whose SFTP logins keep failing out of the SFTP target group (those groups only)',
       'elasticloadbalancing:RegisterTargets': 'puts it back once it passes again (the port-21 and SFTP target groups only)',
       'elasticloadbalancing:DescribeTargetHealth': 'reads who is registered (no resource-level permission exists)',
       'ec2:DescribeInstances': "finds each slot's instance and its private address (no resource-level permission exists)",

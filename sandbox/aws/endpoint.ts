@@ -415,7 +415,7 @@ export class LocalAwsEndpoint {
               .describeTargetHealth(arn)
               .map(
                 (t) =>
-                  `<member><Target><Id>${xmlEscape(t.id)}</Id><Port>21</Port></Target><HealthCheckPort>21</HealthCheckPort><TargetHealth><State>${xmlEscape(t.state)}</State></TargetHealth></member>`,
+                  `<member><Target><Id>${xmlEscape(t.id)}</Id><Port>${t.port}</Port></Target><HealthCheckPort>${t.port}</HealthCheckPort><TargetHealth><State>${xmlEscape(t.state)}</State></TargetHealth></member>`,
               )
               .join('');
             return reply(

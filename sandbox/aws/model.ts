@@ -99,6 +99,8 @@ export class AwsModel {
   readonly instances = new Map<string, Ec2Instance>();
   /** Target group ARN -> instance ID -> the state it was given (see `targetHealth`). */
   readonly targetGroups = new Map<string, Map<string, string>>();
+  /** A target group's port, which its targets are registered on (DescribeTargetHealth's Target.Port); 21 unless set. */
+  readonly targetGroupPorts = new Map<string, number>();
   readonly groups = new Map<string, AutoScalingGroup>();
   /** Secret ARN -> its SecretString. */
   readonly secrets = new Map<string, string>();
@@ -161,9 +163,10 @@ export class AwsModel {
     return tg;
   }
 
-  describeTargetHealth(arn: string): Array<{ id: string; state: string }> {
+  describeTargetHealth(arn: string): Array<{ id: string; state: string; port: number }> {
     this.beforeRead();
-    return [...this.targetGroup(arn)].map(([id, given]) => ({ id, state: this.targetHealth(arn, id, given) }));
+    const port = this.targetGroupPorts.get(arn) ?? 21;
+    return [...this.targetGroup(arn)].map(([id, given]) => ({ id, state: this.targetHealth(arn, id, given), port }));
   }
 
   registerTargets(arn: string, ids: readonly string[]): void {

@@ -115,7 +115,7 @@ export function mockAwsClients(model: AwsModel) {
       sdk(() => ({
         TargetHealthDescriptions: model
           .describeTargetHealth(input.TargetGroupArn)
-          .map(({ id, state }) => ({ Target: { Id: id, Port: 21 }, TargetHealth: { State: state } })),
+          .map(({ id, state, port }) => ({ Target: { Id: id, Port: port }, TargetHealth: { State: state } })),
       })),
     );
     elb.on(RegisterTargetsCommand).callsFake((input) =>

@@ -20,6 +20,8 @@ export interface SandboxValues {
   readonly fileSystemId: string;
   /** What a VPC's CidrBlock resolves to: the range the health checker's probes come from. */
   readonly vpcCidr: string;
+  /** The physical IDs the custom resources the sandbox ran answered (logical ID -> Ref). */
+  readonly customResources?: ReadonlyMap<string, string>;
 }
 
 /** The sandbox's ARN for a secret of the template (what Ref of an AWS::SecretsManager::Secret returns). */
@@ -102,8 +104,11 @@ function physical(t: ResolvableTemplate, v: SandboxValues, id: string): { ref: s
       const name = physicalName(r, id, 'TopicName', 256);
       return { ref: `arn:aws:sns:${at}:${name}`, attrs: { TopicName: name } };
     }
-    default:
-      return undefined;
+    default: {
+      // A custom resource's Ref is what its function answered, once the sandbox has run it.
+      const answered = r.Type.startsWith('Custom::') ? v.customResources?.get(id) : undefined;
+      return answered === undefined ? undefined : { ref: answered, attrs: {} };
+    }
   }
 }
 

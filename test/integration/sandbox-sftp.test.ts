@@ -6,10 +6,12 @@
  * and Python's paramiko (RejectPolicy). Sessions go on until every backend has served SFTP, so the
  * one host key is proven on each. A file crosses protocols both ways (SFTP up, FTPS down, and back);
  * SFTP logins, failed logins and transfers are audit events with "protocol": "sftp"; one drill stops
- * one backend's SFTP and the NLB's SFTP health check takes it out, another breaks its logins and the
- * health checker takes it out of SFTP's rotation with port 21's. Uploads write under a hidden
- * name: one cut off by killing an SFTP client is deleted, never renamed; a killed FTPS client's is
- * hidden while it runs, and what stays after is reported (docs/users.md says why FTP cannot tell).
+ * one backend's SFTP and the NLB's SFTP health check takes it out; one restarts a backend on foreign
+ * host keys and the health checker's SFTP probe takes it out of SFTP's rotation only; one breaks its
+ * logins and the checker takes it out of both. Uploads write under a hidden name: one cut off by
+ * killing an SFTP client, or by resetting an FTPS upload's connections, is deleted, never renamed; a
+ * killed FTPS client's is hidden while it runs, and what stays after is reported (docs/users.md says
+ * why FTP cannot tell).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +24,7 @@ import { requireTools } from '../../harness/prerequisites';
 import { askpassEnv, strictSshOptions } from '../../harness/sftp-clients';
 import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
 import type { AuditEvent } from '../../lib/shared/audit';
+import { HEALTH_CHECK_USER } from '../../lib/shared/contract';
 import { missingRoot } from '../../sandbox/boot/root';
 import {
   CLIENT_IP,
@@ -271,7 +274,10 @@ c.close()
     const kinds = new Set(all.map((e) => e.event));
     console.log(`[sftp] audit events: ${[...kinds].join(', ')}`);
     expect(all.filter((e) => e.event === 'login-failed').map((e) => e.user)).toContain(sb.demo.user);
-    expect(all.filter((e) => e.event === 'login').every((e) => e.user === sb.demo.user)).toBe(true);
+    // Every login is the demo user's or the health checker's SFTP probe (its account, every round).
+    const logins = all.filter((e) => e.event === 'login');
+    expect(logins.filter((e) => e.user !== HEALTH_CHECK_USER).every((e) => e.user === sb.demo.user)).toBe(true);
+    expect(logins.some((e) => e.user === HEALTH_CHECK_USER)).toBe(true);
     expect(all.filter((e) => e.event === 'upload' && e.result === 'ok').map((e) => [e.path, e.bytes])).toContainEqual([
       '/files/openssh.bin',
       payload.length,
@@ -310,7 +316,56 @@ c.close()
     expect(sb.nlb.isSftpHealthy(victim.logicalId)).toBe(true);
   });
 
-  it("drill: one backend's logins break; the checker takes it out of SFTP's rotation as of port 21's, within the same bound, and back once repaired", async () => {
+  it("drill: one backend presents other host keys (FTP fine); the checker's SFTP probe takes it out of SFTP's rotation only, within port 21's bound, and back once the sync reinstalls the stack's keys", async () => {
+    const victim = sb.backends[1];
+    const bounds = checkerBoundsMs(DRILL_CHECKER);
+    // What clients would see as "REMOTE HOST IDENTIFICATION HAS CHANGED": keys that are not the
+    // stack's, in the files the config names, and the server restarted to load them.
+    const root = `/proc/${victim.server.instance.pids()[0]}/root`;
+    const foreign: Array<[string, string]> = [];
+    for (const [type, args] of [
+      ['ecdsa', ['-t', 'ecdsa', '-b', '256']],
+      ['rsa', ['-t', 'rsa', '-b', '3072']],
+    ] as const) {
+      const key = path.join(tmp, `foreign-${type}`);
+      fs.rmSync(key, { force: true });
+      const made = await run('ssh-keygen', ['-q', ...args, '-m', 'PEM', '-N', '', '-f', key]);
+      expect(made.code, made.stderr).toBe(0);
+      foreign.push([key, `${root}/etc/proftpd/nlb-ftp-ssh-${type}.key`]);
+    }
+    // Timed from the moment the foreign keys are in place and the server restarts on them.
+    const started = Date.now();
+    for (const [from, to] of foreign) fs.copyFileSync(from, to);
+    await victim.server.instance.run(['systemctl', 'restart', 'proftpd.service']);
+    const restarted = Date.now() - started;
+    try {
+      while (sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - started < bounds.detect + 15_000)
+        await new Promise((r) => setTimeout(r, 200));
+      const detected = Date.now() - started;
+      const probe = sb.checkerLines.filter((l) => l.includes('"sftp probe"') && l.includes('"hostkey"')).at(-1);
+      console.log(
+        `[sftp host key drill] out of SFTP's group after ${(detected / 1000).toFixed(1)} s (the restart took ${(restarted / 1000).toFixed(1)} s; bound ${(bounds.detect / 1000).toFixed(0)} s + one interval); still on port 21: ${sb.nlb.registered.has(victim.logicalId)}; probe: ${probe?.match(/"detail":"([^"]*)"/)?.[1]}`,
+      );
+      expect(detected).toBeLessThanOrEqual(bounds.detect + DRILL_CHECKER.interval * 1000);
+      expect(probe).toBeDefined();
+      expect(sb.nlb.registered.has(victim.logicalId)).toBe(true);
+      expect(sb.nlb.sftpTargets).toEqual([sb.backends[0].logicalId]);
+      // Strict clients never meet the foreign keys: every later session lands on the other backend.
+      for (let i = 0; i < 6; i++) {
+        const r = await openSsh('ls\n');
+        expect(r.code, r.stderr).toBe(0);
+      }
+    } finally {
+      await sb.repairLogin(victim.slot);
+    }
+    const back = Date.now();
+    while (!sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - back < bounds.recover + 15_000)
+      await new Promise((r) => setTimeout(r, 200));
+    console.log(`[sftp host key drill] back in SFTP's group after ${((Date.now() - back) / 1000).toFixed(1)} s`);
+    expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
+  });
+
+  it("drill: one backend's logins break; the checker's SFTP probe takes it out of SFTP's rotation (and its FTP probe out of port 21's), within the same bound, and back once repaired", async () => {
     const victim = sb.backends[0];
     const bounds = checkerBoundsMs(DRILL_CHECKER);
     await sb.breakLogin(victim.slot);
@@ -417,6 +472,73 @@ c.close()
       ]);
       expect(listing.code, listing.stderr).toBe(0);
       expect(listing.stdout).not.toMatch(/\.in\./);
+    });
+
+    it('FTPS, the data connection reset mid-upload (a network failure, not an end of file): deleted, never renamed; the retry lands whole', async () => {
+      // ftplib sends 4 MiB of a STOR, waits, then both connections end with a reset (SO_LINGER 0),
+      // as a connection cut by the network or a load balancer's reset does.
+      const script = [
+        'import ftplib, os, socket, ssl, struct, sys, time',
+        // The data connection resumes the control connection's TLS session, as ProFTPD requires.
+        'class Reusing(ftplib.FTP_TLS):',
+        '    def ntransfercmd(self, cmd, rest=None):',
+        '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
+        '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+        'host, user, pw, ca, name = sys.argv[1:6]',
+        'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
+        'f.connect(host, 21)',
+        'f.login(user, pw)',
+        'f.prot_p()',
+        'conn = f.transfercmd("STOR " + name)',
+        'chunk = os.urandom(65536)',
+        'for _ in range(64):',
+        '    conn.sendall(chunk)',
+        'print("sent", flush=True)',
+        'sys.stdin.readline()',
+        'linger = struct.pack("ii", 1, 0)',
+        'conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)',
+        'f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)',
+        'os._exit(0)',
+      ].join('\n');
+      const name = 'cut-reset.bin';
+      const p = spawn(DEBIAN_PYTHON, ['-c', script, sb.endpoint, sb.demo.user, sb.demo.password, sb.certificateFile as string, name], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let err = '';
+      p.stderr.on('data', (d) => {
+        err += d;
+      });
+      const exited = new Promise<number | null>((r) => p.on('close', r));
+      await new Promise<void>((resolve, reject) => {
+        p.stdout.on('data', (d: Buffer) => d.toString().includes('sent') && resolve());
+        p.on('close', () => reject(new Error(`the upload ended before it was cut: ${err}`)));
+      });
+      // Every byte sent has arrived under the hidden name (the server reads as fast as it comes).
+      let partial: string[] = [];
+      for (let i = 0; i < 50 && !partial.some((f) => fs.statSync(path.join(files(), f)).size >= 4 * 2 ** 20); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        partial = fs.readdirSync(files()).filter((f) => f.includes(name));
+      }
+      p.stdin?.end('cut\n');
+      expect(await exited, err).toBe(0);
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = fs.readdirSync(files()).filter((f) => f.includes(name));
+      console.log(`[ftps reset] while uploading: ${partial.join(', ')}; after the reset: ${after.join(', ') || 'nothing'}`);
+      expect(partial).toEqual([`.in.${name}.`]);
+      expect(after).toEqual([]);
+      const retry = await run('curl', [
+        '-sS',
+        '--ssl-reqd',
+        '--cacert',
+        sb.certificateFile as string,
+        '-u',
+        `${sb.demo.user}:${sb.demo.password}`,
+        '-T',
+        payloadFile,
+        `ftp://${sb.endpoint}/${name}`,
+      ]);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(files(), name)).equals(payload)).toBe(true);
     });
   });
 });

@@ -75,3 +75,80 @@ describe('checker round with FTPS', () => {
     expect(f.invalidatedCount()).toBe(1); // read again next round
   });
 });
+
+describe('checker round with SFTP: the SFTP target group is decided from its own probes', () => {
+  /** FTP and SFTP probe results per slot; the registries record their changes as `port:±instance`. */
+  function withSftp(ftpOk: (slot: number) => boolean, sftpOk: (slot: number) => boolean) {
+    const f = fakes(async () => ({}));
+    const saved: unknown[] = [];
+    const sftpOpts: unknown[] = [];
+    const registry = (port: string) => ({
+      describe: async () => new Map(inventory.map((b) => [b.instanceId, 'healthy'])),
+      register: async (ids: readonly string[]) => void f.mutations.push(...ids.map((i) => `${port}:+${i}`)),
+      deregister: async (ids: readonly string[]) => void f.mutations.push(...ids.map((i) => `${port}:-${i}`)),
+    });
+    const deps: CheckerDeps = {
+      ...f.deps,
+      tls: undefined,
+      registry: registry('21'),
+      store: {
+        load: async () => ({ version: 3, counters: {} }),
+        save: async (...args: unknown[]) => {
+          saved.push(args);
+          return true;
+        },
+      },
+      probe: async (t) => ({ slot: t.slot, ok: ftpOk(t.slot), step: ftpOk(t.slot) ? 'quit' : 'auth', latencyMs: 1 }),
+      sftp: {
+        registry: registry('sftp'),
+        port: 2222,
+        hostKeys: ['SHA256:a', 'SHA256:b'],
+        probe: async (t, _c, o) => {
+          sftpOpts.push([t.host, t.port, o.hostKeys]);
+          return { slot: t.slot, ok: sftpOk(t.slot), step: sftpOk(t.slot) ? 'data' : 'hostkey', latencyMs: 1 };
+        },
+      },
+    };
+    return { ...f, deps, saved, sftpOpts };
+  }
+
+  it('a backend whose SFTP alone fails leaves the SFTP group only; the probe pins the host keys on the SFTP port', async () => {
+    const f = withSftp(
+      () => true,
+      (slot) => slot !== 0,
+    );
+    const out = await runRound(f.deps, settings);
+    expect(f.mutations).toEqual(['sftp:-i-0']);
+    expect(out.sftp?.decision.deregister.map((b) => b.slot)).toEqual([0]);
+    expect(out.decision.deregister).toEqual([]);
+    expect(f.sftpOpts).toEqual([
+      ['10.0.0.10', 2222, ['SHA256:a', 'SHA256:b']],
+      ['10.0.1.10', 2222, ['SHA256:a', 'SHA256:b']],
+    ]);
+    // Both groups' counters are stored together, in one conditional write.
+    expect(f.saved).toHaveLength(1);
+    expect((f.saved[0] as unknown[])[0]).toBe(3);
+    expect((f.saved[0] as unknown[])[2]).toMatchObject({ 0: { failures: 1, successes: 0 }, 1: { failures: 0, successes: 1 } });
+    expect(f.logs.join('\n')).toMatch(/deregistered from the SFTP target group \{"slot":0/);
+  });
+
+  it('a backend whose FTP alone fails leaves port 21 only and keeps serving SFTP', async () => {
+    const f = withSftp(
+      (slot) => slot !== 1,
+      () => true,
+    );
+    await runRound(f.deps, settings);
+    expect(f.mutations).toEqual(['21:-i-1']);
+  });
+
+  it('SFTP failing on every backend: fail-open keeps the SFTP group as it is, port 21 untouched', async () => {
+    const f = withSftp(
+      () => true,
+      () => false,
+    );
+    const out = await runRound(f.deps, settings);
+    expect(f.mutations).toEqual([]);
+    expect(out.sftp?.decision.heldByFailOpen.map((b) => b.slot)).toEqual([0, 1]);
+    expect(f.logs.join('\n')).toMatch(/fail-open: backend keeps failing SFTP/);
+  });
+});

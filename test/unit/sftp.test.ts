@@ -7,7 +7,12 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeregisterTargetsCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -192,23 +197,29 @@ describe("the checker's registry with SFTP", () => {
   afterAll(() => elb.restore());
   afterEach(() => elb.reset());
 
-  it('mirrors every port-21 registration and deregistration into the SFTP target group, on the SFTP port', async () => {
+  it("registers and deregisters on the SFTP port, and reads only that port's targets (draining ones are leaving)", async () => {
     elb.on(RegisterTargetsCommand).resolves({});
     elb.on(DeregisterTargetsCommand).resolves({});
-    const registry = new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), 'arn:control', {
-      targetGroupArn: 'arn:sftp',
-      port: SFTP_BACKEND_PORT,
+    elb.on(DescribeTargetHealthCommand).resolves({
+      TargetHealthDescriptions: [
+        { Target: { Id: 'i-1', Port: SFTP_BACKEND_PORT }, TargetHealth: { State: 'healthy' } },
+        { Target: { Id: 'i-2', Port: SFTP_BACKEND_PORT }, TargetHealth: { State: 'draining' } },
+        { Target: { Id: 'i-3', Port: 21 }, TargetHealth: { State: 'healthy' } },
+      ],
     });
+    const registry = new ElbTargetRegistry(new ElasticLoadBalancingV2Client({}), 'arn:sftp', SFTP_BACKEND_PORT);
+    expect([...(await registry.describe())]).toEqual([['i-1', 'healthy']]);
     await registry.deregister(['i-1']);
     await registry.register(['i-2', 'i-3']);
-    const calls = elb.calls().map((c) => {
-      const input = c.args[0].input as { TargetGroupArn: string; Targets: Array<{ Id: string; Port: number }> };
-      return [c.args[0].constructor.name, input.TargetGroupArn, input.Targets.map((t) => `${t.Id}:${t.Port}`).join(',')];
-    });
+    const calls = elb
+      .calls()
+      .filter((c) => !(c.args[0] instanceof DescribeTargetHealthCommand))
+      .map((c) => {
+        const input = c.args[0].input as { TargetGroupArn: string; Targets: Array<{ Id: string; Port: number }> };
+        return [c.args[0].constructor.name, input.TargetGroupArn, input.Targets.map((t) => `${t.Id}:${t.Port}`).join(',')];
+      });
     expect(calls).toEqual([
-      ['DeregisterTargetsCommand', 'arn:control', 'i-1:21'],
       ['DeregisterTargetsCommand', 'arn:sftp', 'i-1:2222'],
-      ['RegisterTargetsCommand', 'arn:control', 'i-2:21,i-3:21'],
       ['RegisterTargetsCommand', 'arn:sftp', 'i-2:2222,i-3:2222'],
     ]);
   });
