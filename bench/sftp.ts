@@ -1,11 +1,14 @@
 /**
  * `npm run bench:sftp`: SFTP in the sandbox (root), beside FTPS. Figures are printed, never asserted.
- * Needs, beyond what `.ci/run` installs (CI does not run benchmarks): Debian's `socat` (the raw stream).
+ * Needs, beyond what `.ci/run` installs (CI does not run benchmarks): Debian's `socat` (the raw stream),
+ * `time` (the client's CPU) and, for --census, `strace`.
  *
  *   sudo npm run bench:sftp                       both parts
  *   sudo npm run bench:sftp -- --sustained        SFTP downloads held open at once (C = 16, 64, 128, 200)
  *   sudo npm run bench:sftp -- --throughput       one upload and one download of --size MiB over SFTP and
  *                                                 FTPS (both servers), beside a raw TLS stream on the same path
+ *   sudo npm run bench:sftp -- --census           with --throughput: count the server's system calls
+ *                                                 per transfer (strace slows it: not a speed figure)
  *   sudo npm run bench:sftp -- --write            also write the rows into bench/RESULTS.md (section 9)
  *
  * Sustained: the default stack (ProFTPD, two backends, caps raised so one client address may hold
@@ -33,6 +36,7 @@ const COMMAND: CommandSpec = {
     sustained: { type: 'boolean', help: 'only the sessions held open', default: 'both parts' },
     throughput: { type: 'boolean', help: 'only the single-stream throughput', default: 'both parts' },
     size: { type: 'string', help: 'MiB moved by each throughput run', default: '1024' },
+    census: { type: 'boolean', help: "count the server's system calls per transfer (strace; slows it)", default: 'off' },
     write: { type: 'boolean', help: 'write the rows into bench/RESULTS.md (section 9)', default: 'off' },
   },
   examples: ['sudo npm run bench:sftp -- --sustained', 'sudo npm run bench:sftp -- --throughput --size 256'],
@@ -121,18 +125,119 @@ async function sustained(): Promise<Row[]> {
   return rows;
 }
 
-/** Seconds a command takes, failing loudly. */
-async function timed(what: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<number> {
-  const t = Date.now();
-  const r = await run(cmd, args, { timeoutMs: 600_000, ...opts });
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
-  return (Date.now() - t) / 1000;
+/** proc(5)'s clock ticks per second (sysconf(_SC_CLK_TCK)), 100 on Linux. */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system) a process's reaped children used: a server master's sessions. */
+function childCpu(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 of proc(5) (cutime, cstime), counted from field 3 after the name.
+  return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
 }
 
-const rate = (mib: number, s: number) => `${(mib / s).toFixed(0)} MiB/s (${s.toFixed(1)} s)`;
+/** Until a process has no child process left (its sessions ended and were reaped), or `ms` passed. */
+async function sessionsEnded(pid: number, ms: number): Promise<void> {
+  const children = () => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const end = Date.now() + ms;
+  while (children() !== '' && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 200));
+}
 
-/** One socat TLS stream of the file from this host to a backend's address, or back. */
-async function rawTls(sb: Sandbox, file: string, direction: 'up' | 'down'): Promise<number> {
+/** What one transfer took: wall seconds, the client's CPU seconds, the server sessions' CPU seconds. */
+interface Measured {
+  readonly s: number;
+  readonly client: number;
+  readonly server?: number;
+  /** With --census: the server's system calls for this transfer, most frequent first. */
+  readonly census?: string;
+}
+
+/**
+ * Runs a client under /usr/bin/time, and accounts the server's side from its master's reaped
+ * children (ProFTPD and vsftpd fork a process per session; the master reaps it when it ends).
+ * With `census`, the master and its new sessions are traced (`strace -c -f`), which slows the
+ * transfer: a census run's time is not a throughput figure.
+ */
+async function measured(
+  what: string,
+  cmd: string,
+  args: string[],
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    serverPid?: number;
+    census?: boolean;
+    /** The process to trace, when the server side is already running (the raw stream's socat). @default serverPid */
+    tracePid?: number;
+  } = {},
+): Promise<Measured> {
+  const timeFile = path.join(tmp, 'time.txt');
+  const censusFile = path.join(tmp, 'census.txt');
+  let tracer: ReturnType<typeof spawn> | undefined;
+  if (opts.census && opts.serverPid) {
+    tracer = spawn('strace', ['-c', '-f', '-o', censusFile, '-p', String(opts.tracePid ?? opts.serverPid)], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const before = opts.serverPid ? childCpu(opts.serverPid) : 0;
+  const t = Date.now();
+  const r = await run('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, cmd, ...args], {
+    timeoutMs: 600_000,
+    env: opts.env,
+    input: opts.input,
+  });
+  const s = (Date.now() - t) / 1000;
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
+  // The session ends (and is reaped) after the client exits: wait until the master has no child
+  // left (vsftpd's session may still be closing the file), at most 10 s.
+  if (opts.serverPid) await sessionsEnded(opts.serverPid, 10_000);
+  const server = opts.serverPid ? childCpu(opts.serverPid) - before : undefined;
+  const [u, sys] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? [Number.NaN, Number.NaN];
+  let census: string | undefined;
+  if (tracer) {
+    const exited = new Promise((res) => tracer?.on('close', res));
+    tracer.kill('SIGINT');
+    await exited;
+    census = censusSummary(fs.readFileSync(censusFile, 'utf8'));
+  }
+  return { s, client: u + sys, server, census };
+}
+
+/** strace -c's table as "calls per GiB" of its six most frequent calls. */
+function censusSummary(table: string): string {
+  const rows = table
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 5 && /^\d/.test(f[3] ?? '') && f[f.length - 1] !== 'total')
+    .map((f) => ({ name: f[f.length - 1], calls: Number(f[3]) }))
+    .filter((x) => x.name !== 'wait4');
+  rows.sort((a, b) => b.calls - a.calls);
+  const total = rows.reduce((n, x) => n + x.calls, 0);
+  return `${(total / 1000).toFixed(0)}k calls: ${rows
+    .slice(0, 6)
+    .map((x) => `${x.name} ${(x.calls / 1000).toFixed(0)}k`)
+    .join(', ')}`;
+}
+
+/** "283 MiB/s (3.6 s); CPU per GiB: client 1.1 s, server 2.4 s", scaled to the size moved. */
+function figure(mib: number, m: Measured): string {
+  const perGiB = (x: number) => `${((x * 1024) / mib).toFixed(2)} s`;
+  const cpu = `CPU per GiB: client ${perGiB(m.client)}${m.server === undefined ? '' : `, server ${perGiB(m.server)}`}`;
+  return `${(mib / m.s).toFixed(0)} MiB/s (${m.s.toFixed(1)} s); ${cpu}${m.census ? `; server syscalls per ${mib} MiB: ${m.census}` : ''}`;
+}
+
+/**
+ * One socat TLS stream from this host to a backend's address, or back, on the path FTPS takes (the
+ * same veths and the emulated NLB's namespace, routed, without its DNAT). Up is written to the file
+ * store (where uploads land) or to /dev/null; down reads the file.
+ */
+async function rawTls(sb: Sandbox, file: string, direction: 'up' | 'up-null' | 'down', census: boolean): Promise<Measured> {
   const b = sb.backends[0];
   const key = path.join(tmp, 'raw.key');
   const crt = path.join(tmp, 'raw.crt');
@@ -142,69 +247,103 @@ async function rawTls(sb: Sandbox, file: string, direction: 'up' | 'down'): Prom
   const tls = 'cipher=ECDHE-RSA-AES128-GCM-SHA256,openssl-min-proto-version=TLS1.2,openssl-max-proto-version=TLS1.2';
   const listen = `OPENSSL-LISTEN:4443,reuseaddr,cert=${crt},key=${key},verify=0,${tls}`;
   const connect = `OPENSSL:${b.ip}:4443,verify=0,${tls}`;
+  const landed = path.join(sb.sharedRoot, 'raw-up.bin');
   const [server, client] =
-    direction === 'up'
+    direction === 'down'
       ? [
-          [listen, '/dev/null'],
-          [`FILE:${file}`, connect],
-        ]
-      : [
           [`FILE:${file}`, listen],
           [connect, '/dev/null'],
+        ]
+      : [
+          [listen, direction === 'up' ? `CREATE:${landed}` : '/dev/null'],
+          [`FILE:${file}`, connect],
         ];
-  const listener = spawn('ip', ['netns', 'exec', b.namespace, 'socat', '-u', '-b', '262144', ...server], { stdio: 'ignore' });
+  // A shell in the backend's namespace (`ip netns exec` becomes it) runs the listener and outlives
+  // it, so the listener's CPU is the shell's reaped child's, as a server master's sessions are.
+  const shell = spawn('ip', ['netns', 'exec', b.namespace, 'sh', '-c', `socat -u -b 262144 '${server[0]}' '${server[1]}'; exec sleep 60`], {
+    stdio: 'ignore',
+    detached: true,
+  });
   await new Promise((r) => setTimeout(r, 500));
   try {
-    return await timed(`raw TLS ${direction}`, 'socat', ['-u', '-b', '262144', ...client]);
+    const listener = Number(fs.readFileSync(`/proc/${shell.pid}/task/${shell.pid}/children`, 'utf8').trim().split(' ')[0]);
+    return await measured(`raw TLS ${direction}`, 'socat', ['-u', '-b', '262144', ...client], {
+      serverPid: shell.pid,
+      census,
+      tracePid: listener,
+    });
   } finally {
-    listener.kill();
+    process.kill(-(shell.pid as number), 'SIGKILL');
+    fs.rmSync(landed, { force: true });
   }
 }
 
-async function throughput(mib: number): Promise<Row[]> {
+async function throughput(mib: number, census: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   const file = path.join(tmp, 'big.bin');
   await run('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`], { timeoutMs: 600_000 });
+  const add = (k: string, m: Measured) => {
+    rows.push([k, figure(mib, m)]);
+    log(`[throughput] ${k}: ${figure(mib, m)}`);
+  };
   for (const server of ['proftpd', 'vsftpd'] as const) {
     const sb = await Sandbox.up({ context: { backendCount: '1', ftpServer: server }, checker: false, nlbHealth: DRILL_NLB_HEALTH, log });
     try {
       const { user, password } = sb.demo;
+      const serverPid = sb.backends[0].server.pid;
       const curl = ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '-u', `${user}:${password}`];
-      const up = await timed('FTPS upload', 'curl', [...curl, '-T', file, `ftp://${sb.endpoint}/big-ftps.bin`]);
-      const down = await timed('FTPS download', 'curl', [...curl, '-o', '/dev/null', `ftp://${sb.endpoint}/big-ftps.bin`]);
-      rows.push(
-        [`FTPS ${server}, ${mib} MiB upload (curl)`, rate(mib, up)],
-        [`FTPS ${server}, ${mib} MiB download (curl)`, rate(mib, down)],
-      );
-      log(`[throughput ${server}] FTPS up ${rate(mib, up)}, down ${rate(mib, down)}`);
-      if (sb.sftpPort && sb.sftpKnownHostsFile) {
-        const ssh = [
-          '-P',
-          String(sb.sftpPort),
-          ...strictSshOptions(sb.sftpKnownHostsFile),
-          '-o',
-          'BatchMode=no',
-          '-b',
-          '-',
-          `${user}@${sb.endpoint}`,
-        ];
-        const env = askpassEnv(tmp, password);
-        const sUp = await timed('SFTP upload', 'sftp', ssh, { env, input: `put ${file} big-sftp.bin\n` });
-        const sDown = await timed('SFTP download', 'sftp', ssh, { env, input: 'get big-sftp.bin /dev/null\n' });
-        rows.push(
-          [`SFTP ${server}, ${mib} MiB upload (OpenSSH sftp)`, rate(mib, sUp)],
-          [`SFTP ${server}, ${mib} MiB download (OpenSSH sftp)`, rate(mib, sDown)],
+      // curl's own choice (TLS 1.3 and AES-256-GCM where the server allows it), then the raw stream's cipher.
+      const ciphers: Array<[string, string[]]> = [
+        ["curl's default cipher", []],
+        ['TLS 1.2 AES-128-GCM', ['--tls-max', '1.2', '--ciphers', 'ECDHE-RSA-AES128-GCM-SHA256']],
+      ];
+      for (const [label, extra] of ciphers) {
+        const o = { serverPid, census };
+        add(
+          `FTPS ${server}, ${mib} MiB upload (curl, ${label})`,
+          await measured('FTPS upload', 'curl', [...curl, ...extra, '-T', file, `ftp://${sb.endpoint}/big-ftps.bin`], o),
         );
-        log(`[throughput ${server}] SFTP up ${rate(mib, sUp)}, down ${rate(mib, sDown)}`);
+        add(
+          `FTPS ${server}, ${mib} MiB download (curl, ${label})`,
+          await measured('FTPS download', 'curl', [...curl, ...extra, '-o', '/dev/null', `ftp://${sb.endpoint}/big-ftps.bin`], o),
+        );
+      }
+      if (sb.sftpPort && sb.sftpKnownHostsFile) {
+        const env = askpassEnv(tmp, password);
+        // OpenSSH's default (mod_sftp 1.3.8c has no chacha20: aes128-ctr with umac-64-etm), then AES-128-GCM.
+        for (const [label, extra] of [
+          ["OpenSSH's default cipher", []],
+          ['AES-128-GCM', ['-c', 'aes128-gcm@openssh.com']],
+        ] as Array<[string, string[]]>) {
+          const ssh = [
+            '-P',
+            String(sb.sftpPort),
+            ...strictSshOptions(sb.sftpKnownHostsFile),
+            ...extra,
+            '-o',
+            'BatchMode=no',
+            '-b',
+            '-',
+            `${user}@${sb.endpoint}`,
+          ];
+          const o = { env, serverPid, census };
+          add(
+            `SFTP ${server}, ${mib} MiB upload (OpenSSH sftp, ${label})`,
+            await measured('SFTP upload', 'sftp', ssh, { ...o, input: `put ${file} big-sftp.bin\n` }),
+          );
+          add(
+            `SFTP ${server}, ${mib} MiB download (OpenSSH sftp, ${label})`,
+            await measured('SFTP download', 'sftp', ssh, { ...o, input: 'get big-sftp.bin /dev/null\n' }),
+          );
+        }
       }
       if (server === 'proftpd') {
-        const rUp = await rawTls(sb, file, 'up');
-        const rDown = await rawTls(sb, file, 'down');
-        rows.push(
-          [`raw TLS 1.2 AES-128-GCM stream, ${mib} MiB up (socat, 256 KiB buffers)`, rate(mib, rUp)],
-          [`raw TLS stream, ${mib} MiB down`, rate(mib, rDown)],
+        add(
+          `raw TLS 1.2 AES-128-GCM stream, ${mib} MiB up to the file store (socat, 256 KiB buffers)`,
+          await rawTls(sb, file, 'up', census),
         );
-        log(`[throughput raw] up ${rate(mib, rUp)}, down ${rate(mib, rDown)}`);
+        add(`raw TLS stream, ${mib} MiB up to /dev/null`, await rawTls(sb, file, 'up-null', census));
+        add(`raw TLS stream, ${mib} MiB down`, await rawTls(sb, file, 'down', census));
       }
     } finally {
       await sb.down();
@@ -227,7 +366,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     if (both || args.sustained === true) rows.push(...(await sustained()));
-    if (both || args.throughput === true) rows.push(...(await throughput(mib)));
+    if (both || args.throughput === true) rows.push(...(await throughput(mib, args.census === true)));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -91,8 +91,13 @@ export interface SandboxOptions {
   readonly idleTimeoutSeconds?: number;
   /** Run the health checker (default: when the stack has one, that is `healthCheck.enabled`). */
   readonly checker?: boolean;
-  /** More entries of the users secret beside the demo user (a password, or `{ passwordHash }`): benchmarks at scale. */
-  readonly users?: Readonly<Record<string, string | { readonly passwordHash: string }>>;
+  /**
+   * More entries of the users secret beside the demo user, as docs/users.md describes them (a
+   * password, `{ passwordHash }`, or either with `publicKeys`, or `publicKeys` alone).
+   */
+  readonly users?: Readonly<
+    Record<string, string | { readonly password?: string; readonly passwordHash?: string; readonly publicKeys?: readonly string[] }>
+  >;
   readonly log?: (message: string) => void;
 }
 

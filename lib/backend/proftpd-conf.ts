@@ -48,10 +48,19 @@ export interface ProftpdPaths {
   readonly keyFile?: string;
   /** The SFTP host keys (PEM, 0600), one per algorithm; needed with `sftp`. */
   readonly hostKeyFiles?: readonly string[];
+  /** The users' public keys, one file per user name; unset: SFTP takes passwords only. */
+  readonly userKeysDir?: string;
 }
 
 /** Modules the config needs that a build may ship as loadable (DSO) modules instead of built in. */
 const DSO_MODULES = ['mod_xfer.c', 'mod_ls.c', 'mod_delay.c'] as const;
+
+/**
+ * Where the users sync writes each user's public keys from the users secret (one RFC 4716 file per
+ * user, the format mod_sftp reads), on EC2. nlb-ftp-apply-users.py's KEYS_DIR default is the same
+ * (test/unit/sftp.test.ts holds them equal).
+ */
+export const SFTP_USER_KEYS_DIR = '/etc/nlb-ftp/ssh-keys';
 
 export const EC2_PROFTPD_PATHS: ProftpdPaths = {
   pamServiceName: 'nlb-ftp',
@@ -66,6 +75,7 @@ export const EC2_PROFTPD_PATHS: ProftpdPaths = {
   certFile: '/etc/proftpd/nlb-ftp.crt',
   keyFile: '/etc/proftpd/nlb-ftp.key',
   hostKeyFiles: SSH_HOST_KEY_TYPES.map((t) => `/etc/proftpd/nlb-ftp-ssh-${t}.key`),
+  userKeysDir: SFTP_USER_KEYS_DIR,
 };
 
 /**
@@ -111,7 +121,8 @@ function ftpsBlock(ftps: FtpsSettings | undefined, paths: ProftpdPaths): string[
 /**
  * SFTP (mod_sftp) on its own port: a virtual host on the same address, so the users, jail, limits,
  * hidden uploads and audit lines of <Global> apply as they do to FTP. Every backend loads the same
- * host keys. Passwords only (the users secret); no compression, no TLS here.
+ * host keys. A user's public keys (the users secret's `publicKeys`) or password; no compression,
+ * no TLS here.
  */
 function sftpBlock(port: number, address: string, paths: ProftpdPaths): string[] {
   return [
@@ -120,7 +131,9 @@ function sftpBlock(port: number, address: string, paths: ProftpdPaths): string[]
     `  Port ${port}`,
     '  SFTPEngine on',
     ...(paths.hostKeyFiles ?? []).map((f) => `  SFTPHostKey ${f}`),
-    '  SFTPAuthMethods password',
+    ...(paths.userKeysDir
+      ? ['  SFTPAuthMethods publickey password', `  SFTPAuthorizedUserKeys file:${paths.userKeysDir}/%u`]
+      : ['  SFTPAuthMethods password']),
     '  SFTPCompression off',
     '  SocketOptions keepalive on',
     '</VirtualHost>',

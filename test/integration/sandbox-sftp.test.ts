@@ -13,7 +13,7 @@
  * killed FTPS client's is hidden while it runs, and what stays after is reported (docs/users.md says
  * why FTP cannot tell).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -48,6 +48,9 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
   const payload = randomBytes(300_000);
   const payloadFile = path.join(tmp, 'payload.bin');
   let port = 0;
+  /** A user with SFTP public keys only (the users secret's `publicKeys`), and its private key. */
+  const KEY_USER = 'partner-keys';
+  const keyFile = path.join(tmp, 'partner-ed25519');
 
   beforeAll(async () => {
     requireTools(['ip', 'iptables', 'nsenter', 'curl', 'lftp', 'sftp', 'ssh', 'ssh-keygen', DEBIAN_PYTHON]);
@@ -55,7 +58,12 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
     if (missing) throw new Error(missing);
     cleanupSandbox();
     // The health checker runs (its bundled code, drill timing): its decisions move SFTP's group too.
-    sb = await Sandbox.up({ context: { backendCount: '2', ...checkerContext(DRILL_CHECKER) }, nlbHealth: DRILL_NLB_HEALTH });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'partner nightly job', '-f', keyFile]);
+    sb = await Sandbox.up({
+      context: { backendCount: '2', ...checkerContext(DRILL_CHECKER) },
+      nlbHealth: DRILL_NLB_HEALTH,
+      users: { [KEY_USER]: { publicKeys: [fs.readFileSync(`${keyFile}.pub`, 'utf8').trim()] } },
+    });
     port = sb.sftpPort as number;
     fs.writeFileSync(knownHosts, sb.sftpKnownHosts());
     fs.writeFileSync(payloadFile, payload);
@@ -226,6 +234,94 @@ c.close()
     expect(r.stdout).toContain('CWD /files');
   });
 
+  it('public keys from the users secret: a keys-only user logs in with its key (OpenSSH sftp, paramiko; strict host keys), never with a password, and not over FTPS', async () => {
+    const viaKey = await run(
+      'sftp',
+      [
+        ...sshOptions(),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-i',
+        keyFile,
+        '-P',
+        String(port),
+        '-b',
+        '-',
+        `${KEY_USER}@${sb.endpoint}`,
+      ],
+      { input: `put ${payloadFile} by-key.bin\nls\n`, timeoutMs: 60_000 },
+    );
+    expect(viaKey.code, viaKey.stderr).toBe(0);
+    expect(viaKey.stdout).toContain('by-key.bin');
+    expect(fs.readFileSync(path.join(sb.sharedRoot, 'users', KEY_USER, 'files', 'by-key.bin')).equals(payload)).toBe(true);
+    const py = await run(
+      DEBIAN_PYTHON,
+      [
+        '-c',
+        [
+          'import os, paramiko',
+          'c = paramiko.SSHClient()',
+          'c.load_host_keys(os.environ["KNOWN_HOSTS"])',
+          'c.set_missing_host_key_policy(paramiko.RejectPolicy())',
+          'c.connect(os.environ["HOST"], int(os.environ["PORT"]), os.environ["KEY_USER"], key_filename=os.environ["KEY"], look_for_keys=False, allow_agent=False, timeout=20)',
+          'print("SIZE", c.open_sftp().stat("by-key.bin").st_size)',
+          'c.close()',
+        ].join('\n'),
+      ],
+      {
+        timeoutMs: 60_000,
+        env: { ...process.env, HOST: sb.endpoint, PORT: String(port), KNOWN_HOSTS: knownHosts, KEY_USER, KEY: keyFile },
+      },
+    );
+    expect(py.code, py.stderr).toBe(0);
+    expect(py.stdout).toContain(`SIZE ${payload.length}`);
+    // Its password is locked: SFTP with a password and FTPS (passwords only) both refuse it.
+    const withPassword = await run(
+      'sftp',
+      [
+        ...sshOptions(),
+        '-o',
+        'BatchMode=no',
+        '-o',
+        'PubkeyAuthentication=no',
+        '-o',
+        'NumberOfPasswordPrompts=1',
+        '-P',
+        String(port),
+        '-b',
+        '-',
+        `${KEY_USER}@${sb.endpoint}`,
+      ],
+      { input: 'ls\n', timeoutMs: 60_000, env: askpassEnv(tmp, 'any-password') },
+    );
+    expect(withPassword.code).not.toBe(0);
+    const ftps = await run('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      sb.certificateFile as string,
+      '-u',
+      `${KEY_USER}:any-password`,
+      `ftp://${sb.endpoint}/`,
+    ]);
+    expect(ftps.code).toBe(67); // curl: the login was denied
+    // Key logins are audit events like password ones; so are the refused password attempts.
+    let mine: AuditEvent[] = [];
+    for (let i = 0; i < 40; i++) {
+      mine = sftpEvents()
+        .flat()
+        .filter((e) => e.user === KEY_USER);
+      if (mine.filter((e) => e.event === 'login').length >= 2 && mine.some((e) => e.event === 'login-failed')) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    console.log(`[sftp keys] audit events of ${KEY_USER}: ${mine.map((e) => `${e.event}/${e.result}`).join(', ')}`);
+    expect(mine.filter((e) => e.event === 'login' && e.result === 'ok')).toHaveLength(2);
+    expect(mine.some((e) => e.event === 'login-failed')).toBe(true);
+    expect(mine.some((e) => e.event === 'upload' && e.path === '/files/by-key.bin' && e.bytes === payload.length)).toBe(true);
+  });
+
   it('sessions reach every backend, each presenting the same host key (strict checking passed on each)', async () => {
     for (let i = 0; i < 40 && sftpEvents().some((e) => !e.some((x) => x.event === 'login')); i++) {
       const r = await openSsh('ls\n');
@@ -276,7 +372,7 @@ c.close()
     expect(all.filter((e) => e.event === 'login-failed').map((e) => e.user)).toContain(sb.demo.user);
     // Every login is the demo user's or the health checker's SFTP probe (its account, every round).
     const logins = all.filter((e) => e.event === 'login');
-    expect(logins.filter((e) => e.user !== HEALTH_CHECK_USER).every((e) => e.user === sb.demo.user)).toBe(true);
+    expect(logins.every((e) => [sb.demo.user, KEY_USER, HEALTH_CHECK_USER].includes(e.user ?? ''))).toBe(true);
     expect(logins.some((e) => e.user === HEALTH_CHECK_USER)).toBe(true);
     expect(all.filter((e) => e.event === 'upload' && e.result === 'ok').map((e) => [e.path, e.bytes])).toContainEqual([
       '/files/openssh.bin',

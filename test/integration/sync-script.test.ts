@@ -190,19 +190,31 @@ describe('nlb-ftp-sync (the script every backend runs at boot and every 5 minute
           carol: 'with:colons:x5',
           dave: 'tab\tx6',
           erin: 7,
+          // SFTP public keys beside a password, or alone; their comments are dropped.
+          frank: { password: PASSWORD, publicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA partner job, nightly'] },
+          gina: { publicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB', 'ssh-rsa AAAAB3NzaC1yc2E'] },
+          hank: { publicKeys: 'ssh-ed25519 AAAA' },
+          ivan: { password: 'x7', passwordHash: 'x8' },
+          judy: { passwd: 'x9' },
         }),
       );
       const r = await sync(JSON.stringify(B));
       expect(r.code, r.out).toBe(0);
       // A password may hold ':' (chpasswd splits at the first); a tab, a line break or a non-string is refused by name.
       expect(fs.readFileSync(file('users.in'), 'utf8')).toBe(
-        `bob\tplain\t${PASSWORD}\ncarol\tplain\twith:colons:x5\nnlbftp-health\tplain\th-pass\n`,
+        `bob\tplain\t${PASSWORD}\ncarol\tplain\twith:colons:x5\n` +
+          `frank\tplain\t${PASSWORD}\tssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n` +
+          'gina\tnone\t\tssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB,ssh-rsa AAAAB3NzaC1yc2E\n' +
+          'nlbftp-health\tplain\th-pass\n',
       );
-      for (const name of ['dave', 'erin']) expect(r.out).toContain(`ERROR: skipping ${name}: its password is not text without tabs`);
+      for (const name of ['dave', 'erin', 'ivan', 'judy']) {
+        expect(r.out).toContain(`ERROR: skipping ${name}: its entry is not a password (text without tabs and line breaks)`);
+      }
+      expect(r.out).toContain('ERROR: skipping hank: its publicKeys is not a list of OpenSSH public key lines');
       for (const name of ['root', 'ec2-user', 'nlbftp-health', 'systemd-network']) {
         expect(r.out).toContain(`ERROR: skipping ${name}: the name is reserved`);
       }
-      expect(r.out).not.toMatch(/x[1-6]/);
+      expect(r.out).not.toMatch(/x[1-9]/);
     } finally {
       model.secrets.set(USERS_ARN, before);
     }
@@ -236,7 +248,13 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     spawnSync('python3', [APPLY_USERS_SCRIPT], {
       input,
       encoding: 'utf8',
-      env: { ...process.env, FTP_ROOT: path.join(dir, 'root'), ALLOW_FILE: allow, NLBFTP_STATE_DIR: path.join(dir, 'state') },
+      env: {
+        ...process.env,
+        FTP_ROOT: path.join(dir, 'root'),
+        ALLOW_FILE: allow,
+        NLBFTP_STATE_DIR: path.join(dir, 'state'),
+        NLBFTP_KEYS_DIR: path.join(dir, 'keys'),
+      },
     });
   const shadowOf = (name: string) =>
     fs
@@ -311,19 +329,19 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     let r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-4\n`);
     expect(r.status, r.stderr).toBe(0);
     // nlbt-newuser is as the tests above applied it.
-    expect(r.stdout).toContain('3 FTP user(s) applied: 2 new, 2 password(s) set, 1 unchanged; 0 skipped');
+    expect(r.stdout).toContain('3 FTP user(s) applied: 2 new, 2 password(s) set, 1 unchanged, 0 with SFTP public keys; 0 skipped');
     expect(shadowOf('nlbt-hashed')).toBe(hash);
     expect(shadowOf('nlbt-second')).toMatch(/^\$y\$j7T\$/);
     const before = ['nlbt-newuser', 'nlbt-hashed', 'nlbt-second'].map(shadowOf);
     // The same input again: nothing hashed, nothing written to the account files.
     const mtime = fs.statSync('/etc/shadow').mtimeMs;
     r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-4\n`);
-    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 0 password(s) set, 3 unchanged; 0 skipped');
+    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 0 password(s) set, 3 unchanged, 0 with SFTP public keys; 0 skipped');
     expect(['nlbt-newuser', 'nlbt-hashed', 'nlbt-second'].map(shadowOf)).toEqual(before);
     expect(fs.statSync('/etc/shadow').mtimeMs).toBe(mtime);
     // One password changes: only that one is hashed again.
     r = apply(`nlbt-newuser\tplain\tGood-Pass-3\nnlbt-hashed\thash\t${hash}\nnlbt-second\tSecond-Pass-NEW\n`);
-    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 1 password(s) set, 2 unchanged; 0 skipped');
+    expect(r.stdout).toContain('3 FTP user(s) applied: 0 new, 1 password(s) set, 2 unchanged, 0 with SFTP public keys; 0 skipped');
     expect(shadowOf('nlbt-second')).not.toBe(before[2]);
     // The hashes verify as PAM verifies them (libxcrypt).
     const verify = (user: string, pw: string) =>
@@ -358,6 +376,7 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
         NLBFTP_STATE_DIR: path.join(dir, 'state'),
         NLBFTP_AUDIT_ENV: auditEnv,
         NLBFTP_AUDIT_LOG: auditLog,
+        NLBFTP_KEYS_DIR: path.join(dir, 'keys'),
       },
     });
     expect(r.status, r.stderr).toBe(0);
@@ -378,6 +397,59 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
     expect(filterMatches(AUDIT_FILTERS.skippedUsers.pattern, events[0] as unknown as Record<string, unknown>)).toBe(true);
     expect(filterMatches(AUDIT_FILTERS.skippedUsers.pattern, events[2] as unknown as Record<string, unknown>)).toBe(false);
     expect(fs.readFileSync(auditLog, 'utf8')).not.toMatch(/Evil-Pass|Good-Pass/);
+  });
+
+  it("writes each user's SFTP public keys as the RFC 4716 file mod_sftp reads, refuses a bad key by its index, locks a keys-only user's password, and removes the file of a user who has no keys any more", () => {
+    const keysDir = path.join(dir, 'keys');
+    const pub = (type: string, bits: string) => {
+      const f = path.join(dir, `user-${type}-${bits}`);
+      fs.rmSync(f, { force: true });
+      fs.rmSync(`${f}.pub`, { force: true });
+      expect(spawnSync('ssh-keygen', ['-q', '-t', type, '-b', bits, '-N', '', '-C', 'partner job', '-f', f]).status).toBe(0);
+      // As the users secret carries it: the .pub line, comment included (the sync drops it).
+      return fs.readFileSync(`${f}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    };
+    const ed = pub('ed25519', '256');
+    const rsa = pub('rsa', '3072');
+    const weak = pub('rsa', '1024');
+    let r = apply(`nlbt-newuser\tplain\tGood-Pass-3\t${ed}\nnlbt-second\tnone\t\t${ed},${rsa}\nnlbt-hashed\tplain\tX-Pass-9\t${weak}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('ERROR: skipping nlbt-hashed: publicKeys[0]: an RSA key of 1024 bits; use 2048 or more');
+    expect(r.stdout).toContain('2 with SFTP public keys; 1 skipped');
+    expect(fs.readFileSync(path.join(dir, 'allow'), 'utf8')).toBe('nlbt-newuser\nnlbt-second\n');
+    // Two RFC 4716 blocks, each the key's own bytes (ssh-keygen -i reads the first back).
+    const second = fs.readFileSync(path.join(keysDir, 'nlbt-second'), 'utf8');
+    expect(second.match(/---- BEGIN SSH2 PUBLIC KEY ----/g)).toHaveLength(2);
+    const blocks = second.split('---- END SSH2 PUBLIC KEY ----').slice(0, 2);
+    expect(
+      blocks.map((b) =>
+        b
+          .split('\n')
+          .filter((l) => /^[A-Za-z0-9+/=]+$/.test(l))
+          .join(''),
+      ),
+    ).toEqual([ed.split(' ')[1], rsa.split(' ')[1]]);
+    const back = spawnSync('ssh-keygen', ['-i', '-f', path.join(keysDir, 'nlbt-newuser')], { encoding: 'utf8' });
+    expect(back.stdout.trim()).toBe(ed);
+    expect((fs.statSync(path.join(keysDir, 'nlbt-second')).mode & 0o777).toString(8)).toBe('644');
+    // Keys only: the password is locked, so FTP (passwords) never lets the account in.
+    expect(shadowOf('nlbt-second')).toBe('!');
+    // A bad key is named, and ends in no file.
+    expect(fs.existsSync(path.join(keysDir, 'nlbt-hashed'))).toBe(false);
+    for (const [line, why] of [
+      ['ssh-dss AAAAB3NzaC1kc3M=', 'type ssh-dss is not one of'],
+      ['ssh-ed25519 not!base64', 'its key is not base64'],
+      [`ssh-ed25519 ${rsa.split(' ')[1]}`, 'its key is not a ssh-ed25519 key'],
+      ['justonefield', 'not an OpenSSH public key line'],
+    ]) {
+      r = apply(`nlbt-newuser\tplain\tGood-Pass-3\t${ed},${line}\n`);
+      expect(r.stderr, line).toContain(`ERROR: skipping nlbt-newuser: publicKeys[1]: ${why}`);
+    }
+    // The user keeps a password and loses its keys: its file goes; the keys-only one without keys is skipped.
+    r = apply('nlbt-newuser\tplain\tGood-Pass-3\nnlbt-second\tnone\t\n');
+    expect(r.stderr).toContain('skipping nlbt-second: it has neither a password nor public keys');
+    expect(fs.readdirSync(keysDir)).toEqual([]);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/Pass-/);
   });
 
   it('refuses, by name, a hash that is not a crypt(3) hash, and keeps the rest', () => {

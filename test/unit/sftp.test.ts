@@ -19,7 +19,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { synth } from '../../harness/synth';
 import { apply } from '../../lambda/certificate-resource/handler';
 import { ElbTargetRegistry } from '../../lambda/health-checker/target-registry';
-import { renderProftpdConf, SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
+import { renderProftpdConf, SFTP_BACKEND_PORT, SFTP_USER_KEYS_DIR } from '../../lib/backend/proftpd-conf';
 import { renderBootSettings, SCRIPTS_DIR, settingsFile } from '../../lib/backend/user-data';
 import {
   createSshHostKeys,
@@ -120,13 +120,17 @@ describe('SFTP host keys custom resource', () => {
 describe("ProFTPD's SFTP and hidden uploads", () => {
   const slot = { slot: 0, pasvAddress: '203.0.113.10', pasvMinPort: 40000, pasvMaxPort: 40007, maxClients: 200, maxPerIp: 20 };
 
-  it("serves SFTP as a virtual host on 2222 with the stack's host keys, passwords only; what both share is in <Global>", () => {
+  it("serves SFTP as a virtual host on 2222 with the stack's host keys, the users' public keys or passwords; what both share is in <Global>", () => {
     const conf = renderProftpdConf({ ...slot, listenAddress: '169.254.21.2', sftp: { port: SFTP_BACKEND_PORT } });
     expect(conf).toContain('LoadModule mod_sftp.c');
     const vhost = /<VirtualHost 169\.254\.21\.2>\n([\s\S]*?)<\/VirtualHost>/.exec(conf)?.[1] ?? '';
     expect(vhost).toMatch(/^ {2}Port 2222$/m);
     expect(vhost).toMatch(/^ {2}SFTPEngine on$/m);
-    expect(vhost).toMatch(/^ {2}SFTPAuthMethods password$/m);
+    expect(vhost).toMatch(/^ {2}SFTPAuthMethods publickey password$/m);
+    expect(vhost).toMatch(/^ {2}SFTPAuthorizedUserKeys file:\/etc\/nlb-ftp\/ssh-keys\/%u$/m);
+    // Where the users sync writes them (nlb-ftp-apply-users.py's default) is where the config reads.
+    const apply = fs.readFileSync(path.join(SCRIPTS_DIR, 'nlb-ftp-apply-users.py'), 'utf8');
+    expect(apply).toContain(`KEYS_DIR = os.environ.get("NLBFTP_KEYS_DIR", "${SFTP_USER_KEYS_DIR}")`);
     expect(vhost.match(/^ {2}SFTPHostKey \/etc\/proftpd\/nlb-ftp-ssh-(ecdsa|rsa)\.key$/gm)).toHaveLength(2);
     const global = /<Global>\n([\s\S]*?)<\/Global>/.exec(conf)?.[1] ?? '';
     for (const d of [

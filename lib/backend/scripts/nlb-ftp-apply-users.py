@@ -21,6 +21,8 @@ default /etc/nlb-ftp/ftp-users), NLBFTP_STATE_DIR (default /var/lib/nlb-ftp), NL
 and NLBFTP_AUDIT_LOG (default /etc/nlb-ftp/audit.env and /var/log/nlb-ftp/audit.log).
 """
 
+import base64
+import binascii
 import ctypes
 import ctypes.util
 import hashlib
@@ -39,6 +41,11 @@ STATE_DIR = os.environ.get("NLBFTP_STATE_DIR", "/var/lib/nlb-ftp")
 # Where a backend's audit trail is (the converter's settings and the file the agent ships).
 AUDIT_ENV = os.environ.get("NLBFTP_AUDIT_ENV", "/etc/nlb-ftp/audit.env")
 AUDIT_LOG = os.environ.get("NLBFTP_AUDIT_LOG", "/var/log/nlb-ftp/audit.log")
+# Each user's SFTP public keys, one RFC 4716 file per user name (what ProFTPD's mod_sftp reads;
+# lib/backend/proftpd-conf.ts SFTP_USER_KEYS_DIR, held equal by test/unit/sftp.test.ts).
+KEYS_DIR = os.environ.get("NLBFTP_KEYS_DIR", "/etc/nlb-ftp/ssh-keys")
+# The key types mod_sftp 1.3.8 verifies; RSA from 2048 bits.
+KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 ETC = "/etc"
 NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 # A crypt(3) hash the server's PAM (libxcrypt) verifies: yescrypt, gost-yescrypt, scrypt, bcrypt,
@@ -108,13 +115,74 @@ def read_entries(stream):
         line = raw.rstrip("\n")
         if not line:
             continue
-        parts = line.split("\t", 2)
+        parts = line.split("\t", 3)
         if len(parts) == 2:
-            yield parts[0], "plain", parts[1]
-        elif len(parts) == 3 and parts[1] in ("plain", "hash"):
-            yield parts[0], parts[1], parts[2]
+            yield parts[0], "plain", parts[1], []
+        elif len(parts) in (3, 4) and parts[1] in ("plain", "hash", "none"):
+            yield parts[0], parts[1], parts[2], (parts[3].split(",") if len(parts) == 4 and parts[3] else [])
         else:
-            log("skipping an entry that is not name<TAB>password or name<TAB>hash<TAB>HASH")
+            log("skipping an entry that is not name<TAB>password or name<TAB>KIND<TAB>VALUE[<TAB>KEYS]")
+
+
+def key_blob(line):
+    """An OpenSSH public key line ("type base64") -> (its blob, None), or (None, why it is refused)."""
+    fields = line.split(" ")
+    if len(fields) != 2:
+        return None, "not an OpenSSH public key line (type base64 [comment])"
+    kind, text = fields
+    if kind not in KEY_TYPES:
+        return None, "type %s is not one of %s" % (kind[:40], ", ".join(KEY_TYPES))
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None, "its key is not base64"
+
+    def strings(data):
+        out, at = [], 0
+        while at + 4 <= len(data):
+            n = int.from_bytes(data[at:at + 4], "big")
+            out.append(data[at + 4:at + 4 + n])
+            at += 4 + n
+        return out if at == len(data) else None
+
+    parts = strings(blob)
+    if not parts or parts[0] != kind.encode():
+        return None, "its key is not a %s key" % kind
+    if kind == "ssh-rsa":
+        bits = (len(parts[2]) - (1 if parts[2][:1] == b"\0" else 0)) * 8 if len(parts) == 3 else 0
+        if bits < 2048:
+            return None, "an RSA key of %d bits; use 2048 or more" % bits
+    return blob, None
+
+
+def rfc4716(name, blobs):
+    """The keys as one RFC 4716 file, the format mod_sftp reads."""
+    out = []
+    for i, blob in enumerate(blobs):
+        text = base64.b64encode(blob).decode()
+        out.append("---- BEGIN SSH2 PUBLIC KEY ----")
+        out.append('Comment: "nlb-ftp %s key %d"' % (name, i))
+        out.extend(text[j:j + 70] for j in range(0, len(text), 70))
+        out.append("---- END SSH2 PUBLIC KEY ----")
+    return "\n".join(out) + "\n"
+
+
+def write_keys(user_keys):
+    """One file per user with public keys, written when it changed; files of other users removed."""
+    os.makedirs(KEYS_DIR, 0o755, exist_ok=True)
+    os.chmod(KEYS_DIR, 0o755)
+    for name, text in user_keys.items():
+        path = os.path.join(KEYS_DIR, name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == text:
+                    continue
+        except FileNotFoundError:
+            pass
+        write_private(path, text, 0o644)
+    for name in os.listdir(KEYS_DIR):
+        if name not in user_keys and os.path.isfile(os.path.join(KEYS_DIR, name)):
+            os.remove(os.path.join(KEYS_DIR, name))
 
 
 class AccountFiles:
@@ -243,19 +311,32 @@ def main():
         acc = AccountFiles()
         uid_taken = {acc.field("passwd", n, 2): n for n in list(acc.index["passwd"])}
         gid_taken = {acc.field("group", n, 2): n for n in list(acc.index["group"])}
-        allowed, applied, to_hash, skips = [], {}, {}, []
+        allowed, applied, to_hash, skips, user_keys = [], {}, {}, [], {}
         new = password_set = 0
 
         def skip(name, reason, error=True):
             log("%sskipping %s: %s" % ("ERROR: " if error else "", name if name else "an entry", reason))
             skips.append((name, reason))
 
-        for name, kind, value in read_entries(sys.stdin):
+        for name, kind, value, keys in read_entries(sys.stdin):
             if not NAME.match(name):
                 skip(None, "the name is not a valid Linux user name", error=False)
                 continue
-            if not value:
+            if kind == "none" and not keys:
+                skip(name, "it has neither a password nor public keys", error=False)
+                continue
+            if kind != "none" and not value:
                 skip(name, "its password is empty", error=False)
+                continue
+            blobs, refused = [], None
+            for i, line in enumerate(keys):
+                blob, why = key_blob(line)
+                if why:
+                    refused = "publicKeys[%d]: %s" % (i, why)
+                    break
+                blobs.append(blob)
+            if refused:
+                skip(name, refused)
                 continue
             if kind == "hash" and not HASH.match(value):
                 skip(name, "its password hash is not a crypt(3) hash ($y$, $gy$, $7$, $2b$, $6$ or $5$)")
@@ -289,7 +370,13 @@ def main():
             ensure_dir("%s/users/%s/files" % (FTP_ROOT, name), uid, uid, 0o750)
             mark = hmac.new(key, ("%s\0%s" % (kind, value)).encode(), hashlib.sha256).hexdigest()
             current = acc.field("shadow", name, 1) or "!"
-            if existing is None or applied_before.get(name) != mark or current.startswith(("!", "*")) or not current:
+            if blobs:
+                user_keys[name] = rfc4716(name, blobs)
+            if kind == "none":
+                # Public keys only: the password stays locked, so FTP (passwords) never lets it in.
+                if current != "!":
+                    acc.set_field("shadow", name, 1, "!")
+            elif existing is None or applied_before.get(name) != mark or current.startswith(("!", "*")) or not current:
                 password_set += 1
                 if kind == "hash":
                     acc.set_field("shadow", name, 1, value)
@@ -315,11 +402,12 @@ def main():
 
     os.makedirs(os.path.dirname(ALLOW_FILE) or ".", exist_ok=True)
     write_private(ALLOW_FILE, "".join(n + "\n" for n in allowed), 0o644)
+    write_keys(user_keys)
     write_private(state_file, json.dumps(applied, sort_keys=True), 0o600)
     audit(len(allowed), skips)
     print(
-        "nlb-ftp users: %d FTP user(s) applied: %d new, %d password(s) set, %d unchanged; %d skipped"
-        % (len(allowed), new, password_set, len(allowed) - password_set, len(skips))
+        "nlb-ftp users: %d FTP user(s) applied: %d new, %d password(s) set, %d unchanged, %d with SFTP public keys; %d skipped"
+        % (len(allowed), new, password_set, len(allowed) - password_set, len(user_keys), len(skips))
     )
     return 0
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """nlb-ftp: turn a Secrets Manager secret (read on stdin) into what the sync applies.
 
-  users        the users secret {"name": "password" or {"passwordHash": "$y$..."}, ...} ->
-               "name<TAB>plain<TAB>password" or "name<TAB>hash<TAB>HASH" lines, without reserved
-               names (reserved-users.json beside this script: root, system accounts, the
+  users        the users secret {"name": "password" or {"passwordHash": "$y$..."} or
+               {"password" or "passwordHash" (either optional with keys), "publicKeys": [...]}, ...}
+               -> "name<TAB>plain<TAB>password", "name<TAB>hash<TAB>HASH" or, keys only,
+               "name<TAB>none<TAB>" lines, with "<TAB>KEY,KEY" after when the user has public keys
+               (each "type base64", its comment dropped; the users script checks them), without
+               reserved names (reserved-users.json beside this script: root, system accounts, the
                health-check account; generated from lib/shared/users.ts)
   health       the health-check secret {"username", "password"} -> one such line
   certificate CRT KEY
@@ -39,19 +42,42 @@ def users(secret):
                 file=sys.stderr,
             )
             continue
-        kind = "plain"
-        # A hash instead of the password: {"passwordHash": "$y$..."} (mkpasswd, or openssl passwd -6).
-        if isinstance(password, dict) and set(password) == {"passwordHash"}:
-            kind, password = "hash", password["passwordHash"]
+        kind, keys = "plain", None
+        if isinstance(password, dict):
+            entry, password = password, None
+            unknown = sorted(set(entry) - {"password", "passwordHash", "publicKeys"})
+            keys = entry.get("publicKeys")
+            if unknown or ("password" in entry and "passwordHash" in entry):
+                password = False  # refused below, with the reason
+            elif "passwordHash" in entry:
+                # A hash instead of the password (mkpasswd, or openssl passwd -6).
+                kind, password = "hash", entry["passwordHash"]
+            elif "password" in entry:
+                password = entry["password"]
+            elif keys:
+                kind, password = "none", ""
+            if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys)):
+                print(
+                    "nlb-ftp users: ERROR: skipping " + user
+                    + ": its publicKeys is not a list of OpenSSH public key lines; change it in the users secret",
+                    file=sys.stderr,
+                )
+                continue
         # One line per user, split at its tabs: a password with a tab or a line break cannot pass.
         if not isinstance(password, str) or any(c in password for c in "\t\r\n"):
             print(
                 "nlb-ftp users: ERROR: skipping " + user
-                + ": its password is not text without tabs and line breaks, nor {\"passwordHash\": \"...\"}; change it in the users secret",
+                + ": its entry is not a password (text without tabs and line breaks), {\"passwordHash\": \"...\"}"
+                + " or {\"password\" or \"passwordHash\", \"publicKeys\": [...]}; change it in the users secret",
                 file=sys.stderr,
             )
             continue
-        print("%s\t%s\t%s" % (user, kind, password))
+        if keys:
+            # "type base64 comment" -> "type base64": no tab, line break or comma can pass.
+            fields = [" ".join(k.split()[:2]) for k in keys]
+            print("%s\t%s\t%s\t%s" % (user, kind, password, ",".join(f.replace(",", " ") for f in fields)))
+        else:
+            print("%s\t%s\t%s" % (user, kind, password))
 
 
 def health(secret):
