@@ -9,14 +9,20 @@
  *                                                 FTPS (both servers), beside a raw TLS stream on the same path
  *   sudo npm run bench:sftp -- --census           with --throughput: count the server's system calls
  *                                                 per transfer (strace slows it: not a speed figure)
- *   sudo npm run bench:sftp -- --write            also write the rows into bench/RESULTS.md (section 9)
+ *   sudo npm run bench:sftp -- --server vsftpd    with --throughput: one server only
+ *   sudo npm run bench:sftp -- --write            also write the rows into bench/RESULTS.md (section 9;
+ *                                                 one part alone keeps the other part's rows)
  *
  * Sustained: the default stack (ProFTPD, two backends, caps raised so one client address may hold
  * them all), C curl sftp:// downloads of an 8 MiB file each read at 128 KiB/s (64 s), started 20 ms apart,
  * each checked with SHA-256; "open at once" counts downloads whose bytes were flowing at the same
- * moment. Throughput: OpenSSH's sftp (put, get) and curl over FTPS (-T, download), each timed alone;
- * the raw stream is socat (TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256, 256 KiB buffers) from this host to
- * the backend's address, the same veths and the emulated NLB's namespace (routed, without its DNAT).
+ * moment. Throughput: OpenSSH's sftp (put, get) and curl over FTPS (-T, download), each timed alone,
+ * with the client's own cipher choice and then the raw stream's; the raw stream is socat (TLS 1.2,
+ * ECDHE-RSA-AES128-GCM-SHA256, 256 KiB buffers) from this host to the backend's address, the same
+ * veths and the emulated NLB's namespace (routed, without its DNAT), up into the file store (where
+ * uploads land) and into /dev/null, and down from a file. Beside each figure, the CPU seconds per GiB
+ * of each side: the client (user + system, /usr/bin/time) and the server's session processes (what
+ * its master reaped: ProFTPD and vsftpd fork one per session), which is where the difference goes.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,7 +33,7 @@ import { run } from '../harness/ftp-clients';
 import { askpassEnv, strictSshOptions } from '../harness/sftp-clients';
 import { type CommandSpec, parseOrExit } from '../lib/cli/command';
 import { cleanupSandbox, DRILL_NLB_HEALTH, Sandbox } from '../sandbox/cluster';
-import { resultsSection, writeResultsSection } from './results-file';
+import { RESULTS_FILE, resultsSection, writeResultsSection } from './results-file';
 
 const COMMAND: CommandSpec = {
   usage: 'npm run bench:sftp --',
@@ -37,6 +43,7 @@ const COMMAND: CommandSpec = {
     throughput: { type: 'boolean', help: 'only the single-stream throughput', default: 'both parts' },
     size: { type: 'string', help: 'MiB moved by each throughput run', default: '1024' },
     census: { type: 'boolean', help: "count the server's system calls per transfer (strace; slows it)", default: 'off' },
+    server: { type: 'string', value: 'NAME', help: 'throughput on one server only (proftpd or vsftpd)', default: 'both' },
     write: { type: 'boolean', help: 'write the rows into bench/RESULTS.md (section 9)', default: 'off' },
   },
   examples: ['sudo npm run bench:sftp -- --sustained', 'sudo npm run bench:sftp -- --throughput --size 256'],
@@ -278,7 +285,7 @@ async function rawTls(sb: Sandbox, file: string, direction: 'up' | 'up-null' | '
   }
 }
 
-async function throughput(mib: number, census: boolean): Promise<Row[]> {
+async function throughput(mib: number, census: boolean, servers: ReadonlyArray<'proftpd' | 'vsftpd'>): Promise<Row[]> {
   const rows: Row[] = [];
   const file = path.join(tmp, 'big.bin');
   await run('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`], { timeoutMs: 600_000 });
@@ -286,7 +293,7 @@ async function throughput(mib: number, census: boolean): Promise<Row[]> {
     rows.push([k, figure(mib, m)]);
     log(`[throughput] ${k}: ${figure(mib, m)}`);
   };
-  for (const server of ['proftpd', 'vsftpd'] as const) {
+  for (const server of servers) {
     const sb = await Sandbox.up({ context: { backendCount: '1', ftpServer: server }, checker: false, nlbHealth: DRILL_NLB_HEALTH, log });
     try {
       const { user, password } = sb.demo;
@@ -352,11 +359,32 @@ async function throughput(mib: number, census: boolean): Promise<Row[]> {
   return rows;
 }
 
+/** The rows of one section of bench/RESULTS.md, as resultsSection wrote them. */
+function sectionRows(marker: string): Row[] {
+  const text = fs.readFileSync(RESULTS_FILE, 'utf8');
+  const at = text.indexOf(`\n${marker}`);
+  if (at < 0) return [];
+  const end = text.indexOf('\n## ', at + 1);
+  return text
+    .slice(at, end < 0 ? undefined : end)
+    .split('\n')
+    .filter((l) => l.startsWith('| ') && !l.startsWith('| Figure') && !l.startsWith('| ---'))
+    .map((l) => {
+      const cells = l.slice(2, -2).split(' | ');
+      return [cells[0], cells.slice(1).join(' | ').replace(/\\\|/g, '|')];
+    });
+}
+
 async function main(): Promise<void> {
   const args = parseOrExit(COMMAND, process.argv.slice(2));
   const mib = Number(args.size ?? '1024');
   if (!Number.isInteger(mib) || mib < 1 || mib > 8192) throw new Error('--size must be a whole number of MiB from 1 to 8192');
   const both = args.sustained !== true && args.throughput !== true;
+  const server = (args.server as string | undefined) ?? 'both';
+  if (!['both', 'proftpd', 'vsftpd'].includes(server)) throw new Error(`--server must be proftpd or vsftpd, got ${server}`);
+  const servers = server === 'both' ? (['proftpd', 'vsftpd'] as const) : ([server] as Array<'proftpd' | 'vsftpd'>);
+  if (args.write === true && server !== 'both')
+    throw new Error('--server runs part of the throughput rows: its figures are not written (drop --write)');
   process.on('SIGINT', () => {
     cleanupSandbox();
     process.exit(130);
@@ -366,16 +394,28 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     if (both || args.sustained === true) rows.push(...(await sustained()));
-    if (both || args.throughput === true) rows.push(...(await throughput(mib, args.census === true)));
+    if (both || args.throughput === true) rows.push(...(await throughput(mib, args.census === true, servers)));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   for (const [k, v] of rows) console.log(`${k}: ${v}`);
   if (args.write === true) {
+    if (args.census === true) throw new Error('--census slows every transfer: its figures are not written (drop --write)');
     const heading = '## 9. SFTP (sessions held open; single-stream throughput beside FTPS and raw TLS)';
+    // One part run alone keeps the other part's rows as the last full run wrote them, and says so.
+    const kept = both ? [] : sectionRows('## 9.').filter(([k]) => k.startsWith('SFTP sustained') === (args.throughput === true));
+    const command = both
+      ? 'npm run bench:sftp -- --write'
+      : `npm run bench:sftp -- --${args.throughput === true ? 'throughput' : 'sustained'} --write`;
     writeResultsSection(
       '## 9.',
-      resultsSection(heading, 'npm run bench:sftp -- --write', (Date.now() - started) / 60_000, rows),
+      resultsSection(
+        heading,
+        command,
+        (Date.now() - started) / 60_000,
+        [...(args.throughput === true ? kept : []), ...rows, ...(args.sustained === true ? kept : [])],
+        kept.length > 0 ? `The ${args.throughput === true ? 'sustained' : 'throughput'} rows are from the previous run.` : '',
+      ),
       '## Failover drills',
     );
     console.log('wrote section 9 of bench/RESULTS.md');

@@ -110,9 +110,10 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
         })
       : undefined;
 
-  for (const r of results) {
+  /** One probe's log line, with what its target group holds for the backend now. */
+  const logProbe = (message: string, r: ProbeResult | SftpProbeResult, group: ReadonlyMap<string, string> | undefined) => {
     const b = inventory.find((x) => x.slot === r.slot);
-    deps.log.info('probe', {
+    deps.log.info(message, {
       slot: r.slot,
       instanceId: b?.instanceId,
       ok: r.ok,
@@ -120,22 +121,15 @@ export async function runRound(deps: CheckerDeps, s: CheckerSettings): Promise<R
       latencyMs: r.latencyMs,
       errorClass: r.errorClass ?? null,
       detail: r.detail ?? null,
-      nlbState: b ? (registered.get(b.instanceId) ?? 'not-registered') : null,
+      nlbState: b ? (group?.get(b.instanceId) ?? 'not-registered') : null,
     });
+  };
+  for (const r of results) {
+    logProbe('probe', r, registered);
     deps.metrics.probe(r.slot, r.ok, r.latencyMs);
   }
   for (const r of sftpResults ?? []) {
-    const b = inventory.find((x) => x.slot === r.slot);
-    deps.log.info('sftp probe', {
-      slot: r.slot,
-      instanceId: b?.instanceId,
-      ok: r.ok,
-      step: r.step,
-      latencyMs: r.latencyMs,
-      errorClass: r.errorClass ?? null,
-      detail: r.detail ?? null,
-      nlbState: b ? (sftpRegistered?.get(b.instanceId) ?? 'not-registered') : null,
-    });
+    logProbe('sftp probe', r, sftpRegistered);
     deps.metrics.sftpProbe?.(r.slot, r.ok);
   }
   const allFailedWith = (c: string) => results.length > 0 && results.every((r) => !r.ok && r.errorClass === c);

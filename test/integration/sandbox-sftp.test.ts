@@ -77,6 +77,21 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
 
   const sshOptions = () => strictSshOptions(knownHosts);
 
+  /** Polls every 200 ms while `cond` holds, for at most `ms`; returns how long it waited. */
+  async function waitWhile(cond: () => boolean, ms: number): Promise<number> {
+    const started = Date.now();
+    while (cond() && Date.now() - started < ms) await new Promise((r) => setTimeout(r, 200));
+    return Date.now() - started;
+  }
+
+  /** `n` OpenSSH sessions in a row, each of which must succeed (strict host keys). */
+  async function sessionsSucceed(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const r = await openSsh('ls\n');
+      expect(r.code, r.stderr).toBe(0);
+    }
+  }
+
   /** OpenSSH's sftp in batch mode: the commands on stdin, the password through askpass. */
   const openSsh = (commands: string, password = sb.demo.password) =>
     run(
@@ -415,6 +430,10 @@ c.close()
   it("drill: one backend presents other host keys (FTP fine); the checker's SFTP probe takes it out of SFTP's rotation only, within port 21's bound, and back once the sync reinstalls the stack's keys", async () => {
     const victim = sb.backends[1];
     const bounds = checkerBoundsMs(DRILL_CHECKER);
+    // The drill before took this backend out of SFTP (the NLB's check and the checker's probe):
+    // start from it registered again, or "out" would be measured before anything broke.
+    await waitWhile(() => !sb.nlb.sftpRegistered.has(victim.logicalId), bounds.recover + 15_000);
+    expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
     // What clients would see as "REMOTE HOST IDENTIFICATION HAS CHANGED": keys that are not the
     // stack's, in the files the config names, and the server restarted to load them.
     const root = `/proc/${victim.server.instance.pids()[0]}/root`;
@@ -435,9 +454,7 @@ c.close()
     await victim.server.instance.run(['systemctl', 'restart', 'proftpd.service']);
     const restarted = Date.now() - started;
     try {
-      while (sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - started < bounds.detect + 15_000)
-        await new Promise((r) => setTimeout(r, 200));
-      const detected = Date.now() - started;
+      const detected = restarted + (await waitWhile(() => sb.nlb.sftpRegistered.has(victim.logicalId), bounds.detect + 15_000));
       const probe = sb.checkerLines.filter((l) => l.includes('"sftp probe"') && l.includes('"hostkey"')).at(-1);
       console.log(
         `[sftp host key drill] out of SFTP's group after ${(detected / 1000).toFixed(1)} s (the restart took ${(restarted / 1000).toFixed(1)} s; bound ${(bounds.detect / 1000).toFixed(0)} s + one interval); still on port 21: ${sb.nlb.registered.has(victim.logicalId)}; probe: ${probe?.match(/"detail":"([^"]*)"/)?.[1]}`,
@@ -447,17 +464,12 @@ c.close()
       expect(sb.nlb.registered.has(victim.logicalId)).toBe(true);
       expect(sb.nlb.sftpTargets).toEqual([sb.backends[0].logicalId]);
       // Strict clients never meet the foreign keys: every later session lands on the other backend.
-      for (let i = 0; i < 6; i++) {
-        const r = await openSsh('ls\n');
-        expect(r.code, r.stderr).toBe(0);
-      }
+      await sessionsSucceed(6);
     } finally {
       await sb.repairLogin(victim.slot);
     }
-    const back = Date.now();
-    while (!sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - back < bounds.recover + 15_000)
-      await new Promise((r) => setTimeout(r, 200));
-    console.log(`[sftp host key drill] back in SFTP's group after ${((Date.now() - back) / 1000).toFixed(1)} s`);
+    const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(victim.logicalId), bounds.recover + 15_000);
+    console.log(`[sftp host key drill] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
     expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
   });
 
@@ -465,28 +477,20 @@ c.close()
     const victim = sb.backends[0];
     const bounds = checkerBoundsMs(DRILL_CHECKER);
     await sb.breakLogin(victim.slot);
-    const started = Date.now();
     try {
-      while (sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - started < bounds.detect + 15_000)
-        await new Promise((r) => setTimeout(r, 200));
-      const detected = Date.now() - started;
+      const detected = await waitWhile(() => sb.nlb.sftpRegistered.has(victim.logicalId), bounds.detect + 15_000);
       console.log(
         `[sftp login drill] out of SFTP's group after ${(detected / 1000).toFixed(1)} s (bound ${(bounds.detect / 1000).toFixed(0)} s + one interval); out of port 21's: ${!sb.nlb.registered.has(victim.logicalId)}`,
       );
       expect(detected).toBeLessThanOrEqual(bounds.detect + DRILL_CHECKER.interval * 1000);
       expect(sb.nlb.registered.has(victim.logicalId)).toBe(false);
       expect(sb.nlb.sftpTargets).toEqual([sb.backends[1].logicalId]);
-      for (let i = 0; i < 6; i++) {
-        const r = await openSsh('ls\n');
-        expect(r.code, r.stderr).toBe(0);
-      }
+      await sessionsSucceed(6);
     } finally {
       await sb.repairLogin(victim.slot);
     }
-    const back = Date.now();
-    while (!sb.nlb.sftpRegistered.has(victim.logicalId) && Date.now() - back < bounds.recover + 15_000)
-      await new Promise((r) => setTimeout(r, 200));
-    console.log(`[sftp login drill] back in SFTP's group after ${((Date.now() - back) / 1000).toFixed(1)} s`);
+    const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(victim.logicalId), bounds.recover + 15_000);
+    console.log(`[sftp login drill] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
     expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
   });
 
