@@ -41,7 +41,7 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
     actions: ['elasticloadbalancing:DescribeTargetHealth'],
     resources: () => ['*'],
     usedBy: ['status', 'roll'],
-    why: 'which instances the NLB sends port 21 to; ELB has no resource-level permission for Describe calls',
+    why: 'which instances the NLB sends port 21 and SFTP to; ELB has no resource-level permission for Describe calls',
   },
   {
     sid: 'ReadAlarmsAndMetrics',
@@ -89,7 +89,7 @@ export const OPERATOR_PERMISSIONS: readonly OperatorPermission[] = [
     actions: ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'],
     resources: () => ['arn:aws:elasticloadbalancing:*:*:targetgroup/*'],
     usedBy: ['roll'],
-    why: "the roll drains the old instance from port 21 and puts it back if the new one fails; CloudFormation generates the target groups' names, so no name pattern holds only this stack's",
+    why: "the roll drains the old instance from port 21 and SFTP and puts it back if the new one fails; CloudFormation generates the target groups' names, so no name pattern holds only this stack's",
   },
   {
     sid: 'MarkTheDrainedInstance',
