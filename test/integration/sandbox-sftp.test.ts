@@ -84,6 +84,13 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
     return Date.now() - started;
   }
 
+  /** After a drill's repair: the checker puts the backend back in SFTP's group within `recoverMs` (and 15 s of slack). */
+  async function expectBackInSftp(label: string, backend: string, recoverMs: number): Promise<void> {
+    const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(backend), recoverMs + 15_000);
+    console.log(`[${label}] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
+    expect(sb.nlb.sftpRegistered.has(backend)).toBe(true);
+  }
+
   /** `n` OpenSSH sessions in a row, each of which must succeed (strict host keys). */
   async function sessionsSucceed(n: number): Promise<void> {
     for (let i = 0; i < n; i++) {
@@ -468,9 +475,7 @@ c.close()
     } finally {
       await sb.repairLogin(victim.slot);
     }
-    const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(victim.logicalId), bounds.recover + 15_000);
-    console.log(`[sftp host key drill] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
-    expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
+    await expectBackInSftp('sftp host key drill', victim.logicalId, bounds.recover);
   });
 
   it("drill: one backend's logins break; the checker's SFTP probe takes it out of SFTP's rotation (and its FTP probe out of port 21's), within the same bound, and back once repaired", async () => {
@@ -489,9 +494,7 @@ c.close()
     } finally {
       await sb.repairLogin(victim.slot);
     }
-    const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(victim.logicalId), bounds.recover + 15_000);
-    console.log(`[sftp login drill] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
-    expect(sb.nlb.sftpRegistered.has(victim.logicalId)).toBe(true);
+    await expectBackInSftp('sftp login drill', victim.logicalId, bounds.recover);
   });
 
   describe('an upload cut off by killing its client never appears under its name, and a retry succeeds', () => {
