@@ -34,7 +34,7 @@ import { startCheckerProcess, summarizeCheckerLine } from './checker-process';
 import { type CheckerTiming, checkerBoundsMs, checkerContext, DRILL_CHECKER, DRILL_NLB_HEALTH } from './checker-timing';
 import { cleanupSandbox, type StateRecord, writeState } from './cleanup';
 import { EmulatedNlb, type NlbHealthSettings, routeVia } from './emulated-nlb';
-import { createNamespace, linkNamespaces, listNamespaces, nsExec } from './netns';
+import { createNamespace, linkNamespaces, listNamespaces, nsExec, sh } from './netns';
 import { SANDBOX_VALUES, secretOf, synthTemplate } from './synthesis';
 import { planFromTemplate, type SandboxPlan, type TemplateJson } from './template-plan';
 import {
@@ -47,6 +47,7 @@ import {
   CLIENT_NS_IP,
   HOST_IF,
   instanceIdOf,
+  NLB_HEALTH_IP,
   NLB_IP,
   NLB_NS,
   SANDBOX_PREFIX,
@@ -216,6 +217,8 @@ export class Sandbox {
     this.writeState({ users: [], dirs: [this.root] });
     createNamespace(NLB_NS);
     linkNamespaces({ ns: NLB_NS, nsIf: 'eth0', nsAddr: NLB_IP, peerIf: HOST_IF, peerAddr: CLIENT_IP, prefix: 24 });
+    // The NLB's private address, for its health checks (secondary: the host's clients keep CLIENT_IP).
+    sh('ip', ['addr', 'add', `${NLB_HEALTH_IP}/32`, 'dev', HOST_IF]);
     createNamespace(CLIENT_NS);
     linkNamespaces({
       ns: CLIENT_NS,
@@ -286,6 +289,7 @@ export class Sandbox {
       namespace: NLB_NS,
       publicIp: NLB_IP,
       backendIps: new Map(this.backends.map((b) => [b.logicalId, b.ip])),
+      healthCheckSource: NLB_HEALTH_IP,
       health: {
         intervalSeconds: this.opts.nlbHealth?.intervalSeconds ?? hc.intervalSeconds,
         healthyThreshold: this.opts.nlbHealth?.healthyThreshold ?? hc.healthyThreshold,

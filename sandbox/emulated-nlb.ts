@@ -8,7 +8,8 @@
  * - Each passive port goes to its single backend.
  * - SFTP's port (when the template has it) is spread the same way over its own target group, whose
  *   health check is on the backends' SFTP port: a backend whose SFTP is down leaves only that group.
- * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds.
+ * - TCP health checks of port 21 every interval, with healthy/unhealthy thresholds, from the NLB's
+ *   own private address (as on AWS), not from the clients' address.
  * - Idle flows expire after the idle timeout; a later packet of that flow is answered with a reset.
  * - A connection to a port with no listener is dropped without a word, as the NLB does: the client
  *   hangs until its own connect timeout, so a wrong passive-port offer shows here as it would on AWS.
@@ -30,6 +31,8 @@ export interface EmulatedNlbOptions {
   readonly publicIp: string;
   /** Instance logical ID -> backend address. */
   readonly backendIps: ReadonlyMap<string, string>;
+  /** The address health checks come from: the NLB's own, never a client's (the per-address cap counts clients). */
+  readonly healthCheckSource: string;
   readonly health: NlbHealthSettings;
   readonly idleTimeoutSeconds: number;
   readonly log?: (message: string) => void;
@@ -185,7 +188,9 @@ export class EmulatedNlb {
 
   private checkOnce(group = this.health, port = 21): Promise<Array<readonly [string, boolean]>> {
     const timeoutMs = Math.min(5000, this.o.health.intervalSeconds * 1000);
-    return Promise.all([...group.keys()].map(async (b) => [b, await portOpen(this.ip(b), port, timeoutMs)] as const));
+    return Promise.all(
+      [...group.keys()].map(async (b) => [b, await portOpen(this.ip(b), port, timeoutMs, this.o.healthCheckSource)] as const),
+    );
   }
 
   private async checkAll(): Promise<void> {

@@ -231,9 +231,9 @@ export function killByPattern(pattern: string): void {
   }
 }
 
-export function portOpen(host: string, port: number, timeoutMs = 300): Promise<boolean> {
+export function portOpen(host: string, port: number, timeoutMs = 300, localAddress?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port });
+    const s = net.connect({ host, port, localAddress });
     const done = (ok: boolean) => {
       s.destroy();
       resolve(ok);

@@ -2,7 +2,7 @@
  * The sandbox's names and addresses, all in one place: every namespace starts with
  * `nlbftp-sbx`, every address is in 198.18.0.0/15, so a crashed run can always be found.
  *
- *   host (clients) 198.18.0.1 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
+ *   host (clients) 198.18.0.1, NLB health checks 198.18.0.3 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
  *                                          | 198.18.(16+i).1
  *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: backend slot I
  */
@@ -12,6 +12,13 @@ export const SANDBOX_PREFIX = `${LOCAL_PREFIX}-sbx`;
 export const NLB_NS = `${SANDBOX_PREFIX}-nlb`;
 export const NLB_IP = '198.18.0.2';
 export const CLIENT_IP = '198.18.0.1';
+/**
+ * The NLB's private address in the VPC, from which it health-checks its targets: a second address
+ * on the host's side of the NLB link. On AWS health checks never come from a client's address, so
+ * they must not here either: the backends' per-address session cap counts the host's clients
+ * (CLIENT_IP), and a health check that a cold server has not yet answered would take one of them.
+ */
+export const NLB_HEALTH_IP = '198.18.0.3';
 /** A separate client namespace behind the NLB, for tests that need their own client stack. */
 export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
 export const CLIENT_NS_IP = '198.18.1.2';
