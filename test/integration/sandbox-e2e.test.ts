@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
@@ -52,6 +53,8 @@ const HELLO = Buffer.from('hello through the emulated NLB\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Drill 9's ban rule (the cluster's bans.* settings). */
 const BAN = { failures: 6, syncSeconds: 2, banSeconds: 60 };
+/** Users whose names ask for the same UID (20000 + cksum % 40000 = 53217, checked below). */
+const SAME_CKSUM = ['partner38', 'partner216'].map((name) => ({ name, password: `${name}-Collide-Pass-9` }));
 
 describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', (server) => {
   let sb: Sandbox;
@@ -81,6 +84,8 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
         'bans.syncSeconds': String(BAN.syncSeconds),
         ...checkerContext(HC),
       },
+      // Two names whose cksum gives the same UID (53217): the boots must let both in, alike.
+      users: Object.fromEntries(SAME_CKSUM.map((u) => [u.name, u.password])),
       nlbHealth: DRILL_NLB_HEALTH,
       // Above the 10 s keepalive probe interval that the EC2 boot script sets, and short.
       idleTimeoutSeconds: 12,
@@ -161,6 +166,34 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     expect(fs.readFileSync('/tmp/nlbftp-shared-download.bin').equals(payload)).toBe(true);
     fs.rmSync('/tmp/nlbftp-shared-upload.bin');
     fs.rmSync('/tmp/nlbftp-shared-download.bin');
+  });
+
+  it('two users whose names ask for the same UID both log in, with the same two UIDs on every backend, and own what they upload on the shared storage', async () => {
+    const ids = await Promise.all(
+      sb.backends.map(async (b) =>
+        (await b.server.instance.run(['sh', '-c', SAME_CKSUM.map((u) => `id -u ${u.name}`).join(';')])).trim().split('\n'),
+      ),
+    );
+    report.push(`${server} UIDs of ${SAME_CKSUM.map((u) => u.name).join(', ')} on each backend: ${ids.map((i) => i.join('/')).join(', ')}`);
+    // Both asked for 53217: the first in the secret has it, the other the next free UID.
+    for (const i of ids) expect(i).toEqual(['53217', '53218']);
+    const slotsOf = new Map<string, Set<number>>();
+    for (const u of SAME_CKSUM) {
+      const file = `/tmp/nlbftp-${u.name}.txt`;
+      fs.writeFileSync(file, `${u.name}\n`);
+      const seen = new Set<number>();
+      for (let i = 0; i < 30 && seen.size < sb.backends.length; i++) {
+        const r = await run('curl', ['-sS', '-v', '-u', `${u.name}:${u.password}`, '-T', file, `ftp://${target.host}/mine.txt`]);
+        expect(r.code, r.stderr).toBe(0);
+        seen.add(Number(/220 nlb-ftp backend slot (\d+)/.exec(r.stderr)?.[1]));
+      }
+      fs.rmSync(file);
+      slotsOf.set(u.name, seen);
+      const stored = path.join(sb.sharedRoot, 'users', u.name, 'files', 'mine.txt');
+      expect(fs.readFileSync(stored, 'utf8')).toBe(`${u.name}\n`);
+      expect(fs.statSync(stored).uid).toBe(Number(ids[0][SAME_CKSUM.indexOf(u)]));
+    }
+    for (const [name, seen] of slotsOf) expect([...seen].sort(), name).toEqual([0, 1, 2]);
   });
 
   /** Break, wait for detection while sessions run, repair, wait for recovery; returns the numbers. */

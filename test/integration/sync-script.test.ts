@@ -244,7 +244,7 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
   const OTHER = 'nlbt-existing';
   let dir: string;
   /** Run the script as the sync does, its record of what it applied in the test's directory. */
-  const apply = (input: string, allow = path.join(dir, 'allow')) =>
+  const apply = (input: string, allow = path.join(dir, 'allow'), state = path.join(dir, 'state')) =>
     spawnSync('python3', [APPLY_USERS_SCRIPT], {
       input,
       encoding: 'utf8',
@@ -252,7 +252,7 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
         ...process.env,
         FTP_ROOT: path.join(dir, 'root'),
         ALLOW_FILE: allow,
-        NLBFTP_STATE_DIR: path.join(dir, 'state'),
+        NLBFTP_STATE_DIR: state,
         NLBFTP_KEYS_DIR: path.join(dir, 'keys'),
       },
     });
@@ -321,6 +321,54 @@ describe('nlb-ftp-apply-users (the script that makes FTP accounts)', () => {
       const py = spawnSync('python3', [APPLY_USERS_SCRIPT, '--uid-of', name], { encoding: 'utf8' }).stdout.trim();
       const sum = Number(spawnSync('bash', ['-c', 'printf %s "$1" | cksum', 'x', name], { encoding: 'utf8' }).stdout.split(' ')[0]);
       expect(Number(py), name).toBe(20000 + (sum % 40000));
+    }
+  });
+
+  it('two names with the same cksum both get in, with the same UIDs on every backend: the first read keeps its UID, the next takes the next free one; a directory made before claims keeps its UID', () => {
+    // cksum gives nlbt-c76 and nlbt-c404 the same UID (58567), nlbt-d5728 the next one (58568) and
+    // nlbt-e75391 58570, which a user's directory from before claims (nlbt-gone) holds.
+    const uidOf = (name: string) =>
+      Number(spawnSync('python3', [APPLY_USERS_SCRIPT, '--uid-of', name], { encoding: 'utf8' }).stdout.trim());
+    expect([uidOf('nlbt-c76'), uidOf('nlbt-c404'), uidOf('nlbt-d5728'), uidOf('nlbt-e75391')]).toEqual([58567, 58567, 58568, 58570]);
+    const root = path.join(dir, 'root');
+    const gone = path.join(root, 'users', 'nlbt-gone', 'files');
+    fs.mkdirSync(gone, { recursive: true });
+    fs.chownSync(gone, 58570, 58570);
+    const names = ['nlbt-c76', 'nlbt-c404', 'nlbt-d5728', 'nlbt-e75391'];
+    const input = (order: readonly string[]) => order.map((n) => `${n}\tCollide-Pass-7\n`).join('');
+    // Its own allow-list and record of what was applied: the tests after it read the shared ones.
+    const run = (order: readonly string[]) => apply(input(order), path.join(dir, 'allow-collide'), path.join(dir, 'state-collide'));
+    const idOf = (name: string) => spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim();
+    const forget = () => {
+      for (const u of names) {
+        spawnSync('userdel', [u]);
+        spawnSync('groupdel', [u]);
+      }
+    };
+    const expected = ['58567', '58568', '58569', '58571'];
+    try {
+      let r = run(names);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('4 FTP user(s) applied: 4 new');
+      expect(names.map(idOf)).toEqual(expected);
+      for (const [i, n] of names.entries()) expect(String(fs.statSync(path.join(root, 'users', n, 'files')).uid), n).toBe(expected[i]);
+      expect(fs.readlinkSync(path.join(root, 'users', '.uids', '58570'))).toBe('nlbt-gone');
+      // Another backend: its own accounts (none of these yet), the same shared storage, the names in
+      // another order. It reads what the first one recorded and gives every name the same UID.
+      forget();
+      r = run([...names].reverse());
+      expect(r.status, r.stderr).toBe(0);
+      expect(names.map(idOf)).toEqual(expected);
+      // A third, before any user's files/ exists (the first backend has claimed, not yet made them):
+      // the claims alone give the same answer.
+      forget();
+      for (const n of names) fs.rmSync(path.join(root, 'users', n), { recursive: true });
+      r = run([...names].reverse());
+      expect(r.status, r.stderr).toBe(0);
+      expect(names.map(idOf)).toEqual(expected);
+      expect(r.stderr).not.toContain('skipping');
+    } finally {
+      forget();
     }
   });
 

@@ -5,7 +5,11 @@
     name<TAB>hash<TAB>$y$...      a crypt(3) hash, stored as given
 
 Each user becomes a local account with a stable UID (so files on the shared storage keep their
-owner on every backend), a root-owned jail and a writable files/ directory. Users not on stdin lose
+owner on every backend), a root-owned jail and a writable files/ directory. The shared storage is
+the record of UIDs: a user whose files/ exists keeps its owner; a new user gets the UID its name
+has always given (20000 + cksum % 40000) or, if another user's files/ or a local account holds that
+one, the next free UID above it. Every backend reads the same directories and the same secret in
+the same order, so every backend gives the same answer, and two names with the same cksum both get in. Users not on stdin lose
 FTP access: they drop out of the allow-list. Never prints a password or a hash.
 
 Only what changed is applied. A user whose entry is as last applied (an HMAC of it, keyed per
@@ -87,9 +91,69 @@ def cksum(data):
     return (~crc) & 0xFFFFFFFF
 
 
+UID_MIN, UID_SPAN = 20000, 40000
+
+
 def uid_of(name):
-    """Same name -> same UID on every backend, because the shared file system stores numeric owners."""
-    return 20000 + cksum(name.encode()) % 40000
+    """The UID a name asks for first: the same on every backend (the shared storage stores numeric owners)."""
+    return UID_MIN + cksum(name.encode()) % UID_SPAN
+
+
+class UidBook:
+    """Which user has which UID, on the shared storage every backend mounts.
+
+    A user's files/ directory is owned by its UID; a user who has one keeps that owner (one stat()).
+    A new user claims a UID with a symlink CLAIMS/<uid> -> <name>: symlink() is atomic on EFS (NFS)
+    as on a local disk, so two backends can never claim one UID for two names. It tries uid_of(name)
+    first, then each UID above it (wrapping in the range), skipping those another name claimed or a
+    local account of the image holds (the same on every backend). Claims are never removed, so the
+    probe of a name always ends at the same UID on every backend, whichever syncs first, even with
+    new names added between two backends' syncs. Before the first claim of a run, the owners of
+    directories made before claims existed are claimed for their users, so no new user takes them.
+    """
+
+    def __init__(self, users_dir):
+        self.users_dir = users_dir
+        self.claims = users_dir + "/.uids"
+        self.migrated = False
+
+    def recorded(self, name):
+        try:
+            uid = os.lstat("%s/%s/files" % (self.users_dir, name)).st_uid
+        except FileNotFoundError:
+            return None
+        # Root's (a directory being made this moment) or outside the range: no record.
+        return uid if UID_MIN <= uid < UID_MIN + UID_SPAN else None
+
+    def claim(self, uid, name):
+        """Whether uid is name's: claimed now, or by an earlier run or another backend."""
+        link = "%s/%d" % (self.claims, uid)
+        try:
+            os.symlink(name, link)
+            return True
+        except FileExistsError:
+            return os.readlink(link) == name
+
+    def migrate(self):
+        ensure_dir(self.users_dir, 0, 0, 0o755)
+        ensure_dir(self.claims, 0, 0, 0o700)
+        claimed = set(os.listdir(self.claims))
+        for entry in sorted(os.listdir(self.users_dir)):
+            uid = None if entry.startswith(".") else self.recorded(entry)
+            if uid is not None and str(uid) not in claimed:
+                self.claim(uid, entry)
+        self.migrated = True
+
+    def allocate(self, name, held_locally):
+        """name's UID: its claim, or a new one; None if every UID in the range is held."""
+        if not self.migrated:
+            self.migrate()
+        uid = uid_of(name)
+        for _ in range(UID_SPAN):
+            if held_locally(uid) is None and self.claim(uid, name):
+                return uid
+            uid = UID_MIN + (uid - UID_MIN + 1) % UID_SPAN
+        return None
 
 
 _libcrypt = None
@@ -309,10 +373,18 @@ def main():
         return 1
     try:
         acc = AccountFiles()
+        book = UidBook(FTP_ROOT + "/users")
         uid_taken = {acc.field("passwd", n, 2): n for n in list(acc.index["passwd"])}
         gid_taken = {acc.field("group", n, 2): n for n in list(acc.index["group"])}
         allowed, applied, to_hash, skips, user_keys = [], {}, {}, [], {}
         new = password_set = 0
+
+        def other_holder(uid, name):
+            """The local account or group other than name's own that holds uid here, if any."""
+            for taken in (uid_taken, gid_taken):
+                if taken.get(str(uid)) not in (None, name):
+                    return taken[str(uid)]
+            return None
 
         def skip(name, reason, error=True):
             log("%sskipping %s: %s" % ("ERROR: " if error else "", name if name else "an entry", reason))
@@ -341,23 +413,31 @@ def main():
             if kind == "hash" and not HASH.match(value):
                 skip(name, "its password hash is not a crypt(3) hash ($y$, $gy$, $7$, $2b$, $6$ or $5$)")
                 continue
-            uid = uid_of(name)
             # An account of that name that nlb-ftp did not make (root, ec2-user, any system account
             # or one added to the image later) is never given a password or FTP access.
             existing = acc.field("passwd", name, 2)
-            if existing is not None and existing != str(uid):
+            home = "%s/users/%s/./files" % (FTP_ROOT, name)
+            if existing is not None and acc.field("passwd", name, 5) != home:
                 skip(name, "an account of that name already exists (UID %s) that nlb-ftp did not create" % existing)
                 continue
             # A group of that name that is not the user's own (users, wheel, video...).
             gid = acc.field("group", name, 2)
-            if gid is not None and gid != str(uid):
+            if gid is not None and gid != existing:
                 skip(name, "a group of that name already exists (GID %s); rename the user" % gid)
+                continue
+            uid = book.recorded(name)
+            if uid is None:
+                uid = book.allocate(name, lambda u: other_holder(u, name))
+                if uid is None:
+                    skip(name, "every UID from %d to %d is taken" % (UID_MIN, UID_MIN + UID_SPAN - 1))
+                    continue
+            if existing is not None and existing != str(uid):
+                skip(name, "its account has UID %s here but its files are owned by UID %d on the shared storage" % (existing, uid))
                 continue
             if existing is None:
                 if uid_taken.get(str(uid), name) != name or gid_taken.get(str(uid), name) != name:
-                    skip(name, "its UID %d is taken by another account; rename the user" % uid, error=False)
+                    skip(name, "its files' UID %d on the shared storage is held by another account here" % uid)
                     continue
-                home = "%s/users/%s/./files" % (FTP_ROOT, name)
                 if gid is None:
                     acc.append("group", "%s:x:%d:" % (name, uid))
                     acc.append("gshadow", "%s:!::" % name)
