@@ -9,6 +9,8 @@ import type { HealthCheckCredentials } from '../../lib/shared/contract';
 
 export class CachedSecret<T> {
   private cached?: { value: T; at: number };
+  /** The read in flight: callers that ask meanwhile (a round's FTP and SFTP probes) share it. */
+  private pending?: Promise<T>;
 
   constructor(
     private readonly client: SecretsManagerClient,
@@ -18,16 +20,31 @@ export class CachedSecret<T> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async get(): Promise<T> {
-    if (this.cached && this.now() - this.cached.at < this.ttlMs) return this.cached.value;
+  /** The value: cached, or one read shared by every caller until it ends (a failed read is not kept). */
+  get(): Promise<T> {
+    if (this.cached && this.now() - this.cached.at < this.ttlMs) return Promise.resolve(this.cached.value);
+    if (!this.pending) {
+      const read = this.read();
+      this.pending = read;
+      const clear = () => {
+        if (this.pending === read) this.pending = undefined;
+      };
+      read.then(clear, clear);
+    }
+    return this.pending;
+  }
+
+  private async read(): Promise<T> {
     const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretArn }));
-    this.cached = { value: this.parse(out.SecretString ?? ''), at: this.now() };
-    return this.cached.value;
+    const value = this.parse(out.SecretString ?? '');
+    this.cached = { value, at: this.now() };
+    return value;
   }
 
   /** Forget the cached value, e.g. after every login failed (the password may have rotated). */
   invalidate(): void {
     this.cached = undefined;
+    this.pending = undefined;
   }
 }
 
