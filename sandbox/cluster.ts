@@ -42,6 +42,7 @@ import {
   backendGw,
   backendIp,
   backendNs,
+  CHECKER_IP,
   CLIENT_IP,
   CLIENT_NS,
   CLIENT_NS_IP,
@@ -57,6 +58,7 @@ import {
 export {
   BOOTED_DEMO_USER,
   backendIp,
+  CHECKER_IP,
   type CheckerTiming,
   CLIENT_IP,
   CLIENT_NS,
@@ -217,8 +219,9 @@ export class Sandbox {
     this.writeState({ users: [], dirs: [this.root] });
     createNamespace(NLB_NS);
     linkNamespaces({ ns: NLB_NS, nsIf: 'eth0', nsAddr: NLB_IP, peerIf: HOST_IF, peerAddr: CLIENT_IP, prefix: 24 });
-    // The NLB's private address, for its health checks (secondary: the host's clients keep CLIENT_IP).
-    sh('ip', ['addr', 'add', `${NLB_HEALTH_IP}/32`, 'dev', HOST_IF]);
+    // The NLB's private address, for its health checks, and the checker's (secondary: the host's
+    // clients keep CLIENT_IP).
+    for (const ip of [NLB_HEALTH_IP, CHECKER_IP]) sh('ip', ['addr', 'add', `${ip}/32`, 'dev', HOST_IF]);
     createNamespace(CLIENT_NS);
     linkNamespaces({
       ns: CLIENT_NS,
@@ -330,6 +333,8 @@ export class Sandbox {
         AWS_EC2_METADATA_DISABLED: 'true',
         NODE_NO_WARNINGS: '1',
         NLBFTP_CHECKER_BUNDLE: checkerFile,
+        // Its sockets come from the Lambda's address in the VPC, not the host's clients'.
+        NLBFTP_SOURCE_IP: CHECKER_IP,
       };
       this.checker = startCheckerProcess(env, (line) => {
         this.checkerLines.push(line);

@@ -17,9 +17,14 @@ export function sh(cmd: string, args: readonly string[], opts: { input?: string;
   }
 }
 
-export function assertSandboxAddress(ip: string): void {
+/** Whether an address is in 198.18.0.0/15, the only range the sandbox uses. */
+export function isSandboxAddress(ip: string): boolean {
   const [a, b] = ip.split('.').map(Number);
-  if (!(a === 198 && (b === 18 || b === 19))) throw new Error(`${ip} is outside 198.18.0.0/15; the sandbox never uses other addresses`);
+  return /^\d+\.\d+\.\d+\.\d+$/.test(ip) && a === 198 && (b === 18 || b === 19);
+}
+
+export function assertSandboxAddress(ip: string): void {
+  if (!isSandboxAddress(ip)) throw new Error(`${ip} is outside 198.18.0.0/15; the sandbox never uses other addresses`);
 }
 
 export function nsExec(ns: string, cmd: string, args: readonly string[], opts: { allowFail?: boolean; input?: string } = {}): string {

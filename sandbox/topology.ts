@@ -2,7 +2,7 @@
  * The sandbox's names and addresses, all in one place: every namespace starts with
  * `nlbftp-sbx`, every address is in 198.18.0.0/15, so a crashed run can always be found.
  *
- *   host (clients) 198.18.0.1, NLB health checks 198.18.0.3 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
+ *   host (clients) 198.18.0.1, NLB health checks .3, checker .4 --veth-- [nlbftp-sbx-nlb] 198.18.0.2 = the NLB's public IP
  *                                          | 198.18.(16+i).1
  *                                          +--veth-- [nlbftp-sbx-bI] 198.18.(16+i).2: backend slot I
  */
@@ -19,6 +19,12 @@ export const CLIENT_IP = '198.18.0.1';
  * (CLIENT_IP), and a health check that a cold server has not yet answered would take one of them.
  */
 export const NLB_HEALTH_IP = '198.18.0.3';
+/**
+ * The health checker's address in the VPC (its Lambda's network interface): the checker process
+ * binds its sockets here (checker-runner.ts), so its probe sessions, like the NLB's health checks,
+ * never count against a client's per-address session cap on the backends.
+ */
+export const CHECKER_IP = '198.18.0.4';
 /** A separate client namespace behind the NLB, for tests that need their own client stack. */
 export const CLIENT_NS = `${SANDBOX_PREFIX}-client`;
 export const CLIENT_NS_IP = '198.18.1.2';

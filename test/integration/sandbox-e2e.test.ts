@@ -380,8 +380,9 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
   }, 420_000);
 
   it('drill 9 (bans): failed logins from one address spread over the backends ban it on every backend within bans.syncSeconds; after banMinutes it is accepted again; the checker keeps every backend', async () => {
-    // The attacker is the client namespace (198.18.1.2); the sessions of the other drills and the
-    // checker come from the host (198.18.0.1), inside the sandbox's "VPC", which is never banned.
+    // The attacker is the client namespace (198.18.1.2); the sessions of the other drills come from
+    // the host (198.18.0.1) and the checker's from its own address (198.18.0.4), both inside the
+    // sandbox's "VPC", which is never banned.
     const ftp = (password: string) =>
       run(
         'ip',

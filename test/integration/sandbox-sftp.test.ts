@@ -27,6 +27,7 @@ import type { AuditEvent } from '../../lib/shared/audit';
 import { HEALTH_CHECK_USER } from '../../lib/shared/contract';
 import { missingRoot } from '../../sandbox/boot/root';
 import {
+  CHECKER_IP,
   CLIENT_IP,
   checkerBoundsMs,
   checkerContext,
@@ -86,8 +87,11 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
 
   /** After a drill's repair: the checker puts the backend back in SFTP's group within `recoverMs` (and 15 s of slack). */
   async function expectBackInSftp(label: string, backend: string, recoverMs: number): Promise<void> {
+    const from = sb.checkerLines.length;
     const back = await waitWhile(() => !sb.nlb.sftpRegistered.has(backend), recoverMs + 15_000);
     console.log(`[${label}] back in SFTP's group after ${(back / 1000).toFixed(1)} s`);
+    // What the checker saw is what explains a missed recovery.
+    if (!sb.nlb.sftpRegistered.has(backend)) console.log(sb.checkerLines.slice(from).slice(-12).join('\n'));
     expect(sb.nlb.sftpRegistered.has(backend)).toBe(true);
   }
 
@@ -157,7 +161,7 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
       },
     });
 
-  /** The client's SFTP events on every backend. */
+  /** The SFTP events of the client (the host) and of the checker (its own address) on every backend. */
   const sftpEvents = (): AuditEvent[][] =>
     sb.backends.map((b) =>
       fs.existsSync(b.server.auditLog)
@@ -166,7 +170,7 @@ describe('SFTP on the default stack (ProFTPD, two backends)', () => {
             .split('\n')
             .filter(Boolean)
             .map((l) => JSON.parse(l) as AuditEvent)
-            .filter((e) => e.clientIp === CLIENT_IP && e.protocol === 'sftp')
+            .filter((e) => (e.clientIp === CLIENT_IP || e.clientIp === CHECKER_IP) && e.protocol === 'sftp')
         : [],
     );
 
@@ -396,6 +400,8 @@ c.close()
     const logins = all.filter((e) => e.event === 'login');
     expect(logins.every((e) => [sb.demo.user, KEY_USER, HEALTH_CHECK_USER].includes(e.user ?? ''))).toBe(true);
     expect(logins.some((e) => e.user === HEALTH_CHECK_USER)).toBe(true);
+    // The checker's logins come from its own address (its Lambda's, in the VPC), the client's never do.
+    for (const e of logins) expect([e.user, e.clientIp]).toEqual([e.user, e.user === HEALTH_CHECK_USER ? CHECKER_IP : CLIENT_IP]);
     expect(all.filter((e) => e.event === 'upload' && e.result === 'ok').map((e) => [e.path, e.bytes])).toContainEqual([
       '/files/openssh.bin',
       payload.length,
@@ -481,12 +487,15 @@ c.close()
   it("drill: one backend's logins break; the checker's SFTP probe takes it out of SFTP's rotation (and its FTP probe out of port 21's), within the same bound, and back once repaired", async () => {
     const victim = sb.backends[0];
     const bounds = checkerBoundsMs(DRILL_CHECKER);
+    const from = sb.checkerLines.length;
     await sb.breakLogin(victim.slot);
     try {
       const detected = await waitWhile(() => sb.nlb.sftpRegistered.has(victim.logicalId), bounds.detect + 15_000);
       console.log(
         `[sftp login drill] out of SFTP's group after ${(detected / 1000).toFixed(1)} s (bound ${(bounds.detect / 1000).toFixed(0)} s + one interval); out of port 21's: ${!sb.nlb.registered.has(victim.logicalId)}`,
       );
+      // What the checker saw is what explains a missed detection.
+      if (sb.nlb.sftpRegistered.has(victim.logicalId)) console.log(sb.checkerLines.slice(from).slice(-12).join('\n'));
       expect(detected).toBeLessThanOrEqual(bounds.detect + DRILL_CHECKER.interval * 1000);
       expect(sb.nlb.registered.has(victim.logicalId)).toBe(false);
       expect(sb.nlb.sftpTargets).toEqual([sb.backends[1].logicalId]);
