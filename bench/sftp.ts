@@ -21,8 +21,8 @@
  * ECDHE-RSA-AES128-GCM-SHA256, 256 KiB buffers) from this host to the backend's address, the same
  * veths and the emulated NLB's namespace (routed, without its DNAT), up into the file store (where
  * uploads land) and into /dev/null, and down from a file. Beside each figure, the CPU seconds per GiB
- * of each side: the client (user + system, /usr/bin/time) and the server's session processes (what
- * its master reaped: ProFTPD and vsftpd fork one per session), which is where the difference goes.
+ * of each side: the client (user + system, /usr/bin/time) and the server's processes (a cgroup its
+ * master moves into, so every session it forks counts), which is where the difference goes.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';

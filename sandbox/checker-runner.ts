@@ -62,14 +62,15 @@ process.on('beforeExit', () => {
 async function main(): Promise<void> {
   let next = Date.now();
   while (!stopping) {
+    invoking = true;
     try {
-      invoking = true;
       await handler({}, { getRemainingTimeInMillis: () => intervalMs + 30_000 });
-      invoking = false;
     } catch (err) {
       console.error(
         JSON.stringify({ level: 'ERROR', message: 'invocation failed', error: (err as Error).name, detail: (err as Error).message }),
       );
+    } finally {
+      invoking = false;
     }
     next += intervalMs;
     await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));

@@ -24,12 +24,10 @@ export class CachedSecret<T> {
   get(): Promise<T> {
     if (this.cached && this.now() - this.cached.at < this.ttlMs) return Promise.resolve(this.cached.value);
     if (!this.pending) {
-      const read = this.read();
-      this.pending = read;
-      const clear = () => {
+      const read: Promise<T> = this.read().finally(() => {
         if (this.pending === read) this.pending = undefined;
-      };
-      read.then(clear, clear);
+      });
+      this.pending = read;
     }
     return this.pending;
   }

@@ -6,11 +6,11 @@
 
 Each user becomes a local account with a stable UID (so files on the shared storage keep their
 owner on every backend), a root-owned jail and a writable files/ directory. The shared storage is
-the record of UIDs: a user whose files/ exists keeps its owner; a new user gets the UID its name
-has always given (20000 + cksum % 40000) or, if another user's files/ or a local account holds that
-one, the next free UID above it. Every backend reads the same directories and the same secret in
-the same order, so every backend gives the same answer, and two names with the same cksum both get in. Users not on stdin lose
-FTP access: they drop out of the allow-list. Never prints a password or a hash.
+the record of UIDs (UidBook): a user whose files/ exists keeps its owner; a new user claims the UID
+its name has always given (20000 + cksum % 40000) or, if another name or a local account holds that
+one, the next free UID above it, so two names with the same cksum both get in, with the same UIDs
+on every backend. Users not on stdin lose FTP access: they drop out of the allow-list. Never
+prints a password or a hash.
 
 Only what changed is applied. A user whose entry is as last applied (an HMAC of it, keyed per
 instance, is kept in STATE_DIR) and whose account is intact costs a few stat() calls: no hashing,
@@ -435,7 +435,7 @@ def main():
                 skip(name, "its account has UID %s here but its files are owned by UID %d on the shared storage" % (existing, uid))
                 continue
             if existing is None:
-                if uid_taken.get(str(uid), name) != name or gid_taken.get(str(uid), name) != name:
+                if other_holder(uid, name) is not None:
                     skip(name, "its files' UID %d on the shared storage is held by another account here" % uid)
                     continue
                 if gid is None:
