@@ -86,6 +86,10 @@ function ftpsLines(ftps: FtpsSettings | undefined, paths: VsftpdPaths): Array<[s
     ['ssl_ciphers', FTPS_CIPHERS, 'TLS 1.2+ only: ECDHE with AEAD ciphers'],
     ['require_ssl_reuse', ftps.requireSslReuse ? 'YES' : 'NO'],
     ['ssl_request_cert', 'NO'],
+    // An upload's data connection must end with TLS close_notify. A bare end (a killed client, or a
+    // FIN injected on the path) is a failed upload, not the end of the file: with
+    // delete_failed_uploads the partial file is deleted instead of kept as if complete.
+    ['strict_ssl_read_eof', 'YES', 'an FTPS upload without TLS close_notify is cut off, not complete'],
   ];
 }
 
@@ -123,6 +127,10 @@ export function renderVsftpdConf(s: VsftpdSlotSettings): string {
     ['local_enable', 'YES'],
     ['write_enable', 'YES'],
     ['local_umask', '027'],
+    // vsftpd has no hidden uploads: a file grows under its name while it uploads. An upload that
+    // fails (connection reset, FTPS without close_notify, timeout, ABOR) is at least deleted, not
+    // left half-written under its name (docs/users.md). A failed resume (REST) deletes the file too.
+    ['delete_failed_uploads', 'YES', 'a failed upload is deleted, never left partial under its name'],
     ['chroot_local_user', 'YES', 'every user is jailed'],
     // Home is /srv/ftp/users/NAME/./files: the jail is the root-owned NAME/ and the session starts in the
     // user's writable files/. A jail the user can write to is refused by vsftpd, for good reason.

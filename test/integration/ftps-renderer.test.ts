@@ -1,8 +1,12 @@
 /**
  * FTPS as the renderer configures it, on Debian's real vsftpd: `required` refuses plain logins,
  * encrypts control and data, accepts only TLS 1.2 (1.3 when configured), and works with curl (EPSV
- * and PASV) and lftp; `optional` serves both. The sandbox test runs the same through the emulated NLB.
+ * and PASV) and lftp; `optional` serves both. An upload must end with TLS close_notify: curl's,
+ * lftp's and ftplib's do and land whole; a killed client's does not and is deleted. The sandbox test
+ * runs the same through the emulated NLB.
  */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -123,6 +127,161 @@ describe('FTPS on real vsftpd', () => {
   it('a client that does not trust the certificate fails the handshake', async () => {
     const r = await run('curl', ['-sS', '--max-time', '10', '--ssl-reqd', '-u', `${USER}:${PASS}`, `ftp://${ADDR.required}/`]);
     expect(r.code).toBe(60); // peer certificate cannot be authenticated with known CA certificates
+  });
+
+  describe('uploads: complete only with TLS close_notify (strict_ssl_read_eof, delete_failed_uploads)', () => {
+    const files = () => path.join(dir, 'users', USER, 'files');
+    const payload = randomBytes(3 * 1024 * 1024 + 7);
+    let src: string;
+    beforeAll(() => {
+      src = path.join(dir, 'payload.bin');
+      fs.writeFileSync(src, payload);
+    });
+
+    it("curl's, lftp's and Python ftplib's uploads end with close_notify and land whole", async () => {
+      const up = await run('curl', [
+        '-sS',
+        '--max-time',
+        '30',
+        '--ssl-reqd',
+        '--cacert',
+        cert.certFile,
+        '-u',
+        `${USER}:${PASS}`,
+        '-T',
+        src,
+        `ftp://${ADDR.required}/by-curl.bin`,
+      ]);
+      expect(up.code, up.stderr).toBe(0);
+      const lftp = await run('lftp', [
+        '-u',
+        `${USER},${PASS}`,
+        '-e',
+        `set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:ca-file ${cert.certFile}; set net:max-retries 1; set net:timeout 10; put ${src} -o by-lftp.bin; bye`,
+        ADDR.required,
+      ]);
+      expect(lftp.code, lftp.stderr).toBe(0);
+      const py = await run('/usr/bin/python3', [
+        '-c',
+        [
+          'import ftplib, ssl, sys',
+          'host, user, pw, ca, src = sys.argv[1:6]',
+          'class Reusing(ftplib.FTP_TLS):',
+          '    def ntransfercmd(self, cmd, rest=None):',
+          '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
+          '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+          'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
+          'f.connect(host, 21); f.login(user, pw); f.prot_p()',
+          'print(f.storbinary("STOR by-ftplib.bin", open(src, "rb")))',
+          'f.quit()',
+        ].join('\n'),
+        ADDR.required,
+        USER,
+        PASS,
+        cert.certFile,
+        src,
+      ]);
+      expect(py.code, py.stderr).toBe(0);
+      expect(py.stdout).toMatch(/^226 /);
+      for (const name of ['by-curl.bin', 'by-lftp.bin', 'by-ftplib.bin']) {
+        expect(fs.readFileSync(path.join(files(), name)).equals(payload), name).toBe(true);
+      }
+    });
+
+    /** ftplib sends 2 MiB of a STOR, then ends the data connection as `how` says, and prints the reply. */
+    const cutWith = (name: string, how: 'bare-fin' | 'reset') =>
+      run('/usr/bin/python3', [
+        '-c',
+        [
+          'import ftplib, os, socket, ssl, struct, sys',
+          'host, user, pw, ca, name, how = sys.argv[1:7]',
+          'class Reusing(ftplib.FTP_TLS):',
+          '    def ntransfercmd(self, cmd, rest=None):',
+          '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
+          '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+          'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
+          'f.connect(host, 21); f.login(user, pw); f.prot_p()',
+          'conn = f.transfercmd("STOR " + name)',
+          'for _ in range(32): conn.sendall(os.urandom(65536))',
+          'if how == "reset": conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))',
+          // SSLSocket.shutdown ends TCP without TLS close_notify, as a killed client's kernel does.
+          'else: conn.shutdown(socket.SHUT_RDWR)',
+          'conn.close()',
+          'try: print(f.getresp())',
+          'except ftplib.Error as e: print(e)',
+        ].join('\n'),
+        ADDR.required,
+        USER,
+        PASS,
+        cert.certFile,
+        name,
+        how,
+      ]);
+
+    it('an upload whose TLS ends without close_notify is refused (426) and deleted; so is one whose connection is reset', async () => {
+      const bare = await cutWith('bare-fin.bin', 'bare-fin');
+      expect(bare.code, bare.stderr).toBe(0);
+      expect(bare.stdout).toMatch(/^426 Failure reading network stream/);
+      const reset = await cutWith('reset.bin', 'reset');
+      expect(reset.code, reset.stderr).toBe(0);
+      console.log(`[vsftpd cut] bare FIN: ${bare.stdout.trim()}; reset: ${reset.stdout.trim()}`);
+      expect(reset.stdout).toMatch(/^4\d\d /);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(fs.readdirSync(files()).filter((f) => f === 'bare-fin.bin' || f === 'reset.bin')).toEqual([]);
+    });
+
+    it("a killed client's upload (no close_notify) fails and is deleted; a retry lands whole", async () => {
+      const name = 'killed.bin';
+      const p = spawn(
+        'curl',
+        [
+          '-sS',
+          '--ssl-reqd',
+          '--cacert',
+          cert.certFile,
+          '--limit-rate',
+          '256K',
+          '-u',
+          `${USER}:${PASS}`,
+          '-T',
+          src,
+          `ftp://${ADDR.required}/${name}`,
+        ],
+        { stdio: 'ignore' },
+      );
+      const exited = new Promise((r) => p.on('close', r));
+      let seen = 0;
+      for (let i = 0; i < 100 && seen === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = fs.existsSync(path.join(files(), name)) ? fs.statSync(path.join(files(), name)).size : 0;
+      }
+      p.kill('SIGKILL');
+      await exited;
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        gone = !fs.existsSync(path.join(files(), name));
+      }
+      console.log(`[vsftpd kill] ${seen} bytes under its name while uploading; after the kill: ${gone ? 'deleted' : 'still there'}`);
+      expect(seen).toBeGreaterThan(0);
+      expect(seen).toBeLessThan(payload.length);
+      expect(gone).toBe(true);
+      const retry = await run('curl', [
+        '-sS',
+        '--max-time',
+        '30',
+        '--ssl-reqd',
+        '--cacert',
+        cert.certFile,
+        '-u',
+        `${USER}:${PASS}`,
+        '-T',
+        src,
+        `ftp://${ADDR.required}/${name}`,
+      ]);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(files(), name)).equals(payload)).toBe(true);
+    });
   });
 
   it('optional: plain FTP and FTPS both work', async () => {

@@ -9,7 +9,7 @@
  * printed for docs/sandbox.md. The boot drills (faults that must report ABANDON) are in
  * sandbox-one-backend.test.ts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -229,6 +229,41 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     // Both slots answered (the banner names the slot) over 8 sessions spread at random.
     expect([...banners].filter((x) => /slot \d/.test(x)).length).toBeGreaterThanOrEqual(1);
   });
+
+  // ProFTPD's cut-off uploads (hidden names, and the killed FTPS client it cannot tell apart) are
+  // measured in sandbox-sftp.test.ts.
+  if (server === 'vsftpd')
+    it("vsftpd: a killed client's FTPS upload (no close_notify) grows under its name, then is deleted; a retry lands whole", async () => {
+      const name = 'killed.bin';
+      const src = path.join(tmp, 'killed-src.bin');
+      const data = randomBytes(8 * 1024 * 1024);
+      fs.writeFileSync(src, data);
+      const file = path.join(sb.sharedRoot, 'users', sb.demo.user, 'files', name);
+      const args = ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '-u', `${sb.demo.user}:${sb.demo.password}`, '-T', src];
+      const p = spawn('curl', [...args, '--limit-rate', '512K', `ftp://${sb.endpoint}/${name}`], { stdio: 'ignore' });
+      const exited = new Promise((r) => p.on('close', r));
+      let seen = 0;
+      for (let i = 0; i < 150 && seen === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = fs.existsSync(file) ? fs.statSync(file).size : 0;
+      }
+      p.kill('SIGKILL');
+      await exited;
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        gone = !fs.existsSync(file);
+      }
+      console.log(
+        `[vsftpd kill, booted] ${seen} bytes under its name while uploading; after the kill: ${gone ? 'deleted' : 'still there'}`,
+      );
+      expect(seen).toBeGreaterThan(0);
+      expect(seen).toBeLessThan(data.length);
+      expect(gone).toBe(true);
+      const retry = await run('curl', [...args, '--max-time', '60', `ftp://${sb.endpoint}/${name}`]);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(sha(fs.readFileSync(file))).toBe(sha(data));
+    });
 
   it("writes no password into the boot's log, its user data or its scripts", () => {
     for (const b of sb.backends) {

@@ -167,6 +167,12 @@ describe('FTPS rendering', () => {
     expect(render('required', false).get('require_ssl_reuse')).toBe('NO');
   });
 
+  it('an FTPS upload must end with close_notify, and a failed upload is deleted (docs/users.md)', () => {
+    for (const mode of ['optional', 'required'] as const) expect(render(mode).get('strict_ssl_read_eof')).toBe('YES');
+    expect(render('off').has('strict_ssl_read_eof')).toBe(false);
+    for (const mode of ['off', 'optional', 'required'] as const) expect(render(mode).get('delete_failed_uploads')).toBe('YES');
+  });
+
   it('refuses FTPS without certificate paths', () => {
     expect(() =>
       renderVsftpdConf({
