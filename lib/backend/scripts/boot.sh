@@ -79,6 +79,8 @@ install -d -m 0755 "/etc/systemd/system/${SERVER}.service.d"
 install -m 0644 "$NLBFTP_LIB/units/${SERVER}.service.d/nlb-ftp.conf" "/etc/systemd/system/${SERVER}.service.d/"
 
 log "4/7 audit trail: every login and transfer as a JSON event${LOG_GROUP:+, shipped to $LOG_GROUP}"
+# The audit event writer that nlb-ftp-audit, nlb-ftp-apply-users and nlb-ftp-bans import, beside them.
+install -m 0644 "$NLBFTP_LIB/nlb_ftp_event.py" /usr/local/sbin/nlb_ftp_event.py
 install -m 0755 "$NLBFTP_LIB/nlb-ftp-audit.py" /usr/local/sbin/nlb-ftp-audit
 install -d -m 0750 /var/log/nlb-ftp
 printf 'SERVER=%s\nSTACK=%s\nSLOT=%s\nINSTANCE=%s\n' "$SERVER" "$STACK_NAME" "$SLOT" "$(imds instance-id)" >/etc/nlb-ftp/audit.env

@@ -39,6 +39,9 @@ import secrets
 import sys
 import time
 
+sys.dont_write_bytecode = True  # nothing written beside the installed tools
+import nlb_ftp_event  # noqa: E402 (installed beside this script)
+
 FTP_ROOT = os.environ.get("FTP_ROOT", "/srv/ftp")
 ALLOW_FILE = os.environ.get("ALLOW_FILE", "/etc/nlb-ftp/ftp-users")
 STATE_DIR = os.environ.get("NLBFTP_STATE_DIR", "/var/lib/nlb-ftp")
@@ -332,29 +335,13 @@ def audit(applied, skips):
     """The sync as audit events (lib/shared/audit.ts): one user-skipped per skipped entry, with its
     reason, and one users-synced with the count applied, all with the same time. Written only on a
     backend (its audit.env names stack, slot, instance and server), to the file the agent ships."""
-    try:
-        with open(AUDIT_ENV, encoding="utf-8") as fh:
-            env = dict(line.strip().split("=", 1) for line in fh if "=" in line)
-    except FileNotFoundError:
+    where = nlb_ftp_event.origin(AUDIT_ENV)
+    if where is None:
         return
-    stamp = time.time()
-    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + ".%03dZ" % (int(stamp * 1000) % 1000)
-
-    def event(kind, user, ok, reason=None, count=None):
-        return json.dumps({
-            "time": moment, "event": kind, "stack": env.get("STACK"), "slot": int(env.get("SLOT", "0")),
-            "instance": env.get("INSTANCE"), "server": env.get("SERVER"), "user": user, "clientIp": None,
-            "clientPort": None, "command": None, "path": None, "fromPath": None, "bytes": None, "durationMs": None,
-            "result": "ok" if ok else "fail", "code": None, "protocol": None, "reason": reason, "count": count,
-        }, separators=(",", ":")) + "\n"
-
-    lines = [event("user-skipped", name, False, reason) for name, reason in skips]
-    lines.append(event("users-synced", None, True, count=applied))
-    os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
-    fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line)
+    t = time.time()
+    lines = [nlb_ftp_event.line(t, where, "user-skipped", name, ok=False, reason=reason) for name, reason in skips]
+    lines.append(nlb_ftp_event.line(t, where, "users-synced", count=applied))
+    nlb_ftp_event.append(AUDIT_LOG, lines)
 
 
 def main():

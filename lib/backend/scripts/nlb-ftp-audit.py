@@ -6,12 +6,16 @@ on disk; this program appends JSON lines to --out, which the CloudWatch agent sh
 is written only if it is on the FTP allow-list: a password typed as a user name goes nowhere.
 The schema is lib/shared/audit.ts. Raw lines are never printed, not even when they do not parse.
 """
-import argparse, json, os, re, select, signal, socket, sys, time
+import argparse, os, re, select, signal, socket, sys, time
+
+sys.dont_write_bytecode = True  # nothing written beside the installed tools
+import nlb_ftp_event  # noqa: E402 (installed beside this script)
 
 p = argparse.ArgumentParser()
 for flag in ("server", "fifo", "out", "allow-file", "stack", "slot", "instance"):
     p.add_argument("--" + flag, required=True)
 args = p.parse_args()
+ORIGIN = {"STACK": args.stack, "SLOT": args.slot, "INSTANCE": args.instance, "SERVER": args.server}
 
 VSFTPD = re.compile(
     r'^(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}) \[pid (\d+)\] (?:\[(.*)\] )?(OK|FAIL) '
@@ -52,14 +56,7 @@ def reopen(*_):
 
 
 def emit(t, event, user, ip, port, command, path=None, from_path=None, nbytes=None, ms=None, ok=True, code=None, proto=None):
-    stamp = int(round(t * 1000))
-    out.write(json.dumps({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp // 1000)) + ".%03dZ" % (stamp % 1000),
-        "event": event, "stack": args.stack, "slot": int(args.slot), "instance": args.instance, "server": args.server,
-        "user": user, "clientIp": ip, "clientPort": port, "command": command, "path": path, "fromPath": from_path,
-        "bytes": nbytes, "durationMs": ms, "result": "ok" if ok else "fail", "code": code, "protocol": proto,
-        "reason": None, "count": None,
-    }, separators=(",", ":")) + "\n")
+    out.write(nlb_ftp_event.line(t, ORIGIN, event, user, ip, port, command, path, from_path, nbytes, ms, ok, code, proto))
 
 
 def end_session(key, t):

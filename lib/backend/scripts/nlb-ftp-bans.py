@@ -34,6 +34,9 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # nothing written beside the installed tools
+import nlb_ftp_event  # noqa: E402 (installed beside this script)
+
 SETTINGS = os.environ.get("NLBFTP_SETTINGS_JSON", "/etc/nlb-ftp/settings.json")
 AUDIT_LOG = os.environ.get("NLBFTP_AUDIT_LOG", "/var/log/nlb-ftp/audit.log")
 AUDIT_ENV = os.environ.get("NLBFTP_AUDIT_ENV", "/etc/nlb-ftp/audit.env")
@@ -158,11 +161,7 @@ class Audit:
 
     def __init__(self, offset=None, inode=None):
         self.offset, self.inode = offset, inode
-        try:
-            with open(AUDIT_ENV, encoding="utf-8") as fh:
-                self.env = dict(line.strip().split("=", 1) for line in fh if "=" in line)
-        except FileNotFoundError:
-            self.env = {}
+        self.origin = nlb_ftp_event.origin(AUDIT_ENV) or {}
 
     def failed_logins(self):
         """Addresses -> failed logins since the last call (the first call starts at the end)."""
@@ -190,18 +189,8 @@ class Audit:
         return counts
 
     def write(self, kind, address, reason, count=None):
-        stamp = time.time()
-        moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + ".%03dZ" % (int(stamp * 1000) % 1000)
-        line = json.dumps({
-            "time": moment, "event": kind, "stack": self.env.get("STACK"), "slot": int(self.env.get("SLOT", "0")),
-            "instance": self.env.get("INSTANCE"), "server": self.env.get("SERVER"), "user": None, "clientIp": address,
-            "clientPort": None, "command": None, "path": None, "fromPath": None, "bytes": None, "durationMs": None,
-            "result": "ok", "code": None, "protocol": None, "reason": reason, "count": count,
-        }, separators=(",", ":")) + "\n"
-        os.makedirs(os.path.dirname(AUDIT_LOG), exist_ok=True)
-        fd = os.open(AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        nlb_ftp_event.append(AUDIT_LOG, [nlb_ftp_event.line(time.time(), self.origin, kind, client_ip=address,
+                                                            reason=reason, count=count)])
 
 
 def firewall(addresses):
