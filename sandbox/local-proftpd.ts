@@ -3,9 +3,11 @@
  * proftpd-core conflicts with vsftpd (both provide ftp-server), so `.ci/run` unpacks it privately
  * under PROFTPD_PREFIX; a system-wide install (/usr/sbin/proftpd) works too.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ProftpdPaths, renderProftpdConf } from '../lib/backend/proftpd-conf';
+import { UPLOADS_MODULE_SOURCE } from '../lib/backend/user-data';
 import { LocalFtpServer, type LocalServerOptions } from './local-server';
 
 /** Where `.ci/run` unpacks proftpd-core and proftpd-mod-crypto (`dpkg -x`). */
@@ -19,6 +21,20 @@ export function proftpdInstall(): { readonly binary: string; readonly modulePath
     if (fs.existsSync(binary) && fs.existsSync(path.join(modulePath, 'mod_tls.so'))) return { binary, modulePath };
   }
   return undefined;
+}
+
+/**
+ * nlb-ftp's ProFTPD module, built for this ProFTPD (as a backend's boot builds it for its own) with
+ * the same command, whenever it is missing or older than its source. The rendered config loads it.
+ */
+export function ensureUploadsModule(install: { readonly modulePath: string }): void {
+  const so = path.join(install.modulePath, 'mod_nlbftp_uploads.so');
+  if (fs.existsSync(so) && fs.statSync(so).mtimeMs >= fs.statSync(UPLOADS_MODULE_SOURCE).mtimeMs) return;
+  const headers = path.join(install.modulePath, '../../include/proftpd');
+  if (!fs.existsSync(path.join(headers, 'conf.h'))) throw new Error(`No ProFTPD headers in ${headers}: run \`bash .ci/install-proftpd\``);
+  const tmp = `${so}.${process.pid}`;
+  execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', `-I${headers}`, '-o', tmp, UPLOADS_MODULE_SOURCE, '-lssl'], { stdio: 'pipe' });
+  fs.renameSync(tmp, so);
 }
 
 /** One sentence saying how to get ProFTPD, or undefined when it is there. */
@@ -46,6 +62,7 @@ export class LocalProftpd extends LocalFtpServer<ProftpdPaths> {
       throw new Error(missingProftpd());
     }
     this.install = install;
+    ensureUploadsModule(install);
     this.writeConfig();
   }
 

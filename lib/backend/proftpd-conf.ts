@@ -54,6 +54,8 @@ export interface ProftpdPaths {
 
 /** Modules the config needs that a build may ship as loadable (DSO) modules instead of built in. */
 const DSO_MODULES = ['mod_xfer.c', 'mod_ls.c', 'mod_delay.c'] as const;
+/** nlb-ftp's ProFTPD module (lib/backend/scripts/mod_nlbftp_uploads.c), built on the backend at boot. */
+export const UPLOADS_MODULE = 'mod_nlbftp_uploads.c';
 
 /**
  * Where the users sync writes each user's public keys from the users secret (one RFC 4716 file per
@@ -165,6 +167,9 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     ...DSO_MODULES.flatMap((m) => [`  <IfModule !${m}>`, `    LoadModule ${m}`, '  </IfModule>']),
     ...(ftpsOn ? ['  LoadModule mod_tls.c'] : []),
     ...(s.sftp ? ['  LoadModule mod_sftp.c'] : []),
+    // nlb-ftp's own (scripts/mod_nlbftp_uploads.c, built at boot): a cut-off FTP or FTPS upload is
+    // never renamed into place (below, HiddenStores).
+    `  LoadModule ${UPLOADS_MODULE}`,
     '</IfModule>',
     // Standalone and IPv4; systemd (EC2) or the sandbox supervises the process.
     'ServerType standalone',
@@ -214,10 +219,11 @@ export function renderProftpdConf(s: ProftpdSlotSettings): string {
     `DefaultRoot ${paths.usersRoot}/%u`,
     'Umask 027',
     'AllowOverwrite on',
-    // An upload is written under a hidden name (.in.NAME.) and renamed when the server sees it
-    // complete; one it sees cut off is deleted (an SFTP client killed mid-put: measured). An FTP
-    // client killed mid-upload ends its data connection as a finished one does, so that upload is
-    // renamed (docs/users.md). Resuming (REST/APPE) is refused, by ProFTPD's own rule.
+    // An upload is written under a hidden name (.in.NAME.) and renamed when complete; one cut off
+    // is deleted. ProFTPD alone takes an FTP or FTPS client killed mid-upload for a finished one
+    // (the data connection ends the same way); mod_nlbftp_uploads refuses that rename (no TLS
+    // close_notify, or the control connection gone too). Resuming (REST/APPE) is refused, by
+    // ProFTPD's own rule. docs/users.md has what each case does, measured.
     'HiddenStores on',
     'DeleteAbortedStores on',
     '<Directory />',

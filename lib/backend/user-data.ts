@@ -160,10 +160,19 @@ export function reservedUsersText(): string {
   return `${JSON.stringify({ names: RESERVED_USER_NAMES, prefixes: RESERVED_USER_PREFIXES }, null, 2)}\n`;
 }
 
+/**
+ * What ProFTPD's boot builds scripts/mod_nlbftp_uploads.c with (the module that keeps a cut-off
+ * FTP or FTPS upload from being renamed into place), against the installed ProFTPD's own headers.
+ * Installed with the other packages and purged right after the build: no compiler stays on a backend.
+ */
+export const PROFTPD_BUILD_PACKAGES = ['gcc', 'libc6-dev', 'proftpd-dev'] as const;
+/** The module's source, beside the boot scripts (proftpd-conf.ts's UPLOADS_MODULE loads it). */
+export const UPLOADS_MODULE_SOURCE = path.join(SCRIPTS_DIR, 'mod_nlbftp_uploads.c');
+
 /** The Debian 13 packages each server's boot installs from Debian's archive (the sandbox's root build reads this list too). */
 export function bootPackages(server: FtpServerName): string[] {
   // socat: ProFTPD's 421 at its caps (REFUSALS).
-  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'socat'] : ['vsftpd'];
+  const serverPackages = server === 'proftpd' ? ['proftpd-core', 'proftpd-mod-crypto', 'socat', ...PROFTPD_BUILD_PACKAGES] : ['vsftpd'];
   // iptables: the bans' firewall chain on both servers, and ProFTPD's own network namespace.
   return [...serverPackages, 'iptables', 'nfs-common', 'stunnel4', 'openssl', 'python3', 'ca-certificates', 'curl'];
 }
@@ -366,6 +375,7 @@ export function renderBootSettings(p: BootScriptParams, server: FtpServerName): 
     PASV_MAX: range.max,
     PASV_ADDRESS: p.ftp.pasvAddress,
     PACKAGES: bootPackages(server).join(' '),
+    BUILD_PACKAGES: proftpd ? PROFTPD_BUILD_PACKAGES.join(' ') : '',
     AGENT_DEBS: awsAgentPackages(p.region, p.audit !== undefined)
       .map((a) => `${a.bucket}/${a.key}`)
       .join(' '),

@@ -195,6 +195,24 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
       expect(instance).toBeDefined();
       const sameNet = fs.statSync(`/proc/${pid}/ns/net`).ino === fs.statSync(instance?.netnsFile ?? '').ino;
       expect(sameNet).toBe(server === 'vsftpd');
+      if (server === 'proftpd') {
+        // The boot built nlb-ftp's upload module, loaded it, and left no compiler, headers or
+        // package of the image behind it: the build packages and what only they needed are purged.
+        const installed = new Set(
+          status
+            .split('\n\n')
+            .filter((stanza) => /^Status: install ok installed$/m.test(stanza))
+            .map((stanza) => /^Package: (.+)$/m.exec(stanza)?.[1]),
+        );
+        expect(fs.existsSync(`/proc/${pid}/root/usr/lib/proftpd/mod_nlbftp_uploads.so`)).toBe(true);
+        expect(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain('/usr/lib/proftpd/mod_nlbftp_uploads.so');
+        for (const gone of ['gcc', 'gcc-14', 'cpp', 'libc6-dev', 'proftpd-dev', 'libssl-dev', 'binutils'])
+          expect(installed.has(gone), gone).toBe(false);
+        for (const tool of ['gcc', 'cc', 'cpp', 'as', 'ld']) expect(fs.existsSync(`/proc/${pid}/root/usr/bin/${tool}`), tool).toBe(false);
+        const before = (instance?.read('/var/lib/nlb-ftp/packages-before') ?? '').split('\n').filter(Boolean);
+        expect(before.length).toBeGreaterThan(50);
+        expect(before.filter((p) => !installed.has(p))).toEqual([]);
+      }
     }
   });
 

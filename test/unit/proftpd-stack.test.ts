@@ -57,6 +57,11 @@ describe('ftpServer=proftpd', () => {
       // The boot installs ProFTPD from Debian's archive, in the namespace whose range is the slot's.
       expect(settings.env).toMatchObject({ SERVER: 'proftpd', PASV_MIN: min, PASV_MAX: min + 3 });
       expect(String(settings.env.PACKAGES).split(' ')).toEqual(expect.arrayContaining(['proftpd-core', 'proftpd-mod-crypto']));
+      // It builds the upload module with these, purges them after (docs/users.md), and loads it.
+      expect(settings.env.BUILD_PACKAGES).toBe('gcc libc6-dev proftpd-dev');
+      expect(String(settings.env.PACKAGES).split(' ')).toEqual(expect.arrayContaining(['gcc', 'libc6-dev', 'proftpd-dev']));
+      expect(conf.text).toMatch(/^ {2}LoadModule mod_nlbftp_uploads\.c$/m);
+      expect(conf.text).toMatch(/^HiddenStores on$/m);
       expect(settingsFile(settings, 'namespace-sysctl').text).toContain(`net.ipv4.ip_local_port_range = ${min} ${min + 3}`);
       expect(settingsFile(settings, 'namespace-env').text).toContain(`PORTS=21,${SFTP_BACKEND_PORT},${min}:${min + 3}`);
     }

@@ -32,6 +32,8 @@ log "2/7 packages: ${PACKAGES} from Debian's archive; AWS's agents"
 # A package would start the server with Debian's sample config: keep every service stopped until ours is written.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
+# What the image had: a build's packages are purged later, and only ones this boot added (server-proftpd.sh).
+dpkg-query -W -f '${binary:Package}\n' | sed 's/:.*//' | sort -u >/var/lib/nlb-ftp/packages-before
 for attempt in $(seq 1 "$APT_ATTEMPTS"); do
   # shellcheck disable=SC2086 # PACKAGES is a list of package names
   if apt-get update -q && apt-get install -y -q --no-install-recommends $PACKAGES; then break; fi

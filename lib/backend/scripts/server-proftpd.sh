@@ -21,6 +21,24 @@ server_network() {
 }
 
 server_configure() {
+  log "4/7 ProFTPD's upload module (mod_nlbftp_uploads): built against the installed ProFTPD, then ${BUILD_PACKAGES:?} purged"
+  # A cut-off FTP or FTPS upload is never renamed into place (see the module's header). Built here,
+  # against this ProFTPD's own headers, so it always matches the ProFTPD that loads it; the compiler
+  # and headers go right after, so none stays on a backend. A failed build fails the boot.
+  gcc -shared -fPIC -O2 -Wall -I/usr/include/proftpd -o /usr/lib/proftpd/mod_nlbftp_uploads.so \
+    "$NLBFTP_LIB/mod_nlbftp_uploads.c" -lssl
+  # What purging them would remove (they, and what only they needed), less anything the image
+  # already had: a package of the image is never removed here. A package another one merely
+  # suggests goes too (binutils, which python3.13 suggests, is an assembler and a linker).
+  local purge
+  # shellcheck disable=SC2086 # a list of package names
+  purge=$(apt-get -s -o APT::AutoRemove::SuggestsImportant=false -o APT::AutoRemove::RecommendsImportant=false \
+    purge --auto-remove $BUILD_PACKAGES | awk '/^Purg /{print $2}' | sed 's/:.*//' | sort -u |
+    comm -23 - /var/lib/nlb-ftp/packages-before)
+  # shellcheck disable=SC2086
+  apt-get purge -y -q $purge >/dev/null
+  hash -r # the shell remembers where gcc was
+  if command -v gcc cc as ld >/dev/null; then log "a compiler, assembler or linker is still installed after the purge"; exit 1; fi
   install -d -m 0755 /etc/proftpd /var/log/proftpd
   setting_file server-conf
 }
