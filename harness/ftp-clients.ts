@@ -46,3 +46,15 @@ export function offeredPasvAddress(curlVerbose: string): string | undefined {
   const pasv = /227 [^\n]*\((\d+),(\d+),(\d+),(\d+),\d+,\d+\)/.exec(curlVerbose);
   return pasv ? pasv.slice(1, 5).join('.') : undefined;
 }
+
+/**
+ * Python lines defining `Reusing`, Python's ftplib.FTP_TLS whose data connections resume the
+ * control connection's TLS session, as both servers require (docs/troubleshooting.md has the same
+ * class for users). For scripts that drive a transfer by hand.
+ */
+export const FTPLIB_REUSING_TLS: readonly string[] = [
+  'class Reusing(ftplib.FTP_TLS):',
+  '    def ntransfercmd(self, cmd, rest=None):',
+  '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
+  '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+];

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { offeredDataPort, run } from '../../harness/ftp-clients';
+import { FTPLIB_REUSING_TLS, offeredDataPort, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { probeBackend } from '../../lambda/health-checker/probe';
 import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/shared/certificate';
@@ -137,9 +137,9 @@ describe('FTPS on real vsftpd', () => {
       src = path.join(dir, 'payload.bin');
       fs.writeFileSync(src, payload);
     });
-
-    it("curl's, lftp's and Python ftplib's uploads end with close_notify and land whole", async () => {
-      const up = await run('curl', [
+    /** curl uploads the payload as `name` over FTPS. */
+    const put = (name: string) =>
+      run('curl', [
         '-sS',
         '--max-time',
         '30',
@@ -150,8 +150,11 @@ describe('FTPS on real vsftpd', () => {
         `${USER}:${PASS}`,
         '-T',
         src,
-        `ftp://${ADDR.required}/by-curl.bin`,
+        `ftp://${ADDR.required}/${name}`,
       ]);
+
+    it("curl's, lftp's and Python ftplib's uploads end with close_notify and land whole", async () => {
+      const up = await put('by-curl.bin');
       expect(up.code, up.stderr).toBe(0);
       const lftp = await run('lftp', [
         '-u',
@@ -166,10 +169,7 @@ describe('FTPS on real vsftpd', () => {
         [
           'import ftplib, ssl, sys',
           'host, user, pw, ca, src = sys.argv[1:6]',
-          'class Reusing(ftplib.FTP_TLS):',
-          '    def ntransfercmd(self, cmd, rest=None):',
-          '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
-          '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+          ...FTPLIB_REUSING_TLS,
           'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
           'f.connect(host, 21); f.login(user, pw); f.prot_p()',
           'print(f.storbinary("STOR by-ftplib.bin", open(src, "rb")))',
@@ -195,10 +195,7 @@ describe('FTPS on real vsftpd', () => {
         [
           'import ftplib, os, socket, ssl, struct, sys',
           'host, user, pw, ca, name, how = sys.argv[1:7]',
-          'class Reusing(ftplib.FTP_TLS):',
-          '    def ntransfercmd(self, cmd, rest=None):',
-          '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
-          '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+          ...FTPLIB_REUSING_TLS,
           'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
           'f.connect(host, 21); f.login(user, pw); f.prot_p()',
           'conn = f.transfercmd("STOR " + name)',
@@ -266,19 +263,7 @@ describe('FTPS on real vsftpd', () => {
       expect(seen).toBeGreaterThan(0);
       expect(seen).toBeLessThan(payload.length);
       expect(gone).toBe(true);
-      const retry = await run('curl', [
-        '-sS',
-        '--max-time',
-        '30',
-        '--ssl-reqd',
-        '--cacert',
-        cert.certFile,
-        '-u',
-        `${USER}:${PASS}`,
-        '-T',
-        src,
-        `ftp://${ADDR.required}/${name}`,
-      ]);
+      const retry = await put(name);
       expect(retry.code, retry.stderr).toBe(0);
       expect(fs.readFileSync(path.join(files(), name)).equals(payload)).toBe(true);
     });

@@ -5,7 +5,8 @@
  * clients. The drills break a booted backend from inside the instance, as a fault or an
  * operator's mistake would.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,6 +168,48 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
     fs.rmSync('/tmp/nlbftp-shared-upload.bin');
     fs.rmSync('/tmp/nlbftp-shared-download.bin');
   });
+
+  it(
+    server === 'proftpd'
+      ? 'plain FTP, a client killed mid-upload: hidden while it runs, deleted after (its control connection ended too: mod_nlbftp_uploads); the retry lands whole'
+      : 'plain FTP, a client killed mid-upload: vsftpd keeps the part under its name (stream mode cannot tell; docs/users.md)',
+    async () => {
+      const name = 'killed-plain.bin';
+      const files = path.join(sb.sharedRoot, 'users', sb.demo.user, 'files');
+      const src = `/tmp/nlbftp-${name}`;
+      const data = randomBytes(8 * 1024 * 1024);
+      fs.writeFileSync(src, data);
+      try {
+        const login = ['-sS', '-u', `${target.user}:${target.password}`, '-T', src, `ftp://${target.host}/${name}`];
+        const p = spawn('curl', ['--limit-rate', '512K', ...login], { stdio: 'ignore' });
+        const exited = new Promise((r) => p.on('close', r));
+        let partial: string[] = [];
+        for (let i = 0; i < 150 && partial.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          partial = fs.readdirSync(files).filter((f) => f.includes(name) && fs.statSync(path.join(files, f)).size > 0);
+        }
+        p.kill('SIGKILL');
+        await exited;
+        await new Promise((r) => setTimeout(r, 2000));
+        const after = fs.readdirSync(files).filter((f) => f.includes(name));
+        console.log(
+          `[${server} plain kill, booted] client killed mid-upload: while uploading ${partial.join(', ')}; after the kill ${after.join(', ') || 'nothing'}`,
+        );
+        if (server === 'proftpd') {
+          expect(partial).toEqual([`.in.${name}.`]);
+          expect(after).toEqual([]);
+        } else {
+          expect(partial).toEqual([name]);
+          expect(fs.statSync(path.join(files, name)).size).toBeLessThan(data.length);
+        }
+        const retry = await run('curl', login);
+        expect(retry.code, retry.stderr).toBe(0);
+        expect(fs.readFileSync(path.join(files, name)).equals(data)).toBe(true);
+      } finally {
+        fs.rmSync(src, { force: true });
+      }
+    },
+  );
 
   it('two users whose names ask for the same UID both log in, with the same two UIDs on every backend, and own what they upload on the shared storage', async () => {
     const ids = await Promise.all(

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../harness/ftp-clients';
+import { FTPLIB_REUSING_TLS, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { askpassEnv, strictSshOptions } from '../../harness/sftp-clients';
 import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
@@ -513,6 +513,12 @@ c.close()
       fs.writeFileSync(big, randomBytes(48 * 1024 * 1024));
     });
 
+    /** curl over FTPS as the demo user, through the NLB. */
+    const ftpsCurl = (...rest: string[]) =>
+      run('curl', ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '-u', `${sb.demo.user}:${sb.demo.password}`, ...rest]);
+    /** curl uploads the payload as `name`. */
+    const ftpsPut = (name: string) => ftpsCurl('-T', payloadFile, `ftp://${sb.endpoint}/${name}`);
+
     /** Start a slow upload, wait until bytes arrived under some name, kill the client (SIGKILL), then look. */
     async function cutOff(
       name: string,
@@ -571,30 +577,10 @@ c.close()
       console.log(`[ftps kill] while uploading: ${partial.join(', ')}; after the kill: ${after.join(', ') || 'nothing'}`);
       expect(partial).toEqual(['.in.cut-ftps.bin.']);
       expect(after).toEqual([]);
-      const listing = await run('curl', [
-        '-sS',
-        '--ssl-reqd',
-        '--cacert',
-        sb.certificateFile as string,
-        '-u',
-        `${sb.demo.user}:${sb.demo.password}`,
-        `ftp://${sb.endpoint}/`,
-        '-X',
-        'LIST -a',
-      ]);
+      const listing = await ftpsCurl(`ftp://${sb.endpoint}/`, '-X', 'LIST -a');
       expect(listing.code, listing.stderr).toBe(0);
       expect(listing.stdout).not.toMatch(/\.in\./);
-      const retry = await run('curl', [
-        '-sS',
-        '--ssl-reqd',
-        '--cacert',
-        sb.certificateFile as string,
-        '-u',
-        `${sb.demo.user}:${sb.demo.password}`,
-        '-T',
-        payloadFile,
-        `ftp://${sb.endpoint}/cut-ftps.bin`,
-      ]);
+      const retry = await ftpsPut('cut-ftps.bin');
       expect(retry.code, retry.stderr).toBe(0);
       expect(fs.readFileSync(path.join(files(), 'cut-ftps.bin')).equals(payload)).toBe(true);
     });
@@ -605,10 +591,7 @@ c.close()
       const script = [
         'import ftplib, os, socket, ssl, struct, sys, time',
         // The data connection resumes the control connection's TLS session, as ProFTPD requires.
-        'class Reusing(ftplib.FTP_TLS):',
-        '    def ntransfercmd(self, cmd, rest=None):',
-        '        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)',
-        '        return self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session), size',
+        ...FTPLIB_REUSING_TLS,
         'host, user, pw, ca, name = sys.argv[1:6]',
         'f = Reusing(context=ssl.create_default_context(cafile=ca), timeout=30)',
         'f.connect(host, 21)',
@@ -651,17 +634,7 @@ c.close()
       console.log(`[ftps reset] while uploading: ${partial.join(', ')}; after the reset: ${after.join(', ') || 'nothing'}`);
       expect(partial).toEqual([`.in.${name}.`]);
       expect(after).toEqual([]);
-      const retry = await run('curl', [
-        '-sS',
-        '--ssl-reqd',
-        '--cacert',
-        sb.certificateFile as string,
-        '-u',
-        `${sb.demo.user}:${sb.demo.password}`,
-        '-T',
-        payloadFile,
-        `ftp://${sb.endpoint}/${name}`,
-      ]);
+      const retry = await ftpsPut(name);
       expect(retry.code, retry.stderr).toBe(0);
       expect(fs.readFileSync(path.join(files(), name)).equals(payload)).toBe(true);
     });
