@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface RunResult {
   readonly code: number;
@@ -30,6 +32,44 @@ export function run(
     });
     p.stdin.end(opts.input ?? '');
   });
+}
+
+/** What a user's directory showed of an upload whose client was killed midway. */
+export interface KilledUpload {
+  /** The entries holding the upload's name that had bytes when the kill came, with their sizes. */
+  readonly during: ReadonlyMap<string, number>;
+  /** The entries holding the upload's name once the server had `settleMs` to react. */
+  readonly after: string[];
+}
+
+/**
+ * Start `argv`, a slow upload of `name` into `dir` (given `input` on stdin), wait until bytes arrive
+ * under an entry holding the name, kill the client's whole process group (SIGKILL: OpenSSH's sftp
+ * runs ssh as its child), give the server `settleMs`, and list again.
+ */
+export async function killMidUpload(
+  argv: readonly [string, ...string[]],
+  dir: string,
+  name: string,
+  opts: { input?: string; env?: NodeJS.ProcessEnv; settleMs?: number } = {},
+): Promise<KilledUpload> {
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'ignore'], env: opts.env ?? process.env, detached: true });
+  const exited = new Promise((r) => p.on('close', r));
+  p.stdin?.end(opts.input ?? '');
+  const entries = () => fs.readdirSync(dir).filter((f) => f.includes(name));
+  let during = new Map<string, number>();
+  for (const deadline = Date.now() + 30_000; during.size === 0 && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    during = new Map(
+      entries()
+        .map((f) => [f, fs.statSync(path.join(dir, f)).size] as const)
+        .filter(([, size]) => size > 0),
+    );
+  }
+  process.kill(-(p.pid as number), 'SIGKILL');
+  await exited;
+  await new Promise((r) => setTimeout(r, opts.settleMs ?? 3000));
+  return { during, after: entries() };
 }
 
 /** The data port a server offered, from curl -v output (EPSV 229 or PASV 227). */

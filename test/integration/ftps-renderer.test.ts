@@ -5,13 +5,12 @@
  * lftp's and ftplib's do and land whole; a killed client's does not and is deleted. The sandbox test
  * runs the same through the emulated NLB.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FTPLIB_REUSING_TLS, offeredDataPort, run } from '../../harness/ftp-clients';
+import { FTPLIB_REUSING_TLS, killMidUpload, offeredDataPort, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { probeBackend } from '../../lambda/health-checker/probe';
 import { leafFingerprint, parseCertificateSecret, verificationFor } from '../../lib/shared/certificate';
@@ -229,9 +228,9 @@ describe('FTPS on real vsftpd', () => {
 
     it("a killed client's upload (no close_notify) fails and is deleted; a retry lands whole", async () => {
       const name = 'killed.bin';
-      const p = spawn(
-        'curl',
+      const { during, after } = await killMidUpload(
         [
+          'curl',
           '-sS',
           '--ssl-reqd',
           '--cacert',
@@ -244,21 +243,11 @@ describe('FTPS on real vsftpd', () => {
           src,
           `ftp://${ADDR.required}/${name}`,
         ],
-        { stdio: 'ignore' },
+        files(),
+        name,
       );
-      const exited = new Promise((r) => p.on('close', r));
-      let seen = 0;
-      for (let i = 0; i < 100 && seen === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        seen = fs.existsSync(path.join(files(), name)) ? fs.statSync(path.join(files(), name)).size : 0;
-      }
-      p.kill('SIGKILL');
-      await exited;
-      let gone = false;
-      for (let i = 0; i < 50 && !gone; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        gone = !fs.existsSync(path.join(files(), name));
-      }
+      const seen = during.get(name) ?? 0;
+      const gone = !after.includes(name);
       console.log(`[vsftpd kill] ${seen} bytes under its name while uploading; after the kill: ${gone ? 'deleted' : 'still there'}`);
       expect(seen).toBeGreaterThan(0);
       expect(seen).toBeLessThan(payload.length);

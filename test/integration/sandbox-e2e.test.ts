@@ -5,12 +5,12 @@
  * clients. The drills break a booted backend from inside the instance, as a fault or an
  * operator's mistake would.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../harness/ftp-clients';
+import { killMidUpload, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import {
   backgroundLoad,
@@ -181,17 +181,8 @@ describe.each(FTP_SERVERS)('sandbox with %s: the whole cluster on one machine', 
       fs.writeFileSync(src, data);
       try {
         const login = ['-sS', '-u', `${target.user}:${target.password}`, '-T', src, `ftp://${target.host}/${name}`];
-        const p = spawn('curl', ['--limit-rate', '512K', ...login], { stdio: 'ignore' });
-        const exited = new Promise((r) => p.on('close', r));
-        let partial: string[] = [];
-        for (let i = 0; i < 150 && partial.length === 0; i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          partial = fs.readdirSync(files).filter((f) => f.includes(name) && fs.statSync(path.join(files, f)).size > 0);
-        }
-        p.kill('SIGKILL');
-        await exited;
-        await new Promise((r) => setTimeout(r, 2000));
-        const after = fs.readdirSync(files).filter((f) => f.includes(name));
+        const { during, after } = await killMidUpload(['curl', '--limit-rate', '512K', ...login], files, name, { settleMs: 2000 });
+        const partial = [...during.keys()];
         console.log(
           `[${server} plain kill, booted] client killed mid-upload: while uploading ${partial.join(', ')}; after the kill ${after.join(', ') || 'nothing'}`,
         );

@@ -9,13 +9,13 @@
  * printed for docs/sandbox.md. The boot drills (faults that must report ABANDON) are in
  * sandbox-one-backend.test.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../harness/ftp-clients';
+import { killMidUpload, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import {
   fullSession,
@@ -248,8 +248,8 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
     expect([...banners].filter((x) => /slot \d/.test(x)).length).toBeGreaterThanOrEqual(1);
   });
 
-  // ProFTPD's cut-off uploads (hidden names, and the killed FTPS client it cannot tell apart) are
-  // measured in sandbox-sftp.test.ts.
+  // ProFTPD's cut-off uploads (hidden names, deleted when cut off) are measured in
+  // sandbox-sftp.test.ts and sandbox-e2e.test.ts.
   if (server === 'vsftpd')
     it("vsftpd: a killed client's FTPS upload (no close_notify) grows under its name, then is deleted; a retry lands whole", async () => {
       const name = 'killed.bin';
@@ -258,20 +258,13 @@ describe.each(FTP_SERVERS)('sandbox with %s and FTPS required (the default)', (s
       fs.writeFileSync(src, data);
       const file = path.join(sb.sharedRoot, 'users', sb.demo.user, 'files', name);
       const args = ['-sS', '--ssl-reqd', '--cacert', sb.certificateFile as string, '-u', `${sb.demo.user}:${sb.demo.password}`, '-T', src];
-      const p = spawn('curl', [...args, '--limit-rate', '512K', `ftp://${sb.endpoint}/${name}`], { stdio: 'ignore' });
-      const exited = new Promise((r) => p.on('close', r));
-      let seen = 0;
-      for (let i = 0; i < 150 && seen === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        seen = fs.existsSync(file) ? fs.statSync(file).size : 0;
-      }
-      p.kill('SIGKILL');
-      await exited;
-      let gone = false;
-      for (let i = 0; i < 50 && !gone; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        gone = !fs.existsSync(file);
-      }
+      const { during, after } = await killMidUpload(
+        ['curl', ...args, '--limit-rate', '512K', `ftp://${sb.endpoint}/${name}`],
+        path.dirname(file),
+        name,
+      );
+      const seen = during.get(name) ?? 0;
+      const gone = !after.includes(name);
       console.log(
         `[vsftpd kill, booted] ${seen} bytes under its name while uploading; after the kill: ${gone ? 'deleted' : 'still there'}`,
       );

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FTPLIB_REUSING_TLS, run } from '../../harness/ftp-clients';
+import { FTPLIB_REUSING_TLS, killMidUpload, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { askpassEnv, strictSshOptions } from '../../harness/sftp-clients';
 import { SFTP_BACKEND_PORT } from '../../lib/backend/proftpd-conf';
@@ -519,34 +519,15 @@ c.close()
     /** curl uploads the payload as `name`. */
     const ftpsPut = (name: string) => ftpsCurl('-T', payloadFile, `ftp://${sb.endpoint}/${name}`);
 
-    /** Start a slow upload, wait until bytes arrived under some name, kill the client (SIGKILL), then look. */
-    async function cutOff(
-      name: string,
-      argv: [string, ...string[]],
-      env?: NodeJS.ProcessEnv,
-    ): Promise<{ partial: string[]; after: string[] }> {
-      const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'ignore'], env: env ?? process.env, detached: true });
-      p.stdin?.end(argv[0] === 'sftp' ? `put ${big} ${name}\n` : '');
-      let partial: string[] = [];
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        partial = fs.readdirSync(files()).filter((f) => f.includes(name) && fs.statSync(path.join(files(), f)).size > 0);
-        if (partial.length > 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      // The whole process group: OpenSSH's sftp runs ssh as its child.
-      process.kill(-(p.pid as number), 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 3000));
-      return { partial, after: fs.readdirSync(files()).filter((f) => f.includes(name)) };
-    }
-
     it('SFTP (OpenSSH sftp killed mid-put): hidden while it runs, gone when cut, the retry lands whole', async () => {
       const env = askpassEnv(tmp, sb.demo.password);
-      const { partial, after } = await cutOff(
-        'cut-sftp.bin',
+      const { during, after } = await killMidUpload(
         ['sftp', ...sshOptions(), '-o', 'BatchMode=no', '-l', '8000', '-P', String(port), '-b', '-', `${sb.demo.user}@${sb.endpoint}`],
-        env,
+        files(),
+        'cut-sftp.bin',
+        { env, input: `put ${big} cut-sftp.bin\n` },
       );
+      const partial = [...during.keys()];
       console.log(`[sftp] while uploading: ${partial.join(', ')}; after the kill: ${after.join(', ') || 'nothing'}`);
       expect(partial).toEqual(['.in.cut-sftp.bin.']);
       expect(after).toEqual([]);
@@ -557,20 +538,25 @@ c.close()
     });
 
     it('FTPS, a client killed mid-upload: hidden while it runs and never listed, deleted after (no close_notify: mod_nlbftp_uploads refuses the rename); the retry lands whole', async () => {
-      const { partial, after } = await cutOff('cut-ftps.bin', [
-        'curl',
-        '-sS',
-        '--ssl-reqd',
-        '--cacert',
-        sb.certificateFile as string,
-        '--limit-rate',
-        '1M',
-        '-u',
-        `${sb.demo.user}:${sb.demo.password}`,
-        '-T',
-        big,
-        `ftp://${sb.endpoint}/cut-ftps.bin`,
-      ]);
+      const { during, after } = await killMidUpload(
+        [
+          'curl',
+          '-sS',
+          '--ssl-reqd',
+          '--cacert',
+          sb.certificateFile as string,
+          '--limit-rate',
+          '1M',
+          '-u',
+          `${sb.demo.user}:${sb.demo.password}`,
+          '-T',
+          big,
+          `ftp://${sb.endpoint}/cut-ftps.bin`,
+        ],
+        files(),
+        'cut-ftps.bin',
+      );
+      const partial = [...during.keys()];
       // A killed client closes its data connection as a finished one does (stream mode's end of
       // file), but without TLS's close_notify. ProFTPD alone renamed the part into place; the
       // module, built by this backend's boot, refuses that rename, so ProFTPD deletes it.

@@ -5,13 +5,12 @@
  * address and paths are substituted.
  */
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { offeredDataPort, offeredPasvAddress, run } from '../../harness/ftp-clients';
+import { killMidUpload, offeredDataPort, offeredPasvAddress, run } from '../../harness/ftp-clients';
 import { requireTools } from '../../harness/prerequisites';
 import { slotFromBanner } from '../../lib/shared/names';
 
@@ -110,19 +109,9 @@ describe.each(FTP_SERVERS)('rendered config on Debian %s', (kind) => {
       const src = path.join(root, 'killed-src.bin');
       const data = randomBytes(8 * 1024 * 1024);
       fs.writeFileSync(src, data);
-      const p = spawn('curl', ['-sS', '--limit-rate', '512K', '-u', `${USER}:${PASS}`, '-T', src, `ftp://127.18.0.10/${name}`], {
-        stdio: 'ignore',
-      });
-      const exited = new Promise((r) => p.on('close', r));
-      let partial: string[] = [];
-      for (let i = 0; i < 100 && partial.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        partial = fs.readdirSync(files).filter((f) => f.includes(name) && fs.statSync(path.join(files, f)).size > 0);
-      }
-      p.kill('SIGKILL');
-      await exited;
-      await new Promise((r) => setTimeout(r, 1500));
-      const after = fs.readdirSync(files).filter((f) => f.includes(name));
+      const login = ['-sS', '-u', `${USER}:${PASS}`, '-T', src, `ftp://127.18.0.10/${name}`];
+      const { during, after } = await killMidUpload(['curl', '--limit-rate', '512K', ...login], files, name, { settleMs: 1500 });
+      const partial = [...during.keys()];
       console.log(`[${kind} plain kill] while uploading: ${partial.join(', ')}; after the kill: ${after.join(', ') || 'nothing'}`);
       if (kind === 'proftpd') {
         expect(partial).toEqual([`.in.${name}.`]);
@@ -131,7 +120,7 @@ describe.each(FTP_SERVERS)('rendered config on Debian %s', (kind) => {
         expect(partial).toEqual([name]);
         expect(fs.statSync(path.join(files, name)).size).toBeLessThan(data.length);
       }
-      const retry = await run('curl', ['-sS', '-u', `${USER}:${PASS}`, '-T', src, `ftp://127.18.0.10/${name}`]);
+      const retry = await run('curl', login);
       expect(retry.code, retry.stderr).toBe(0);
       expect(fs.readFileSync(path.join(files, name)).equals(data)).toBe(true);
     },
